@@ -1,0 +1,178 @@
+"""Async DICOMweb client (QIDO-RS and WADO-RS metadata) for one archive.
+
+Every httpx error is translated here into the bridge's error tree: transport failures,
+5xx and 429 become :class:`ArchiveUnavailable` (retryable, honouring Retry-After), other
+4xx become :class:`ArchiveRejected`, and a study that is not there is :class:`StudyGone`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from bridge.archive.dicomjson import DicomJson
+from bridge.auth.outbound import build_auth
+from bridge.config import ArchiveSettings
+from bridge.errors import ArchiveRejected, ArchiveUnavailable, StudyGone
+from bridge.metrics import QIDO_LATENCY
+
+log = logging.getLogger(__name__)
+
+_DICOM_JSON = "application/dicom+json"
+
+#: study-level attributes asked for in QIDO (PS3.18 10.6.1.2.2 includefield); the
+#: fingerprint depends on them, so keep them stable
+STUDY_INCLUDE = (
+    "00080020",  # StudyDate
+    "00080030",  # StudyTime
+    "00080050",  # AccessionNumber
+    "00080061",  # ModalitiesInStudy
+    "00081030",  # StudyDescription
+    "00100020",  # PatientID
+    "00201206",  # NumberOfStudyRelatedSeries
+    "00201208",  # NumberOfStudyRelatedInstances
+)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class DicomwebClient:
+    """One archive's DICOMweb API.  Use as an async context manager."""
+
+    def __init__(
+        self,
+        settings: ArchiveSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.base_url = settings.base_url
+        self._client = httpx.AsyncClient(
+            base_url=settings.base_url + "/",
+            auth=build_auth(settings.auth, timeout=settings.timeout),
+            timeout=settings.timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=settings.concurrency * 2),
+        )
+
+    async def __aenter__(self) -> DicomwebClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _get_json(
+        self, path: str, params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        *, study_uid: str | None = None,
+    ) -> list[DicomJson]:
+        started = time.perf_counter()
+        try:
+            resp = await self._client.get(
+                path, params=params, headers={"Accept": _DICOM_JSON}  # type: ignore[arg-type]
+            )
+        except httpx.HTTPError as exc:
+            raise ArchiveUnavailable(
+                f"archive {self.name!r} unreachable for {path}: {type(exc).__name__}"
+            ) from exc
+        finally:
+            QIDO_LATENCY.labels(archive=self.name).observe(time.perf_counter() - started)
+        if resp.status_code == 204:  # QIDO-RS: no matches (PS3.18 8.3.3.2)
+            return []
+        if resp.status_code == 404 and study_uid is not None:
+            raise StudyGone(f"study {study_uid} is not in archive {self.name!r}")
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise ArchiveUnavailable(
+                f"archive {self.name!r} answered {resp.status_code} for {path}",
+                retry_after=_retry_after(resp),
+            )
+        if resp.status_code >= 400:
+            raise ArchiveRejected(
+                f"archive {self.name!r} refused {path}: HTTP {resp.status_code}",
+                status_code=resp.status_code,
+            )
+        if not resp.content:
+            return []
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise ArchiveRejected(
+                f"archive {self.name!r} returned non-JSON for {path}", status_code=resp.status_code
+            ) from exc
+        if not isinstance(body, list):
+            raise ArchiveRejected(f"archive {self.name!r} returned a non-array for {path}")
+        return body
+
+    # --- QIDO-RS (PS3.18 10.6) --------------------------------------------------------------
+
+    async def search_studies(
+        self,
+        filters: Mapping[str, str] | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        includefield: Sequence[str] = STUDY_INCLUDE,
+    ) -> list[DicomJson]:
+        params: list[tuple[str, Any]] = list((filters or {}).items())
+        params += [("includefield", f) for f in includefield]
+        if limit is not None:
+            params.append(("limit", limit))
+        if offset:
+            params.append(("offset", offset))
+        return await self._get_json("studies", params)
+
+    async def iter_studies(
+        self, filters: Mapping[str, str] | None = None
+    ) -> AsyncIterator[DicomJson]:
+        """All matching studies, page by page (limit/offset, PS3.18 8.3.4.4)."""
+        offset = 0
+        page = self.settings.page_size
+        while True:
+            batch = await self.search_studies(filters, limit=page, offset=offset)
+            for study in batch:
+                yield study
+            if len(batch) < page:
+                return
+            offset += len(batch)
+
+    async def study(self, study_uid: str) -> DicomJson:
+        found = await self.search_studies({"StudyInstanceUID": study_uid})
+        if not found:
+            raise StudyGone(f"study {study_uid} is not in archive {self.name!r}")
+        return found[0]
+
+    async def study_series(self, study_uid: str) -> list[DicomJson]:
+        return await self._get_json(f"studies/{study_uid}/series", study_uid=study_uid)
+
+    # --- WADO-RS metadata (PS3.18 10.4.1.1.2) -------------------------------------------------
+
+    async def study_instances(self, study_uid: str) -> list[DicomJson]:
+        """Every instance of the study as DICOM JSON, with study and series attributes.
+
+        WADO-RS metadata rather than QIDO instance search: it carries sequences
+        (ProcedureCodeSequence, IssuerOfAccessionNumberSequence) that QIDO may omit.
+        Bulk data is replaced by BulkDataURI, so the payload stays small.
+        """
+        instances = await self._get_json(f"studies/{study_uid}/metadata", study_uid=study_uid)
+        if not instances:
+            raise StudyGone(f"study {study_uid} has no instances in archive {self.name!r}")
+        return instances
+
+    async def ping(self) -> None:
+        """Raise unless the archive answers an (empty) QIDO query."""
+        await self.search_studies({"StudyInstanceUID": "1.2.3.4.5.6.7.8.9"}, limit=1)
