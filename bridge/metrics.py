@@ -27,3 +27,7 @@ QIDO_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 QUEUE_DEPTH = Gauge("bridge_queue_depth", "Studies due or leased", ["archive"])
+PATIENT_CONFLICTS = Counter(
+    "bridge_patient_demographic_conflicts_total",
+    "Studies whose DICOM demographics differ from the EHR's Patient",
+)

@@ -1,0 +1,94 @@
+"""Operations endpoints: liveness, readiness, status, per-study history, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bridge.errors import BridgeError
+from bridge.sync.service import SyncContext
+
+router = APIRouter()
+
+
+def _ctx(request: Request) -> SyncContext:
+    ctx: SyncContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[SyncContext, Depends(_ctx)]
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(ctx: Ctx) -> JSONResponse:
+    """Readiness: every archive and the FHIR server answer (auth included)."""
+    checks: dict[str, str] = {}
+
+    async def check(name: str, coro: Any) -> None:
+        try:
+            await coro
+            checks[name] = "ok"
+        except BridgeError as exc:
+            checks[name] = f"{exc.kind}: {exc.message}"
+
+    await asyncio.gather(
+        check("fhir", ctx.fhir.capability()),
+        *(check(f"archive:{n}", a.ping()) for n, a in ctx.archives.items()),
+    )
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/status")
+async def status(ctx: Ctx) -> dict[str, Any]:
+    """Counts per state, queue depth, lag and the last poll."""
+    counts = await asyncio.to_thread(ctx.store.counts)
+    depth = await asyncio.to_thread(ctx.store.queue_depth)
+    lag = await asyncio.to_thread(ctx.store.oldest_due_age)
+    poller = ctx.poller
+    return {
+        "studies": counts,
+        "queue_depth": depth,
+        "lag_seconds": lag,
+        "last_poll": poller.last_poll.isoformat() if poller.last_poll else None,
+        "last_poll_results": [
+            {"archive": r.archive, "seen": r.seen, "due": r.due, "requests": r.requests}
+            for r in poller.last_results
+        ],
+        "this_process": {
+            "synced": ctx.stats.synced, "unchanged": ctx.stats.unchanged,
+            "retried": ctx.stats.retried, "failed": ctx.stats.failed,
+        },
+    }
+
+
+@router.get("/studies/{study_uid}")
+async def study(study_uid: str, ctx: Ctx) -> dict[str, Any]:
+    """The study's sync state and history (audit and failures), for every archive."""
+    views = []
+    for name in ctx.archives:
+        view = await asyncio.to_thread(ctx.store.get_study, name, study_uid)
+        if view is not None:
+            views.append(view)
+    if not views:
+        raise HTTPException(status_code=404, detail=f"study {study_uid} is not known")
+    history = await asyncio.to_thread(ctx.store.study_history, study_uid)
+    from dataclasses import asdict
+
+    return {"states": [asdict(v) for v in views],
+            "history": [asdict(h) if hasattr(h, "__dataclass_fields__") else h for h in history]}
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,215 @@
+"""``imaging-bridge``: the command line of the product."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bridge.config import Settings, load_settings
+from bridge.errors import BridgeError, ConfigError
+from bridge.logging import setup_logging
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Keep a DICOMweb archive and a FHIR R4 EHR in sync.")
+failures_app = typer.Typer(no_args_is_help=True, help="Studies that failed to sync.")
+app.add_typer(failures_app, name="failures")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config file (else BRIDGE_CONFIG_FILE / env)"),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    setup_logging(settings.log)
+    return settings
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except BridgeError as exc:
+        err.print(f"[red]{exc.kind}:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def serve(config: ConfigOpt = None) -> None:
+    """Run the service: admin API, poller and sync workers."""
+    import uvicorn
+
+    from bridge.api import create_app
+
+    settings = _settings(config)
+    uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port,
+                log_config=None)
+
+
+@app.command()
+def sync(
+    config: ConfigOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="one poll, drain, exit")] = False,
+) -> None:
+    """Poll the archives and drain the queue (``--once``) or keep doing so."""
+    from bridge.sync.service import run_service, sync_context
+
+    settings = _settings(config)
+
+    async def main() -> None:
+        async with sync_context(settings) as ctx:
+            if once:
+                results = await ctx.poller.poll_once()
+                stats = await ctx.runner.drain()
+                for r in results:
+                    out.print(f"archive {r.archive}: {r.seen} studies in window, {r.due} due")
+                out.print(f"synced {stats.synced}, unchanged {stats.unchanged}, "
+                          f"retry later {stats.retried}, failed {stats.failed}")
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run_service(ctx, stop)
+
+    _run(main())
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@app.command()
+def backfill(
+    config: ConfigOpt = None,
+    from_: Annotated[str | None, typer.Option("--from", help="first StudyDate, YYYY-MM-DD")]
+    = None,
+    to: Annotated[str | None, typer.Option("--to", help="last StudyDate, YYYY-MM-DD")] = None,
+    archive: Annotated[str | None, typer.Option(help="only this archive")] = None,
+) -> None:
+    """Sync an archive's whole history (resumable: run it again after a crash)."""
+    from bridge.sync.backfill import DEFAULT_START, BackfillProgress, mark_history
+    from bridge.sync.service import sync_context
+
+    settings = _settings(config)
+    start = _parse_date(from_) or DEFAULT_START
+    end = _parse_date(to) or datetime.now(timezone.utc).date()
+
+    async def main() -> None:
+        async with sync_context(settings) as ctx:
+            names = [archive] if archive else list(ctx.archives)
+            with Progress(TextColumn("{task.description}"), BarColumn(),
+                          TextColumn("{task.completed}/{task.total}"),
+                          TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                          TimeRemainingColumn(), console=err) as progress:
+                for name in names:
+                    client = ctx.archives.get(name)
+                    if client is None:
+                        raise ConfigError(f"no archive named {name!r}")
+                    scan = progress.add_task(f"scan {name}", total=None, rate="")
+
+                    def on_window(p: BackfillProgress, scan: Any = scan) -> None:
+                        progress.update(scan, completed=p.windows_done, total=p.windows_total,
+                                        rate=f"{p.studies_marked} due")
+
+                    await mark_history(client, ctx.store, start=start, end=end,
+                                       window_days=settings.sync.backfill_window_days,
+                                       on_window=on_window)
+                due = await asyncio.to_thread(ctx.store.queue_depth)
+                sync_task = progress.add_task("sync", total=due, rate="")
+                started = time.monotonic()
+                stats = ctx.stats
+                while await ctx.runner.run_once(stats):
+                    rate = stats.processed / max(1e-6, time.monotonic() - started)
+                    progress.update(sync_task, completed=stats.processed,
+                                    rate=f"{rate:.1f} studies/s")
+            out.print(f"synced {stats.synced}, unchanged {stats.unchanged}, "
+                      f"retry later {stats.retried}, failed {stats.failed}")
+
+    _run(main())
+
+
+@failures_app.command("list")
+def failures_list(config: ConfigOpt = None,
+                  limit: Annotated[int, typer.Option(help="at most this many")] = 100) -> None:
+    """Studies whose last sync failed, with the reason."""
+    from bridge.state import open_store
+
+    settings = _settings(config)
+    store = open_store(settings.state.url)
+    table = Table("archive", "study", "kind", "at", "message")
+    for f in store.failures(limit=limit):
+        table.add_row(f.archive, f.study_uid, f.kind, str(f.at), f.message[:120])
+    out.print(table)
+
+
+@failures_app.command("show")
+def failures_show(uid: str, config: ConfigOpt = None) -> None:
+    """Every failure recorded for a study, with the FHIR server's OperationOutcome."""
+    from dataclasses import asdict
+
+    from bridge.state import open_store
+
+    settings = _settings(config)
+    store = open_store(settings.state.url)
+    history = store.failure_history(uid)
+    if not history:
+        err.print(f"no failures recorded for {uid}")
+        raise typer.Exit(1)
+    sys.stdout.write(json.dumps([asdict(h) for h in history], indent=2, default=str) + "\n")
+
+
+@failures_app.command("retry")
+def failures_retry(
+    uid: Annotated[str | None, typer.Argument(help="a StudyInstanceUID")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every failed study")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Put failed studies back in the queue."""
+    from bridge.state import open_store
+
+    if not uid and not all_:
+        raise typer.BadParameter("give a study UID or --all")
+    settings = _settings(config)
+    store = open_store(settings.state.url)
+    n = store.retry_failed(uid, all=all_)
+    out.print(f"{n} studies due again")
+
+
+def _register_mapping_commands() -> None:
+    from bridge.cli_mapping import register
+
+    register(app)
+
+
+_register_mapping_commands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

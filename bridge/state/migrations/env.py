@@ -1,0 +1,52 @@
+"""Alembic environment of the state store.
+
+The store runs ``upgrade head`` itself at open (``bridge.state.migrate``), handing over a
+connection that already holds the migration lock; that connection arrives in
+``config.attributes["connection"]``.  For development (``alembic -c
+bridge/state/migrations/alembic.ini revision ...``) a URL can be given with ``-x url=...``
+or the ``BRIDGE_STATE_URL`` environment variable instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+from alembic import context
+from sqlalchemy import Connection, create_engine
+from sqlmodel import SQLModel
+
+import bridge.state.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bridge.state.migrate import VERSION_TABLE
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=SQLModel.metadata,
+        version_table=VERSION_TABLE,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _main() -> None:
+    connection = context.config.attributes.get("connection")
+    if isinstance(connection, Connection):
+        _run(connection)
+        return
+    url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get(
+        "BRIDGE_STATE_URL", ""
+    )
+    if not url:
+        raise RuntimeError("no database: pass -x url=... or set BRIDGE_STATE_URL")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            _run(conn)
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+_main()

@@ -1,0 +1,130 @@
+"""The state store's tables (SQLModel).
+
+These classes describe the schema at the *head* migration; the schema itself is only ever
+created and changed by the alembic revisions in ``migrations/versions`` (a unit test
+checks that the two agree).  The store talks to these tables with SQLAlchemy Core
+statements and hands out frozen dataclasses (``views.py``), never these ORM objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, Table, Text
+from sqlmodel import Field, SQLModel
+
+from bridge.state.enums import Status
+from bridge.state.sqltypes import JSONDoc, UTCDateTime
+
+_STATUS_VALUES = ", ".join(f"'{s.value}'" for s in Status)
+
+#: identifiers of DICOM UIDs and FHIR ids are at most 64 characters (PS3.5 6.2, FHIR R4 id)
+_UID = 64
+
+
+def _serial_pk() -> Any:
+    # BIGINT on PostgreSQL; SQLite only auto-increments an "INTEGER PRIMARY KEY" column.
+    return Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+
+
+class Study(SQLModel, table=True):
+    """One row per (archive, study): the work-queue entry and the last confirmed outcome."""
+
+    __tablename__ = "bridge_study"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUS_VALUES})", name="ck_bridge_study_status"),
+        Index("ix_bridge_study_ready_at", "ready_at"),
+        Index("ix_bridge_study_status", "status"),
+        Index("ix_bridge_study_study_uid", "study_uid"),
+    )
+
+    archive: str = Field(primary_key=True, max_length=64)
+    study_uid: str = Field(primary_key=True, max_length=_UID)
+    status: str = Field(max_length=16)
+    #: why the row was last marked due (``Reason``)
+    reason: str | None = Field(default=None, max_length=16)
+    #: last fingerprint known for the study: from the poll that marked it due, or from the
+    #: confirmed sync; the poller compares the archive's current fingerprint with it
+    fingerprint: str | None = Field(default=None, max_length=128)
+    #: hash of the last ImagingStudy the FHIR server confirmed (skip unchanged writes)
+    content_hash: str | None = Field(default=None, max_length=128)
+    fhir_id: str | None = Field(default=None, max_length=_UID)
+    fhir_version: str | None = Field(default=None, max_length=_UID)
+    attempts: int = Field(default=0)
+    #: when the row should be attempted; for a leased row, the due time of an event that
+    #: arrived during the lease (NULL if none)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: when the row can be claimed: next_attempt_at for due/waiting rows, lease_expires_at
+    #: for leased rows, NULL otherwise; the single indexed column the claim query scans
+    ready_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error_kind: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: incremented by every mark_due; a completion only marks the row synced if no event
+    #: arrived since the claim (due_seq == claimed_seq)
+    due_seq: int = Field(default=0)
+    claimed_seq: int = Field(default=0)
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Failure(SQLModel, table=True):
+    """One row per failed attempt; ``permanent`` rows are the dead letters."""
+
+    __tablename__ = "bridge_failure"
+    __table_args__ = (Index("ix_bridge_failure_study_uid", "study_uid"),)
+
+    id: int | None = _serial_pk()
+    archive: str = Field(max_length=64)
+    study_uid: str = Field(max_length=_UID)
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=64)
+    message: str = Field(sa_type=Text)
+    operation_outcome: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
+    attempt: int = Field(default=0)
+    permanent: bool = Field(default=False)
+
+
+class Checkpoint(SQLModel, table=True):
+    """Named progress markers (backfill windows, last poll, ...)."""
+
+    __tablename__ = "bridge_checkpoint"
+
+    name: str = Field(primary_key=True, max_length=200)
+    value: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Audit(SQLModel, table=True):
+    """One row per FHIR write the server confirmed (or skipped as unchanged)."""
+
+    __tablename__ = "bridge_audit"
+    __table_args__ = (Index("ix_bridge_audit_study_uid", "study_uid"),)
+
+    id: int | None = _serial_pk()
+    at: datetime = Field(sa_type=UTCDateTime)
+    archive: str = Field(max_length=64)
+    study_uid: str = Field(max_length=_UID)
+    action: str = Field(max_length=32)
+    fhir_type: str = Field(max_length=64)
+    fhir_id: str | None = Field(default=None, max_length=_UID)
+    fhir_version: str | None = Field(default=None, max_length=_UID)
+    status_code: int | None = Field(default=None)
+
+
+def _table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
+
+
+STUDY: Table = _table("bridge_study")
+FAILURE: Table = _table("bridge_failure")
+CHECKPOINT: Table = _table("bridge_checkpoint")
+AUDIT: Table = _table("bridge_audit")

@@ -1,0 +1,3 @@
+"""The sync engine: claim due studies, fetch, map, write to FHIR, record the outcome."""
+
+from __future__ import annotations

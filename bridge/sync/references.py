@@ -1,0 +1,184 @@
+"""Resolve the references an ImagingStudy needs: its Patient, ServiceRequests and Endpoint.
+
+Lookups for a whole claim batch go to the FHIR server as *one* ``batch`` of searches
+(FHIR R4 3.1.0.11), and answers are cached for a short time, so a backfill of a thousand
+studies of two hundred patients costs a handful of requests, not thousands.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from bridge.errors import BridgeError, FhirRejected
+from bridge.fhir.client import FhirClient, Resource
+from bridge.metrics import PATIENT_CONFLICTS
+
+log = logging.getLogger(__name__)
+
+IdentifierKey = tuple[str, str]  # (system, value)
+
+ENDPOINT_ID_SYSTEM = "urn:imaging-bridge:endpoint"
+
+
+def identifier_query(key: IdentifierKey) -> str:
+    system, value = key
+    # token search: system|value; '|' and ',' in values must be escaped (R4 3.1.1.5.2)
+    escaped = value.replace("\\", "\\\\").replace("|", "\\|").replace(",", "\\,")
+    return quote(f"{system}|{escaped}", safe="")
+
+
+@dataclass
+class _Cached:
+    reference: str | None
+    resource: Resource | None
+    at: float
+
+
+class ReferenceResolver:
+    """Per-process cache and batched lookups of Patient / ServiceRequest / Endpoint ids."""
+
+    def __init__(self, fhir: FhirClient, *, ttl: float = 300.0) -> None:
+        self._fhir = fhir
+        self._ttl = ttl
+        self._patients: dict[IdentifierKey, _Cached] = {}
+        self._requests: dict[IdentifierKey, _Cached] = {}
+        self._endpoints: dict[str, str] = {}
+
+    def _fresh(self, cache: dict[IdentifierKey, _Cached], key: IdentifierKey) -> _Cached | None:
+        hit = cache.get(key)
+        if hit is None or time.monotonic() - hit.at > self._ttl:
+            return None
+        # a negative answer is re-asked sooner: the EHR may register the patient any minute
+        if hit.reference is None and time.monotonic() - hit.at > min(self._ttl, 30.0):
+            return None
+        return hit
+
+    async def _search_many(
+        self, resource_type: str, keys: Sequence[IdentifierKey],
+        cache: dict[IdentifierKey, _Cached], elements: str,
+    ) -> None:
+        if not keys:
+            return
+        entries = [
+            {
+                "request": {
+                    "method": "GET",
+                    "url": f"{resource_type}?identifier={identifier_query(k)}"
+                           f"&_elements={elements}&_count=2",
+                }
+            }
+            for k in keys
+        ]
+        results = await self._fhir.batch(entries)
+        now = time.monotonic()
+        for key, res in zip(keys, results, strict=True):
+            if res.error is not None:
+                raise res.error
+            bundle = res.resource or {}
+            found = [e["resource"] for e in bundle.get("entry", []) if "resource" in e
+                     and e.get("search", {}).get("mode", "match") == "match"]
+            if len(found) > 1:
+                # two resources claim the same business identifier: linking to either
+                # would be a guess, so the study is refused until the EHR is cleaned up
+                raise FhirRejected(
+                    f"{len(found)} {resource_type} resources have identifier {key[0]}|<value>"
+                )
+            if found:
+                cache[key] = _Cached(f"{resource_type}/{found[0]['id']}", found[0], now)
+            else:
+                cache[key] = _Cached(None, None, now)
+
+    async def prefetch(
+        self, patients: Iterable[IdentifierKey], requests: Iterable[IdentifierKey]
+    ) -> None:
+        """Look up every key not cached, in at most two batch requests."""
+        p_missing = sorted({k for k in patients if self._fresh(self._patients, k) is None})
+        r_missing = sorted({k for k in requests if self._fresh(self._requests, k) is None})
+        await self._search_many("Patient", p_missing, self._patients,
+                                "identifier,name,birthDate,gender")
+        await self._search_many("ServiceRequest", r_missing, self._requests, "identifier")
+
+    def patient(self, key: IdentifierKey) -> tuple[str | None, Resource | None]:
+        hit = self._patients.get(key)
+        return (hit.reference, hit.resource) if hit else (None, None)
+
+    def service_request(self, key: IdentifierKey) -> str | None:
+        hit = self._requests.get(key)
+        return hit.reference if hit else None
+
+    async def create_patients(
+        self, wanted: dict[IdentifierKey, Resource]
+    ) -> dict[IdentifierKey, BridgeError]:
+        """Conditionally create Patients (If-None-Exist, R4 3.1.0.8.1); return per-key errors."""
+        keys = sorted(wanted)
+        if not keys:
+            return {}
+        entries = [
+            {
+                "resource": wanted[k],
+                "request": {
+                    "method": "POST",
+                    "url": "Patient",
+                    "ifNoneExist": f"identifier={identifier_query(k)}",
+                },
+            }
+            for k in keys
+        ]
+        results = await self._fhir.batch(entries)
+        errors: dict[IdentifierKey, BridgeError] = {}
+        now = time.monotonic()
+        for key, res in zip(keys, results, strict=True):
+            if res.error is not None:
+                errors[key] = res.error
+                continue
+            rid = res.resource_id
+            self._patients[key] = _Cached(f"Patient/{rid}" if rid else None, res.resource, now)
+        return errors
+
+    async def endpoint(self, archive: str, resource: Resource) -> str:
+        """The archive's Endpoint id: conditional create once, then cached for the process."""
+        cached = self._endpoints.get(archive)
+        if cached:
+            return cached
+        resp = await self._fhir.request(
+            "POST", "Endpoint", interaction="create-endpoint", json=resource,
+            headers={"If-None-Exist":
+                     f"identifier={identifier_query((ENDPOINT_ID_SYSTEM, archive))}"},
+        )
+        body: dict[str, Any] = resp.json() if resp.content else {}
+        rid = body.get("id")
+        if not rid:
+            location = resp.headers.get("Location") or resp.headers.get("Content-Location", "")
+            rid = location.split("/_history/")[0].rstrip("/").split("/")[-1] or None
+        if not rid:
+            raise FhirRejected("FHIR server created the Endpoint but returned no id")
+        ref = f"Endpoint/{rid}"
+        self._endpoints[archive] = ref
+        return ref
+
+
+def demographics_conflict(found: Resource | None, wanted: Resource | None) -> list[str]:
+    """Names of the demographic fields that differ between the EHR's Patient and DICOM.
+
+    Only fields present on both sides are compared; differences are flagged, not fixed:
+    the EHR is the master of demographics.
+    """
+    if not found or not wanted:
+        return []
+    diffs: list[str] = []
+    for field in ("birthDate", "gender"):
+        a, b = found.get(field), wanted.get(field)
+        if a and b and a != b:
+            diffs.append(field)
+    fam_a = {(n.get("family") or "").casefold() for n in found.get("name", []) if n.get("family")}
+    fam_b = {(n.get("family") or "").casefold() for n in wanted.get("name", []) if n.get("family")}
+    if fam_a and fam_b and not fam_a & fam_b:
+        diffs.append("name")
+    if diffs:
+        PATIENT_CONFLICTS.inc()
+    return diffs

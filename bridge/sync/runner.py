@@ -1,0 +1,317 @@
+"""The worker: claim due studies, fetch, map, resolve references, write, record.
+
+One study is one unit of work; many studies go to the FHIR server in one ``batch``
+(HOUSE_STYLE principle 1).  A study's outcome is recorded only after the FHIR server
+confirmed it, and only the runner decides between retry, failure and success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bridge.archive.client import DicomwebClient
+from bridge.config import FhirSettings, SyncSettings
+from bridge.errors import (
+    BridgeError,
+    DicomDataError,
+    FhirRejected,
+    PatientNotFound,
+    Permanent,
+    Retryable,
+)
+from bridge.fhir.client import FhirClient
+from bridge.mapping import EndpointSpec, MappingEngine, MappingResult
+from bridge.metrics import FAILURES, RETRIES, STUDIES_SYNCED, WRITES_SKIPPED
+from bridge.state import ClaimedStudy, StateStore
+from bridge.sync.assemble import assemble, content_hash, with_bridge_tag
+from bridge.sync.backoff import retry_delay
+from bridge.sync.references import ReferenceResolver, demographics_conflict, identifier_query
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class DrainStats:
+    synced: int = 0
+    unchanged: int = 0
+    retried: int = 0
+    failed: int = 0
+    batches: int = 0
+
+    @property
+    def processed(self) -> int:
+        return self.synced + self.unchanged + self.retried + self.failed
+
+
+@dataclass
+class _Job:
+    claim: ClaimedStudy
+    result: MappingResult | None = None
+    resource: dict[str, Any] | None = None
+    hash: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class EndpointFor(Protocol):
+    def __call__(self, archive: DicomwebClient) -> EndpointSpec: ...
+
+
+def _endpoint_spec(archive: DicomwebClient) -> EndpointSpec:
+    return EndpointSpec(id_or_ref=None, address=archive.base_url, name=archive.name)
+
+
+class SyncRunner:
+    """Drains the work queue of one process.  Safe to run several in separate processes."""
+
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        archives: Mapping[str, DicomwebClient],
+        fhir: FhirClient,
+        engine: MappingEngine,
+        sync: SyncSettings,
+        fhir_settings: FhirSettings,
+        worker_id: str | None = None,
+        endpoint_for: EndpointFor = _endpoint_spec,
+    ) -> None:
+        self.store = store
+        self.archives = archives
+        self.fhir = fhir
+        self.engine = engine
+        self.sync = sync
+        self.fhir_settings = fhir_settings
+        self.worker_id = worker_id or default_worker_id()
+        self.resolver = ReferenceResolver(fhir)
+        self._endpoint_for = endpoint_for
+
+    # --- public ---------------------------------------------------------------------------
+
+    async def run_once(self, stats: DrainStats | None = None) -> int:
+        """Claim and process one batch; return how many studies it held."""
+        stats = stats if stats is not None else DrainStats()
+        claims = await asyncio.to_thread(
+            self.store.claim,
+            worker=self.worker_id,
+            limit=self.sync.claim_batch,
+            lease_seconds=self.sync.lease_seconds,
+        )
+        if not claims:
+            return 0
+        stats.batches += 1
+        await self._process(claims, stats)
+        return len(claims)
+
+    async def drain(self, *, stop: asyncio.Event | None = None) -> DrainStats:
+        """Process batches until nothing is due now (or ``stop`` is set)."""
+        stats = DrainStats()
+        while not (stop and stop.is_set()):
+            if await self.run_once(stats) == 0:
+                break
+        return stats
+
+    # --- pipeline -------------------------------------------------------------------------
+
+    async def _process(self, claims: Sequence[ClaimedStudy], stats: DrainStats) -> None:
+        jobs = [_Job(c) for c in claims]
+        await asyncio.gather(*(self._fetch_and_map(j, stats) for j in jobs))
+        mapped = [j for j in jobs if j.result is not None]
+        if not mapped:
+            return
+        try:
+            await self.resolver.prefetch(
+                (self._patient_key(j.result) for j in mapped if j.result),
+                (k for j in mapped if j.result for k in self._request_keys(j.result)),
+            )
+            ready = await self._resolve(mapped, stats)
+        except BridgeError as exc:
+            for j in mapped:
+                await self._settle_error(j.claim, exc, stats)
+            return
+        to_write: list[_Job] = []
+        for job in ready:
+            if job.hash == job.claim.content_hash and job.claim.fhir_id:
+                await self._complete(job, fhir_id=job.claim.fhir_id,
+                                     version=job.claim.fhir_version, action="skip-unchanged")
+                WRITES_SKIPPED.labels(archive=job.claim.archive).inc()
+                stats.unchanged += 1
+            else:
+                to_write.append(job)
+        size = self.fhir_settings.batch_size
+        await asyncio.gather(
+            *(self._write(to_write[i:i + size], stats) for i in range(0, len(to_write), size))
+        )
+
+    async def _fetch_and_map(self, job: _Job, stats: DrainStats) -> None:
+        claim = job.claim
+        archive = self.archives.get(claim.archive)
+        try:
+            if archive is None:
+                raise FhirRejected(f"archive {claim.archive!r} is no longer configured")
+            instances = await archive.study_instances(claim.study_uid)
+            job.result = self.engine.map_study(instances, endpoint=self._endpoint_for(archive))
+            if job.result.study_uid != claim.study_uid:
+                raise DicomDataError(
+                    f"archive returned study {job.result.study_uid} for {claim.study_uid}",
+                    tag="(0020,000D) StudyInstanceUID",
+                )
+        except BridgeError as exc:
+            job.result = None
+            await self._settle_error(claim, exc, stats)
+
+    @staticmethod
+    def _patient_key(result: MappingResult) -> tuple[str, str]:
+        return (result.patient.system, result.patient.value)
+
+    @staticmethod
+    def _request_keys(result: MappingResult) -> list[tuple[str, str]]:
+        return [(sr.system, sr.value) for sr in result.service_requests]
+
+    async def _resolve(self, jobs: Sequence[_Job], stats: DrainStats) -> list[_Job]:
+        """Fill in references; returns the jobs ready to write (others are settled)."""
+        creates: dict[tuple[str, str], dict[str, Any]] = {}
+        for job in jobs:
+            assert job.result is not None
+            key = self._patient_key(job.result)
+            ref, _ = self.resolver.patient(key)
+            if ref is None and job.result.patient.policy == "create":
+                creates[key] = job.result.patient.resource()
+        create_errors = await self.resolver.create_patients(creates) if creates else {}
+        ready: list[_Job] = []
+        for job in jobs:
+            result = job.result
+            assert result is not None
+            key = self._patient_key(result)
+            if key in create_errors:
+                await self._settle_error(job.claim, create_errors[key], stats)
+                continue
+            ref, found = self.resolver.patient(key)
+            policy = result.patient.policy
+            if ref is None and policy == "match":
+                await self._settle_error(
+                    job.claim,
+                    PatientNotFound(
+                        f"no Patient with identifier {key[0]}|<id> in the EHR (policy match)"
+                    ),
+                    stats,
+                )
+                continue
+            conflicts = demographics_conflict(found, result.patient.resource())
+            if conflicts:
+                log.warning("patient demographics differ from the EHR",
+                            extra={"study_uid": job.claim.study_uid,
+                                   "fields": ",".join(conflicts)})
+            archive = self.archives[job.claim.archive]
+            endpoint_ref = await self.resolver.endpoint(
+                archive.name, self._endpoint_resource(archive.name, result)
+            )
+            requests = {k: r for k in self._request_keys(result)
+                        if (r := self.resolver.service_request(k))}
+            job.resource = assemble(
+                result.imaging_study,
+                patient_reference=ref if policy != "identifier-only" else None,
+                service_requests=requests,
+                endpoint_reference=endpoint_ref,
+            )
+            job.hash = content_hash(job.resource, self.engine.canonical_json)
+            ready.append(job)
+        return ready
+
+    @staticmethod
+    def _endpoint_resource(archive: str, result: MappingResult) -> dict[str, Any]:
+        from bridge.sync.references import ENDPOINT_ID_SYSTEM
+
+        endpoint = with_bridge_tag(dict(result.endpoint))
+        endpoint["identifier"] = [{"system": ENDPOINT_ID_SYSTEM, "value": archive}]
+        return endpoint
+
+    async def _write(self, jobs: Sequence[_Job], stats: DrainStats) -> None:
+        if not jobs:
+            return
+        entries = []
+        for job in jobs:
+            assert job.resource is not None
+            uid_key = ("urn:dicom:uid", f"urn:oid:{job.claim.study_uid}")
+            entries.append({
+                "resource": with_bridge_tag(job.resource),
+                # conditional update keyed on the DICOM identifier (R4 3.1.0.4.3): creates the
+                # first time, updates after, never duplicates
+                "request": {"method": "PUT",
+                            "url": f"ImagingStudy?identifier={identifier_query(uid_key)}"},
+            })
+        try:
+            results = await self.fhir.batch(entries)
+        except BridgeError as exc:
+            for job in jobs:
+                await self._settle_error(job.claim, exc, stats)
+            return
+        for job, res in zip(jobs, results, strict=True):
+            if res.error is not None:
+                await self._settle_error(job.claim, res.error, stats)
+                continue
+            action = "create" if res.status == 201 else "update"
+            ok = await self._complete(job, fhir_id=res.resource_id, version=res.version_id,
+                                      action=action)
+            if ok:
+                STUDIES_SYNCED.labels(archive=job.claim.archive, action=action).inc()
+                stats.synced += 1
+
+    async def _complete(
+        self, job: _Job, *, fhir_id: str | None, version: str | None, action: str
+    ) -> bool:
+        ok = await asyncio.to_thread(
+            self.store.complete,
+            job.claim.archive,
+            job.claim.study_uid,
+            worker=self.worker_id,
+            claimed_seq=job.claim.claimed_seq,
+            fingerprint=job.claim.fingerprint,
+            content_hash=job.hash,
+            fhir_id=fhir_id,
+            fhir_version=version,
+            action=action,
+        )
+        if not ok:
+            log.warning("lease lost before completion; another worker owns the study",
+                        extra={"study_uid": job.claim.study_uid})
+        return bool(ok)
+
+    async def _settle_error(self, claim: ClaimedStudy, exc: BridgeError, stats: DrainStats) -> None:
+        """The one place that decides retry versus failure."""
+        extra = {"study_uid": claim.study_uid, "archive": claim.archive, "error_type": exc.kind}
+        if isinstance(exc, Retryable) and claim.attempts < self.sync.max_attempts:
+            if isinstance(exc, PatientNotFound):
+                delay = self.sync.patient_retry_interval
+            else:
+                delay = retry_delay(claim.attempts, base=self.sync.backoff_base,
+                                    cap=self.sync.backoff_max, retry_after=exc.retry_after)
+            log.info("study sync deferred", extra={**extra, "delay": round(delay, 1)})
+            await asyncio.to_thread(
+                self.store.retry_later, claim.archive, claim.study_uid,
+                worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
+                message=exc.message, delay_seconds=delay,
+                waiting=isinstance(exc, PatientNotFound),
+            )
+            RETRIES.labels(archive=claim.archive, kind=exc.kind).inc()
+            stats.retried += 1
+            return
+        outcome = exc.operation_outcome if isinstance(exc, FhirRejected) else None
+        level = logging.ERROR if not isinstance(exc, Permanent) else logging.WARNING
+        log.log(level, "study sync failed", extra=extra)
+        await asyncio.to_thread(
+            self.store.fail, claim.archive, claim.study_uid,
+            worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
+            message=exc.message, operation_outcome=outcome,
+        )
+        FAILURES.labels(archive=claim.archive, kind=exc.kind).inc()
+        stats.failed += 1

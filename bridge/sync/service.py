@@ -1,0 +1,97 @@
+"""Wire the sync engine together from settings, and run it as a long-lived service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from bridge.archive.client import DicomwebClient
+from bridge.config import Settings
+from bridge.errors import ConfigError
+from bridge.fhir.client import FhirClient
+from bridge.mapping import MappingEngine, load_mapping
+from bridge.metrics import QUEUE_DEPTH
+from bridge.state import StateStore, open_store
+from bridge.sync.poller import Poller
+from bridge.sync.runner import DrainStats, SyncRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncContext:
+    settings: Settings
+    store: StateStore
+    archives: dict[str, DicomwebClient]
+    fhir: FhirClient
+    engine: MappingEngine
+    runner: SyncRunner
+    poller: Poller
+    stats: DrainStats = field(default_factory=DrainStats)
+
+
+@contextlib.asynccontextmanager
+async def sync_context(settings: Settings, *, worker_id: str | None = None
+                       ) -> AsyncIterator[SyncContext]:
+    """Open the store, the clients and the mapping; close them all on exit."""
+    if not settings.archives:
+        raise ConfigError("no archive configured: set BRIDGE_ARCHIVE__BASE_URL or archives:")
+    engine = MappingEngine(load_mapping(settings.mapping.files))
+    store = await asyncio.to_thread(open_store, settings.state.url)
+    archives = {a.name: DicomwebClient(a) for a in settings.archives}
+    fhir = FhirClient(settings.fhir)
+    try:
+        runner = SyncRunner(store=store, archives=archives, fhir=fhir, engine=engine,
+                            sync=settings.sync, fhir_settings=settings.fhir,
+                            worker_id=worker_id)
+        poller = Poller(list(archives.values()), store, interval=settings.sync.poll_interval,
+                        window_days=settings.sync.poll_window_days)
+        yield SyncContext(settings, store, archives, fhir, engine, runner, poller)
+    finally:
+        for a in archives.values():
+            await a.aclose()
+        await fhir.aclose()
+        await asyncio.to_thread(store.close)
+
+
+async def worker_loop(ctx: SyncContext, stop: asyncio.Event, *, idle: float = 1.0) -> None:
+    """Drain the queue continuously; sleep briefly (or until woken) when nothing is due."""
+    while not stop.is_set():
+        try:
+            n = await ctx.runner.run_once(ctx.stats)
+        except Exception:  # never let one bad batch kill the worker; the lease expires
+            log.exception("worker batch crashed; its studies return when their lease expires")
+            n = 0
+        if n:
+            continue
+        for name in ctx.archives:
+            depth = await asyncio.to_thread(ctx.store.queue_depth)
+            QUEUE_DEPTH.labels(archive=name).set(depth)
+        ctx.poller.woke.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_first(stop, ctx.poller.woke), timeout=idle)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def run_service(ctx: SyncContext, stop: asyncio.Event) -> None:
+    """Poller plus ``settings.sync.workers`` concurrent batch loops, until ``stop``."""
+    tasks = [asyncio.create_task(ctx.poller.run(stop), name="poller")]
+    tasks += [asyncio.create_task(worker_loop(ctx, stop), name=f"worker-{i}")
+              for i in range(ctx.settings.sync.workers)]
+    try:
+        await stop.wait()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
