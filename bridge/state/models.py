@@ -40,6 +40,7 @@ class Study(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUS_VALUES})", name="ck_bridge_study_status"),
         Index("ix_bridge_study_ready_at", "ready_at"),
+        Index("ix_bridge_study_archive_ready_at", "archive", "ready_at"),
         Index("ix_bridge_study_status", "status"),
         Index("ix_bridge_study_study_uid", "study_uid"),
     )
@@ -61,7 +62,8 @@ class Study(SQLModel, table=True):
     #: arrived during the lease (NULL if none)
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     #: when the row can be claimed: next_attempt_at for due/waiting rows, lease_expires_at
-    #: for leased rows, NULL otherwise; the single indexed column the claim query scans
+    #: for leased rows, NULL otherwise (so NULL exactly when the row is not claimable);
+    #: the one column the claim query reads, through an index
     ready_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error_kind: str | None = Field(default=None, max_length=64)
     last_error: str | None = Field(default=None, sa_type=Text)

@@ -4,7 +4,8 @@ Revision 0001 found claimable rows with ``(status IN (due, waiting) AND next_att
 now) OR (status = leased AND lease_expires_at < now)``, which no single index serves and
 which sorts every candidate before taking the first few.  ``ready_at`` holds the moment a
 row becomes claimable (next_attempt_at for due/waiting rows, lease_expires_at for leased
-rows, NULL otherwise), so a claim is one range scan of ``ix_bridge_study_ready_at``.
+rows, NULL otherwise), so a claim is one range scan of ``ix_bridge_study_ready_at`` (or
+of ``ix_bridge_study_archive_ready_at`` for one archive), already in claim order.
 Existing rows get their ``ready_at`` computed here; no data is lost.
 
 Revision ID: 0002
@@ -34,6 +35,7 @@ def upgrade() -> None:
     # a leased row's next_attempt_at now means "due time of an event during the lease"
     op.execute("UPDATE bridge_study SET next_attempt_at = NULL WHERE status = 'leased'")
     op.create_index("ix_bridge_study_ready_at", "bridge_study", ["ready_at"])
+    op.create_index("ix_bridge_study_archive_ready_at", "bridge_study", ["archive", "ready_at"])
     op.drop_index("ix_bridge_study_status_next", table_name="bridge_study")
     op.create_index("ix_bridge_study_status", "bridge_study", ["status"])
 
@@ -41,5 +43,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_bridge_study_status", table_name="bridge_study")
     op.create_index("ix_bridge_study_status_next", "bridge_study", ["status", "next_attempt_at"])
+    op.drop_index("ix_bridge_study_archive_ready_at", table_name="bridge_study")
     op.drop_index("ix_bridge_study_ready_at", table_name="bridge_study")
     op.drop_column("bridge_study", "ready_at")

@@ -1,0 +1,37 @@
+"""Durable state of the sync engine: work queue with leases, failures, checkpoints, audit.
+
+SQLite file by default, PostgreSQL by URL; schema managed by alembic migrations that
+:func:`open_store` runs itself.  See ``store.py`` for the queue's state machine.
+"""
+
+from __future__ import annotations
+
+from bridge.state.base import Clock, utcnow
+from bridge.state.enums import AuditAction, Reason, Status
+from bridge.state.errors import StateUnavailable
+from bridge.state.store import StateStore, open_store
+from bridge.state.views import (
+    AuditView,
+    ClaimedStudy,
+    Completion,
+    FailureView,
+    HistoryEvent,
+    StudyView,
+)
+
+__all__ = [
+    "AuditAction",
+    "AuditView",
+    "ClaimedStudy",
+    "Clock",
+    "Completion",
+    "FailureView",
+    "HistoryEvent",
+    "Reason",
+    "StateStore",
+    "StateUnavailable",
+    "Status",
+    "StudyView",
+    "open_store",
+    "utcnow",
+]

@@ -1,0 +1,207 @@
+"""Putting work in the queue and leasing it out: mark_due, claim, renew_lease."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, update
+
+from bridge.state.base import CHUNK, StoreBase, chunks, nonnegative, reason_value
+from bridge.state.enums import Reason
+from bridge.state.models import STUDY
+from bridge.state.statements import DUE, LEASED
+from bridge.state.views import ClaimedStudy
+
+logger = logging.getLogger(__name__)
+
+#: rows per transaction in mark_many_due: short enough not to starve the other writers
+_BULK_TXN = 2000
+
+
+class QueueOps(StoreBase):
+    """Marking studies due and claiming them (part of :class:`StateStore`)."""
+
+    # --- marking work due -------------------------------------------------------------
+
+    def mark_due(
+        self,
+        archive: str,
+        study_uid: str,
+        *,
+        reason: Reason | str,
+        fingerprint: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Record that the study needs a sync, coalescing with any pending work.
+
+        The study becomes due ``delay`` seconds from now, or earlier if it was already
+        due earlier.  A leased study stays leased, but its worker's outcome will make it
+        due again (at this due time) instead of synced, so an event arriving mid-sync is
+        never lost.  A synced, failed or deleted study becomes due with ``attempts`` reset.
+        ``fingerprint`` (when given) replaces the stored one.
+        """
+        nonnegative("delay", delay)
+        now = self._now()
+        params = self._due_params(archive, study_uid, reason_value(reason), fingerprint, now, delay)
+        with self._write() as conn:
+            conn.execute(self._mark_due, params)
+
+    def mark_many_due(
+        self,
+        archive: str,
+        items: Sequence[tuple[str, str | None]],
+        *,
+        reason: Reason | str,
+    ) -> int:
+        """Mark many ``(study_uid, fingerprint)`` due at once, as :meth:`mark_due` would.
+
+        Duplicated UIDs are merged (the last non-``None`` fingerprint wins).  Rows are
+        written in transactions of a few thousand.  Returns the number of distinct studies.
+        """
+        reason_str = reason_value(reason)
+        merged: dict[str, str | None] = {}
+        for uid, fingerprint in items:
+            if fingerprint is not None or uid not in merged:
+                merged[uid] = fingerprint
+        now = self._now()
+        # sorted: concurrent bulk upserts then lock rows in one order (no deadlock on PG)
+        pairs = sorted(merged.items())
+        for chunk in chunks(pairs, _BULK_TXN):
+            params: dict[str, Any] = {"archive": archive, "reason": reason_str, "now": now}
+            if self._dialect == "postgresql":
+                params["uids"] = [uid for uid, _ in chunk]
+                params["fps"] = [fingerprint for _, fingerprint in chunk]
+            else:
+                params["payload"] = json.dumps(chunk)
+            with self._write() as conn:
+                conn.execute(self._mark_many_due, params)
+        return len(pairs)
+
+    @staticmethod
+    def _due_params(
+        archive: str,
+        study_uid: str,
+        reason: str,
+        fingerprint: str | None,
+        now: datetime,
+        delay: float,
+    ) -> dict[str, Any]:
+        due_at = now + timedelta(seconds=delay)
+        return {
+            "archive": archive,
+            "study_uid": study_uid,
+            "status": DUE,
+            "reason": reason,
+            "fingerprint": fingerprint,
+            "attempts": 0,
+            "next_attempt_at": due_at,
+            "ready_at": due_at,
+            "due_seq": 1,
+            "claimed_seq": 0,
+            "first_seen_at": now,
+            "updated_at": now,
+        }
+
+    def fingerprints(self, archive: str, study_uids: Sequence[str]) -> dict[str, str | None]:
+        """Stored fingerprints of the given studies; studies never seen are absent."""
+        found: dict[str, str | None] = {}
+        with self._read() as conn:
+            for chunk in chunks(list(dict.fromkeys(study_uids)), CHUNK):
+                rows = conn.execute(self._fingerprints, {"archive": archive, "uids": list(chunk)})
+                found.update((uid, fp) for uid, fp in rows)
+        return found
+
+    # --- leases -----------------------------------------------------------------------
+
+    def claim(
+        self,
+        *,
+        worker: str,
+        limit: int,
+        lease_seconds: float,
+        archive: str | None = None,
+    ) -> list[ClaimedStudy]:
+        """Lease up to ``limit`` ready studies to ``worker`` for ``lease_seconds``.
+
+        Ready means due or waiting with a due time that has passed, or leased with an
+        expired lease (taken over).  Oldest due time first.  Each claimed row gets
+        ``attempts + 1`` and ``claimed_seq = due_seq``.  No two claimers ever get the
+        same row at the same time, across threads and processes.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
+        now = self._now()
+        expires = now + timedelta(seconds=lease_seconds)
+        params: dict[str, Any] = {"now": now, "limit": limit}
+        if archive is not None:
+            params["k_archive"] = archive
+        lease = {"worker": worker, "expires": expires, "now": now}
+        by_archive = archive is not None
+        with self._write() as conn:
+            if self._dialect == "postgresql":
+                statement = self._claim_lease_archive if by_archive else self._claim_lease
+                rows = list(conn.execute(statement, {**params, **lease}))
+                rows.sort(key=lambda row: row.picked_ready_at)
+                taken_over = {(r.archive, r.study_uid) for r in rows if r.previous_status == LEASED}
+            else:
+                pick = self._claim_pick_archive if by_archive else self._claim_pick
+                picked = conn.execute(pick, params).all()
+                if not picked:
+                    return []
+                order = {(row.archive, row.study_uid): n for n, row in enumerate(picked)}
+                taken_over = {
+                    key for key, row in zip(order, picked, strict=True) if row.status == LEASED
+                }
+                rows = list(conn.execute(self._claim_lease, {**lease, "keys": list(order)}))
+                rows.sort(key=lambda row: order[(row.archive, row.study_uid)])
+        claimed = [self._claimed(row, (row.archive, row.study_uid) in taken_over) for row in rows]
+        if taken_over:
+            logger.info(
+                "expired leases taken over",
+                extra={"worker": worker, "count": len(taken_over)},
+            )
+        return claimed
+
+    @staticmethod
+    def _claimed(row: Row[Any], taken_over: bool) -> ClaimedStudy:
+        return ClaimedStudy(
+            archive=row.archive,
+            study_uid=row.study_uid,
+            claimed_seq=row.claimed_seq,
+            attempts=row.attempts,
+            reason=Reason(row.reason) if row.reason is not None else None,
+            fingerprint=row.fingerprint,
+            content_hash=row.content_hash,
+            fhir_id=row.fhir_id,
+            fhir_version=row.fhir_version,
+            lease_expires_at=row.lease_expires_at,
+            taken_over=taken_over,
+        )
+
+    def renew_lease(
+        self, archive: str, study_uid: str, *, worker: str, lease_seconds: float
+    ) -> bool:
+        """Extend ``worker``'s lease to ``lease_seconds`` from now; ``False`` if it is lost."""
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
+        now = self._now()
+        expires = now + timedelta(seconds=lease_seconds)
+        s = STUDY.c
+        renew = (
+            update(STUDY)
+            .where(
+                s.archive == archive,
+                s.study_uid == study_uid,
+                s.status == LEASED,
+                s.lease_owner == worker,
+            )
+            .values(lease_expires_at=expires, ready_at=expires, updated_at=now)
+        )
+        with self._write() as conn:
+            return conn.execute(renew).rowcount == 1

@@ -1,0 +1,94 @@
+"""Schema migrations: created and upgraded only by alembic, data kept across upgrades."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+from state_helpers import SEED_NOW, check_seeded_data_after_upgrade, seed_revision_0001
+
+from bridge.state import open_store
+from bridge.state.engine import create_state_engine
+from bridge.state.migrate import VERSION_TABLE, current_revision, downgrade, upgrade
+
+HEAD = "0002"
+
+
+def test_opening_a_new_store_creates_the_schema_at_head(db_url: str) -> None:
+    open_store(db_url).close()
+
+    engine = create_state_engine(db_url)
+    try:
+        assert current_revision(engine) == HEAD
+        tables = set(inspect(engine).get_table_names())
+        assert {
+            "bridge_study",
+            "bridge_failure",
+            "bridge_checkpoint",
+            "bridge_audit",
+            VERSION_TABLE,
+        } <= tables
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_the_first_revision_keeps_the_data(db_url: str) -> None:
+    engine = create_state_engine(db_url)
+    try:
+        upgrade(engine, "0001")
+        assert current_revision(engine) == "0001"
+        seed_revision_0001(engine, "archive-a")
+    finally:
+        engine.dispose()
+
+    store = open_store(db_url, clock=lambda: SEED_NOW)  # runs "upgrade head"
+    try:
+        check_seeded_data_after_upgrade(store, "archive-a")
+    finally:
+        store.close()
+
+
+def test_models_describe_exactly_the_migrated_schema(db_url: str) -> None:
+    open_store(db_url).close()
+    engine = create_state_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
+            )
+            diff = compare_metadata(context, SQLModel.metadata)
+    finally:
+        engine.dispose()
+    ours = [d for d in diff if "bridge_" in repr(d)]
+    assert ours == []
+
+
+def test_downgrade_to_base_and_upgrade_again(db_url: str) -> None:
+    store = open_store(db_url)
+    store.mark_due("archive-a", "1.1", reason="poll")
+    store.close()
+    engine = create_state_engine(db_url)
+    try:
+        downgrade(engine, "0001")
+        assert current_revision(engine) == "0001"
+        assert "ready_at" not in {c["name"] for c in inspect(engine).get_columns("bridge_study")}
+        downgrade(engine, "base")
+        assert current_revision(engine) is None
+        assert "bridge_study" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
+
+
+def test_reopening_a_store_at_head_changes_nothing(db_url: str) -> None:
+    store = open_store(db_url)
+    store.mark_due("archive-a", "1.1", reason="poll")
+    store.close()
+
+    again = open_store(db_url)
+    try:
+        assert again.counts()["due"] == 1
+    finally:
+        again.close()
