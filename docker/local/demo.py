@@ -1,0 +1,159 @@
+"""The demo (README command 1): archive + EHR + bridge + sample studies, then URLs to open.
+
+Starts Orthanc (DICOMweb, basic auth) and HAPI FHIR on free loopback ports, loads generated
+studies into Orthanc, seeds the EHR with their Patients and ServiceRequests, backfills the
+archive into the EHR with ``imaging-bridge backfill`` and keeps ``imaging-bridge serve``
+running (poller + workers + admin API) until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import devstack  # noqa: E402
+import httpx  # noqa: E402
+
+from samples.generator import generate_studies  # noqa: E402
+from samples.load import load_studies  # noqa: E402
+from samples.seed_ehr import seed_ehr  # noqa: E402
+
+
+def _write_config(path: Path, stack: devstack.Stack, api_port: int) -> None:
+    assert stack.orthanc is not None and stack.hapi is not None
+    config = {
+        "archives": [
+            {
+                "name": "orthanc",
+                "base_url": stack.orthanc.dicomweb_url,
+                "auth": {
+                    "kind": "basic",
+                    "username": stack.orthanc.username,
+                    "password": stack.orthanc.password,
+                },
+            }
+        ],
+        "fhir": {"base_url": stack.hapi.fhir_url, "batch_size": 20},
+        "state": {"url": f"sqlite:///{path.parent / 'bridge-state.db'}"},
+        "sync": {"poll_interval": 10, "poll_window_days": 3, "workers": 2},
+        "api": {"host": "127.0.0.1", "port": api_port},
+        "mapping": {"files": [str(ROOT / "mappings" / "default.yaml")]},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(config, fh, indent=2)  # JSON is YAML
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bridge.cli", *args]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--workdir", default=str(ROOT / ".run" / "demo"))
+    parser.add_argument(
+        "--exit-after-setup",
+        action="store_true",
+        help="stop everything once the URLs are printed (for CI checks)",
+    )
+    args = parser.parse_args()
+
+    workdir = Path(args.workdir)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    t0 = time.monotonic()
+    print("demo: starting Orthanc and HAPI FHIR (first start of HAPI takes a minute) ...")
+    stack = devstack.Stack(repo_root=ROOT)
+    serve: subprocess.Popen[bytes] | None = None
+    try:
+        stack.start({"orthanc", "hapi"})
+        stack.write_state(workdir / "stack.json")
+        assert stack.orthanc is not None and stack.hapi is not None
+        print(f"demo: servers up in {time.monotonic() - t0:.0f} s")
+
+        studies = list(generate_studies(args.studies, seed=args.seed))
+        loaded = load_studies(
+            studies,
+            url=stack.orthanc.dicomweb_url,
+            username=stack.orthanc.username,
+            password=stack.orthanc.password,
+        )
+        print(
+            f"demo: stored {loaded.studies} studies ({loaded.stored_instances} instances) "
+            f"in Orthanc"
+        )
+        seeded = seed_ehr(
+            [s.truth for s in studies],
+            fhir_url=stack.hapi.fhir_url,
+            patients_fraction=1.0,
+            seed=args.seed,
+        )
+        print(f"demo: seeded the EHR: {seeded}")
+
+        api_port = devstack.free_port()
+        config = workdir / "bridge.yaml"
+        _write_config(config, stack, api_port)
+        env = {**os.environ, "BRIDGE_CONFIG_FILE": str(config)}
+        subprocess.run(_cli("backfill"), env=env, check=True, cwd=ROOT)
+        serve = subprocess.Popen(_cli("serve"), env=env, cwd=ROOT)
+        api = f"http://127.0.0.1:{api_port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{api}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        fhir = stack.hapi.fhir_url
+        first = studies[0].truth
+        print("\n=== imaging-fhir-bridge demo is up ===")
+        print(f"  bridge status       {api}/status")
+        print(f"  bridge readiness    {api}/readyz")
+        print(f"  bridge metrics      {api}/metrics")
+        print(f"  one study's history {api}/studies/{first.study_uid}")
+        print(f"  EHR ImagingStudies  {fhir}/ImagingStudy?_sort=-started&_count=20")
+        print(
+            f"  one patient's       {fhir}/ImagingStudy?subject.identifier="
+            f"{first.patient_system}|{first.patient_id}&_sort=-started"
+        )
+        print(
+            f"  Orthanc explorer    {stack.orthanc.base_url}/app/explorer.html "
+            f"(user {stack.orthanc.username}, password in {workdir / 'stack.json'})"
+        )
+        print(f"  bridge config       {config}")
+        print("Ctrl-C stops everything.\n", flush=True)
+        if args.exit_after_setup:
+            return 0
+        while not stop.wait(1.0):
+            if serve.poll() is not None:
+                print("demo: the bridge service exited", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        if serve is not None and serve.poll() is None:
+            serve.terminate()
+            try:
+                serve.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+        stack.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
