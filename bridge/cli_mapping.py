@@ -1,0 +1,293 @@
+"""``imaging-bridge preview`` and ``imaging-bridge mappings validate|doc|diff``.
+
+For interface teams: see what the mapping makes of a study (local files or one in the
+archive), check a mapping file, regenerate the mapping reference, and review what a proposed
+mapping would change on the archive's most recent studies before it goes live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.json import JSON as RichJson
+from rich.panel import Panel
+from rich.table import Table
+
+from bridge.errors import BridgeError, ConfigError
+from bridge.mapping import (
+    EndpointSpec,
+    Mapping,
+    MappingEngine,
+    MappingResult,
+    group_by_study,
+    load_mapping,
+    load_tables,
+    map_files,
+)
+from bridge.mapping.diff import StudyDiff, compare_study
+from bridge.mapping.docgen import DEFAULT_DOC, REPO_ROOT, render_reference
+
+mappings_app = typer.Typer(
+    no_args_is_help=True, help="Check, document and compare the mappings (mappings/*.yaml)."
+)
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_MAPPING = REPO_ROOT / "mappings" / "default.yaml"
+#: where local files are previewed as coming from (RFC 2606 reserves .invalid)
+PLACEHOLDER_BASE = "http://archive.invalid/dicom-web"
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config file (else BRIDGE_CONFIG_FILE / env)"),
+]
+MappingOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--mapping", "-m", help="mapping files to use instead of the configured ones"),
+]
+ArchiveOpt = Annotated[str | None, typer.Option(help="archive name (default: the first)")]
+
+
+def _settings(config: Path | None) -> Any:
+    """The product settings (bridge.config); imported lazily so file previews need none."""
+    from bridge.config import load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+
+
+def _mapping_files(config: Path | None, explicit: Sequence[Path] | None) -> list[Path]:
+    if explicit:
+        return list(explicit)
+    try:
+        from bridge.config import load_settings
+
+        files = list(load_settings(config).mapping.files)
+    except ConfigError as exc:
+        err.print(f"[yellow]settings not loaded ({exc.message}); using {DEFAULT_MAPPING}[/yellow]")
+        files = []
+    return files or [DEFAULT_MAPPING]
+
+
+def _load(files: Sequence[Path]) -> Mapping:
+    try:
+        return load_mapping(files)
+    except BridgeError as exc:
+        err.print(f"[red]mapping error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+def _archive(settings: Any, name: str | None) -> Any:
+    if name is not None:
+        return settings.archive_named(name)
+    if not settings.archives:
+        err.print("[red]no archive configured[/red] (BRIDGE_ARCHIVE__BASE_URL or --config)")
+        raise typer.Exit(2)
+    return settings.archives[0]
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except BridgeError as exc:
+        err.print(f"[red]{exc.kind}:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+async def _fetch_study(archive_settings: Any, study_uid: str) -> tuple[list[dict[str, Any]], str]:
+    from bridge.archive.client import DicomwebClient
+
+    async with DicomwebClient(archive_settings) as client:
+        instances = await client.study_instances(study_uid)
+        return list(instances), str(client.base_url)
+
+
+def _show(result: MappingResult, *, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
+        return
+    title = f"study {result.study_uid}  hash {result.content_hash[:16]}"
+    out.print(Panel(RichJson.from_data(result.imaging_study), title=f"ImagingStudy — {title}"))
+    out.print(Panel(RichJson.from_data(result.endpoint), title="Endpoint"))
+    patient = {"policy": result.patient.policy, "resource": result.patient.resource()}
+    out.print(Panel(RichJson.from_data(patient), title="Patient link"))
+    if result.service_requests:
+        requests = [link.identifier for link in result.service_requests]
+        out.print(Panel(RichJson.from_data(requests), title="ServiceRequest identifiers"))
+    if result.warnings:
+        table = Table("tag", "value", "problem", "where", title="Mapping warnings")
+        for w in result.warnings:
+            table.add_row(
+                w.tag, "<redacted>" if w.sensitive else repr(w.value), w.problem, w.where or ""
+            )
+        out.print(table)
+    else:
+        out.print("[green]no mapping warnings[/green]")
+
+
+def preview(
+    targets: Annotated[list[str], typer.Argument(help="DICOM/JSON files or dirs, or a Study UID")],
+    config: ConfigOpt = None,
+    mapping: MappingOpt = None,
+    archive: ArchiveOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Show the FHIR resources and mapping warnings for local files or an archive study."""
+    engine = MappingEngine(_load(_mapping_files(config, mapping)))
+    if len(targets) == 1 and not Path(targets[0]).exists():
+        archive_settings = _archive(_settings(config), archive)
+        instances, base_url = _run(_fetch_study(archive_settings, targets[0]))
+        studies = {targets[0]: instances}
+        endpoint = EndpointSpec(address=base_url, name=archive_settings.name)
+    else:
+        missing = [target for target in targets if not Path(target).exists()]
+        if missing:
+            err.print(f"[red]no such file:[/red] {', '.join(missing)}")
+            raise typer.Exit(2)
+        try:
+            studies = group_by_study(map_files(targets))
+        except BridgeError as exc:
+            err.print(f"[red]{exc.kind}:[/red] {exc.message}")
+            raise typer.Exit(1) from exc
+        endpoint = EndpointSpec(address=PLACEHOLDER_BASE, name="preview")
+    failed = False
+    for instances in studies.values():
+        try:
+            _show(engine.map_study(instances, endpoint=endpoint), as_json=as_json)
+        except BridgeError as exc:
+            failed = True
+            err.print(f"[red]{exc.kind}:[/red] {exc.message}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@mappings_app.command("validate")
+def validate(
+    file: Annotated[
+        Path | None, typer.Argument(help="a site file, checked on top of default")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Load and check mapping files; errors name file, line and key."""
+    if file is None:
+        files = _mapping_files(config, None)
+    elif file.resolve() == DEFAULT_MAPPING.resolve():
+        files = [file]
+    else:
+        files = [DEFAULT_MAPPING, file]
+    mapping = _load(files)
+    codes = sum(len(c) for c in mapping.procedure_codes.values())
+    out.print(
+        f"[green]ok[/green] {' + '.join(str(f) for f in files)}: "
+        f"{len(mapping.patient.issuers)} patient issuers, "
+        f"{len(mapping.accession.issuers)} accession issuers, {codes} procedure codes, "
+        f"{len(mapping.body_parts)} body part strings, timezone {mapping.timezone or 'none'}"
+    )
+
+
+@mappings_app.command("doc")
+def doc(
+    output: Annotated[Path, typer.Option(help="where to write")] = DEFAULT_DOC,
+    mapping: MappingOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="fail if the file is stale")] = False,
+) -> None:
+    """Generate docs/mapping-reference.md from the mapping YAML and mappings/tables."""
+    loaded = _load(list(mapping) if mapping else [DEFAULT_MAPPING])
+    text = render_reference(loaded, load_tables(loaded.tables_dir))
+    current = output.read_text(encoding="utf-8") if output.exists() else None
+    if check:
+        if current != text:
+            err.print(f"[red]{output} is out of date:[/red] run `imaging-bridge mappings doc`")
+            raise typer.Exit(1)
+        out.print(f"[green]{output} is up to date[/green]")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    out.print(f"wrote {output} ({len(text.splitlines())} lines)")
+
+
+def proposed_files(current: Sequence[Path], proposed: Path) -> list[Path]:
+    """The proposed mapping: ``proposed`` replaces the current file of the same name, or is
+    layered on top of the current files when no name matches."""
+    replaced = [proposed if f.name == proposed.name else f for f in current]
+    return replaced if proposed in replaced else [*current, proposed]
+
+
+async def _recent_studies(client: Any, count: int) -> list[str]:
+    """The ``count`` most recent Study UIDs, widening the StudyDate window until enough."""
+    found: dict[str, str] = {}
+    for days in (7, 90, 3650, None):
+        filters = (
+            {}
+            if days is None
+            else {"StudyDate": f"{(date.today() - timedelta(days=days)).strftime('%Y%m%d')}-"}
+        )
+        for study in await client.search_studies(filters, limit=max(count * 4, 50)):
+            uid = _first(study, "0020000D")
+            if uid:
+                found[uid] = (_first(study, "00080020") or "") + (_first(study, "00080030") or "")
+        if len(found) >= count:
+            break
+    ranked = sorted(found, key=lambda uid: (found[uid], uid), reverse=True)
+    return ranked[:count]
+
+
+def _first(ds: dict[str, Any], tag: str) -> str | None:
+    value = (ds.get(tag) or {}).get("Value") or []
+    return str(value[0]) if value and isinstance(value[0], str | int) else None
+
+
+async def _diff_archive(
+    archive_settings: Any, current: MappingEngine, proposed: MappingEngine, count: int
+) -> list[StudyDiff]:
+    from bridge.archive.client import DicomwebClient
+
+    diffs: list[StudyDiff] = []
+    async with DicomwebClient(archive_settings) as client:
+        endpoint = EndpointSpec(address=str(client.base_url), name=archive_settings.name)
+        for uid in await _recent_studies(client, count):
+            instances = list(await client.study_instances(uid))
+            diffs.append(
+                compare_study(current, proposed, instances, endpoint=endpoint, study_uid=uid)
+            )
+    return diffs
+
+
+@mappings_app.command("diff")
+def diff(
+    proposed: Annotated[Path, typer.Option("--proposed", help="the changed mapping file")],
+    studies: Annotated[int, typer.Option("--studies", min=1, help="how many recent studies")] = 20,
+    config: ConfigOpt = None,
+    mapping: MappingOpt = None,
+    archive: ArchiveOpt = None,
+) -> None:
+    """Map the archive's most recent studies with the current and the proposed mapping and
+    show, study by study, what would change."""
+    current_files = _mapping_files(config, mapping)
+    current = MappingEngine(_load(current_files))
+    candidate = MappingEngine(_load(proposed_files(current_files, proposed)))
+    archive_settings = _archive(_settings(config), archive)
+    diffs = _run(_diff_archive(archive_settings, current, candidate, studies))
+    changed = [d for d in diffs if d.changed]
+    for study_diff in changed:
+        out.rule(f"study {study_diff.study_uid}")
+        for line in study_diff.lines():
+            style = {"+": "green", "-": "red", "~": "yellow"}.get(line.lstrip()[:1], "")
+            out.print(line, style=style, markup=False, highlight=False)
+    out.print(f"{len(changed)} of {len(diffs)} studies would change")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``preview`` and the ``mappings`` command group to the main CLI."""
+    app.command("preview")(preview)
+    app.add_typer(mappings_app, name="mappings")
