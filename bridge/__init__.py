@@ -1,4 +1,4 @@
-"""imaging-fhir-bridge: DICOMweb archive -> FHIR R4 EHR synchronisation, SMART imaging app and gateway."""
+"""imaging-fhir-bridge: DICOMweb archive -> FHIR R4 EHR sync, SMART imaging app, gateway."""
 
 from __future__ import annotations
 

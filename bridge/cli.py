@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -108,14 +108,18 @@ def backfill(
     = None,
     to: Annotated[str | None, typer.Option("--to", help="last StudyDate, YYYY-MM-DD")] = None,
     archive: Annotated[str | None, typer.Option(help="only this archive")] = None,
+    settle: Annotated[float, typer.Option(
+        help="seconds to keep waiting for retries and expired leases once nothing is due")
+    ] = 120.0,
 ) -> None:
     """Sync an archive's whole history (resumable: run it again after a crash)."""
     from bridge.sync.backfill import DEFAULT_START, BackfillProgress, mark_history
+    from bridge.sync.runner import DrainStats
     from bridge.sync.service import sync_context
 
     settings = _settings(config)
     start = _parse_date(from_) or DEFAULT_START
-    end = _parse_date(to) or datetime.now(timezone.utc).date()
+    end = _parse_date(to) or datetime.now(UTC).date()
 
     async def main() -> None:
         async with sync_context(settings) as ctx:
@@ -140,11 +144,14 @@ def backfill(
                 due = await asyncio.to_thread(ctx.store.queue_depth)
                 sync_task = progress.add_task("sync", total=due, rate="")
                 started = time.monotonic()
-                stats = ctx.stats
-                while await ctx.runner.run_once(stats):
+
+                def on_batch(stats: DrainStats) -> None:
                     rate = stats.processed / max(1e-6, time.monotonic() - started)
                     progress.update(sync_task, completed=stats.processed,
                                     rate=f"{rate:.1f} studies/s")
+
+                stats = await ctx.runner.drain_until_settled(max_idle=settle,
+                                                            on_batch=on_batch)
             out.print(f"synced {stats.synced}, unchanged {stats.unchanged}, "
                       f"retry later {stats.retried}, failed {stats.failed}")
 

@@ -19,9 +19,9 @@ def retry_delay(
     that studies failed by one outage do not all come back in the same second; a
     Retry-After from the server (RFC 9110 10.2.3) is a floor.
     """
-    r = rng or random
-    exp = min(cap, base * (2 ** max(0, attempt - 1)))
-    delay = exp * (0.5 + r.random() / 2)
+    r: random.Random = rng or random.Random()
+    exp: float = min(cap, base * 2.0 ** max(0, attempt - 1))
+    delay: float = exp * (0.5 + r.random() / 2)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay

@@ -9,10 +9,11 @@ differs from the one the state store holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from bridge.archive.client import DicomwebClient
 from bridge.archive.dicomjson import STUDY_UID, first_str, study_fingerprint
@@ -79,7 +80,7 @@ class Poller:
         *,
         interval: float,
         window_days: int,
-        today: Callable[[], date] = lambda: datetime.now(timezone.utc).date(),
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         self.archives = archives
         self.store = store
@@ -102,7 +103,7 @@ class Poller:
             except Exception as exc:  # one archive down must not stop polling the others
                 log.warning("poll failed", extra={"archive": archive.name,
                                                   "error_type": type(exc).__name__})
-        self.last_poll = datetime.now(timezone.utc)
+        self.last_poll = datetime.now(UTC)
         self.last_results = results
         if any(r.due for r in results):
             self.woke.set()
@@ -111,7 +112,5 @@ class Poller:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self.poll_once()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass

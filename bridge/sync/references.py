@@ -145,10 +145,11 @@ class ReferenceResolver:
         cached = self._endpoints.get(archive)
         if cached:
             return cached
+        ident = (resource.get("identifier") or [{}])[0]
+        key = (str(ident.get("system", ENDPOINT_ID_SYSTEM)), str(ident.get("value", archive)))
         resp = await self._fhir.request(
             "POST", "Endpoint", interaction="create-endpoint", json=resource,
-            headers={"If-None-Exist":
-                     f"identifier={identifier_query((ENDPOINT_ID_SYSTEM, archive))}"},
+            headers={"If-None-Exist": f"identifier={identifier_query(key)}"},
         )
         body: dict[str, Any] = resp.json() if resp.content else {}
         rid = body.get("id")

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,7 +32,12 @@ from bridge.metrics import FAILURES, RETRIES, STUDIES_SYNCED, WRITES_SKIPPED
 from bridge.state import ClaimedStudy, StateStore
 from bridge.sync.assemble import assemble, content_hash, with_bridge_tag
 from bridge.sync.backoff import retry_delay
-from bridge.sync.references import ReferenceResolver, demographics_conflict, identifier_query
+from bridge.sync.references import (
+    ENDPOINT_ID_SYSTEM,
+    ReferenceResolver,
+    demographics_conflict,
+    identifier_query,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +126,29 @@ class SyncRunner:
                 break
         return stats
 
+    async def drain_until_settled(
+        self, *, max_idle: float, stop: asyncio.Event | None = None, poll: float = 0.5,
+        on_batch: Callable[[DrainStats], None] | None = None,
+    ) -> DrainStats:
+        """Drain, then keep waiting while studies are leased (maybe by a dead worker whose
+        lease will expire) or due later (backoff), for at most ``max_idle`` seconds without
+        progress.  Studies parked as ``waiting`` (patient not found) are not waited for."""
+        stats = DrainStats()
+        idle_since = time.monotonic()
+        while not (stop and stop.is_set()):
+            if await self.run_once(stats):
+                idle_since = time.monotonic()
+                if on_batch:
+                    on_batch(stats)
+                continue
+            counts = await asyncio.to_thread(self.store.counts)
+            if counts.get("due", 0) + counts.get("leased", 0) == 0:
+                break
+            if time.monotonic() - idle_since > max_idle:
+                break
+            await asyncio.sleep(poll)
+        return stats
+
     # --- pipeline -------------------------------------------------------------------------
 
     async def _process(self, claims: Sequence[ClaimedStudy], stats: DrainStats) -> None:
@@ -130,7 +159,8 @@ class SyncRunner:
             return
         try:
             await self.resolver.prefetch(
-                (self._patient_key(j.result) for j in mapped if j.result),
+                (self._patient_key(j.result) for j in mapped
+                 if j.result and j.result.patient.policy != "identifier-only"),
                 (k for j in mapped if j.result for k in self._request_keys(j.result)),
             )
             ready = await self._resolve(mapped, stats)
@@ -159,19 +189,26 @@ class SyncRunner:
             if archive is None:
                 raise FhirRejected(f"archive {claim.archive!r} is no longer configured")
             instances = await archive.study_instances(claim.study_uid)
-            job.result = self.engine.map_study(instances, endpoint=self._endpoint_for(archive))
-            if job.result.study_uid != claim.study_uid:
+            result = self.engine.map_study(instances, endpoint=self._endpoint_for(archive))
+            if result.study_uid != claim.study_uid:
                 raise DicomDataError(
-                    f"archive returned study {job.result.study_uid} for {claim.study_uid}",
+                    f"archive returned study {result.study_uid} for {claim.study_uid}",
                     tag="(0020,000D) StudyInstanceUID",
                 )
+            if result.patient.value is None and result.patient.policy != "identifier-only":
+                raise DicomDataError(
+                    f"study {claim.study_uid} has no PatientID; policy "
+                    f"{result.patient.policy!r} needs one to find the subject",
+                    tag="(0010,0020) PatientID",
+                )
+            job.result = result
         except BridgeError as exc:
             job.result = None
             await self._settle_error(claim, exc, stats)
 
     @staticmethod
     def _patient_key(result: MappingResult) -> tuple[str, str]:
-        return (result.patient.system, result.patient.value)
+        return (result.patient.system, result.patient.value or "")
 
     @staticmethod
     def _request_keys(result: MappingResult) -> list[tuple[str, str]]:
@@ -195,8 +232,9 @@ class SyncRunner:
             if key in create_errors:
                 await self._settle_error(job.claim, create_errors[key], stats)
                 continue
-            ref, found = self.resolver.patient(key)
             policy = result.patient.policy
+            ref, found = self.resolver.patient(key) if policy != "identifier-only" \
+                else (None, None)
             if ref is None and policy == "match":
                 await self._settle_error(
                     job.claim,
@@ -229,10 +267,9 @@ class SyncRunner:
 
     @staticmethod
     def _endpoint_resource(archive: str, result: MappingResult) -> dict[str, Any]:
-        from bridge.sync.references import ENDPOINT_ID_SYSTEM
-
         endpoint = with_bridge_tag(dict(result.endpoint))
-        endpoint["identifier"] = [{"system": ENDPOINT_ID_SYSTEM, "value": archive}]
+        if not endpoint.get("identifier"):
+            endpoint["identifier"] = [{"system": ENDPOINT_ID_SYSTEM, "value": archive}]
         return endpoint
 
     async def _write(self, jobs: Sequence[_Job], stats: DrainStats) -> None:
