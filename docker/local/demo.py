@@ -48,7 +48,8 @@ def _write_config(path: Path, stack: devstack.Stack, api_port: int) -> None:
         "state": {"url": f"sqlite:///{path.parent / 'bridge-state.db'}"},
         "sync": {"poll_interval": 10, "poll_window_days": 3, "workers": 2},
         "api": {"host": "127.0.0.1", "port": api_port},
-        "mapping": {"files": [str(ROOT / "mappings" / "default.yaml")]},
+        "mapping": {"files": [str(ROOT / "mappings" / "default.yaml"),
+                              str(ROOT / "mappings" / "site-example.yaml")]},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
