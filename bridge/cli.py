@@ -59,8 +59,9 @@ def serve(config: ConfigOpt = None) -> None:
     from bridge.api import create_app
 
     settings = _settings(config)
+    # no access log: QIDO query strings through the gateway carry patient identifiers
     uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port,
-                log_config=None)
+                log_config=None, access_log=False)
 
 
 @app.command()

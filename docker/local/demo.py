@@ -105,7 +105,8 @@ def main() -> int:
             patients_fraction=1.0,
             seed=args.seed,
         )
-        print(f"demo: seeded the EHR: {seeded}")
+        print(f"demo: seeded the EHR with {seeded.patients_created} Patients and "
+              f"{seeded.service_requests_created} ServiceRequests")
 
         api_port = devstack.free_port()
         config = workdir / "bridge.yaml"
