@@ -3,108 +3,126 @@
 Token-based kinds cache the access token and renew it shortly before it expires; a 401
 answer triggers exactly one renewal and one retry of the request (RFC 6750 3.1: an expired
 or revoked token gets 401 ``invalid_token``), so a token that dies mid-backfill costs one
-extra round trip instead of a failed study.
+extra round trip instead of a failed study.  A second 401 with a fresh token, or a token
+endpoint that refuses us, raises :class:`AuthError` saying what the server answered, and is
+recorded in :data:`bridge.auth.health.AUTH_HEALTH` for ``/status``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Generator
 
 import httpx
 
+from bridge.auth.health import AUTH_HEALTH
+from bridge.auth.smart_backend import smart_backend_fetcher
+from bridge.auth.tokens import AccessToken, TokenFetcher, describe_oauth_error, parse_token
 from bridge.config import AuthKind, AuthSettings
 from bridge.errors import AuthError
 
-#: renew this many seconds before the token's announced expiry
+__all__ = ["AccessToken", "RenewingBearerAuth", "TokenFetcher", "build_auth",
+           "client_credentials_fetcher"]
+
+#: renew this many seconds before the token's announced expiry (less for short-lived tokens)
 _RENEW_MARGIN = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class AccessToken:
-    value: str
-    expires_at: float  # time.monotonic() based
-
-
-TokenFetcher = Callable[[], Awaitable[AccessToken]]
+_RENEW_FRACTION = 0.1
 
 
 class RenewingBearerAuth(httpx.Auth):
     """Bearer auth whose token comes from an async fetcher, cached and renewed."""
 
-    def __init__(self, fetch: TokenFetcher) -> None:
+    def __init__(self, fetch: TokenFetcher, *, remote: str = "?") -> None:
         self._fetch = fetch
         self._token: AccessToken | None = None
+        self._renew_at = 0.0
         self._lock = asyncio.Lock()
+        self.remote = remote
 
-    async def _current(self, *, force: bool = False) -> str:
+    async def _renew(self) -> AccessToken:
+        started = time.monotonic()
+        try:
+            token = await self._fetch()
+        except AuthError as exc:
+            AUTH_HEALTH.failed(self.remote, exc.message)
+            raise
+        AUTH_HEALTH.succeeded(self.remote)
+        lifetime = max(0.0, token.expires_at - started)
+        self._renew_at = token.expires_at - min(_RENEW_MARGIN, lifetime * _RENEW_FRACTION)
+        return token
+
+    async def _current(self, *, refused: str | None = None) -> str:
+        """The cached token, renewed when due or when ``refused`` is still the cached one
+        (so many requests refused at once cause a single renewal)."""
         async with self._lock:
-            now = time.monotonic()
-            if force or self._token is None or self._token.expires_at - _RENEW_MARGIN <= now:
-                self._token = await self._fetch()
+            stale = self._token is None or time.monotonic() >= self._renew_at
+            if stale or (refused is not None and self._token is not None
+                         and self._token.value == refused):
+                self._token = await self._renew()
+            assert self._token is not None
             return self._token.value
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        request.headers["Authorization"] = f"Bearer {await self._current()}"
+        value = await self._current()
+        request.headers["Authorization"] = f"Bearer {value}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        request.headers["Authorization"] = f"Bearer {await self._current(refused=value)}"
         response = yield request
         if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {await self._current(force=True)}"
-            yield request
+            # RFC 6750 3: the server says why in WWW-Authenticate (error, error_description)
+            why = response.headers.get("WWW-Authenticate", "no WWW-Authenticate header")
+            message = f"{request.url.host} refused a freshly issued token (401): {why}"
+            AUTH_HEALTH.failed(self.remote, message)
+            raise AuthError(message)
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         raise RuntimeError("RenewingBearerAuth is async-only")
 
 
-def _describe_oauth_error(response: httpx.Response) -> str:
-    """Say what the token endpoint answered (RFC 6749 5.2), without echoing secrets."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    if isinstance(body, dict) and "error" in body:
-        desc = body.get("error_description")
-        return f"{body['error']}: {desc}" if desc else str(body["error"])
-    return f"HTTP {response.status_code}"
-
-
 def client_credentials_fetcher(settings: AuthSettings, *, timeout: float = 30.0) -> TokenFetcher:
     """OAuth 2.0 client credentials grant with a client secret (RFC 6749 4.4, Basic auth)."""
-    assert settings.token_url and settings.client_id and settings.client_secret
+    if not (settings.token_url and settings.client_id and settings.client_secret):
+        raise AuthError("client_credentials auth needs token_url, client_id, client_secret")
+    token_url, client_id = settings.token_url, settings.client_id
+    secret = settings.client_secret
 
     async def fetch() -> AccessToken:
         data = {"grant_type": "client_credentials"}
         if settings.scope:
             data["scope"] = settings.scope
-        assert settings.client_id is not None and settings.client_secret is not None
-        assert settings.token_url is not None
+        started = time.monotonic()
         try:
             async with httpx.AsyncClient(timeout=timeout) as client:
-                resp = await client.post(
-                    settings.token_url,
-                    data=data,
-                    auth=(settings.client_id, settings.client_secret.get_secret_value()),
-                )
+                # RFC 6749 2.3.1: client_secret_basic
+                resp = await client.post(token_url, data=data,
+                                         auth=(client_id, secret.get_secret_value()))
         except httpx.HTTPError as exc:
-            raise AuthError(f"token endpoint {settings.token_url} unreachable: {exc!r}") from exc
+            raise AuthError(
+                f"token endpoint {token_url} unreachable: {type(exc).__name__}"
+            ) from exc
         if resp.status_code != 200:
             raise AuthError(
-                f"token request to {settings.token_url} refused: {_describe_oauth_error(resp)}"
+                f"token request to {token_url} refused: {describe_oauth_error(resp)}"
             )
-        body = resp.json()
-        return AccessToken(
-            value=str(body["access_token"]),
-            expires_at=time.monotonic() + float(body.get("expires_in", 300)),
-        )
+        return parse_token(resp, token_url, started=started)
 
     return fetch
 
 
-def build_auth(settings: AuthSettings, *, timeout: float = 30.0) -> httpx.Auth | None:
-    """Return the httpx auth for these settings (None for ``none``)."""
+def build_auth(
+    settings: AuthSettings, *, timeout: float = 30.0, base_url: str | None = None
+) -> httpx.Auth | None:
+    """Return the httpx auth for these settings (None for ``none``).
+
+    ``base_url`` is the remote's base (the FHIR base for SMART discovery, and the label under
+    which auth failures are reported).
+    """
+    remote = base_url or settings.token_url or "?"
     if settings.kind is AuthKind.NONE:
         return None
     if settings.kind is AuthKind.BASIC:
@@ -117,7 +135,15 @@ def build_auth(settings: AuthSettings, *, timeout: float = 30.0) -> httpx.Auth |
         async def static() -> AccessToken:
             return AccessToken(value=value, expires_at=float("inf"))
 
-        return RenewingBearerAuth(static)
+        return RenewingBearerAuth(static, remote=remote)
     if settings.kind is AuthKind.CLIENT_CREDENTIALS:
-        return RenewingBearerAuth(client_credentials_fetcher(settings, timeout=timeout))
+        return RenewingBearerAuth(client_credentials_fetcher(settings, timeout=timeout),
+                                  remote=remote)
+    if settings.kind is AuthKind.SMART_BACKEND:
+        if base_url is None and settings.token_url is None:
+            raise AuthError("smart_backend auth is for the FHIR server; set fhir.auth, "
+                            "or token_url for another remote")
+        return RenewingBearerAuth(
+            smart_backend_fetcher(settings, fhir_base=base_url, timeout=timeout), remote=remote
+        )
     raise AuthError(f"auth kind {settings.kind.value!r} is not supported for this remote yet")

@@ -1,0 +1,157 @@
+"""``SandboxEhr``: start the sandbox on a free loopback port in a background thread.
+
+    ehr = SandboxEhr(hapi_fhir_url).start()
+    ehr.register_client("bridge-sync", jwks=public_jwks, allowed_scopes=[...])
+    ... use ehr.fhir_url (protected FHIR base) / ehr.base_url / ehr.issuer ...
+    ehr.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+import httpx
+import uvicorn
+from joserfc.jwk import RSAKey
+
+from .app import create_app, expire_all_access_tokens, revoke_all_refresh_tokens
+from .models import SandboxClient, Store
+from .oauth import SmartServer, build_server
+
+# authlib refuses http:// URLs unless told otherwise; the sandbox only listens on loopback
+os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
+# authlib logs issued tokens at DEBUG; an EHR would not, and the bridge's tests check that
+# no token reaches the logs, so keep authlib's server side at INFO
+logging.getLogger("authlib").setLevel(logging.INFO)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class SandboxEhr:
+    """A SMART authorization server and protected FHIR proxy in front of ``upstream_fhir``.
+
+    :param upstream_fhir: the real FHIR server (HAPI) base, e.g. ``http://127.0.0.1:8080/fhir``
+    :param token_lifetime: access token lifetime in seconds (short values test renewal)
+    :param auto_approve: issue the code without the consent page when nothing must be picked
+    :param default_patient: patient chosen automatically in standalone launch (auto_approve)
+    :param clients: clients registered from the start
+    """
+
+    def __init__(self, upstream_fhir: str, *, host: str = "127.0.0.1", port: int = 0,
+                 token_lifetime: int = 3600, auto_approve: bool = False,
+                 default_patient: str | None = None,
+                 clients: list[SandboxClient] | None = None) -> None:
+        self.upstream_fhir = upstream_fhir.rstrip("/")
+        self.host = host
+        self.port = port or _free_port(host)
+        self.base_url = f"http://{host}:{self.port}"
+        self.fhir_url = self.base_url + "/fhir"
+        self.issuer = self.base_url
+        self.token_url = self.base_url + "/token"
+        self.authorize_url = self.base_url + "/authorize"
+        self.introspection_url = self.base_url + "/introspect"
+        self.jwks_url = self.base_url + "/jwks.json"
+        self.launch_page_url = self.base_url + "/launch"
+        self.store = Store()
+        self.store.switches.token_lifetime = token_lifetime
+        for client in clients or []:
+            self.store.clients[client.client_id] = client
+        self.server: SmartServer = build_server(
+            self.store, issuer=self.issuer, fhir_url=self.fhir_url, token_url=self.token_url,
+            signing_key=RSAKey.generate_key(2048, private=True, auto_kid=True))
+        self.app = create_app(server=self.server, store=self.store, base_url=self.base_url,
+                              upstream=self.upstream_fhir, auto_approve=auto_approve,
+                              default_patient=default_patient)
+        self._uvicorn: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self, timeout: float = 20.0) -> SandboxEhr:
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
+                                access_log=False, lifespan="on")
+        self._uvicorn = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._uvicorn.run, name="sandbox-ehr",
+                                        daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._uvicorn.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"sandbox EHR did not start on {self.base_url}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._uvicorn = self._thread = None
+
+    def __enter__(self) -> SandboxEhr:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- configuration (also available over HTTP under /admin) ------------------------------
+
+    def register_client(self, client_id: str, *, redirect_uris: list[str] | None = None,
+                        jwks: dict[str, Any] | None = None, secret: str | None = None,
+                        allowed_scopes: list[str] | None = None,
+                        launch_url: str | None = None, name: str = "") -> SandboxClient:
+        client = SandboxClient(client_id=client_id, redirect_uris=list(redirect_uris or []),
+                               jwks=jwks, secret=secret, allowed_scopes=allowed_scopes,
+                               launch_url=launch_url, name=name)
+        with self.store.lock:
+            self.store.clients[client_id] = client
+        return client
+
+    def new_launch(self, patient: str) -> str:
+        """An opaque EHR launch id bound to ``patient`` (as the launch page creates)."""
+        return self.store.new_launch(patient)
+
+    def launch_url_for(self, client_id: str, patient: str) -> str:
+        """The app launch URL with ``iss`` and ``launch``, as the EHR launch page opens it."""
+        client = self.store.clients[client_id]
+        if not client.launch_url:
+            raise ValueError(f"client {client_id} has no launch_url")
+        q = httpx.QueryParams({"iss": self.fhir_url, "launch": self.new_launch(patient)})
+        return f"{client.launch_url}?{q}"
+
+    # --- error simulation -------------------------------------------------------------------
+
+    def set_token_lifetime(self, seconds: int) -> None:
+        self.store.switches.token_lifetime = seconds
+
+    def fail_client_auth(self, on: bool = True) -> None:
+        """Every client authentication at the token endpoint fails with invalid_client."""
+        self.store.switches.fail_client_auth = on
+
+    def expire_tokens(self) -> int:
+        """Every access token issued so far is expired from now on."""
+        return expire_all_access_tokens(self.store)
+
+    def revoke_refresh_tokens(self) -> int:
+        return revoke_all_refresh_tokens(self.store)
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """Introspection without client authentication (for tests)."""
+        from .oauth import Introspection, _Found, verify_access_token
+
+        record = verify_access_token(self.server, token, check_active=False)
+        if record is None:
+            return {"active": False}
+        endpoint = Introspection(self.server)
+        payload: dict[str, Any] = endpoint.introspect_token(_Found(record))
+        return payload
