@@ -1,0 +1,172 @@
+"""The patient compartment: which patient a study belongs to, and who the token's patient is.
+
+SMART Imaging Access: the gateway checks that "the access token ... matches the patient ID
+for the requested study".  Both sides are reduced to FHIR patient identifiers
+``(system, value)``:
+
+* the study's patient is its PatientID (0010,0020) with the system chosen by
+  IssuerOfPatientID (0010,0021) / IssuerOfPatientIDQualifiersSequence (0010,0024) through
+  the mapping, with exactly the code the sync uses (:func:`bridge.mapping.identifiers.
+  patient_link`), read by a QIDO-RS study query (PS3.18 10.6) with those includefields;
+* the token's patient is a FHIR Patient id (``123`` or ``Patient/123``, as the SMART token
+  response's ``patient``), whose identifiers are read from the EHR (``GET Patient/123``),
+  or an identifier ``system|value`` carried by a viewer token.
+
+A study is in the compartment when its identifier is among the patient's.  Lookups are
+cached briefly (``gateway.cache_ttl``); a study moved to another patient is therefore seen
+within that delay.  Anything that cannot be proven to be the patient's is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from bridge.errors import FhirRejected
+from bridge.fhir.client import FhirClient
+from bridge.gateway.errors import Forbidden
+from bridge.gateway.proxy import ArchiveProxy
+from bridge.gateway.tokens import TtlLru
+from bridge.mapping import Mapping, load_tables
+from bridge.mapping.context import Compiled, StudyContext
+from bridge.mapping.identifiers import patient_link
+
+log = logging.getLogger(__name__)
+
+PatientKey = tuple[str, str]  # FHIR Identifier (system, value)
+
+PATIENT_ID = "00100020"
+ISSUER_OF_PATIENT_ID = "00100021"
+ISSUER_QUALIFIERS = "00100024"
+STUDY_UID = "0020000D"
+SERIES_UID = "0020000E"
+SOP_UID = "00080018"
+#: the attributes the patient identity is mapped from (QIDO includefield, PS3.18 8.3.4.3)
+PATIENT_FIELDS = (PATIENT_ID, ISSUER_OF_PATIENT_ID, ISSUER_QUALIFIERS)
+
+_PATIENT_REF = re.compile(r"^(?:Patient/)?([A-Za-z0-9\-.]{1,64})$")
+
+
+def first_value(row: dict[str, Any], tag: str) -> str | None:
+    """The first string value of ``tag`` in a DICOM JSON object (PS3.18 F.2)."""
+    element = row.get(tag)
+    if not isinstance(element, dict):
+        return None
+    values = element.get("Value")
+    if isinstance(values, list) and values and isinstance(values[0], str):
+        return values[0]
+    return None
+
+
+class PatientMapper:
+    """DICOM patient attributes -> FHIR identifier, exactly as the sync maps a study."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self._compiled = Compiled.build(mapping, load_tables(mapping.tables_dir))
+
+    def key_of(self, dataset: dict[str, Any]) -> PatientKey | None:
+        link = patient_link(StudyContext(self._compiled), dataset)
+        return (link.system, link.value) if link.value is not None else None
+
+    def issuer_for(self, system: str) -> str | None:
+        """The IssuerOfPatientID that maps to ``system`` when exactly one local name does
+        (used to narrow archive queries; the post-filter stays the authority)."""
+        names = [k for k, s in self._compiled.patient_issuers.items() if s == system]
+        if len(names) != 1 or re.fullmatch(r"[0-9.]+", names[0]) or ":" in names[0]:
+            return None  # ambiguous, or a UniversalEntityID (it lives in 0010,0024)
+        return names[0]
+
+
+class Compartment:
+    """Answers "is this study the token's patient's?" with cached archive and EHR lookups."""
+
+    def __init__(
+        self, *, archive: ArchiveProxy, fhir: FhirClient, mapper: PatientMapper,
+        ttl: float, size: int,
+    ) -> None:
+        self.archive = archive
+        self.fhir = fhir
+        self.mapper = mapper
+        self._ttl = ttl
+        self._patients: TtlLru[str, frozenset[PatientKey]] = TtlLru(size)
+        self._studies: TtlLru[str, PatientKey | None] = TtlLru(size)
+        self._members: TtlLru[tuple[str, ...], bool] = TtlLru(size)
+
+    # --- the token's side ---------------------------------------------------------------------
+
+    async def identifiers_of(self, patient: str) -> frozenset[PatientKey]:
+        """The FHIR identifiers of the token's patient (empty when it has none / is unknown)."""
+        cached = self._patients.get(patient)
+        if cached is not None:
+            return cached
+        if "|" in patient:
+            system, _, value = patient.partition("|")
+            found = frozenset({(system, value)}) if system and value else frozenset()
+        else:
+            match = _PATIENT_REF.match(patient)
+            if match is None:
+                raise Forbidden("the token's patient is not a Patient id or system|value")
+            try:
+                resource = await self.fhir.read("Patient", match.group(1))
+            except FhirRejected as exc:  # 404/410: no such patient, nothing is theirs
+                log.warning("token patient not readable on the FHIR server",
+                            extra={"status": exc.status_code})
+                resource = {}
+            found = frozenset(
+                (str(i["system"]), str(i["value"]))
+                for i in resource.get("identifier", []) or []
+                if isinstance(i, dict) and i.get("system") and i.get("value")
+            )
+        self._patients.put(patient, found, self._ttl)
+        return found
+
+    # --- the archive's side -------------------------------------------------------------------
+
+    async def study_patient(self, study_uid: str) -> PatientKey | None:
+        """The study's patient identifier, or None when the archive has no such study."""
+        cached = self._studies.get(study_uid)
+        if cached is not None:
+            return cached
+        rows = await self.archive.qido_json(
+            "studies",
+            [("StudyInstanceUID", study_uid), *(("includefield", f) for f in PATIENT_FIELDS)],
+        )
+        keys = {self.mapper.key_of(r) for r in rows if first_value(r, STUDY_UID) == study_uid}
+        key = keys.pop() if len(keys) == 1 else None  # none, or ambiguous: not provable
+        if key is not None:
+            self._studies.put(study_uid, key, self._ttl)
+        return key
+
+    async def row_patient(self, row: dict[str, Any]) -> PatientKey | None:
+        """The patient of one QIDO result row: its own patient attributes, else its study's."""
+        if PATIENT_ID in row:
+            return self.mapper.key_of(row)
+        study_uid = first_value(row, STUDY_UID)
+        return await self.study_patient(study_uid) if study_uid else None
+
+    async def check_study(self, ids: frozenset[PatientKey], study_uid: str) -> None:
+        """Raise :class:`Forbidden` unless the study is one of the patient's (an unknown
+        study is refused the same way: no existence oracle)."""
+        if await self.study_patient(study_uid) not in ids:
+            raise Forbidden("the study is not in the token's patient compartment")
+
+    async def check_member(self, study_uid: str, series_uid: str,
+                           instance_uid: str | None = None) -> None:
+        """Raise :class:`Forbidden` unless the series (and instance) belong to the study:
+        the path's study was checked, its children must really be its children."""
+        key = (study_uid, series_uid, instance_uid or "")
+        if self._members.get(key):
+            return
+        if instance_uid is None:
+            rows = await self.archive.qido_json(
+                f"studies/{study_uid}/series", [("SeriesInstanceUID", series_uid)])
+            ok = any(first_value(r, SERIES_UID) == series_uid for r in rows)
+        else:
+            rows = await self.archive.qido_json(
+                f"studies/{study_uid}/series/{series_uid}/instances",
+                [("SOPInstanceUID", instance_uid)])
+            ok = any(first_value(r, SOP_UID) == instance_uid for r in rows)
+        if not ok:
+            raise Forbidden("the series or instance is not in the token's patient compartment")
+        self._members.put(key, True, self._ttl)

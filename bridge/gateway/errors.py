@@ -1,0 +1,78 @@
+"""The gateway's typed errors, each carrying the HTTP status it is answered with.
+
+PS3.18 8.6 (status codes): 400 for a malformed request, 401 when the bearer token is
+missing or invalid (RFC 6750 3.1 ``invalid_token``), 403 when a valid token may not see
+the resource (SMART Imaging Access: a patient mismatch is 403, never an empty result),
+404 for an unknown study (IID only; the gateway answers 403 instead for patient tokens),
+406 for an unsupported media type, 503 (+ Retry-After) when the archive is down.
+"""
+
+from __future__ import annotations
+
+from bridge.errors import AuthError, BridgeError
+
+
+class GatewayError(BridgeError):
+    """An error the gateway answers with ``status_code`` and its message."""
+
+    kind = "gateway"
+    status_code = 500
+
+
+class InvalidToken(GatewayError, AuthError):
+    """Missing, malformed, expired, forged, revoked or wrong-audience token (401)."""
+
+    kind = "invalid-token"
+    status_code = 401
+
+
+class TokenServiceUnavailable(GatewayError):
+    """The EHR's introspection endpoint or JWKS could not be reached (503)."""
+
+    kind = "token-service-unavailable"
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Forbidden(GatewayError, AuthError):
+    """A valid token that may not see this resource (403)."""
+
+    kind = "forbidden"
+    status_code = 403
+    #: RFC 6750 3.1 error code for WWW-Authenticate, when one applies
+    oauth_error: str | None = None
+
+
+class InsufficientScope(Forbidden):
+    """The token's scopes do not cover the request (403 ``insufficient_scope``)."""
+
+    kind = "insufficient-scope"
+    oauth_error = "insufficient_scope"
+
+
+class BadRequest(GatewayError):
+    """A malformed request; ``parameter`` names the offending query parameter (400)."""
+
+    kind = "bad-request"
+    status_code = 400
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class NotFound(GatewayError):
+    """The resource does not exist (404)."""
+
+    kind = "not-found"
+    status_code = 404
+
+
+class NotAcceptable(GatewayError):
+    """The client's Accept names no media type the gateway can answer with (406)."""
+
+    kind = "not-acceptable"
+    status_code = 406

@@ -1,0 +1,135 @@
+"""``/dicom-web`` GET routes (QIDO-RS and WADO-RS; PS3.18 10.4 and 10.6).
+
+Only GET is routed here: ``POST /dicom-web/studies`` (STOW-RS) belongs to the STOW proxy
+(:mod:`bridge.realtime.stow_proxy`), which can reuse :func:`require_token` to accept the
+same bearer tokens.
+
+Errors (PS3.18 8.6): 400 malformed path or query; 401 + ``WWW-Authenticate: Bearer``
+(RFC 6750 3.1: ``error="invalid_token"`` when a token was presented, no error code when
+none was); 403 + message when the token may not see the resource; 406; 503 +
+``Retry-After`` when the archive (or the EHR's token service) does not answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from starlette.responses import Response
+
+from bridge.errors import ArchiveUnavailable, BridgeError, FhirBusy
+from bridge.gateway import paths
+from bridge.gateway.errors import (
+    Forbidden,
+    GatewayError,
+    InvalidToken,
+    TokenServiceUnavailable,
+)
+from bridge.gateway.service import Gateway
+from bridge.gateway.tokens import TokenInfo
+
+REALM = 'Bearer realm="dicom-web"'
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "").replace('"', "'")
+
+
+def http_error(exc: BridgeError, *, token_present: bool = True) -> HTTPException:
+    """The HTTP answer for a gateway, archive or EHR error."""
+    if isinstance(exc, InvalidToken):
+        challenge = REALM
+        if token_present:
+            challenge += f', error="invalid_token", error_description="{_quote(exc.message)}"'
+        return HTTPException(401, exc.message, headers={"WWW-Authenticate": challenge})
+    if isinstance(exc, Forbidden):
+        headers = None
+        if exc.oauth_error:
+            headers = {"WWW-Authenticate": f'{REALM}, error="{exc.oauth_error}"'}
+        return HTTPException(403, exc.message, headers=headers)
+    if isinstance(exc, ArchiveUnavailable | FhirBusy | TokenServiceUnavailable):
+        after = getattr(exc, "retry_after", None) or 5.0
+        return HTTPException(503, f"temporarily unavailable: {exc.message}",
+                             headers={"Retry-After": str(math.ceil(after))})
+    if isinstance(exc, GatewayError):
+        return HTTPException(exc.status_code, exc.message)
+    return HTTPException(502, f"upstream error: {exc.message}")
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+    if gateway is None:
+        raise HTTPException(404, "the DICOMweb gateway is not enabled")
+    return gateway
+
+
+async def require_token(request: Request) -> TokenInfo:
+    """FastAPI dependency: the request's validated bearer token (401 otherwise).
+
+    Reusable by other routes (e.g. the STOW proxy)::
+
+        async def route(token: Annotated[TokenInfo, Depends(require_token)]) -> ...
+    """
+    gateway = gateway_of(request)
+    try:
+        return await gateway.authenticate(request)
+    except BridgeError as exc:
+        present = bool(request.headers.get("authorization"))
+        raise http_error(exc, token_present=present) from exc
+
+
+Token = Annotated[TokenInfo, Depends(require_token)]
+
+
+def _params(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+async def _serve(request: Request, token: TokenInfo, path: str) -> Response:
+    gateway = gateway_of(request)
+    try:
+        target = paths.parse(path)
+        if target.qido_level is not None:
+            return await gateway.qido(token, target, request, _params(request))
+        return await gateway.wado(token, target, request, _params(request))
+    except GatewayError as exc:
+        if exc.status_code == 400 and token.kind != "system":
+            # a patient token gets 403 for anything not provably its own, malformed or not
+            raise http_error(Forbidden(f"refused: {exc.message}")) from exc
+        raise http_error(exc) from exc
+    except BridgeError as exc:
+        raise http_error(exc) from exc
+
+
+def dicomweb_router(gateway: Gateway) -> APIRouter:
+    """The ``/dicom-web`` GET routes; the router's lifespan closes ``gateway``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    router = APIRouter(prefix="/dicom-web", tags=["dicom-web"], lifespan=lifespan)
+
+    @router.get("/studies")
+    async def search_studies(request: Request, token: Token) -> Response:
+        return await _serve(request, token, "studies")
+
+    @router.get("/series")
+    async def search_series(request: Request, token: Token) -> Response:
+        return await _serve(request, token, "series")
+
+    @router.get("/instances")
+    async def search_instances(request: Request, token: Token) -> Response:
+        return await _serve(request, token, "instances")
+
+    @router.get("/studies/{rest:path}")
+    async def study_resource(request: Request, token: Token, rest: str) -> Response:
+        return await _serve(request, token, f"studies/{rest}")
+
+    return router

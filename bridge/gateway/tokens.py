@@ -1,0 +1,287 @@
+"""Bearer token validation for the gateway (SMART Imaging Access; RFC 6750, 7662, 7519).
+
+Three kinds of token are accepted:
+
+* **viewer tokens** minted by the SMART app (:mod:`bridge.gateway.viewer_tokens`), told
+  apart by their JWT ``typ``; verified locally with the shared HMAC key;
+* **EHR SMART access tokens**, validated either by RFC 7662 introspection (POST the token
+  to the EHR's introspection endpoint with the gateway's client credentials; ``active``,
+  ``exp``, ``scope``, ``patient``, ``client_id``, optional ``aud``) or as a JWT against the
+  EHR's JWKS (signature, ``iss``, ``aud``, ``exp``/``nbf``), as configured;
+* **system tokens**: EHR tokens with ``system/`` scopes, accepted only for the client ids
+  listed in ``gateway.system_clients`` (SMART Backend Services); they carry no patient.
+
+Results, valid and invalid alike, are cached by the token's SHA-256 for ``cache_ttl``
+seconds (never past the token's ``exp``) in a bounded LRU, so a viewer loading hundreds of
+frames costs one introspection.  A revocation is therefore seen within ``cache_ttl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+import httpx
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from bridge.config import GatewaySettings, TokenValidation
+from bridge.gateway.errors import InvalidToken, TokenServiceUnavailable
+from bridge.gateway.viewer_tokens import TOKEN_TYPE, ViewerTokens
+
+log = logging.getLogger(__name__)
+
+TokenKind = Literal["viewer", "smart", "system"]
+#: signature algorithms accepted on EHR JWTs (SMART asks for RS384/ES384 support)
+JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384")
+_JWKS_MIN_REFRESH = 30.0  # seconds between JWKS refetches for an unknown kid
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What a validated token allows: who, which patient, which scopes, until when."""
+
+    kind: TokenKind
+    scopes: frozenset[str]
+    #: the patient context: a FHIR Patient id / ``Patient/id`` or ``system|value``;
+    #: None for system tokens
+    patient: str | None
+    client_id: str | None
+    expires_at: float | None  # epoch seconds
+
+    def __repr__(self) -> str:  # no patient in logs
+        return f"TokenInfo(kind={self.kind!r}, client_id={self.client_id!r})"
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class TtlLru(Generic[K, V]):
+    """A bounded LRU whose entries also expire (per entry ``expires_at``, monotonic)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._maxsize = maxsize
+
+    def get(self, key: K) -> V | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[0] <= time.monotonic():
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return item[1]
+
+    def put(self, key: K, value: V, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        self._data[key] = (time.monotonic() + ttl, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self._maxsize:
+            self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+def _scopes(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list):  # some servers send a JSON array
+        return frozenset(str(v) for v in value)
+    return frozenset()
+
+
+def _audiences(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return []
+
+
+class TokenValidator:
+    """Validates bearer tokens; one per gateway.  ``aclose()`` when done."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        viewer: ViewerTokens,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.viewer = viewer
+        self._http = httpx.AsyncClient(timeout=10.0, transport=transport)
+        self._cache: TtlLru[str, TokenInfo | InvalidToken] = TtlLru(settings.cache_size)
+        self._jwks: KeySet | None = None
+        self._jwks_fetched = 0.0
+        self._jwks_lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def validate(self, token: str) -> TokenInfo:
+        """The token's :class:`TokenInfo`, or raise :class:`InvalidToken` (401)."""
+        if not token or len(token) > 8192:
+            raise InvalidToken("bearer token missing or too long")
+        key = hashlib.sha256(token.encode()).hexdigest()
+        cached = self._cache.get(key)
+        if isinstance(cached, InvalidToken):
+            raise InvalidToken(cached.message)
+        if cached is not None:
+            if cached.expires_at is not None and cached.expires_at <= time.time():
+                raise InvalidToken("token expired")
+            return cached
+        try:
+            info = await self._validate(token)
+        except InvalidToken as exc:
+            self._cache.put(key, exc, self.settings.cache_ttl)
+            raise
+        ttl = self.settings.cache_ttl
+        if info.expires_at is not None:
+            ttl = min(ttl, info.expires_at - time.time())
+        self._cache.put(key, info, ttl)
+        return info
+
+    async def _validate(self, token: str) -> TokenInfo:
+        if self._is_viewer_token(token):
+            claims = self.viewer.verify(token)
+            return TokenInfo(kind="viewer", scopes=_scopes(claims.scope), patient=claims.patient,
+                             client_id=None, expires_at=float(claims.expires_at))
+        if self.settings.validation is TokenValidation.INTROSPECTION:
+            body = await self._introspect(token)
+        else:
+            body = await self._verify_jwt(token)
+        return self._info_from_claims(body)
+
+    @staticmethod
+    def _is_viewer_token(token: str) -> bool:
+        if token.count(".") != 2:
+            return False
+        try:
+            header = jws.extract_compact(token.encode()).headers()
+        except (JoseError, ValueError):
+            return False
+        return header.get("typ") == TOKEN_TYPE
+
+    # --- RFC 7662 introspection -------------------------------------------------------------
+
+    async def _introspect(self, token: str) -> dict[str, Any]:
+        s = self.settings
+        assert s.introspection_url and s.client_id and s.client_secret
+        try:
+            resp = await self._http.post(
+                s.introspection_url,
+                data={"token": token, "token_type_hint": "access_token"},
+                # RFC 7662 2.1: the protected resource authenticates to the endpoint
+                auth=(s.client_id, s.client_secret.get_secret_value()),
+                headers={"Accept": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise TokenServiceUnavailable(
+                f"introspection endpoint unreachable: {type(exc).__name__}") from exc
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise TokenServiceUnavailable(f"introspection endpoint answered {resp.status_code}")
+        if resp.status_code != 200:
+            # 401/403 here means the gateway's own credentials are wrong: not the caller's fault
+            log.error("introspection refused the gateway's credentials",
+                      extra={"status": resp.status_code})
+            raise TokenServiceUnavailable(
+                f"introspection endpoint refused the gateway ({resp.status_code})")
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise TokenServiceUnavailable("introspection endpoint returned non-JSON") from exc
+        if not isinstance(body, dict):
+            raise TokenServiceUnavailable("introspection endpoint returned a non-object")
+        # RFC 7662 2.2: anything but active=true is an inactive token, whatever the reason
+        if body.get("active") is not True:
+            raise InvalidToken("token is not active (expired, revoked or unknown)")
+        return body
+
+    # --- JWT against the EHR's JWKS (RFC 7515 / 7517 / 9068) --------------------------------
+
+    async def _keyset(self, *, refresh: bool) -> KeySet:
+        async with self._jwks_lock:
+            now = time.monotonic()
+            if self._jwks is not None and not (
+                refresh and now - self._jwks_fetched > _JWKS_MIN_REFRESH
+            ):
+                return self._jwks
+            assert self.settings.jwks_uri
+            try:
+                resp = await self._http.get(self.settings.jwks_uri)
+                resp.raise_for_status()
+                self._jwks = KeySet.import_key_set(resp.json())
+            except (httpx.HTTPError, ValueError, JoseError) as exc:
+                if self._jwks is not None:
+                    return self._jwks
+                raise TokenServiceUnavailable(
+                    f"JWKS {self.settings.jwks_uri} unavailable: {type(exc).__name__}"
+                ) from exc
+            self._jwks_fetched = now
+            return self._jwks
+
+    async def _verify_jwt(self, token: str) -> dict[str, Any]:
+        if token.count(".") != 2:
+            raise InvalidToken("token is not a JWT (jwks validation is configured)")
+        keys = await self._keyset(refresh=False)
+        try:
+            decoded = jwt.decode(token, keys, algorithms=JWT_ALGORITHMS)
+        except (JoseError, ValueError):
+            # an unknown kid may mean the EHR rotated its keys: refetch once (rate-limited)
+            keys = await self._keyset(refresh=True)
+            try:
+                decoded = jwt.decode(token, keys, algorithms=JWT_ALGORITHMS)
+            except (JoseError, ValueError) as exc:
+                raise InvalidToken("token signature is invalid") from exc
+        options: dict[str, Any] = {"exp": {"essential": True}}
+        if self.settings.issuer:
+            options["iss"] = {"essential": True, "value": self.settings.issuer}
+        registry = jwt.JWTClaimsRegistry(leeway=5, **options)
+        try:
+            registry.validate(decoded.claims)
+        except JoseError as exc:
+            raise InvalidToken(f"token rejected: {exc.error}") from exc
+        return dict(decoded.claims)
+
+    # --- common -------------------------------------------------------------------------------
+
+    def _info_from_claims(self, claims: Mapping[str, Any]) -> TokenInfo:
+        now = time.time()
+        exp = claims.get("exp")
+        if exp is not None:
+            try:
+                exp = float(exp)
+            except (TypeError, ValueError) as exc:
+                raise InvalidToken("token exp is not a number") from exc
+            if exp <= now:
+                raise InvalidToken("token expired")
+        nbf = claims.get("nbf")
+        if isinstance(nbf, int | float) and nbf > now + 5:
+            raise InvalidToken("token not yet valid")
+        audience = self.settings.audience
+        if audience is not None and audience not in _audiences(claims.get("aud")):
+            raise InvalidToken("token was not issued for this gateway (aud)")
+        scopes = _scopes(claims.get("scope"))
+        client_id = claims.get("client_id") or claims.get("azp")
+        client = str(client_id) if client_id is not None else None
+        patient = claims.get("patient")
+        if patient is not None and not isinstance(patient, str):
+            raise InvalidToken("token patient claim is not a string")
+        if patient:
+            return TokenInfo(kind="smart", scopes=scopes, patient=patient, client_id=client,
+                             expires_at=exp)
+        kind: TokenKind = "system" if client in self.settings.system_clients else "smart"
+        return TokenInfo(kind=kind, scopes=scopes, patient=None, client_id=client,
+                         expires_at=exp)
