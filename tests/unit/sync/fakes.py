@@ -1,0 +1,176 @@
+"""In-process fakes of a DICOMweb archive and a FHIR server (``httpx.MockTransport``), and a
+runner wired to them with a real SQLite state store: the sync runner's unit tests drive
+every kind of answer without a network."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from bridge.archive.client import DicomwebClient
+from bridge.config import ArchiveSettings, FhirSettings, SyncSettings
+from bridge.fhir.client import FhirClient
+from bridge.mapping import MappingEngine, load_mapping
+from bridge.state import StateStore, open_store
+from bridge.sync.runner import SyncRunner
+from samples.generator import GeneratedStudy, generate_studies, instances_json
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+ARCHIVE = "arc"
+OUTCOME_422 = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "processing",
+               "diagnostics": "ImagingStudy.started: bad dateTime"}],
+}
+
+
+class Clock:
+    """The store's clock, moved only by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def studies(count: int, *, seed: int = 11) -> list[GeneratedStudy]:
+    return list(generate_studies(count, seed=seed, profile="small", patients=count))
+
+
+@dataclass
+class FakeArchive:
+    """WADO-RS metadata of the given studies; ``gone`` answer 404, ``down`` answer 503."""
+
+    instances: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+    down: set[str] = field(default_factory=set)
+
+    def add(self, study: GeneratedStudy) -> None:
+        self.instances[study.study_uid] = instances_json(study)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        parts = request.url.path.split("/")
+        assert parts[-1] == "metadata", request.url
+        uid = parts[-2]
+        if uid in self.down:
+            return httpx.Response(503)
+        if uid in self.gone or uid not in self.instances:
+            return httpx.Response(404)
+        return httpx.Response(200, json=self.instances[uid])
+
+
+def _identifier(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["identifier"][0]
+
+
+@dataclass
+class FakeFhir:
+    """A FHIR server answering batches entry by entry, as HAPI does.
+
+    ``patients``: ``system|value`` identifiers the EHR knows.  ``reject``: study UIDs whose
+    ImagingStudy entry is answered 422 with :data:`OUTCOME_422`; ``entry_busy``: answered
+    503.  ``busy``: answers for the next whole requests (e.g. a 429 with Retry-After).
+    """
+
+    patients: set[str] = field(default_factory=set)
+    reject: set[str] = field(default_factory=set)
+    entry_busy: set[str] = field(default_factory=set)
+    busy: list[httpx.Response] = field(default_factory=list)
+    #: ImagingStudy PUTs received, by study UID, in order
+    writes: list[str] = field(default_factory=list)
+    endpoint_posts: int = 0
+    stored: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.001)  # the network: concurrent requests interleave
+        if self.busy:
+            return self.busy.pop(0)
+        path = request.url.path.rstrip("/")
+        if request.method == "POST" and path.endswith("/Endpoint"):
+            self.endpoint_posts += 1
+            return httpx.Response(201, json={"resourceType": "Endpoint", "id": "ep-1",
+                                             "meta": {"versionId": "1"}})
+        assert request.method == "POST" and path.endswith("/fhir"), request.url
+        bundle = json.loads(request.content)
+        entries = [self._entry(e) for e in bundle["entry"]]
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response",
+                                         "entry": entries})
+
+    def _entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        method, url = entry["request"]["method"], entry["request"]["url"]
+        if method == "GET":
+            found = []
+            if url.startswith("Patient?") and _identifier(url) in self.patients:
+                system, value = _identifier(url).split("|", 1)
+                found = [{"resource": {"resourceType": "Patient", "id": f"p-{value}",
+                                       "identifier": [{"system": system, "value": value}]},
+                          "search": {"mode": "match"}}]
+            return {"resource": {"resourceType": "Bundle", "type": "searchset",
+                                 "total": len(found), "entry": found},
+                    "response": {"status": "200 OK"}}
+        assert method == "PUT" and url.startswith("ImagingStudy?"), entry["request"]
+        uid = _identifier(url).removeprefix("urn:dicom:uid|urn:oid:")
+        self.writes.append(uid)
+        if uid in self.reject:
+            return {"response": {"status": "422 Unprocessable Entity", "outcome": OUTCOME_422}}
+        if uid in self.entry_busy:
+            return {"response": {"status": "503 Service Unavailable"}}
+        previous = self.stored.get(uid)
+        version = int(previous["meta"]["versionId"]) + 1 if previous else 1
+        resource = copy.deepcopy(entry["resource"])
+        resource.update(id=f"is-{len(self.stored) + 1}" if not previous else previous["id"],
+                        meta={**resource.get("meta", {}), "versionId": str(version)})
+        self.stored[uid] = resource
+        return {"resource": resource,
+                "response": {"status": "201 Created" if not previous else "200 OK",
+                             "location": f"ImagingStudy/{resource['id']}/_history/{version}",
+                             "etag": f'W/"{version}"'}}
+
+
+@dataclass
+class Rig:
+    runner: SyncRunner
+    store: StateStore
+    archive: FakeArchive
+    fhir: FakeFhir
+    clock: Clock
+
+    def mark(self, *uids: str) -> None:
+        self.store.mark_many_due(ARCHIVE, [(u, None) for u in uids], reason="manual")
+
+    async def aclose(self) -> None:
+        for client in self.runner.archives.values():
+            await client.aclose()
+        await self.runner.fhir.aclose()
+        self.store.close()
+
+
+def make_rig(path: Path, *, archive: FakeArchive, fhir: FakeFhir, **sync: Any) -> Rig:
+    """A runner on the SQLite store at ``path``, the fakes behind its clients."""
+    clock = Clock()
+    store = open_store(f"sqlite:///{path}", clock=clock)
+    archive_client = DicomwebClient(
+        ArchiveSettings(name=ARCHIVE, base_url="http://archive.test/dicom-web"),
+        transport=httpx.MockTransport(archive.handler))
+    fhir_settings = FhirSettings(base_url="http://fhir.test/fhir", batch_size=10)
+    fhir_client = FhirClient(fhir_settings, transport=httpx.MockTransport(fhir.handler))
+    runner = SyncRunner(
+        store=store, archives={ARCHIVE: archive_client}, fhir=fhir_client,
+        engine=MappingEngine(load_mapping([REPO_ROOT / "mappings" / "default.yaml"])),
+        sync=SyncSettings(**{"backoff_base": 0.5, "backoff_max": 60.0, "claim_batch": 10,
+                             **sync}),
+        fhir_settings=fhir_settings, worker_id="unit-worker",
+    )
+    return Rig(runner, store, archive, fhir, clock)
