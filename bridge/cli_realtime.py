@@ -1,0 +1,114 @@
+"""``imaging-bridge reconcile``: report (and with ``--fix`` repair) drift between the archive,
+the FHIR server and the state store (issue 5, "Reconciliation")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bridge.errors import BridgeError, ConfigError
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config file (else BRIDGE_CONFIG_FILE / env)"),
+]
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def reconcile_command(
+    config: ConfigOpt = None,
+    from_: Annotated[str | None, typer.Option("--from", help="first StudyDate, YYYY-MM-DD")]
+    = None,
+    to: Annotated[str | None, typer.Option("--to", help="last StudyDate, YYYY-MM-DD")] = None,
+    archive: Annotated[str | None, typer.Option(help="only this archive")] = None,
+    fix: Annotated[bool, typer.Option("--fix", help="mark drifted studies due (repair)")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table")]
+    = False,
+) -> None:
+    """Compare archive (QIDO), FHIR (our ImagingStudy) and state store; report drift.
+
+    Without --from/--to the whole archive is compared.  Exit status 0 when there is no
+    drift, 3 when there is (after --fix too: the repairs happen in the sync workers).
+    """
+    from bridge.config import load_settings
+    from bridge.logging import setup_logging
+    from bridge.sync.reconcile import ReconcileReport, reconcile
+    from bridge.sync.service import sync_context
+
+    start, end = _date(from_), _date(to)
+    if (start is None) != (end is None):
+        raise typer.BadParameter("give both --from and --to, or neither")
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    setup_logging(settings.log)
+
+    async def main() -> list[ReconcileReport]:
+        async with sync_context(settings) as ctx:
+            names = [archive] if archive else list(ctx.archives)
+            reports = []
+            for name in names:
+                client = ctx.archives.get(name)
+                if client is None:
+                    raise ConfigError(f"no archive named {name!r}")
+                reports.append(await reconcile(archive=client, fhir=ctx.fhir, store=ctx.store,
+                                               start=start, end=end, fix=fix))
+            return reports
+
+    try:
+        reports = asyncio.run(main())
+    except BridgeError as exc:
+        err.print(f"[red]{exc.kind}:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_json() for r in reports], indent=2) + "\n")
+    else:
+        for report in reports:
+            _print(report)
+    if any(r.drift for r in reports):
+        raise typer.Exit(3)
+
+
+def _print(report: object) -> None:
+    from bridge.sync.reconcile import ReconcileReport
+
+    assert isinstance(report, ReconcileReport)
+    window = f"{report.start} .. {report.end}" if report.start else "all dates"
+    out.print(f"archive [bold]{report.archive}[/bold] ({window}): {report.archive_studies} "
+              f"studies in the archive, {report.fhir_studies} ImagingStudy of ours, "
+              f"{report.in_flight} in flight")
+    if not report.drift:
+        out.print("[green]no drift[/green]")
+        return
+    table = Table("kind", "study", "detail", "ImagingStudy", "fix")
+    for d in report.drift:
+        table.add_row(d.kind, d.study_uid, d.detail, ", ".join(d.fhir_ids), d.fixed or "")
+    out.print(table)
+    out.print(", ".join(f"{k}: {v}" for k, v in sorted(report.counts().items())))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``reconcile`` to the main CLI."""
+    app.command("reconcile")(reconcile_command)

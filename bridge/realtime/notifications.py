@@ -1,0 +1,158 @@
+"""``POST /notifications``: signed study events pushed by archives.
+
+Two body forms are accepted (a single object, or a JSON array of them):
+
+* generic: ``{"studyInstanceUID": "1.2...", "event": "created|updated|deleted",
+  "archive": "<name, optional>"}``
+* Orthanc's change format (as in ``GET /changes``): ``{"ChangeType": "NewSeries",
+  "ResourceType": "Series", "ID": "<orthanc id>", "Seq": 12}``, optionally with
+  ``"StudyInstanceUID"`` (``docker/orthanc/notifier.lua`` adds it, sparing a lookup).
+
+Every request must be signed (see :mod:`bridge.realtime.signing`): missing, wrong, stale or
+replayed signatures get 401 before the body is even parsed; a malformed body gets 400.  A
+valid request is answered 202 at once and its events are processed right after
+(:func:`process_inbox`): they only mark studies due.  Events for studies the archive does
+not have are recorded (log, ``bridge_notifications_total{outcome="unknown-study"}``,
+``RealtimeContext.recent``) and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from bridge.errors import BridgeError
+from bridge.realtime.context import RealtimeContext
+from bridge.realtime.events import EventKind, handle_event
+from bridge.realtime.metrics import NOTIFICATIONS_REFUSED
+from bridge.realtime.orthanc_changes import resolve_change
+from bridge.realtime.signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    verify_signature,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+ARCHIVE_HEADER = "X-Bridge-Archive"
+#: a notification is a few hundred bytes; refuse anything absurd before hashing it
+MAX_BODY = 1 << 20
+
+
+def _rt(request: Request) -> RealtimeContext:
+    rt: RealtimeContext = request.app.state.realtime
+    return rt
+
+
+Rt = Annotated[RealtimeContext, Depends(_rt)]
+
+
+def _problem(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status, headers=headers or None)
+
+
+class BadNotification(ValueError):
+    """The body is not one of the documented forms; the message says what is wrong."""
+
+
+def _events(body: Any) -> list[dict[str, Any]]:
+    items = body if isinstance(body, list) else [body]
+    if not items or not all(isinstance(i, dict) for i in items):
+        raise BadNotification("body must be a JSON object or a non-empty array of objects")
+    for n, item in enumerate(items):
+        if "studyInstanceUID" in item:
+            if item.get("event") not in {e.value for e in EventKind}:
+                raise BadNotification(
+                    f"event {n}: 'event' must be one of created, updated, deleted")
+            if not isinstance(item["studyInstanceUID"], str) or not item["studyInstanceUID"]:
+                raise BadNotification(f"event {n}: studyInstanceUID must be a UID string")
+        elif "ChangeType" not in item:
+            raise BadNotification(
+                f"event {n}: neither the generic form (studyInstanceUID, event) nor an "
+                "Orthanc change (ChangeType, ResourceType, ID)")
+    return items
+
+
+@router.post("/notifications", status_code=202)
+async def notifications(request: Request, rt: Rt) -> JSONResponse:
+    """Receive signed study events; 202 with the outcome of each."""
+    secret = rt.settings.webhook_secret
+    if secret is None:
+        return _problem(503, "notifications are not configured (realtime.webhook_secret)")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return _problem(413, f"notification body over {MAX_BODY} bytes")
+    try:
+        verify_signature(
+            secret=secret.get_secret_value().encode(), body=body,
+            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            signature=request.headers.get(SIGNATURE_HEADER),
+            tolerance=rt.settings.signature_tolerance, replays=rt.replays,
+        )
+    except SignatureError as exc:
+        NOTIFICATIONS_REFUSED.labels(reason="signature").inc()
+        log.warning("notification refused", extra={"error_type": "signature",
+                                                   "detail": str(exc)})
+        return _problem(401, f"notification signature refused: {exc}",
+                        **{"WWW-Authenticate": 'HMAC-SHA256 realm="notifications"'})
+    try:
+        items = _events(json.loads(body))
+    except (ValueError, BadNotification) as exc:
+        NOTIFICATIONS_REFUSED.labels(reason="body").inc()
+        return _problem(400, f"malformed notification: {exc}")
+    archive = request.headers.get(ARCHIVE_HEADER)
+    if rt.inbox.maxsize - rt.inbox.qsize() < len(items):
+        return _problem(503, "too many notifications waiting; retry later", **{"Retry-After": "5"})
+    for item in items:
+        rt.inbox.put_nowait((item, archive))
+    return JSONResponse({"accepted": len(items)}, status_code=202)
+
+
+async def process_inbox(rt: RealtimeContext, stop: asyncio.Event) -> None:
+    """Turn accepted notifications into due studies, until ``stop``.
+
+    Done after the 202, never while the sender waits: an Orthanc Lua callback that posts
+    to us holds Orthanc's Lua lock, and Orthanc takes that lock for every incoming HTTP
+    request, so looking the study up in the archive while the sender waits would deadlock
+    the two until a timeout.
+    """
+    while not stop.is_set():
+        getter = asyncio.create_task(rt.inbox.get())
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if getter not in done:
+            getter.cancel()
+            return
+        item, archive = getter.result()
+        try:
+            result = await _one(rt, item, archive)
+        except BridgeError as exc:
+            # e.g. an unknown archive name, or Orthanc down while resolving an id
+            log.warning("notification not processed", extra={"error_type": exc.kind})
+            result = {"event": item, "error": f"{exc.kind}: {exc.message}"}
+        except Exception:
+            log.exception("notification processing crashed")
+            result = {"event": item, "error": "internal error"}
+        rt.recent.append(result)
+
+
+async def _one(rt: RealtimeContext, item: dict[str, Any], archive_name: str | None
+               ) -> dict[str, Any]:
+    archive = rt.archive(item.get("archive") or item.get("Archive") or archive_name).name
+    if "studyInstanceUID" in item:
+        uid, event, source = str(item["studyInstanceUID"]), EventKind(item["event"]), "webhook"
+    else:
+        change = await resolve_change(rt, rt.orthanc_api(archive), item)
+        if change is None:
+            return {"change": item.get("ChangeType"), "outcome": "ignored"}
+        uid, event, source = change.study_uid, change.event, "orthanc-notifier"
+    outcome = await handle_event(rt, archive=archive, study_uid=uid, event=event, source=source)
+    return {"studyInstanceUID": uid, "event": event.value, "outcome": outcome.value}

@@ -1,0 +1,63 @@
+"""Background tasks of the real-time sources, run in the app's lifespan (serve mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from bridge.realtime.context import RealtimeContext
+from bridge.realtime.notifications import process_inbox
+from bridge.realtime.orthanc_changes import ChangesFeed
+from bridge.sync.reconcile import ReconcileReport, reconcile
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile_all(rt: RealtimeContext, *, fix: bool) -> list[ReconcileReport]:
+    """One reconciliation of every archive over the configured StudyDate window."""
+    days = rt.settings.reconcile_window_days
+    end = datetime.now(UTC).date() + timedelta(days=1)
+    start = end - timedelta(days=days + 1) if days else None
+    reports = []
+    for archive in rt.sync.archives.values():
+        reports.append(await reconcile(archive=archive, fhir=rt.sync.fhir, store=rt.sync.store,
+                                       start=start, end=end if start else None, fix=fix))
+    if fix and any(r.drift for r in reports):
+        rt.sync.poller.woke.set()
+    return reports
+
+
+async def scheduled_reconcile(rt: RealtimeContext, stop: asyncio.Event) -> None:
+    """Low-rate reconciliation with ``--fix``, so a lost notification is repaired unnoticed."""
+    interval = rt.settings.reconcile_interval
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        if stop.is_set():
+            return
+        try:
+            reports = await reconcile_all(rt, fix=True)
+        except Exception as exc:  # a server down: try again on the next turn
+            log.warning("scheduled reconciliation failed", extra={"error_type": type(exc).__name__})
+            continue
+        rt.last_reconcile = reports
+
+
+def start_realtime(rt: RealtimeContext, stop: asyncio.Event, *, background: bool
+                   ) -> list[asyncio.Task[None]]:
+    """The coalescer and the notification processor always; with ``background`` also the
+    changes feed and the scheduled reconciliation."""
+    tasks = [asyncio.create_task(rt.coalescer.run(stop), name="coalescer"),
+             asyncio.create_task(process_inbox(rt, stop), name="notifications")]
+    if not background:
+        return tasks
+    changes = rt.settings.orthanc_changes
+    if changes is not None:
+        feed = ChangesFeed(rt, rt.orthanc_api(changes.archive), interval=changes.interval,
+                           limit=changes.limit)
+        tasks.append(asyncio.create_task(feed.run(stop), name="orthanc-changes"))
+    if rt.settings.reconcile_interval > 0:
+        tasks.append(asyncio.create_task(scheduled_reconcile(rt, stop), name="reconcile"))
+    return tasks

@@ -1,0 +1,228 @@
+"""``POST /dicom-web/studies[/{uid}]``: a streaming STOW-RS proxy to the archive.
+
+PS3.18 10.5 (Store Transaction).  The request body is streamed to the archive's STOW-RS as
+it arrives (an async generator over ``request.stream()``; never buffered), checked on the
+way by :class:`MultipartInspector`: a fault aborts the upstream request *before* its last
+byte, and the client is told so.  The archive's status and body are returned unchanged
+(PS3.18 10.5.3: 200 all stored, 202 some failed with a Failed SOP Sequence or warnings,
+409 none stored).  The studies the response reports as stored are then made due at once.
+
+Authentication (system clients): ``Authorization: Bearer <token>`` or ``Basic`` against
+``realtime.stow_auth``; 401 otherwise.  Archive unreachable: 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
+
+from bridge.archive.client import DicomwebClient
+from bridge.auth.outbound import build_auth
+from bridge.config import InboundAuthSettings
+from bridge.realtime.context import RealtimeContext
+from bridge.realtime.metrics import STOW_BYTES, STOW_REQUESTS, STOW_SECONDS
+from bridge.realtime.multipart import MultipartError, MultipartInspector, parse_content_type
+from bridge.realtime.stow_response import stored_studies
+from bridge.state.enums import Reason
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+#: seconds a client should wait before retrying when the archive is down (RFC 9110 10.2.3)
+RETRY_AFTER = "30"
+_PASS_HEADERS = ("content-type", "warning", "retry-after")
+#: bytes gathered before a write to the archive: bounds memory per upload (~2x this)
+FLUSH = 256 * 1024
+
+
+def _rt(request: Request) -> RealtimeContext:
+    rt: RealtimeContext = request.app.state.realtime
+    return rt
+
+
+Rt = Annotated[RealtimeContext, Depends(_rt)]
+
+
+def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    STOW_REQUESTS.labels(status=str(status)).inc()
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+def authenticate(header: str | None, auth: InboundAuthSettings) -> str | None:
+    """The client's name when ``header`` carries configured credentials, else ``None``.
+
+    Every candidate is compared in constant time, so timing tells nothing about which
+    (or how much of a) credential matched.
+    """
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        matched = None
+        for n, token in enumerate(auth.bearer_tokens):
+            if hmac.compare_digest(value.encode(), token.get_secret_value().encode()):
+                matched = f"bearer-{n}"
+        return matched
+    if scheme.lower() == "basic" and value:
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except ValueError:
+            return None
+        expected = auth.basic_users.get(user)
+        if expected is not None and hmac.compare_digest(
+            password.encode(), expected.get_secret_value().encode()
+        ):
+            return user
+    return None
+
+
+class UpstreamAborted(Exception):
+    """The body failed inspection mid-stream; the upstream request was cut short."""
+
+    def __init__(self, error: MultipartError, sent: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.sent = sent
+
+
+class StowForwarder:
+    """Streams STOW-RS requests to one archive, with the archive's own credentials."""
+
+    def __init__(self, archive: DicomwebClient, *, timeout: float) -> None:
+        self.archive = archive
+        settings = archive.settings
+        self._client = httpx.AsyncClient(
+            base_url=settings.base_url + "/",
+            auth=build_auth(settings.auth, timeout=settings.timeout),
+            # the archive parses a large upload only once it has it all: long read timeout
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            limits=httpx.Limits(max_connections=settings.concurrency * 4),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def forward(
+        self, request: Request, *, path: str, inspector: MultipartInspector
+    ) -> tuple[httpx.Response, int]:
+        sent = 0
+        failure: list[MultipartError] = []
+
+        async def body() -> AsyncIterator[bytes]:
+            # Received pieces (often a few KiB) are sent in batches of about FLUSH bytes:
+            # per-write overhead, not copying, limits throughput.  The newest piece is always
+            # held back, so the body's last bytes leave only after the inspector saw it close
+            # properly: a truncated body never reaches the archive complete.
+            nonlocal sent
+            held: bytes | None = None
+            pending: list[bytes] = []
+            size = 0
+            try:
+                async for chunk in request.stream():
+                    if not chunk:
+                        continue
+                    inspector.feed(chunk)
+                    if held is not None:
+                        pending.append(held)
+                        size += len(held)
+                    held = chunk
+                    if size >= FLUSH:
+                        sent += size
+                        yield b"".join(pending)
+                        pending, size = [], 0
+                inspector.finish()
+            except MultipartError as exc:
+                failure.append(exc)
+                raise
+            if held is not None:
+                pending.append(held)
+                size += len(held)
+            if pending:
+                sent += size
+                yield b"".join(pending)
+
+        headers = {"Content-Type": request.headers["content-type"],
+                   "Accept": request.headers.get("accept", "application/dicom+json")}
+        if "content-length" in request.headers:
+            headers["Content-Length"] = request.headers["content-length"]
+        try:
+            resp = await self._client.post(path, content=body(), headers=headers)
+        except MultipartError as exc:
+            raise UpstreamAborted(exc, sent) from exc
+        except httpx.HTTPError as exc:
+            if failure:
+                raise UpstreamAborted(failure[0], sent) from exc
+            raise
+        STOW_BYTES.inc(sent)
+        return resp, sent
+
+
+@router.post("/dicom-web/studies")
+async def stow(request: Request, rt: Rt) -> Response:
+    """Store instances (PS3.18 10.5.1, any study)."""
+    return await _stow(request, rt, study_uid=None)
+
+
+@router.post("/dicom-web/studies/{study_uid}")
+async def stow_study(study_uid: str, request: Request, rt: Rt) -> Response:
+    """Store instances of one study (PS3.18 10.5.1; the archive refuses others, 409)."""
+    return await _stow(request, rt, study_uid=study_uid)
+
+
+async def _stow(request: Request, rt: Rt, *, study_uid: str | None) -> Response:
+    started = time.perf_counter()
+    client_name = authenticate(request.headers.get("authorization"), rt.settings.stow_auth)
+    if client_name is None:
+        configured = rt.settings.stow_auth.bearer_tokens or rt.settings.stow_auth.basic_users
+        message = ("authentication required (Bearer token or Basic credentials)" if configured
+                   else "the STOW proxy has no credentials configured (realtime.stow_auth)")
+        return _problem(401, message,
+                        {"WWW-Authenticate": 'Bearer realm="stow", Basic realm="stow"'})
+    try:
+        inspector = MultipartInspector(parse_content_type(request.headers.get("content-type")))
+    except MultipartError as exc:
+        return _problem(exc.status, str(exc))
+    forwarder = rt.stow_forwarder()
+    path = f"studies/{study_uid}" if study_uid else "studies"
+    extra = {"archive": forwarder.archive.name, "client": client_name}
+    try:
+        resp, sent = await forwarder.forward(request, path=path, inspector=inspector)
+    except UpstreamAborted as exc:
+        log.warning("STOW upload refused mid-stream", extra={**extra, "detail": str(exc)})
+        return _problem(exc.error.status,
+                        f"{exc.error}; the upload to the archive was aborted after {exc.sent} "
+                        "bytes, before it completed, so the archive should have stored "
+                        "nothing from this request")
+    except ClientDisconnect:
+        log.info("STOW client went away mid-upload; upstream request aborted", extra=extra)
+        return _problem(400, "client disconnected before the end of the body")
+    except httpx.TimeoutException:
+        return _problem(504, f"archive {forwarder.archive.name!r} did not answer within "
+                        f"{rt.settings.stow_timeout:.0f} s; it may still store the upload")
+    except httpx.HTTPError as exc:
+        log.warning("STOW archive unreachable", extra={**extra, "error_type": type(exc).__name__})
+        return _problem(503, f"archive {forwarder.archive.name!r} is unreachable "
+                        f"({type(exc).__name__}); nothing was stored, retry later",
+                        {"Retry-After": RETRY_AFTER})
+    headers = {k: v for k, v in resp.headers.items() if k.lower() in _PASS_HEADERS}
+    if resp.status_code in (502, 503, 504) and "retry-after" not in resp.headers:
+        headers["Retry-After"] = RETRY_AFTER
+    uids = stored_studies(resp.content, resp.headers.get("content-type"), path_uid=study_uid) \
+        if resp.status_code in (200, 202, 409) else set()
+    for uid in sorted(uids):
+        await rt.coalescer.touch(forwarder.archive.name, uid, reason=Reason.STOW)
+    STOW_REQUESTS.labels(status=str(resp.status_code)).inc()
+    STOW_SECONDS.observe(time.perf_counter() - started)
+    log.info("STOW proxied", extra={**extra, "status": resp.status_code, "bytes": sent,
+                                    "parts": inspector.parts, "studies": len(uids)})
+    return Response(resp.content, status_code=resp.status_code, headers=headers)

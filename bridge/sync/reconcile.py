@@ -1,0 +1,225 @@
+"""Reconciliation: compare the archive, the FHIR server and the state store; report drift.
+
+Issue 5, "Reconciliation".  For one archive and an optional StudyDate window:
+
+* the archive's studies come from QIDO-RS (PS3.18 10.6, ``StudyDate`` range matching);
+* the FHIR side is *our* ImagingStudy resources (``_tag`` = :data:`BRIDGE_TAG`) that point
+  at this archive's Endpoint, ``started`` within the window widened by a day each side
+  (time zones);
+* the state store says which studies are in flight (due or leased: not drift yet).
+
+Drift kinds: ``missing-in-fhir``, ``stale`` (series/instance counts or modalities differ),
+``gone-from-archive``, ``duplicate`` (several of our ImagingStudy for one study UID),
+``failed`` (the store holds a failure for a study the archive has).  Each candidate is
+checked once more by a direct lookup before it is reported, so a study just outside the
+window on one side is not reported.  ``fix`` marks studies due (reason ``reconcile``) and
+the normal pipeline repairs them; a gone study is settled by the delete policy when the
+worker finds it gone.  Duplicates are reported only: which one to keep is a human choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from bridge.archive.client import DicomwebClient
+from bridge.archive.dicomjson import (
+    MODALITIES_IN_STUDY,
+    N_STUDY_INSTANCES,
+    N_STUDY_SERIES,
+    STUDY_UID,
+    DicomJson,
+    first_int,
+    first_str,
+    values,
+)
+from bridge.errors import StudyGone
+from bridge.fhir.client import FhirClient, Resource
+from bridge.state import StateStore
+from bridge.state.enums import Reason, Status
+from bridge.sync.deletes import TAG_QUERY, is_ours, our_imaging_studies
+from bridge.sync.poller import dicom_date_range
+
+log = logging.getLogger(__name__)
+
+UID_PREFIX = "urn:oid:"
+
+
+@dataclass
+class Drift:
+    kind: str
+    study_uid: str
+    detail: str
+    fhir_ids: list[str] = field(default_factory=list)
+    fixed: str | None = None
+    #: False for drift that --fix leaves alone (duplicates, studies kept by policy)
+    fixable: bool = True
+
+
+@dataclass
+class ReconcileReport:
+    archive: str
+    start: date | None
+    end: date | None
+    archive_studies: int = 0
+    fhir_studies: int = 0
+    in_flight: int = 0
+    drift: list[Drift] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for d in self.drift:
+            out[d.kind] = out.get(d.kind, 0) + 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "archive": self.archive,
+            "from": self.start.isoformat() if self.start else None,
+            "to": self.end.isoformat() if self.end else None,
+            "archive_studies": self.archive_studies,
+            "fhir_studies": self.fhir_studies,
+            "in_flight": self.in_flight,
+            "drift_counts": self.counts(),
+            "drift": [asdict(d) for d in self.drift],
+        }
+
+
+def _study_uid(resource: Resource) -> str | None:
+    for ident in resource.get("identifier", []) or []:
+        if ident.get("system") == "urn:dicom:uid":
+            return str(ident.get("value", "")).removeprefix(UID_PREFIX) or None
+    return None
+
+
+async def endpoint_refs(fhir: FhirClient, archive: DicomwebClient) -> list[str]:
+    """Our Endpoint resources whose address is this archive's DICOMweb root."""
+    refs = []
+    async for res in fhir.search_all("Endpoint", [("_tag", TAG_QUERY), ("_count", "100")]):
+        if is_ours(res) and str(res.get("address", "")).rstrip("/") == archive.base_url:
+            refs.append(f"Endpoint/{res['id']}")
+    return refs
+
+
+async def _archive_side(archive: DicomwebClient, start: date | None, end: date | None
+                        ) -> dict[str, DicomJson]:
+    filters = {"StudyDate": dicom_date_range(start, end)} if start and end else None
+    found: dict[str, DicomJson] = {}
+    async for study in archive.iter_studies(filters):
+        uid = first_str(study, STUDY_UID)
+        if uid:
+            found[uid] = study
+    return found
+
+
+async def _fhir_side(fhir: FhirClient, endpoints: list[str], start: date | None,
+                     end: date | None) -> dict[str, list[Resource]]:
+    found: dict[str, list[Resource]] = {}
+    if not endpoints:
+        return found  # nothing was ever written for this archive
+    params: list[tuple[str, str]] = [("_tag", TAG_QUERY), ("endpoint", ",".join(endpoints)),
+                                     ("_count", "200")]
+    if start and end:
+        params += [("started", f"ge{(start - timedelta(days=1)).isoformat()}"),
+                   ("started", f"le{(end + timedelta(days=1)).isoformat()}")]
+    async for res in fhir.search_all("ImagingStudy", params):
+        uid = _study_uid(res)
+        if uid and is_ours(res):
+            found.setdefault(uid, []).append(res)
+    return found
+
+
+def _staleness(study: DicomJson, resource: Resource) -> str | None:
+    problems = []
+    for tag, element in ((N_STUDY_SERIES, "numberOfSeries"),
+                         (N_STUDY_INSTANCES, "numberOfInstances")):
+        want, have = first_int(study, tag), resource.get(element)
+        if want is not None and have != want:
+            problems.append(f"{element} {have} != archive {want}")
+    want_mods = {str(m) for m in values(study, MODALITIES_IN_STUDY)}
+    have_mods = {str(m.get("code")) for m in resource.get("modality", []) or []}
+    if want_mods and have_mods and want_mods != have_mods:
+        problems.append(f"modality {sorted(have_mods)} != archive {sorted(want_mods)}")
+    return "; ".join(problems) or None
+
+
+async def reconcile(
+    *,
+    archive: DicomwebClient,
+    fhir: FhirClient,
+    store: StateStore,
+    start: date | None = None,
+    end: date | None = None,
+    fix: bool = False,
+) -> ReconcileReport:
+    """Compare the three sides for ``archive`` (StudyDate in [start, end], or everything)."""
+    report = ReconcileReport(archive.name, start, end)
+    endpoints = await endpoint_refs(fhir, archive)
+    in_archive, in_fhir = await asyncio.gather(
+        _archive_side(archive, start, end), _fhir_side(fhir, endpoints, start, end))
+    report.archive_studies, report.fhir_studies = len(in_archive), len(in_fhir)
+    states = {uid: await asyncio.to_thread(store.get_study, archive.name, uid)
+              for uid in set(in_archive) | set(in_fhir)}
+    busy = {Status.DUE, Status.LEASED}
+
+    for uid, study in sorted(in_archive.items()):
+        state = states.get(uid)
+        if state is not None and state.status in busy:
+            report.in_flight += 1
+            continue
+        resources = in_fhir.get(uid)
+        if resources is None:
+            # outside the widened window on the FHIR side? ask directly before reporting
+            resources = await our_imaging_studies(fhir, uid) or None
+        if resources is None:
+            report.drift.append(Drift("missing-in-fhir", uid, "in the archive, no ImagingStudy"))
+            continue
+        if len(resources) > 1:
+            continue  # reported below with the other duplicates
+        if state is not None and state.status is Status.FAILED:
+            report.drift.append(Drift("failed", uid, state.last_error or "failed",
+                                      [str(resources[0]["id"])]))
+            continue
+        stale = _staleness(study, resources[0])
+        if stale:
+            report.drift.append(Drift("stale", uid, stale, [str(resources[0]["id"])]))
+
+    for uid, resources in sorted(in_fhir.items()):
+        ids = [str(r["id"]) for r in resources]
+        if len(resources) > 1:
+            report.drift.append(Drift("duplicate", uid, f"{len(resources)} ImagingStudy", ids,
+                                      fixable=False))
+        if uid in in_archive or all(r.get("status") == "entered-in-error" for r in resources):
+            continue
+        try:
+            await archive.study(uid)  # outside the window on the archive side?
+        except StudyGone:
+            state = states.get(uid)
+            if state is not None and state.status in busy:
+                report.in_flight += 1
+                continue
+            kept = (state is not None and state.status is Status.FAILED
+                    and state.last_error_kind == StudyGone.kind)
+            detail = "ImagingStudy present, study not in the archive" + (
+                " (kept: delete policy keep)" if kept else "")
+            report.drift.append(Drift("gone-from-archive", uid, detail, ids, fixable=not kept))
+
+    if fix:
+        await _fix(report, store)
+    log.info("reconciliation done", extra={"archive": archive.name, **report.counts()})
+    return report
+
+
+async def _fix(report: ReconcileReport, store: StateStore) -> None:
+    for drift in report.drift:
+        if not drift.fixable:
+            drift.fixed = ("reported only: choose which ImagingStudy to keep"
+                           if drift.kind == "duplicate" else "reported only: policy keep")
+            continue
+        await asyncio.to_thread(store.mark_due, report.archive, drift.study_uid,
+                                reason=Reason.RECONCILE)
+        drift.fixed = ("due: the delete policy applies when the worker finds it gone"
+                       if drift.kind == "gone-from-archive" else "due: will be re-synced")

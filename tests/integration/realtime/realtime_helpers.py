@@ -1,0 +1,210 @@
+"""Builders for the real-time integration tests: settings, a running bridge, STOW bodies."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import devstack
+import httpx
+import uvicorn
+from pydicom import Dataset
+from pydicom.uid import UID
+
+from bridge.api import create_app
+from bridge.config import Settings, load_settings
+from samples.generator import GeneratedStudy, generate_studies, write_part10
+from samples.seed_ehr import seed_ehr
+from tests.integration.sync_helpers import REPO_ROOT, study_by_uid
+
+T = TypeVar("T")
+
+WEBHOOK_SECRET = "test-webhook-" + secrets.token_hex(16)
+STOW_TOKEN = "stow-token-" + secrets.token_hex(16)
+
+
+def realtime_settings(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, *,
+                      realtime: dict[str, Any] | None = None, **sync: Any) -> Settings:
+    """Settings for one test: its own archive name (so its Endpoint is its own) and store."""
+    config = {
+        "archives": [{"name": f"orthanc-{ns.token}", "base_url": orthanc.dicomweb_url,
+                      "auth": {"kind": "basic", "username": orthanc.username,
+                               "password": orthanc.password}}],
+        "fhir": {"base_url": hapi.fhir_url, "batch_size": 10},
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        # the poller stays out of the way: these tests prove the event sources
+        "sync": {"backoff_base": 0.2, "backoff_max": 2.0, "lease_seconds": 30.0,
+                 "poll_interval": 3600.0, "workers": 2, **sync},
+        "mapping": {"files": [str(REPO_ROOT / "mappings" / "default.yaml")]},
+        "realtime": {"webhook_secret": WEBHOOK_SECRET, "quiet_period": 1.0,
+                     "stow_auth": {"bearer_tokens": [STOW_TOKEN],
+                                   "basic_users": {"modality": STOW_TOKEN}},
+                     "reconcile_interval": 0, **(realtime or {})},
+    }
+    path = tmp_path / "bridge.yaml"
+    path.write_text(json.dumps(config))
+    return load_settings(path)
+
+
+class RunningBridge:
+    """The real app (lifespan, workers) served by uvicorn in a thread on a free port."""
+
+    def __init__(self, settings: Settings, *, port: int | None = None) -> None:
+        self.settings = settings
+        self.port = port or devstack.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
+                                log_config=None, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def app(self) -> Any:
+        return self.server.config.app
+
+    def __enter__(self) -> RunningBridge:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("bridge did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+    @property
+    def realtime(self) -> Any:
+        return self.app.state.realtime
+
+
+def make_studies(hapi: Any, ns: Any, count: int = 1, *, series: int = 1,
+                 per_series: int = 2) -> list[GeneratedStudy]:
+    """Synthetic studies whose patients and orders exist in the EHR (nothing in the archive)."""
+    seed = int(ns.token, 16) % 2**31
+    studies = list(generate_studies(count, seed=seed, profile="small",
+                                    id_prefix=ns.token[:6].upper()))
+    seed_ehr([s.truth for s in studies], fhir_url=hapi.fhir_url, seed=seed)
+    return studies
+
+
+def series_instances(study: GeneratedStudy, *, series: int, per_series: int,
+                     first_number: int = 1) -> list[Dataset]:
+    """``series`` new series of ``per_series`` instances, copies of the study's first one."""
+    template = next(study.instances())
+    out = []
+    for s in range(series):
+        series_uid = UID(f"2.25.{uuid.uuid4().int}")
+        for i in range(per_series):
+            ds = copy.deepcopy(template)
+            ds.SeriesInstanceUID = series_uid
+            ds.SOPInstanceUID = UID(f"2.25.{uuid.uuid4().int}")
+            ds.SeriesNumber = first_number + s
+            ds.InstanceNumber = i + 1
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            out.append(ds)
+    return out
+
+
+def multipart(parts: Sequence[bytes], boundary: str | None = None) -> tuple[bytes, str]:
+    """A STOW-RS body (PS3.18 10.5.1.1) and its Content-Type."""
+    boundary = boundary or f"b-{uuid.uuid4().hex}"
+    chunks = []
+    for part in parts:
+        chunks += [f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), part,
+                   b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+def stow_body(datasets: Sequence[Dataset]) -> tuple[bytes, str]:
+    return multipart([write_part10(ds) for ds in datasets])
+
+
+def bearer() -> dict[str, str]:
+    return {"Authorization": f"Bearer {STOW_TOKEN}"}
+
+
+def signed(body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: float | None = None
+           ) -> dict[str, str]:
+    ts = str(int(time.time() if timestamp is None else timestamp))
+    sig = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Bridge-Timestamp": ts, "X-Bridge-Signature": f"sha256={sig}",
+            "Content-Type": "application/json"}
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float = 30.0, every: float = 0.1,
+             what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+def imaging_study(hapi: Any, uid: str) -> dict[str, Any] | None:
+    """Our ImagingStudy for the study UID, bypassing HAPI's search cache."""
+    with httpx.Client(timeout=30) as client:
+        resp = client.get(f"{hapi.fhir_url}/ImagingStudy",
+                          params={"identifier": f"urn:dicom:uid|urn:oid:{uid}"},
+                          headers={"Cache-Control": "no-cache"})
+        resp.raise_for_status()
+        entries = resp.json().get("entry", [])
+    return entries[0]["resource"] if entries else None
+
+
+def study_counts(hapi: Any, uid: str) -> tuple[int, int] | None:
+    found = imaging_study(hapi, uid)
+    return (found["numberOfSeries"], found["numberOfInstances"]) if found else None
+
+
+@contextlib.contextmanager
+def no_op() -> Iterator[None]:
+    yield
+
+
+__all__ = ["study_by_uid"]
+
+
+def store_in_orthanc(orthanc: Any, datasets: Sequence[Dataset]) -> str:
+    """Store instances through Orthanc's REST API; returns the Orthanc id of the study."""
+    study_id = ""
+    with httpx.Client(auth=orthanc.auth, timeout=60) as client:
+        for ds in datasets:
+            resp = client.post(f"{orthanc.base_url}/instances", content=write_part10(ds))
+            resp.raise_for_status()
+            study_id = resp.json()["ParentStudy"]
+    return study_id
+
+
+def post_signed(bridge: RunningBridge, payload: Any, **kwargs: Any) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    with httpx.Client(timeout=30) as client:
+        return client.post(f"{bridge.url}/notifications", content=body,
+                           headers=signed(body, **kwargs))
+
+
+def outcome_of(bridge: RunningBridge, uid: str, *, event: str | None = None,
+               timeout: float = 15.0) -> dict[str, Any]:
+    """The processed outcome of the latest notification about ``uid`` (and ``event``)."""
+    def probe() -> dict[str, Any] | None:
+        for item in reversed(list(bridge.realtime.recent)):
+            if item.get("studyInstanceUID") == uid and event in (None, item.get("event")):
+                return dict(item)
+        return None
+    return wait_for(probe, timeout=timeout, what=f"notification outcome for {uid}")
