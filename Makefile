@@ -5,12 +5,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system python hapi demo test lint unit bench clean
+.PHONY: setup system browser python hapi viewer demo test lint unit bench clean
 
-setup: system python hapi
+setup: system python hapi viewer
 
 system:
 	bash docker/local/ensure-system.sh
+
+## Debian chromium for the browser tests (Playwright drives it; no browser download)
+browser:
+	BRIDGE_WITH_BROWSER=1 bash docker/local/ensure-system.sh
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +27,10 @@ python: $(STAMP)
 hapi:
 	bash docker/hapi/build.sh >/dev/null
 
+## the OHIF viewer (npm @ohif/app dist/) into ~/.cache/imaging-bridge, never committed
+viewer:
+	bash docker/local/fetch_ohif.sh >/dev/null
+
 lint: python
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -31,7 +39,7 @@ unit: python
 	$(VENV)/bin/pytest tests/unit -q
 
 ## the whole suite against real Orthanc, HAPI FHIR and PostgreSQL (README command 2)
-test: setup lint
+test: setup browser lint
 	$(VENV)/bin/pytest -q -rs
 
 ## archive + EHR + bridge + samples, ends with URLs to open (README command 1)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from bridge.config import Settings, load_settings
 from bridge.errors import BridgeError, ConfigError
@@ -167,8 +167,14 @@ def failures_list(config: ConfigOpt = None,
 
     settings = _settings(config)
     store = open_store(settings.state.url)
-    table = Table("archive", "study", "kind", "at", "message")
-    for f in store.failures(limit=limit):
+    failed = store.failures(limit=limit)
+    store.close()
+    # the UID is what `failures show/retry` need: never cut or wrapped, the message gives way
+    study = Column("study", no_wrap=True,
+                   min_width=max((len(f.study_uid) for f in failed), default=5))
+    kind = Column("kind", no_wrap=True, min_width=max((len(f.kind) for f in failed), default=4))
+    table = Table("archive", study, kind, "at", "message")
+    for f in failed:
         table.add_row(f.archive, f.study_uid, f.kind, str(f.at), f.message[:120])
     out.print(table)
 
@@ -213,6 +219,24 @@ def _register_mapping_commands() -> None:
 
 
 _register_mapping_commands()
+
+
+def _register_key_commands() -> None:
+    from bridge.cli_keys import register
+
+    register(app)
+
+
+_register_key_commands()
+
+
+def _register_realtime_commands() -> None:
+    from bridge.cli_realtime import register
+
+    register(app)
+
+
+_register_realtime_commands()
 
 
 def main() -> None:

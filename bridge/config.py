@@ -145,6 +145,217 @@ class LogSettings(BaseModel):
     json_output: bool = False
 
 
+class DeletePolicy(StrEnum):
+    """What happens to our ImagingStudy when its study leaves the archive (issue 5)."""
+
+    DELETE = "delete"  # DELETE the ImagingStudy (R4 3.1.0.7)
+    ENTERED_IN_ERROR = "entered-in-error"  # keep it, status entered-in-error (R4 ImagingStudy)
+    KEEP = "keep"  # leave it, record a study-gone failure to report
+
+
+def _refuse_placeholder(name: str, secret: SecretStr | None) -> None:
+    if secret is not None and secret.get_secret_value().strip().lower() in _PLACEHOLDERS:
+        raise ValueError(f"{name} is a placeholder value; set a real secret")
+
+
+class InboundAuthSettings(BaseModel):
+    """Credentials system clients present to the STOW-RS proxy (bearer tokens, basic users)."""
+
+    bearer_tokens: list[SecretStr] = Field(default_factory=list)
+    basic_users: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _no_placeholders(self) -> InboundAuthSettings:
+        for token in self.bearer_tokens:
+            _refuse_placeholder("bearer token", token)
+            if len(token.get_secret_value()) < 16:
+                raise ValueError("bearer tokens must be at least 16 characters")
+        for user, password in self.basic_users.items():
+            _refuse_placeholder(f"password of {user!r}", password)
+        return self
+
+
+class OrthancChangesSettings(BaseModel):
+    """Pull Orthanc's ``/changes`` feed (cursor kept as a state-store checkpoint)."""
+
+    #: the archive (by name) whose Orthanc this is; its credentials are reused
+    archive: str = "default"
+    #: Orthanc's REST root, e.g. http://orthanc:8042 (not the DICOMweb root)
+    url: str
+    interval: float = Field(default=1.0, gt=0, description="seconds between empty polls")
+    limit: int = Field(default=100, ge=1, le=10000)
+
+
+class RealtimeSettings(BaseModel):
+    """Event sources (STOW proxy, webhook, Orthanc changes), deletes and reconciliation."""
+
+    #: shared secret of the HMAC-SHA256 signed ``POST /notifications``; None disables it
+    webhook_secret: SecretStr | None = None
+    #: oldest (and furthest in the future) accepted X-Bridge-Timestamp, seconds
+    signature_tolerance: float = Field(default=300.0, gt=0)
+    #: follow-up sync this long after a study's last event, so counts settle
+    quiet_period: float = Field(default=10.0, ge=0)
+    #: a study receiving events continuously still gets a follow-up sync this often
+    max_coalesce: float = Field(default=60.0, gt=0)
+    delete_policy: DeletePolicy = DeletePolicy.KEEP
+    stow_auth: InboundAuthSettings = InboundAuthSettings()
+    #: archive (by name) the STOW proxy forwards to; default the first configured
+    stow_archive: str | None = None
+    stow_timeout: float = Field(default=600.0, gt=0)
+    orthanc_changes: OrthancChangesSettings | None = None
+    #: seconds between scheduled reconciliations in serve mode; 0 disables
+    reconcile_interval: float = Field(default=3600.0, ge=0)
+    #: StudyDate window (days back from today) of a scheduled reconciliation; 0 = all
+    reconcile_window_days: int = Field(default=7, ge=0)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, v: SecretStr | None) -> SecretStr | None:
+        _refuse_placeholder("webhook_secret", v)
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("webhook_secret must be at least 16 characters")
+        return v
+
+
+class TokenValidation(StrEnum):
+    """How the gateway validates the EHR's SMART access tokens."""
+
+    INTROSPECTION = "introspection"  # RFC 7662 POST to the EHR's introspection endpoint
+    JWKS = "jwks"  # JWT signature against the EHR's JWK Set (RFC 7517 / RFC 9068)
+
+
+class GatewaySettings(BaseModel):
+    """The patient-scoped DICOMweb gateway (``/dicom-web``) and IHE IID (issue 8)."""
+
+    enabled: bool = False
+    #: the gateway's public DICOMweb root, e.g. https://bridge.example.org/dicom-web (the
+    #: Endpoint address the sync writes and the viewer-token audience); default
+    #: ``api.public_url`` (or http://host:port) + ``/dicom-web``
+    public_url: str | None = None
+    #: the archive (by name) behind the gateway; default the first configured
+    archive: str | None = None
+    validation: TokenValidation = TokenValidation.INTROSPECTION
+    introspection_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    jwks_uri: str | None = None
+    #: expected ``iss`` of EHR JWT access tokens (jwks mode); None = not checked
+    issuer: str | None = None
+    #: expected ``aud`` of EHR tokens (the gateway / FHIR base the EHR issued them for);
+    #: None = not checked (introspection answers often carry no aud)
+    audience: str | None = None
+    #: client_ids whose tokens may carry system/ scopes (SMART Backend Services)
+    system_clients: list[str] = Field(default_factory=list)
+    #: HMAC key of the viewer tokens the SMART app mints (>= 32 bytes)
+    viewer_token_secret: SecretStr | None = None
+    viewer_token_lifetime: float = Field(default=300.0, gt=0, le=300.0)
+    #: seconds a token validation or a study->patient lookup is remembered
+    cache_ttl: float = Field(default=30.0, ge=0, le=300.0)
+    cache_size: int = Field(default=4096, ge=16)
+    timeout: float = Field(default=600.0, gt=0, description="archive read timeout, seconds")
+    #: IHE IID (RAD-106) redirect targets; {study_uids} is replaced (comma list, encoded)
+    iid_enabled: bool = True
+    viewer_url_template: str = "/viewer/viewer?StudyInstanceUIDs={study_uids}"
+    history_url: str = "/app/history"
+
+    @model_validator(mode="after")
+    def _complete(self) -> GatewaySettings:
+        _refuse_placeholder("client_secret", self.client_secret)
+        _refuse_placeholder("viewer_token_secret", self.viewer_token_secret)
+        if not self.enabled:
+            return self
+        secret = self.viewer_token_secret
+        if secret is None or len(secret.get_secret_value().encode()) < 32:
+            raise ValueError("gateway.viewer_token_secret must be set, at least 32 bytes")
+        if self.validation is TokenValidation.INTROSPECTION:
+            missing = [n for n in ("introspection_url", "client_id", "client_secret")
+                       if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"gateway validation 'introspection' needs: {', '.join(missing)}")
+        elif self.jwks_uri is None:
+            raise ValueError("gateway validation 'jwks' needs: jwks_uri")
+        for name in ("public_url", "introspection_url", "jwks_uri"):
+            url = getattr(self, name)
+            if url is not None:
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise ValueError(f"gateway.{name} is not an http(s) URL")
+        if "{study_uids}" not in self.viewer_url_template:
+            raise ValueError("gateway.viewer_url_template must contain {study_uids}")
+        for name in ("viewer_url_template", "history_url"):
+            # no open redirects (SMART 2.2 security): targets are local paths
+            target = getattr(self, name)
+            if not target.startswith("/") or target.startswith("//"):
+                raise ValueError(f"gateway.{name} must be a local path starting with '/'")
+        return self
+
+
+class ScopeForm(StrEnum):
+    """SMART scope syntax the app asks for (SMART 2.2 "Scopes for requesting FHIR resources")."""
+
+    V1 = "v1"  # patient/ImagingStudy.read
+    V2 = "v2"  # patient/ImagingStudy.rs
+
+
+class SmartSettings(BaseModel):
+    """The SMART on FHIR launch app (``/smart``, ``/app``, ``/viewer``; issue 7)."""
+
+    enabled: bool = False
+    client_id: str | None = None
+    #: confidential symmetric client (client_secret_basic); None = public client (PKCE only)
+    client_secret: SecretStr | None = None
+    #: confidential asymmetric client (private_key_jwt, RS384/ES384); wins over the secret
+    private_key_file: Path | None = None
+    key_id: str | None = None
+    #: FHIR bases (``iss``) the app may be launched from; nothing else is contacted
+    iss_allowlist: list[str] = Field(default_factory=list)
+    #: the FHIR base a standalone launch (``/smart/launch`` without iss) goes to
+    standalone_iss: str | None = None
+    scope_form: ScopeForm = ScopeForm.V2
+    #: added to the scopes; online_access lets the session renew its access token
+    extra_scopes: list[str] = Field(default_factory=lambda: ["online_access"])
+    #: public base of this service for the redirect URI ``{base}/smart/callback``; default
+    #: ``api.public_url`` (or http://host:port)
+    redirect_base_url: str | None = None
+    #: how a study opens: ``{study_uids}`` (comma list, encoded) and ``{token}`` (viewer
+    #: token, when the gateway is on) are replaced; a local path or an http(s) URL
+    viewer_url_template: str = "/viewer/viewer?StudyInstanceUIDs={study_uids}&token={token}"
+    #: the built OHIF viewer (``docker/local/fetch_ohif.sh`` prints it); None = no /viewer
+    ohif_dist_dir: Path | None = None
+    session_lifetime: float = Field(default=8 * 3600.0, gt=0, description="seconds")
+    #: SQLAlchemy URL of the session table; default ``state.url``
+    session_db_url: str | None = None
+    http_timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SmartSettings:
+        _refuse_placeholder("smart.client_secret", self.client_secret)
+        urls = [*self.iss_allowlist]
+        for name in ("standalone_iss", "redirect_base_url"):
+            if getattr(self, name) is not None:
+                urls.append(getattr(self, name))
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"smart: {url!r} is not an http(s) URL")
+        self.iss_allowlist = [u.rstrip("/") for u in self.iss_allowlist]
+        if self.standalone_iss is not None:
+            self.standalone_iss = self.standalone_iss.rstrip("/")
+            if self.standalone_iss not in self.iss_allowlist:
+                raise ValueError("smart.standalone_iss must be on smart.iss_allowlist")
+        if "{study_uids}" not in self.viewer_url_template:
+            raise ValueError("smart.viewer_url_template must contain {study_uids}")
+        target = self.viewer_url_template
+        if target.startswith("//") or not (target.startswith("/")
+                                           or urlsplit(target).scheme in ("http", "https")):
+            raise ValueError("smart.viewer_url_template must be a local path or http(s) URL")
+        if self.enabled and not self.client_id:
+            raise ValueError("smart.enabled needs smart.client_id")
+        if self.enabled and not self.iss_allowlist:
+            raise ValueError("smart.enabled needs at least one smart.iss_allowlist entry")
+        return self
+
+
 class Settings(BaseSettings):
     """All settings of the bridge.  Build with :func:`load_settings`."""
 
@@ -164,6 +375,9 @@ class Settings(BaseSettings):
     mapping: MappingSettings = MappingSettings()
     api: ApiSettings = ApiSettings()
     log: LogSettings = LogSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    realtime: RealtimeSettings = RealtimeSettings()
+    smart: SmartSettings = SmartSettings()
 
     @model_validator(mode="after")
     def _archives(self) -> Settings:

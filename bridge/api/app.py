@@ -9,9 +9,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from bridge import __version__
-from bridge.api.routes import admin
+from bridge.api.routes import admin, jwks
 from bridge.config import Settings
+from bridge.gateway import install as install_gateway
+from bridge.realtime import RealtimeContext, notifications, stow_proxy
+from bridge.realtime.service import start_realtime
 from bridge.sync.service import run_service, sync_context
+from smart_app import smart_router
 
 
 def create_app(settings: Settings, *, run_sync: bool = True) -> FastAPI:
@@ -23,13 +27,25 @@ def create_app(settings: Settings, *, run_sync: bool = True) -> FastAPI:
             app.state.ctx = ctx
             stop = asyncio.Event()
             task = asyncio.create_task(run_service(ctx, stop)) if run_sync else None
+            realtime = RealtimeContext.create(ctx)
+            app.state.realtime = realtime
+            realtime_tasks = start_realtime(realtime, stop, background=run_sync)
             try:
                 yield
             finally:
                 stop.set()
                 if task is not None:
                     await task
+                await asyncio.gather(*realtime_tasks, return_exceptions=True)
+                await realtime.aclose()
 
     app = FastAPI(title="imaging-fhir-bridge", version=__version__, lifespan=lifespan)
     app.include_router(admin.router)
+    app.include_router(jwks.router)
+    app.include_router(notifications.router)
+    app.include_router(stow_proxy.router)
+    if settings.gateway.enabled:  # GET /dicom-web/*, /IHEInvokeImageDisplay (issue 8)
+        install_gateway(app, settings)
+    if settings.smart.enabled:  # /smart, /app, /viewer (issue 7)
+        app.include_router(smart_router(settings))
     return app

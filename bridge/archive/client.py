@@ -62,7 +62,7 @@ class DicomwebClient:
         self.base_url = settings.base_url
         self._client = httpx.AsyncClient(
             base_url=settings.base_url + "/",
-            auth=build_auth(settings.auth, timeout=settings.timeout),
+            auth=build_auth(settings.auth, timeout=settings.timeout, base_url=settings.base_url),
             timeout=settings.timeout,
             transport=transport,
             limits=httpx.Limits(max_connections=settings.concurrency * 2),
@@ -83,9 +83,16 @@ class DicomwebClient:
     ) -> list[DicomJson]:
         started = time.perf_counter()
         try:
-            resp = await self._client.get(
-                path, params=params, headers={"Accept": _DICOM_JSON}  # type: ignore[arg-type]
-            )
+            try:
+                resp = await self._client.get(
+                    path, params=params, headers={"Accept": _DICOM_JSON}  # type: ignore[arg-type]
+                )
+            except httpx.RemoteProtocolError:
+                # a pooled keep-alive connection the archive closed as we reused it (Orthanc
+                # drops idle ones after KeepAliveTimeout, 1 s): a GET is safe to send again
+                resp = await self._client.get(
+                    path, params=params, headers={"Accept": _DICOM_JSON}  # type: ignore[arg-type]
+                )
         except httpx.HTTPError as exc:
             raise ArchiveUnavailable(
                 f"archive {self.name!r} unreachable for {path}: {type(exc).__name__}"

@@ -109,7 +109,8 @@ class FhirClient:
         self.base_url = settings.base_url
         self._client = httpx.AsyncClient(
             base_url=settings.base_url + "/",
-            auth=build_auth(settings.auth, timeout=settings.timeout),
+            auth=build_auth(settings.auth, timeout=settings.timeout,
+                            base_url=settings.base_url),
             timeout=settings.timeout,
             transport=transport,
             headers={"Accept": FHIR_JSON},

@@ -2,11 +2,15 @@
 
 Lookups for a whole claim batch go to the FHIR server as *one* ``batch`` of searches
 (FHIR R4 3.1.0.11), and answers are cached for a short time, so a backfill of a thousand
-studies of two hundred patients costs a handful of requests, not thousands.
+studies of two hundred patients costs a handful of requests, not thousands.  The caches are
+bounded (least recently used entries go first), so memory stays flat over a backfill of any
+size.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -23,6 +27,10 @@ log = logging.getLogger(__name__)
 IdentifierKey = tuple[str, str]  # (system, value)
 
 ENDPOINT_ID_SYSTEM = "urn:imaging-bridge:endpoint"
+
+#: entries per cache (Patients, ServiceRequests): far more than one claim batch needs, few
+#: enough to keep the process small however long the backfill
+DEFAULT_MAX_ENTRIES = 20_000
 
 
 def identifier_query(key: IdentifierKey) -> str:
@@ -42,12 +50,17 @@ class _Cached:
 class ReferenceResolver:
     """Per-process cache and batched lookups of Patient / ServiceRequest / Endpoint ids."""
 
-    def __init__(self, fhir: FhirClient, *, ttl: float = 300.0) -> None:
+    def __init__(self, fhir: FhirClient, *, ttl: float = 300.0,
+                 max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self._fhir = fhir
         self._ttl = ttl
+        self._max_entries = max_entries
         self._patients: dict[IdentifierKey, _Cached] = {}
         self._requests: dict[IdentifierKey, _Cached] = {}
         self._endpoints: dict[str, str] = {}
+        # one conditional create at a time: concurrent batches of one process would
+        # otherwise race each other (HAPI answers the loser 409)
+        self._endpoint_lock = asyncio.Lock()
 
     def _fresh(self, cache: dict[IdentifierKey, _Cached], key: IdentifierKey) -> _Cached | None:
         hit = cache.get(key)
@@ -58,9 +71,26 @@ class ReferenceResolver:
             return None
         return hit
 
+    @staticmethod
+    def _touch(cache: dict[IdentifierKey, _Cached], keys: Iterable[IdentifierKey]) -> None:
+        """Move ``keys`` to the recent end of ``cache`` (dicts keep insertion order)."""
+        for key in keys:
+            hit = cache.pop(key, None)
+            if hit is not None:
+                cache[key] = hit
+
+    def _trim(self, cache: dict[IdentifierKey, _Cached], keep: set[IdentifierKey]) -> None:
+        """Drop the least recently used entries beyond the bound, never one in ``keep``."""
+        excess = len(cache) - max(self._max_entries, len(keep))
+        if excess <= 0:
+            return
+        oldest = itertools.islice(cache, excess + len(keep))
+        for key in [k for k in oldest if k not in keep][:excess]:
+            del cache[key]
+
     async def _search_many(
         self, resource_type: str, keys: Sequence[IdentifierKey],
-        cache: dict[IdentifierKey, _Cached], elements: str,
+        cache: dict[IdentifierKey, _Cached], elements: str, *, keep_resource: bool = True,
     ) -> None:
         if not keys:
             return
@@ -89,7 +119,8 @@ class ReferenceResolver:
                     f"{len(found)} {resource_type} resources have identifier {key[0]}|<value>"
                 )
             if found:
-                cache[key] = _Cached(f"{resource_type}/{found[0]['id']}", found[0], now)
+                cache[key] = _Cached(f"{resource_type}/{found[0]['id']}",
+                                     found[0] if keep_resource else None, now)
             else:
                 cache[key] = _Cached(None, None, now)
 
@@ -97,11 +128,18 @@ class ReferenceResolver:
         self, patients: Iterable[IdentifierKey], requests: Iterable[IdentifierKey]
     ) -> None:
         """Look up every key not cached, in at most two batch requests."""
-        p_missing = sorted({k for k in patients if self._fresh(self._patients, k) is None})
-        r_missing = sorted({k for k in requests if self._fresh(self._requests, k) is None})
+        p_keys, r_keys = set(patients), set(requests)
+        self._touch(self._patients, p_keys)
+        self._touch(self._requests, r_keys)
+        p_missing = sorted(k for k in p_keys if self._fresh(self._patients, k) is None)
+        r_missing = sorted(k for k in r_keys if self._fresh(self._requests, k) is None)
         await self._search_many("Patient", p_missing, self._patients,
                                 "identifier,name,birthDate,gender")
-        await self._search_many("ServiceRequest", r_missing, self._requests, "identifier")
+        # only the reference of a ServiceRequest is used: its resource is not kept
+        await self._search_many("ServiceRequest", r_missing, self._requests, "identifier",
+                                keep_resource=False)
+        self._trim(self._patients, p_keys)
+        self._trim(self._requests, r_keys)
 
     def patient(self, key: IdentifierKey) -> tuple[str | None, Resource | None]:
         hit = self._patients.get(key)
@@ -145,6 +183,13 @@ class ReferenceResolver:
         cached = self._endpoints.get(archive)
         if cached:
             return cached
+        async with self._endpoint_lock:
+            cached = self._endpoints.get(archive)
+            if cached:  # created by the batch we waited for
+                return cached
+            return await self._create_endpoint(archive, resource)
+
+    async def _create_endpoint(self, archive: str, resource: Resource) -> str:
         ident = (resource.get("identifier") or [{}])[0]
         key = (str(ident.get("system", ENDPOINT_ID_SYSTEM)), str(ident.get("value", archive)))
         resp = await self._fhir.request(

@@ -19,12 +19,16 @@ from typing import Any, Protocol
 from bridge.archive.client import DicomwebClient
 from bridge.config import FhirSettings, SyncSettings
 from bridge.errors import (
+    ArchiveUnavailable,
+    AuthError,
     BridgeError,
     DicomDataError,
+    FhirBusy,
     FhirRejected,
     PatientNotFound,
     Permanent,
     Retryable,
+    StudyGone,
 )
 from bridge.fhir.client import FhirClient
 from bridge.mapping import EndpointSpec, MappingEngine, MappingResult
@@ -72,6 +76,13 @@ class EndpointFor(Protocol):
     def __call__(self, archive: DicomwebClient) -> EndpointSpec: ...
 
 
+class OnGone(Protocol):
+    """Applies the delete policy to a claimed study the archive no longer has; returns
+    ``None`` once recorded as deleted, or a message to record as a failure (policy keep)."""
+
+    async def __call__(self, claim: ClaimedStudy, *, worker: str) -> str | None: ...
+
+
 def _endpoint_spec(archive: DicomwebClient) -> EndpointSpec:
     return EndpointSpec(id_or_ref=None, address=archive.base_url, name=archive.name)
 
@@ -90,6 +101,9 @@ class SyncRunner:
         fhir_settings: FhirSettings,
         worker_id: str | None = None,
         endpoint_for: EndpointFor = _endpoint_spec,
+        on_gone: OnGone | None = None,
+        #: final say on the Endpoint resource (the gateway adds requires-access-token)
+        endpoint_resource: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.archives = archives
@@ -100,6 +114,8 @@ class SyncRunner:
         self.worker_id = worker_id or default_worker_id()
         self.resolver = ReferenceResolver(fhir)
         self._endpoint_for = endpoint_for
+        self._on_gone = on_gone
+        self._decorate_endpoint = endpoint_resource
 
     # --- public ---------------------------------------------------------------------------
 
@@ -265,11 +281,12 @@ class SyncRunner:
             ready.append(job)
         return ready
 
-    @staticmethod
-    def _endpoint_resource(archive: str, result: MappingResult) -> dict[str, Any]:
+    def _endpoint_resource(self, archive: str, result: MappingResult) -> dict[str, Any]:
         endpoint = with_bridge_tag(dict(result.endpoint))
         if not endpoint.get("identifier"):
             endpoint["identifier"] = [{"system": ENDPOINT_ID_SYSTEM, "value": archive}]
+        if self._decorate_endpoint is not None:
+            endpoint = self._decorate_endpoint(archive, endpoint)
         return endpoint
 
     async def _write(self, jobs: Sequence[_Job], stats: DrainStats) -> None:
@@ -325,19 +342,43 @@ class SyncRunner:
 
     async def _settle_error(self, claim: ClaimedStudy, exc: BridgeError, stats: DrainStats) -> None:
         """The one place that decides retry versus failure."""
+        if isinstance(exc, StudyGone) and self._on_gone is not None:
+            try:  # the delete policy (bridge.sync.deletes); its FHIR errors settle as usual
+                kept = await self._on_gone(claim, worker=self.worker_id)
+            except BridgeError as policy_error:
+                exc = policy_error
+            else:
+                if kept is None:
+                    return
+                exc = StudyGone(kept)
         extra = {"study_uid": claim.study_uid, "archive": claim.archive, "error_type": exc.kind}
-        if isinstance(exc, Retryable) and claim.attempts < self.sync.max_attempts:
+        # Neither a missing Patient nor an auth outage is the study's fault: they wait on a
+        # schedule however often they were tried, instead of filling the dead-letter list
+        # ("deployed but syncing nothing" must stay visible as an auth error, not 10,000
+        # failed studies).
+        # An outage of the FHIR server or the archive is not the study's fault either: a
+        # HAPI restart takes minutes and must not dead-letter every study in flight.
+        not_the_study = isinstance(
+            exc, PatientNotFound | AuthError | FhirBusy | ArchiveUnavailable
+        )
+        if isinstance(exc, Retryable | AuthError) and (
+            not_the_study or claim.attempts < self.sync.max_attempts
+        ):
             if isinstance(exc, PatientNotFound):
                 delay = self.sync.patient_retry_interval
+            elif isinstance(exc, AuthError):
+                delay = retry_delay(min(claim.attempts, 6), base=self.sync.backoff_base,
+                                    cap=self.sync.backoff_max)
             else:
                 delay = retry_delay(claim.attempts, base=self.sync.backoff_base,
-                                    cap=self.sync.backoff_max, retry_after=exc.retry_after)
+                                    cap=self.sync.backoff_max,
+                                    retry_after=getattr(exc, "retry_after", None))
             log.info("study sync deferred", extra={**extra, "delay": round(delay, 1)})
             await asyncio.to_thread(
                 self.store.retry_later, claim.archive, claim.study_uid,
                 worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
                 message=exc.message, delay_seconds=delay,
-                waiting=isinstance(exc, PatientNotFound),
+                waiting=isinstance(exc, PatientNotFound | AuthError),
             )
             RETRIES.labels(archive=claim.archive, kind=exc.kind).inc()
             stats.retried += 1

@@ -12,9 +12,11 @@ from bridge.archive.client import DicomwebClient
 from bridge.config import Settings
 from bridge.errors import ConfigError
 from bridge.fhir.client import FhirClient
+from bridge.gateway.endpoint import gateway_endpoint_hooks
 from bridge.mapping import MappingEngine, load_mapping
 from bridge.metrics import QUEUE_DEPTH
 from bridge.state import StateStore, open_store
+from bridge.sync.deletes import GoneHandler
 from bridge.sync.poller import Poller
 from bridge.sync.runner import DrainStats, SyncRunner
 
@@ -44,9 +46,11 @@ async def sync_context(settings: Settings, *, worker_id: str | None = None
     archives = {a.name: DicomwebClient(a) for a in settings.archives}
     fhir = FhirClient(settings.fhir)
     try:
+        gone = GoneHandler(fhir=fhir, store=store, policy=settings.realtime.delete_policy)
         runner = SyncRunner(store=store, archives=archives, fhir=fhir, engine=engine,
                             sync=settings.sync, fhir_settings=settings.fhir,
-                            worker_id=worker_id)
+                            worker_id=worker_id, on_gone=gone,
+                            **gateway_endpoint_hooks(settings))
         poller = Poller(list(archives.values()), store, interval=settings.sync.poll_interval,
                         window_days=settings.sync.poll_window_days)
         yield SyncContext(settings, store, archives, fhir, engine, runner, poller)
@@ -60,6 +64,8 @@ async def sync_context(settings: Settings, *, worker_id: str | None = None
 async def worker_loop(ctx: SyncContext, stop: asyncio.Event, *, idle: float = 1.0) -> None:
     """Drain the queue continuously; sleep briefly (or until woken) when nothing is due."""
     while not stop.is_set():
+        # cleared *before* claiming: a wake-up set while this batch runs is not lost
+        ctx.poller.woke.clear()
         try:
             n = await ctx.runner.run_once(ctx.stats)
         except Exception:  # never let one bad batch kill the worker; the lease expires
@@ -68,9 +74,8 @@ async def worker_loop(ctx: SyncContext, stop: asyncio.Event, *, idle: float = 1.
         if n:
             continue
         for name in ctx.archives:
-            depth = await asyncio.to_thread(ctx.store.queue_depth)
+            depth = await asyncio.to_thread(ctx.store.queue_depth, name)
             QUEUE_DEPTH.labels(archive=name).set(depth)
-        ctx.poller.woke.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(_first(stop, ctx.poller.woke), timeout=idle)
 

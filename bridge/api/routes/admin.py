@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bridge.auth.health import AUTH_HEALTH
 from bridge.errors import BridgeError
 from bridge.sync.service import SyncContext
 
@@ -65,11 +66,18 @@ async def status(ctx: Ctx) -> dict[str, Any]:
             {"archive": r.archive, "seen": r.seen, "due": r.due, "requests": r.requests}
             for r in poller.last_results
         ],
+        # the outbound auth's last unresolved failure (what the token endpoint answered)
+        "last_auth_error": _last_auth_error(),
         "this_process": {
             "synced": ctx.stats.synced, "unchanged": ctx.stats.unchanged,
             "retried": ctx.stats.retried, "failed": ctx.stats.failed,
         },
     }
+
+
+def _last_auth_error() -> dict[str, Any] | None:
+    failure = AUTH_HEALTH.last_failure()
+    return failure.as_dict() if failure else None
 
 
 @router.get("/studies/{study_uid}")

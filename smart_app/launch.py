@@ -1,0 +1,270 @@
+"""The SMART App Launch 2.2 client: discovery, authorization request, token exchange, refresh.
+
+EHR launch: the EHR opens ``/smart/launch?iss=<fhir base>&launch=<opaque>``; standalone
+launch: ``/smart/launch`` goes to the configured ``smart.standalone_iss`` and asks for
+``launch/patient`` (the EHR shows its patient picker).  Either way (SMART 2.2 "App
+Launch: Launch and Authorization"):
+
+1. ``iss`` must be on ``smart.iss_allowlist`` (nothing else is ever contacted);
+2. ``{iss}/.well-known/smart-configuration`` gives the endpoints (SMART 2.2 "Conformance");
+3. redirect to ``authorization_endpoint`` with response_type=code, client_id, redirect_uri
+   (``{base}/smart/callback``), launch, scope, state (256 random bits bound to the
+   server-side session), aud = iss, code_challenge (PKCE S256, never plain);
+4. ``/smart/callback`` checks state, POSTs grant_type=authorization_code with the
+   code_verifier (confidential clients authenticate: Basic, or private_key_jwt);
+5. the token response (access/refresh token, patient, encounter, fhirContext,
+   need_patient_banner, smart_style_url) is kept server-side only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from bridge.auth.keys import SigningKey, load_signing_key
+from bridge.auth.smart_backend import ASSERTION_TYPE, sign_client_assertion
+from bridge.config import ScopeForm, SmartSettings
+
+log = logging.getLogger(__name__)
+
+BASE_SCOPES_V2 = ("launch", "openid", "fhirUser", "patient/Patient.r", "patient/ImagingStudy.rs")
+BASE_SCOPES_V1 = ("launch", "openid", "fhirUser", "patient/Patient.read",
+                  "patient/ImagingStudy.read")
+#: renew the access token this long before it expires
+REFRESH_MARGIN = 30.0
+
+
+class LaunchError(Exception):
+    """A launch that cannot go on; shown to the user on the error page (no session kept)."""
+
+    def __init__(self, title: str, detail: str, *, status: int = 400) -> None:
+        super().__init__(f"{title}: {detail}")
+        self.title = title
+        self.detail = detail
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class SmartConfiguration:
+    """The parts of ``.well-known/smart-configuration`` the app uses."""
+
+    authorization_endpoint: str
+    token_endpoint: str
+    capabilities: frozenset[str]
+    code_challenge_methods: frozenset[str]
+
+
+def requested_scopes(settings: SmartSettings, *, standalone: bool) -> str:
+    base = BASE_SCOPES_V1 if settings.scope_form is ScopeForm.V1 else BASE_SCOPES_V2
+    scopes = [s for s in base if not (standalone and s == "launch")]
+    if standalone:
+        scopes.insert(0, "launch/patient")
+    scopes += [s for s in settings.extra_scopes if s not in scopes]
+    return " ".join(scopes)
+
+
+def check_iss(settings: SmartSettings, iss: str) -> str:
+    """The allow-listed FHIR base for ``iss`` (exact match, trailing slash ignored)."""
+    normal = iss.strip().rstrip("/")
+    if normal not in settings.iss_allowlist:
+        raise LaunchError("Launch refused",
+                          "this app may not be launched from that EHR (iss is not allowed)",
+                          status=403)
+    return normal
+
+
+def _same_origin_or_https(url: str, iss: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.netloc == urlsplit(iss).netloc
+
+
+async def discover(client: httpx.AsyncClient, iss: str) -> SmartConfiguration:
+    url = f"{iss}/.well-known/smart-configuration"
+    try:
+        resp = await client.get(url, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise LaunchError("EHR not reachable",
+                          f"SMART discovery failed ({type(exc).__name__})", status=502) from exc
+    if resp.status_code != 200:
+        raise LaunchError("EHR discovery failed",
+                          f"{url} answered HTTP {resp.status_code}", status=502)
+    try:
+        body = resp.json()
+    except ValueError as exc:
+        raise LaunchError("EHR discovery failed", "smart-configuration is not JSON",
+                          status=502) from exc
+    auth, token = body.get("authorization_endpoint"), body.get("token_endpoint")
+    if not isinstance(auth, str) or not isinstance(token, str):
+        raise LaunchError("EHR discovery failed",
+                          "smart-configuration lacks authorization or token endpoint",
+                          status=502)
+    for endpoint in (auth, token):
+        if not _same_origin_or_https(endpoint, iss):
+            # SMART 2.2: TLS; plain http is accepted only on the EHR's own host (sandboxes)
+            raise LaunchError("EHR discovery failed",
+                              "an endpoint is neither https nor on the EHR's host", status=502)
+    methods = body.get("code_challenge_methods_supported")
+    method_set = frozenset(methods) if isinstance(methods, list) else frozenset()
+    if method_set and "S256" not in method_set:
+        raise LaunchError("EHR not supported", "the EHR does not support PKCE S256", status=502)
+    caps = body.get("capabilities")
+    return SmartConfiguration(auth, token, frozenset(caps) if isinstance(caps, list)
+                              else frozenset(), method_set)
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(code_verifier, S256 code_challenge) per RFC 7636 4.1-4.2 (43-128 chars verifier)."""
+    verifier = secrets.token_urlsafe(64)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def new_state() -> str:
+    """256 random bits (SMART 2.2 asks for at least 122)."""
+    return secrets.token_urlsafe(32)
+
+
+def authorize_url(config: SmartConfiguration, *, client_id: str, redirect_uri: str, scope: str,
+                  state: str, aud: str, code_challenge: str, launch: str | None) -> str:
+    params = {
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+        "scope": scope, "state": state, "aud": aud,
+        "code_challenge": code_challenge, "code_challenge_method": "S256",
+    }
+    if launch is not None:
+        params["launch"] = launch
+    sep = "&" if urlsplit(config.authorization_endpoint).query else "?"
+    return f"{config.authorization_endpoint}{sep}{urlencode(params)}"
+
+
+class ClientAuth:
+    """How the app authenticates at the token endpoint: public (client_id only),
+    confidential symmetric (HTTP Basic, RFC 6749 2.3.1) or asymmetric (private_key_jwt,
+    RFC 7523, a fresh assertion per request)."""
+
+    def __init__(self, settings: SmartSettings) -> None:
+        assert settings.client_id is not None
+        self.client_id = settings.client_id
+        self._secret = settings.client_secret
+        self._key: SigningKey | None = None
+        if settings.private_key_file is not None:
+            self._key = load_signing_key(settings.private_key_file, key_id=settings.key_id)
+
+    @property
+    def kind(self) -> str:
+        if self._key is not None:
+            return "private_key_jwt"
+        return "client_secret_basic" if self._secret is not None else "public"
+
+    def apply(self, data: dict[str, str], token_endpoint: str) -> httpx.BasicAuth | None:
+        if self._key is not None:
+            data["client_assertion_type"] = ASSERTION_TYPE
+            data["client_assertion"] = sign_client_assertion(
+                self._key, client_id=self.client_id, token_endpoint=token_endpoint)
+            return None
+        if self._secret is not None:
+            from urllib.parse import quote
+
+            # RFC 6749 2.3.1: form-urlencode both parts before Basic encoding
+            return httpx.BasicAuth(quote(self.client_id, safe=""),
+                                   quote(self._secret.get_secret_value(), safe=""))
+        data["client_id"] = self.client_id
+        return None
+
+
+def _oauth_error(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"HTTP {resp.status_code}"
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        text = str(body["error"])
+        desc = body.get("error_description")
+        return f"{text}: {desc}" if isinstance(desc, str) else text
+    return f"HTTP {resp.status_code}"
+
+
+async def _token_request(client: httpx.AsyncClient, auth: ClientAuth, token_endpoint: str,
+                         data: dict[str, str]) -> dict[str, Any]:
+    basic = auth.apply(data, token_endpoint)
+    try:
+        headers = {"Accept": "application/json"}
+        if basic is not None:
+            resp = await client.post(token_endpoint, data=data, auth=basic, headers=headers)
+        else:
+            resp = await client.post(token_endpoint, data=data, headers=headers)
+    except httpx.HTTPError as exc:
+        raise LaunchError("Sign-in failed",
+                          f"the EHR token endpoint is not reachable ({type(exc).__name__})",
+                          status=502) from exc
+    if resp.status_code != 200:
+        raise LaunchError("Sign-in failed",
+                          f"the EHR refused the token request ({_oauth_error(resp)})",
+                          status=502)
+    try:
+        body = resp.json()
+    except ValueError as exc:
+        raise LaunchError("Sign-in failed", "the token response is not JSON",
+                          status=502) from exc
+    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        raise LaunchError("Sign-in failed", "the token response has no access_token",
+                          status=502)
+    if str(body.get("token_type", "")).lower() != "bearer":
+        raise LaunchError("Sign-in failed", "the token is not a bearer token", status=502)
+    return body
+
+
+def _fhir_context(raw: Any) -> list[str]:
+    """SMART 2.2 ``fhirContext``: objects with ``reference`` (v1 apps sent bare strings)."""
+    out: list[str] = []
+    for item in raw if isinstance(raw, list) else []:
+        ref = item.get("reference") if isinstance(item, dict) else item
+        if isinstance(ref, str) and ref:
+            out.append(ref)
+    return out
+
+
+def grant_from_token(body: dict[str, Any], *, previous: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """The session fields kept from a token response (a refresh keeps the launch context
+    of the original grant when the EHR does not repeat it)."""
+    prev = previous or {}
+    expires_in = body.get("expires_in")
+    lifetime = float(expires_in) if isinstance(expires_in, int | float) else 300.0
+    grant = {
+        "access_token": body["access_token"],
+        "refresh_token": body.get("refresh_token") or prev.get("refresh_token"),
+        "expires_at": time.time() + lifetime,
+        "scope": body.get("scope", prev.get("scope", "")),
+        "patient": body.get("patient", prev.get("patient")),
+        "encounter": body.get("encounter", prev.get("encounter")),
+        "fhir_context": _fhir_context(body["fhirContext"]) if "fhirContext" in body
+        else prev.get("fhir_context", []),
+        "need_patient_banner": bool(body.get("need_patient_banner",
+                                             prev.get("need_patient_banner", False))),
+        "smart_style_url": body.get("smart_style_url", prev.get("smart_style_url")),
+    }
+    return grant
+
+
+async def exchange_code(client: httpx.AsyncClient, auth: ClientAuth, *, token_endpoint: str,
+                        code: str, redirect_uri: str, code_verifier: str) -> dict[str, Any]:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier}
+    return await _token_request(client, auth, token_endpoint, data)
+
+
+async def refresh(client: httpx.AsyncClient, auth: ClientAuth, *, token_endpoint: str,
+                  refresh_token: str) -> dict[str, Any]:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return await _token_request(client, auth, token_endpoint, data)

@@ -1,0 +1,195 @@
+"""``SmartApp``: what the routes share (settings, session store, HTTP client, client auth)
+and the session operations: start a launch, finish it, keep the access token fresh."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bridge.config import Settings, SmartSettings
+from smart_app import launch
+from smart_app.history import FhirReader
+from smart_app.launch import ClientAuth, LaunchError
+from smart_app.sessions import COOKIE_NAME, PENDING_LIFETIME, Session, SessionStore
+
+log = logging.getLogger(__name__)
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def public_base(settings: Settings) -> str:
+    smart = settings.smart
+    if smart.redirect_base_url:
+        return smart.redirect_base_url.rstrip("/")
+    if settings.api.public_url:
+        return settings.api.public_url.rstrip("/")
+    return f"http://{settings.api.host}:{settings.api.port}"
+
+
+class SmartApp:
+    """One per FastAPI app; ``aclose()`` on shutdown."""
+
+    def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None) -> None:
+        self.settings: SmartSettings = settings.smart
+        self.base = public_base(settings)
+        self.redirect_uri = f"{self.base}/smart/callback"
+        parts = urlsplit(self.base)
+        #: Secure cookies except on plain-http loopback (a browser drops Secure on http)
+        self.secure_cookie = not (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+        self.store = SessionStore(self.settings.session_db_url or settings.state.url,
+                                  lifetime=self.settings.session_lifetime)
+        self.http = http or httpx.AsyncClient(timeout=self.settings.http_timeout,
+                                              follow_redirects=False)
+        self.auth = ClientAuth(self.settings)
+        self._refresh_locks: dict[str, asyncio.Lock] = {}
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.store.close()
+
+    # --- cookies --------------------------------------------------------------------------
+
+    def set_cookie(self, response: Response, session: Session) -> None:
+        response.set_cookie(COOKIE_NAME, session.cookie,
+                            max_age=int(self.settings.session_lifetime), path="/",
+                            httponly=True, samesite="lax", secure=self.secure_cookie)
+
+    def clear_cookie(self, response: Response) -> None:
+        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax",
+                               secure=self.secure_cookie)
+
+    async def session_of(self, request: Request) -> Session | None:
+        return await run_in_threadpool(self.store.get, request.cookies.get(COOKIE_NAME))
+
+    async def drop(self, request: Request) -> None:
+        """Forget the request's session (errors end with no session)."""
+        await run_in_threadpool(self.store.delete, request.cookies.get(COOKIE_NAME))
+
+    # --- launch ---------------------------------------------------------------------------
+
+    async def begin(self, request: Request, *, iss: str | None, launch_id: str | None
+                    ) -> tuple[str, Session]:
+        """Start an EHR (iss + launch) or standalone (neither) launch: a pending session and
+        the authorization URL to redirect to."""
+        if launch_id is not None and not iss:
+            raise LaunchError("Launch refused", "an EHR launch needs iss")
+        standalone = launch_id is None
+        if standalone and not iss:
+            if self.settings.standalone_iss is None:
+                raise LaunchError("Launch refused", "no EHR is configured for standalone launch")
+            iss = self.settings.standalone_iss
+        assert iss is not None
+        base = launch.check_iss(self.settings, iss)
+        config = await launch.discover(self.http, base)
+        caps = config.capabilities
+        if launch_id is not None and caps and "launch-ehr" not in caps:
+            raise LaunchError("EHR not supported", "the EHR does not offer EHR launch", status=502)
+        verifier, challenge = launch.pkce_pair()
+        state = launch.new_state()
+        scope = launch.requested_scopes(self.settings, standalone=standalone)
+        # a new launch replaces whatever session the browser had
+        await self.drop(request)
+        session = await run_in_threadpool(self.store.create, {
+            "pending": {"state": state, "code_verifier": verifier, "iss": base,
+                        "token_endpoint": config.token_endpoint, "scope": scope,
+                        "standalone": standalone},
+        }, lifetime=PENDING_LIFETIME)
+        url = launch.authorize_url(config, client_id=self.auth.client_id,
+                                   redirect_uri=self.redirect_uri, scope=scope, state=state,
+                                   aud=base, code_challenge=challenge, launch=launch_id)
+        log.info("smart launch started", extra={"standalone": standalone,
+                                                 "client_auth": self.auth.kind})
+        return url, session
+
+    async def finish(self, request: Request, params: dict[str, str]) -> Session:
+        """The callback: check state, exchange the code, keep the grant; the session gets
+        a new cookie (no fixation).  Raises :class:`LaunchError`."""
+        session = await self.session_of(request)
+        pending = (session.data.get("pending") if session else None) or {}
+        state = params.get("state", "")
+        if session is None or not pending:
+            raise LaunchError("Sign-in failed", "no launch is in progress in this browser "
+                              "(the session expired or cookies are blocked)")
+        if not state or not hmac.compare_digest(str(pending["state"]), state):
+            raise LaunchError("Sign-in failed", "the state parameter does not match this "
+                              "browser's launch (possible forgery)")
+        if "error" in params:
+            reason = params["error"]
+            if reason == "access_denied":
+                raise LaunchError("Access not granted", "the authorization was denied at the EHR",
+                                  status=403)
+            raise LaunchError("Sign-in failed", f"the EHR answered {reason[:80]!r}")
+        code = params.get("code")
+        if not code:
+            raise LaunchError("Sign-in failed", "the EHR sent no authorization code")
+        body = await launch.exchange_code(
+            self.http, self.auth, token_endpoint=pending["token_endpoint"], code=code,
+            redirect_uri=self.redirect_uri, code_verifier=pending["code_verifier"])
+        grant = launch.grant_from_token(body)
+        if not grant["patient"]:
+            raise LaunchError("Sign-in failed", "the EHR gave no patient context")
+        data = {**grant, "iss": pending["iss"], "token_endpoint": pending["token_endpoint"],
+                "started_at": time.time()}
+        new = await run_in_threadpool(self.store.rotate, session, data)
+        log.info("smart launch completed", extra={"standalone": pending.get("standalone"),
+                                                   "refreshable": bool(grant["refresh_token"])})
+        return new
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    async def access_token(self, session: Session, *, force: bool = False) -> str:
+        """The session's access token, renewed with the refresh token when (nearly) expired
+        or when ``force`` (the EHR answered 401)."""
+        data = session.data
+        if not force and float(data.get("expires_at", 0)) - launch.REFRESH_MARGIN > time.time():
+            return str(data["access_token"])
+        key = session.cookie
+        lock = self._refresh_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            fresh = await run_in_threadpool(self.store.get, session.cookie)
+            if fresh is not None and fresh.data.get("access_token") != data.get("access_token"):
+                session.data = fresh.data  # another request renewed it meanwhile
+                return str(fresh.data["access_token"])
+            refresh_token = data.get("refresh_token")
+            if not refresh_token:
+                raise LaunchError("Session expired", "the EHR access expired; launch the app "
+                                  "again from the EHR", status=401)
+            body = await launch.refresh(self.http, self.auth,
+                                        token_endpoint=str(data["token_endpoint"]),
+                                        refresh_token=str(refresh_token))
+            grant = launch.grant_from_token(body, previous=data)
+            if grant["patient"] != data.get("patient"):
+                raise LaunchError("Session expired", "the EHR changed the patient context",
+                                  status=401)
+            session.data = {**data, **grant}
+            await run_in_threadpool(self.store.save, session)
+            log.info("smart access token renewed")
+            self._refresh_locks.pop(key, None)
+            return str(session.data["access_token"])
+
+    def reader(self, session: Session) -> FhirReader:
+        async def token(force: bool) -> str:
+            return await self.access_token(session, force=force)
+
+        return FhirReader(self.http, str(session.data["iss"]), token)
+
+    # --- viewer ---------------------------------------------------------------------------
+
+    def viewer_url(self, request: Request, session: Session, study_uids: list[str]) -> str:
+        """Where opening ``study_uids`` goes: the configured template with a fresh viewer
+        token for this session's patient only (when the gateway is on)."""
+        token = ""
+        gateway: Any = getattr(request.app.state, "gateway", None)
+        if gateway is not None and "{token}" in self.settings.viewer_url_template:
+            token = str(gateway.viewer.mint(patient=str(session.data["patient"])))
+        return self.settings.viewer_url_template.format(
+            study_uids=quote(",".join(study_uids), safe=","), token=quote(token, safe=""))

@@ -1,0 +1,241 @@
+"""Routes of the SMART app: ``/smart/launch``, ``/smart/callback``, ``/smart/logout``, the
+imaging history at ``/app/history``, and ``/app/viewer`` / ``/app/study/{id}`` that open
+studies in the viewer.  Pages are server-rendered (jinja2, autoescaped)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from smart_app.history import (
+    Banner,
+    FhirReadError,
+    StudyRow,
+    imaging_history,
+    patient_banner,
+)
+from smart_app.launch import LaunchError
+from smart_app.service import SmartApp
+from smart_app.sessions import Session
+
+log = logging.getLogger(__name__)
+
+templates = Environment(loader=PackageLoader("smart_app", "templates"),
+                        autoescape=select_autoescape(["html"]), trim_blocks=True,
+                        lstrip_blocks=True)
+_UID_CHARS = set("0123456789.")
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(templates.get_template(name).render(**context), status_code=status,
+                        headers=_NO_STORE)
+
+
+def smart_of(request: Request) -> SmartApp:
+    app: SmartApp = request.app.state.smart
+    return app
+
+
+async def error_page(request: Request, exc: LaunchError | FhirReadError) -> HTMLResponse:
+    """The error page; the browser's session (if any) is deleted with it."""
+    smart = smart_of(request)
+    await smart.drop(request)
+    if isinstance(exc, LaunchError):
+        title, detail, status = exc.title, exc.detail, exc.status
+    else:
+        title, detail, status = "The EHR did not answer", exc.message, exc.status
+    log.warning("smart app error page", extra={"status": status, "error_type": title})
+    response = render("error.html", status=status, title=title, detail=detail)
+    smart.clear_cookie(response)
+    return response
+
+
+@dataclass
+class Filters:
+    modalities: list[str]
+    body_sites: list[str]
+    lower: date | None
+    upper: date | None
+    most_recent: int | None
+
+    @classmethod
+    def of(cls, request: Request) -> Filters:
+        q = request.query_params
+        mods = [m for v in q.getlist("modality") + q.getlist("modalitiesInStudy")
+                for m in v.split(",") if m]
+        return cls(modalities=mods, body_sites=[v for v in q.getlist("bodysite") if v],
+                   lower=_day(q.get("lowerDateTime")), upper=_day(q.get("upperDateTime")),
+                   most_recent=int(q["mostRecentResults"])
+                   if q.get("mostRecentResults", "").isdigit() else None)
+
+    def keep(self, row: StudyRow) -> bool:
+        if self.modalities and not set(self.modalities) & set(row.modalities):
+            return False
+        if self.body_sites and not set(self.body_sites) & set(row.body_sites):
+            return False
+        if self.lower and (row.day is None or row.day < self.lower):
+            return False
+        return not (self.upper and (row.day is None or row.day > self.upper))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.modalities or self.body_sites or self.lower or self.upper
+                    or self.most_recent)
+
+
+def _day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def timeline(rows: list[StudyRow]) -> dict[str, Any]:
+    """Positions (0-100 %) of each dated study on one axis from the first to the last year."""
+    dated = [r for r in rows if r.day]
+    if not dated:
+        return {"marks": [], "years": []}
+    first = date(min(r.day.year for r in dated if r.day), 1, 1)
+    last = date(max(r.day.year for r in dated if r.day) + 1, 1, 1)
+    span = (last - first).days or 1
+    marks = [{"x": round(100 * ((r.day - first).days) / span, 2), "row": r,
+              "modality": (r.modalities or ["OT"])[0]} for r in dated if r.day]
+    years = [{"x": round(100 * (date(y, 1, 1) - first).days / span, 2), "year": y}
+             for y in range(first.year, last.year)]
+    return {"marks": marks, "years": years}
+
+
+async def _authenticated(request: Request) -> Session:
+    session = await smart_of(request).session_of(request)
+    if session is None or not session.authenticated:
+        raise LaunchError("Not signed in", "open this app from the EHR (or start a "
+                          "standalone launch) first", status=401)
+    return session
+
+
+def smart_routes() -> APIRouter:
+    router = APIRouter(tags=["smart-app"])
+
+    @router.get("/smart/launch")
+    async def smart_launch(request: Request, iss: str | None = None,
+                           launch: str | None = None) -> Response:
+        smart = smart_of(request)
+        try:
+            url, session = await smart.begin(request, iss=iss, launch_id=launch)
+        except LaunchError as exc:
+            return await error_page(request, exc)
+        response = RedirectResponse(url, status_code=302, headers=_NO_STORE)
+        smart.set_cookie(response, session)
+        return response
+
+    @router.get("/smart/callback")
+    async def smart_callback(request: Request) -> Response:
+        smart = smart_of(request)
+        params = {k: v for k, v in request.query_params.items()}
+        try:
+            session = await smart.finish(request, params)
+            target = "/app/history"
+            studies = [c for c in session.data.get("fhir_context", [])
+                       if c.startswith("ImagingStudy/")]
+            if studies:  # SMART 2.2 fhirContext: open the named study directly
+                target = f"/app/study/{studies[0].split('/', 1)[1]}"
+        except LaunchError as exc:
+            return await error_page(request, exc)
+        response = RedirectResponse(target, status_code=302, headers=_NO_STORE)
+        smart.set_cookie(response, session)
+        return response
+
+    @router.post("/smart/logout")
+    async def smart_logout(request: Request) -> Response:
+        smart = smart_of(request)
+        await smart.drop(request)
+        response = render("error.html", title="Signed out",
+                          detail="Your session has ended. Open the app from the EHR again.")
+        smart.clear_cookie(response)
+        return response
+
+    @router.get("/app")
+    async def app_root() -> Response:
+        return RedirectResponse("/app/history", status_code=302)
+
+    @router.get("/app/history")
+    async def history(request: Request) -> Response:
+        smart = smart_of(request)
+        try:
+            session = await _authenticated(request)
+            reader = smart.reader(session)
+            patient = str(session.data["patient"])
+            banner: Banner | None = None
+            if session.data.get("need_patient_banner"):
+                # one round trip less: the banner and the history are read concurrently
+                await smart.access_token(session)  # renew once, before the two reads
+                rows, banner = await asyncio.gather(imaging_history(reader, patient),
+                                                    patient_banner(reader, patient))
+            else:
+                rows = await imaging_history(reader, patient)
+        except (LaunchError, FhirReadError) as exc:
+            return await error_page(request, exc)
+        filters = Filters.of(request)
+        all_modalities = sorted({m for r in rows for m in r.modalities})
+        all_sites = sorted({s for r in rows for s in r.body_sites})
+        shown = [r for r in rows if filters.keep(r)]
+        if filters.most_recent:
+            shown = shown[:filters.most_recent]
+        years: OrderedDict[str, list[StudyRow]] = OrderedDict()
+        for row in shown:
+            years.setdefault(row.year, []).append(row)
+        return render("history.html", banner=banner, years=years, total=len(rows),
+                      shown=len(shown), filters=filters, all_modalities=all_modalities,
+                      all_sites=all_sites, timeline=timeline(shown),
+                      style_url=session.data.get("smart_style_url"))
+
+    @router.get("/app/viewer")
+    async def open_viewer(request: Request) -> Response:
+        """Open studies (``StudyInstanceUIDs``, comma list) with a fresh viewer token; the
+        token appears only in this redirect, never in a page."""
+        smart = smart_of(request)
+        try:
+            session = await _authenticated(request)
+            raw = request.query_params.get("StudyInstanceUIDs", "")
+            uids = [u for u in raw.split(",") if u]
+            if not uids or any(len(u) > 64 or not set(u) <= _UID_CHARS for u in uids):
+                raise LaunchError("Cannot open the viewer", "StudyInstanceUIDs must be a "
+                                  "comma list of DICOM UIDs")
+            target = smart.viewer_url(request, session, uids)
+        except LaunchError as exc:
+            return await error_page(request, exc)
+        return RedirectResponse(target, status_code=303, headers=_NO_STORE)
+
+    @router.get("/app/study/{fhir_id}")
+    async def open_study(request: Request, fhir_id: str) -> Response:
+        """Open an ImagingStudy by FHIR id (the launch's fhirContext)."""
+        smart = smart_of(request)
+        try:
+            session = await _authenticated(request)
+            if not fhir_id.replace("-", "").replace(".", "").isalnum() or len(fhir_id) > 64:
+                raise LaunchError("Cannot open the study", "not a FHIR id")
+            reader = smart.reader(session)
+            from smart_app.history import study_row
+
+            study = await reader.get(f"{reader.base}/ImagingStudy/{fhir_id}")
+            row = study_row(study)
+            if row.uid is None:
+                raise LaunchError("Cannot open the study", "the ImagingStudy has no DICOM "
+                                  "Study Instance UID", status=404)
+            target = smart.viewer_url(request, session, [row.uid])
+        except (LaunchError, FhirReadError) as exc:
+            return await error_page(request, exc)
+        return RedirectResponse(target, status_code=303, headers=_NO_STORE)
+
+    return router

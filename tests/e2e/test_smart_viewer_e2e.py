@@ -1,0 +1,205 @@
+"""End to end in headless Chromium: the EHR launches the SMART app, the app lists the
+patient's studies (as the archive has them), a click opens OHIF, which renders the first
+image through the patient-scoped gateway with a viewer token.  Generous timeouts: this runs
+on a slow, loaded 2-core machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smart_app.sessions import COOKIE_NAME
+from tests.e2e.e2e_helpers import (
+    APP_CLIENT,
+    Product,
+    archive_study_uids,
+    fhir_patient_id,
+    launch_chromium,
+    screenshot,
+    start_product,
+    stop_product,
+    sync_studies,
+    touch_patient,
+    wait_for_image,
+)
+from tests.integration.gateway.gateway_helpers import World, build_world
+from tests.integration.sync_helpers import study_by_uid
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+NAV_TIMEOUT = 120_000  # ms
+
+
+def _day(yyyymmdd: str) -> date:
+    return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+
+
+@pytest.fixture(scope="module")
+def world(orthanc: Any, hapi: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
+    for attempt in range(3):  # some generator seeds give one patient only: draw again
+        try:
+            world = build_world(orthanc, hapi)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+    sync_studies(orthanc, hapi, tmp_path_factory.mktemp("sync"),
+                 [_day(s.truth.study_date) for s in world.studies])
+    for uid in world.a.studies + world.b.studies:
+        assert len(study_by_uid(hapi, uid)) == 1, "the backfill should have synced every study"
+    return world
+
+
+@pytest.fixture(scope="module")
+def product(orthanc: Any, hapi: Any, world: World,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
+    running = start_product(orthanc, hapi, tmp_path_factory.mktemp("bridge"))
+    yield running
+    stop_product(running)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with playwright_sync.sync_playwright() as p:
+        browser = launch_chromium(p)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(viewport={"width": 1366, "height": 800})
+    context.set_default_timeout(NAV_TIMEOUT)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _page_uids(page: Any) -> list[str]:
+    rows = page.locator('[data-testid="study"]')
+    return [rows.nth(i).get_attribute("data-study-uid") for i in range(rows.count())]
+
+
+def _has_session_cookie(page: Any) -> bool:
+    return any(c["name"] == COOKIE_NAME for c in page.context.cookies())
+
+
+def _approve(page: Any, patient: str | None = None) -> None:
+    page.wait_for_selector('button[value="approve"]')
+    if patient is not None:
+        page.select_option('select[name="patient"]', patient)
+    page.click('button[value="approve"]')
+
+
+def test_ehr_launch_lists_the_patients_studies_and_opens_the_first_image_in_ohif(
+    product: Product, world: World, orthanc: Any, hapi: Any, page: Any
+) -> None:
+    patient = fhir_patient_id(hapi, world.a.system, world.a.value)
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    _approve(page)
+    page.wait_for_url("**/app/history*")
+    page.wait_for_selector('[data-testid="study"]')
+    shown = _page_uids(page)
+    assert len(shown) == len(set(shown))
+    archive = archive_study_uids(orthanc, world.a.value, world.a.issuer)
+    assert archive == set(world.a.studies), "the archive holds the generated studies"
+    assert set(shown) == archive, f"page {sorted(shown)} != archive {sorted(archive)}"
+    assert page.locator('[data-testid="patient-banner"]').count() == 1
+    screenshot(page, "smart-history.png")
+
+    page.locator('[data-testid="open"]').first.click()
+    page.wait_for_url("**/viewer/viewer*")
+    seconds = wait_for_image(page, timeout=240)
+    path = screenshot(page, "ohif-first-image.png")
+    assert path.stat().st_size > 10_000
+    assert "token=" not in page.url  # OHIF moved the token into its Authorization header
+    assert f"StudyInstanceUIDs={shown[0]}" in page.url
+    print(f"first image after {seconds:.1f} s")
+
+
+def test_standalone_launch_with_the_ehr_patient_picker(
+    product: Product, world: World, hapi: Any, page: Any
+) -> None:
+    patient = fhir_patient_id(hapi, world.b.system, world.b.value)
+    touch_patient(hapi, patient)
+    page.goto(f"{product.url}/smart/launch")
+    _approve(page, patient=patient)
+    page.wait_for_url("**/app/history*")
+    page.wait_for_selector('[data-testid="study"]')
+    assert set(_page_uids(page)) == set(world.b.studies)
+
+
+def test_fhir_context_launch_opens_the_study_directly(
+    product: Product, world: World, hapi: Any, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sandbox_ehr import oauth
+
+    uid = world.a.studies[-1]
+    study_id = study_by_uid(hapi, uid)[0]["id"]
+    original = oauth._context_of
+
+    def with_study(user: Any) -> dict[str, Any]:
+        out: dict[str, Any] = original(user)
+        out["fhirContext"] = [{"reference": f"ImagingStudy/{study_id}"}]
+        return out
+
+    monkeypatch.setattr(oauth, "_context_of", with_study)
+    patient = fhir_patient_id(hapi, world.a.system, world.a.value)
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    _approve(page)
+    page.wait_for_url(f"**/viewer/viewer?StudyInstanceUIDs={uid}*")
+    wait_for_image(page, timeout=240)
+    screenshot(page, "ohif-fhircontext.png")
+
+
+def test_tampered_state_ends_on_the_error_page_with_no_session(
+    product: Product, world: World, hapi: Any, page: Any
+) -> None:
+    patient = fhir_patient_id(hapi, world.a.system, world.a.value)
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    page.wait_for_selector('button[value="approve"]')
+    page.goto(f"{product.url}/smart/callback?code=stolen-code&state=forged-state-value")
+    assert page.locator('[data-testid="error"]').is_visible()
+    assert "state" in page.content()
+    assert not _has_session_cookie(page)
+    assert page.goto(f"{product.url}/app/history").status == 401
+
+
+def test_iss_off_the_allow_list_ends_on_the_error_page_with_no_session(
+    product: Product, page: Any
+) -> None:
+    resp = page.goto(f"{product.url}/smart/launch?iss=https://evil.example/fhir&launch=abc")
+    assert resp.status == 403
+    assert page.locator('[data-testid="error"]').is_visible()
+    assert not _has_session_cookie(page)
+
+
+def test_denied_consent_ends_on_the_error_page_with_no_session(
+    product: Product, world: World, hapi: Any, page: Any
+) -> None:
+    patient = fhir_patient_id(hapi, world.a.system, world.a.value)
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    page.click('button[value="deny"]')
+    page.wait_for_selector('[data-testid="error"]')
+    assert "Access not granted" in page.content()
+    assert not _has_session_cookie(page)
+    assert page.goto(f"{product.url}/app/history").status == 401
+
+
+def test_iid_study_request_opens_ohif_with_the_launch_session(
+    product: Product, world: World, hapi: Any, page: Any, tmp_path: Path
+) -> None:
+    patient = fhir_patient_id(hapi, world.a.system, world.a.value)
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    _approve(page)
+    page.wait_for_url("**/app/history*")
+    uid = world.a.studies[0]
+    page.goto(f"{product.url}/IHEInvokeImageDisplay?requestType=STUDY&studyUID={uid}")
+    page.wait_for_url(f"**/viewer/viewer?StudyInstanceUIDs={uid}*")
+    other = world.b.studies[0]
+    resp = page.goto(f"{product.url}/IHEInvokeImageDisplay?requestType=STUDY&studyUID={other}")
+    assert resp.status == 403

@@ -1,0 +1,112 @@
+"""Pure parts of the SMART app: scopes, PKCE, allow-list, token response, study rows, the
+OHIF files served under /viewer/, settings validation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from bridge.config import SmartSettings
+from smart_app.history import study_row
+from smart_app.launch import (
+    LaunchError,
+    check_iss,
+    grant_from_token,
+    pkce_pair,
+    requested_scopes,
+)
+from smart_app.viewer import app_config, viewer_routes
+from tests.unit.smart_app.servers import imaging_study
+
+ISS = "https://ehr.example.org/fhir"
+
+
+def _settings(**kw: object) -> SmartSettings:
+    return SmartSettings(enabled=True, client_id="app", iss_allowlist=[ISS], **kw)
+
+
+def test_scopes_v2_v1_and_standalone() -> None:
+    assert requested_scopes(_settings(extra_scopes=[]), standalone=False) == (
+        "launch openid fhirUser patient/Patient.r patient/ImagingStudy.rs")
+    v1 = requested_scopes(_settings(scope_form="v1"), standalone=True).split()
+    assert v1[0] == "launch/patient" and "launch" not in v1
+    assert "patient/ImagingStudy.read" in v1 and "online_access" in v1
+
+
+def test_pkce_is_s256_of_a_long_verifier() -> None:
+    verifier, challenge = pkce_pair()
+    assert 43 <= len(verifier) <= 128
+    digest = hashlib.sha256(verifier.encode()).digest()
+    assert challenge == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def test_iss_allow_list_is_exact() -> None:
+    assert check_iss(_settings(), ISS + "/") == ISS
+    for bad in ("https://ehr.example.org/fhir2", "https://ehr.example.org.evil/fhir",
+                "http://ehr.example.org/fhir"):
+        with pytest.raises(LaunchError):
+            check_iss(_settings(), bad)
+
+
+def test_token_response_context_and_refresh_keeps_launch_context() -> None:
+    first = grant_from_token({"access_token": "a", "token_type": "Bearer", "expires_in": 60,
+                              "patient": "123", "need_patient_banner": True,
+                              "fhirContext": [{"reference": "ImagingStudy/9"}],
+                              "refresh_token": "r"})
+    assert first["fhir_context"] == ["ImagingStudy/9"] and first["need_patient_banner"]
+    again = grant_from_token({"access_token": "b", "token_type": "bearer"}, previous=first)
+    assert again["patient"] == "123" and again["refresh_token"] == "r"
+
+
+def test_study_row_reads_the_bridge_shape() -> None:
+    row = study_row(imaging_study(4, "p"))
+    assert row.uid == "1.2.826.0.1.4" and row.accession == "ACC4"
+    assert row.modalities == ["CT"] and row.body_sites == ["Chest"]
+    assert row.instance_count == 14 and row.year == "2020"
+
+
+def test_settings_refuse_unsafe_values() -> None:
+    with pytest.raises(ValueError):
+        SmartSettings(enabled=True, client_id="a", iss_allowlist=[ISS],
+                      standalone_iss="https://other.example.org/fhir")
+    with pytest.raises(ValueError):
+        SmartSettings(viewer_url_template="//evil.example/{study_uids}")
+    with pytest.raises(ValueError):
+        SmartSettings(enabled=True, client_id="a")  # no allow-list
+
+
+def test_ohif_is_served_under_the_viewer_prefix(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text('<script>window.PUBLIC_URL="/"</script>'
+                                     '<script src="/app.bundle.0123456789abcdef.js"></script>'
+                                     '<link href="/app.bundle.css" rel="stylesheet">')
+    (dist / "app.bundle.0123456789abcdef.js").write_text('__webpack_require__.p = "/";')
+    (dist / "app.bundle.css").write_text("a{src:url(/font.woff2)}")
+    (tmp_path / "secret.txt").write_text("no")
+    app = FastAPI()
+    app.include_router(viewer_routes(dist, dicomweb_root="http://h/dicom-web"))
+    client = TestClient(app)
+    index = client.get("/viewer/viewer?StudyInstanceUIDs=1.2&token=t")  # SPA route
+    assert 'window.PUBLIC_URL="/viewer/"' in index.text
+    assert 'src="/viewer/app.bundle' in index.text and 'href="/viewer/app.bundle.css' in index.text
+    js = client.get("/viewer/app.bundle.0123456789abcdef.js")
+    assert js.text == '__webpack_require__.p = "/viewer/";'
+    assert "immutable" in js.headers["cache-control"]
+    assert "url(/viewer/font.woff2)" in client.get("/viewer/app.bundle.css").text
+    assert client.get("/viewer/%2e%2e/secret.txt").text != "no"  # index.html instead
+    config = client.get("/viewer/app-config.js").text
+    body = json.loads(config.removeprefix("window.config = ").rstrip(";\n"))
+    source = body["dataSources"][0]["configuration"]
+    assert source["qidoRoot"] == source["wadoRoot"] == "http://h/dicom-web"
+    assert source["imageRendering"] == "wadors" and body["routerBasename"] == "/viewer"
+
+
+def test_app_config_is_javascript() -> None:
+    assert app_config(dicomweb_root="/dicom-web").startswith("window.config = {")
