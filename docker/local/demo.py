@@ -1,9 +1,10 @@
 """The demo (README command 1): archive + EHR + bridge + sample studies, then URLs to open.
 
 Starts Orthanc (DICOMweb, basic auth) and HAPI FHIR on free loopback ports, loads generated
-studies into Orthanc, seeds the EHR with their Patients and ServiceRequests, backfills the
+studies into Orthanc, seeds the EHR with their Patients and ServiceRequests, puts the sandbox
+SMART EHR (authorization server + protected FHIR proxy) in front of HAPI, backfills the
 archive into the EHR with ``imaging-bridge backfill`` and keeps ``imaging-bridge serve``
-running (poller + workers + admin API) until Ctrl-C.
+running (poller + workers + admin API + gateway + SMART app with OHIF) until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,14 +26,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import devstack  # noqa: E402
 import httpx  # noqa: E402
+from sandbox_ehr import SandboxEhr  # noqa: E402
 
 from samples.generator import generate_studies  # noqa: E402
 from samples.load import load_studies  # noqa: E402
 from samples.seed_ehr import seed_ehr  # noqa: E402
 
+APP_CLIENT = "imaging-app"
+GATEWAY_CLIENT = "imaging-gateway"
 
-def _write_config(path: Path, stack: devstack.Stack, api_port: int) -> None:
+
+def _ohif_dist() -> str:
+    out = subprocess.run(["bash", str(ROOT / "docker" / "local" / "fetch_ohif.sh")],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _write_config(path: Path, stack: devstack.Stack, api_port: int, ehr: SandboxEhr,
+                  gateway_secret: str) -> None:
     assert stack.orthanc is not None and stack.hapi is not None
+    api = f"http://127.0.0.1:{api_port}"
     config = {
         "archives": [
             {
@@ -50,6 +64,19 @@ def _write_config(path: Path, stack: devstack.Stack, api_port: int) -> None:
         "api": {"host": "127.0.0.1", "port": api_port},
         "mapping": {"files": [str(ROOT / "mappings" / "default.yaml"),
                               str(ROOT / "mappings" / "site-example.yaml")]},
+        # the patient-scoped DICOMweb gateway: EHR tokens checked by introspection at the
+        # sandbox EHR, viewer tokens minted by the SMART app
+        "gateway": {
+            "enabled": True, "public_url": f"{api}/dicom-web",
+            "viewer_token_secret": secrets.token_urlsafe(32),
+            "introspection_url": ehr.introspection_url, "client_id": GATEWAY_CLIENT,
+            "client_secret": gateway_secret, "audience": ehr.fhir_url,
+            "viewer_url_template": "/app/viewer?StudyInstanceUIDs={study_uids}",
+        },
+        "smart": {
+            "enabled": True, "client_id": APP_CLIENT, "iss_allowlist": [ehr.fhir_url],
+            "standalone_iss": ehr.fhir_url, "ohif_dist_dir": _ohif_dist(),
+        },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -82,6 +109,7 @@ def main() -> int:
     print("demo: starting Orthanc and HAPI FHIR (first start of HAPI takes a minute) ...")
     stack = devstack.Stack(repo_root=ROOT)
     serve: subprocess.Popen[bytes] | None = None
+    ehr: SandboxEhr | None = None
     try:
         stack.start({"orthanc", "hapi"})
         stack.write_state(workdir / "stack.json")
@@ -109,12 +137,17 @@ def main() -> int:
               f"{seeded.service_requests_created} ServiceRequests")
 
         api_port = devstack.free_port()
+        api = f"http://127.0.0.1:{api_port}"
+        ehr = SandboxEhr(stack.hapi.fhir_url).start()
+        gateway_secret = secrets.token_urlsafe(32)
+        ehr.register_client(GATEWAY_CLIENT, secret=gateway_secret)
+        ehr.register_client(APP_CLIENT, redirect_uris=[f"{api}/smart/callback"],
+                            launch_url=f"{api}/smart/launch", name="Imaging history")
         config = workdir / "bridge.yaml"
-        _write_config(config, stack, api_port)
+        _write_config(config, stack, api_port, ehr, gateway_secret)
         env = {**os.environ, "BRIDGE_CONFIG_FILE": str(config)}
         subprocess.run(_cli("backfill"), env=env, check=True, cwd=ROOT)
         serve = subprocess.Popen(_cli("serve"), env=env, cwd=ROOT)
-        api = f"http://127.0.0.1:{api_port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -125,6 +158,8 @@ def main() -> int:
         fhir = stack.hapi.fhir_url
         first = studies[0].truth
         print("\n=== imaging-fhir-bridge demo is up ===")
+        print(f"  EHR launch page     {ehr.launch_page_url}   <- pick a patient, click Imaging")
+        print(f"  standalone launch   {api}/smart/launch")
         print(f"  bridge status       {api}/status")
         print(f"  bridge readiness    {api}/readyz")
         print(f"  bridge metrics      {api}/metrics")
@@ -154,6 +189,8 @@ def main() -> int:
                 serve.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 serve.kill()
+        if ehr is not None:
+            ehr.stop()
         stack.stop()
 
 

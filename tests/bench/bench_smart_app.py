@@ -41,7 +41,6 @@ import devstack  # noqa: E402
 
 from tests.e2e.e2e_helpers import (  # noqa: E402
     APP_CLIENT,
-    allow_paging_continuations,
     fhir_patient_id,
     launch_chromium,
     start_product,
@@ -175,7 +174,6 @@ def main() -> None:
     parser.add_argument("--opens", type=int, default=5)
     args = parser.parse_args()
     orthanc, hapi = _servers()
-    allow_paging_continuations()  # the sandbox's paging gap (issue 6), see the helper
     product = start_product(orthanc, hapi, Path(tempfile.mkdtemp()), auto_approve=True)
     try:
         history = bench_history(product, hapi, args.studies, args.runs)

@@ -91,31 +91,6 @@ class Product:
         return self.app.url
 
 
-def allow_paging_continuations() -> None:
-    """Work-around for the sandbox EHR's FHIR proxy (issue 6), which refuses HAPI's paging
-    continuation ``GET /fhir?_getpages=<id>`` for patient/ tokens ("system-level
-    interactions are not allowed"), so a patient's search beyond one page (HAPI: 50) fails.
-    The token is still validated; only the scope check of the continuation is skipped.  A
-    proper fix in the sandbox would remember the page ids of the token's permitted searches.
-    """
-    from sandbox_ehr import app as sandbox_app
-    from sandbox_ehr import proxy
-
-    original = proxy.classify
-    if getattr(original, "_allows_pages", False):
-        return
-
-    def classify(method: str, path: str, query: str, body: Any, headers: Any = None
-                 ) -> list[Any]:
-        if method.upper() == "GET" and not path.strip("/") and query.startswith("_getpages="):
-            return []
-        return original(method, path, query, body, headers)
-
-    classify._allows_pages = True  # type: ignore[attr-defined]
-    proxy.classify = classify
-    sandbox_app.classify = classify  # type: ignore[attr-defined]
-
-
 def start_product(orthanc: Any, hapi: Any, tmp: Path, *, auto_approve: bool = False
                   ) -> Product:
     dist = find_dist(None)

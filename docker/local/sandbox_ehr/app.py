@@ -256,6 +256,10 @@ def create_app(*, server: SmartServer, store: Store, base_url: str, upstream: st
                 store.refused_tokens += 1
             return outcome(401, "login", "the access token is invalid, expired or revoked",
                            challenge='Bearer error="invalid_token"')
+        if request.method == "GET" and not path and proxy.page_allowed(
+                request.url.query, record):
+            # next page of a search already checked for this token (R4 3.1.0.1.3 paging)
+            return await proxy.forward(request, path, body, record, verify_patient=False)
         try:
             parsed = None
             if body and "json" in request.headers.get("content-type", ""):

@@ -116,6 +116,30 @@ class FhirProxy:
         self.upstream = upstream.rstrip("/")
         self.public_base = public_base.rstrip("/")
         self.client = client
+        #: paging continuations (HAPI's ``GET [base]?_getpages=ID``) handed out with a
+        #: searchset, by page id -> the access token's patient (or "" for user/system);
+        #: a continuation is allowed only for the token context whose search produced it
+        self._pages: dict[str, str] = {}
+
+    def _remember_pages(self, content: bytes, token: AccessRecord) -> None:
+        try:
+            bundle = json.loads(content)
+        except ValueError:
+            return
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            return
+        for link in bundle.get("link", []) or []:
+            query = urlsplit(str(link.get("url", ""))).query
+            for key, value in parse_qsl(query):
+                if key == "_getpages":
+                    self._pages[value] = token.patient or ""
+        while len(self._pages) > 10_000:  # bounded: forget the oldest continuations
+            self._pages.pop(next(iter(self._pages)))
+
+    def page_allowed(self, query: str, token: AccessRecord) -> bool:
+        """True for a ``_getpages`` continuation of a search this token's context made."""
+        ids = [v for k, v in parse_qsl(query) if k == "_getpages"]
+        return len(ids) == 1 and self._pages.get(ids[0]) == (token.patient or "")
 
     def check(self, token: AccessRecord, interactions: list[Interaction]) -> list[str]:
         """Raise Denied unless the scopes allow everything; return resource ids to verify
@@ -159,6 +183,8 @@ class FhirProxy:
         resp = await self.client.request(request.method, url, params=request.url.query,
                                          content=body or None, headers=headers)
         content = self._rewrite(resp.content)
+        if resp.status_code == 200 and request.method == "GET":
+            self._remember_pages(content, token)
         if verify_patient and resp.status_code == 200 and token.patient:
             try:
                 resource = json.loads(content)

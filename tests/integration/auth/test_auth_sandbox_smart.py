@@ -230,3 +230,49 @@ def test_introspection_endpoint_needs_a_confidential_client(
                       auth=auth).json() == {"active": False}
     assert httpx.post(sandbox_ehr.introspection_url,
                       data={"token": token["access_token"]}).status_code == 401
+
+
+def _patient_token(ehr: SandboxEhr, client_id: str, patient: str) -> str:
+    verifier, challenge = _pkce()
+    query = _code(_approve(ehr, _params(ehr, client_id, challenge), patient))
+    resp = _token(ehr, {"grant_type": "authorization_code", "code": query["code"][0],
+                        "redirect_uri": REDIRECT, "client_id": client_id,
+                        "code_verifier": verifier})
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["access_token"])
+
+
+def test_paging_continues_a_patient_search_but_not_for_another_patient(
+    sandbox_ehr: SandboxEhr, app_client: str, hapi: Any, ns: Any,
+) -> None:
+    with httpx.Client(timeout=60) as client:
+        ids = []
+        for n in (1, 2):
+            resp = client.post(f"{hapi.fhir_url}/Patient", json={
+                "resourceType": "Patient",
+                "identifier": [{"system": "urn:test", "value": ns.patient_id(n)}]})
+            ids.append(str(resp.json()["id"]))
+        for _ in range(3):  # three studies of patient 1: three pages of one
+            client.post(f"{hapi.fhir_url}/ImagingStudy", json={
+                "resourceType": "ImagingStudy", "status": "available",
+                "subject": {"reference": f"Patient/{ids[0]}"}}).raise_for_status()
+    own = {"Authorization": f"Bearer {_patient_token(sandbox_ehr, app_client, ids[0])}"}
+    other = {"Authorization": f"Bearer {_patient_token(sandbox_ehr, app_client, ids[1])}"}
+    seen = 0
+    with httpx.Client(timeout=60) as client:
+        bundle = client.get(f"{sandbox_ehr.fhir_url}/ImagingStudy",
+                            params={"patient": ids[0], "_count": 1}, headers=own).json()
+        next_url = None
+        while True:
+            seen += len(bundle.get("entry", []))
+            nxt = [lnk["url"] for lnk in bundle.get("link", []) if lnk["relation"] == "next"]
+            if not nxt:
+                break
+            next_url = nxt[0]
+            assert next_url.startswith(sandbox_ehr.fhir_url)  # links point at the proxy
+            # the continuation of patient 1's search is refused to patient 2's token
+            assert client.get(next_url, headers=other).status_code == 403
+            resp = client.get(next_url, headers=own)
+            assert resp.status_code == 200, resp.text
+            bundle = resp.json()
+    assert next_url is not None and seen == 3
