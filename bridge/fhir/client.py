@@ -192,12 +192,19 @@ class FhirClient:
 
     # --- batch (R4 3.1.0.11) -----------------------------------------------------------------
 
-    async def batch(self, entries: Sequence[Resource]) -> list[EntryResult]:
-        """POST a ``batch`` Bundle; each entry's outcome is returned on its own."""
+    async def batch(
+        self, entries: Sequence[Resource], *, representation: bool = True
+    ) -> list[EntryResult]:
+        """POST a ``batch`` Bundle; each entry's outcome is returned on its own.
+
+        ``representation=False`` asks for ``Prefer: return=minimal`` (R4 3.1.0.5.1): the
+        server then returns only status, location and etag per entry, which is all a write
+        needs (id and version) and spares it serialising every resource back.
+        """
         bundle = {"resourceType": "Bundle", "type": "batch", "entry": list(entries)}
+        prefer = "return=representation" if representation else "return=minimal"
         resp = await self.request(
-            "POST", "", json=bundle, interaction="batch",
-            headers={"Prefer": "return=representation"},
+            "POST", "", json=bundle, interaction="batch", headers={"Prefer": prefer},
         )
         body = resp.json()
         results: list[EntryResult] = []

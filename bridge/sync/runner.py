@@ -304,7 +304,7 @@ class SyncRunner:
                             "url": f"ImagingStudy?identifier={identifier_query(uid_key)}"},
             })
         try:
-            results = await self.fhir.batch(entries)
+            results = await self.fhir.batch(entries, representation=False)
         except BridgeError as exc:
             for job in jobs:
                 await self._settle_error(job.claim, exc, stats)

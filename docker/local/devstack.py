@@ -791,10 +791,6 @@ class Hapi(_Service):
         return [
             self.java,
             f"-Xmx{self.max_heap}",
-            # C1 only: start-up is mostly one-off class loading and Spring wiring, where C2's
-            # optimisation costs CPU it never earns back; measured 104 -> 72 CPU-seconds to
-            # /metadata on this 2-core machine (docker/hapi/README.md)
-            "-XX:TieredStopAtLevel=1",
             f"-Djava.io.tmpdir={self.workdir}",
             "-jar",
             str(self.run_jar),
