@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api as playwright_sync
 
 from smart_app.sessions import COOKIE_NAME
 from tests.e2e.e2e_helpers import (
@@ -28,8 +29,6 @@ from tests.e2e.e2e_helpers import (
 )
 from tests.integration.gateway.gateway_helpers import World, build_world
 from tests.integration.sync_helpers import study_by_uid
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 NAV_TIMEOUT = 120_000  # ms
 
@@ -134,22 +133,13 @@ def test_standalone_launch_with_the_ehr_patient_picker(
 
 
 def test_fhir_context_launch_opens_the_study_directly(
-    product: Product, world: World, hapi: Any, page: Any, monkeypatch: pytest.MonkeyPatch
+    product: Product, world: World, hapi: Any, page: Any
 ) -> None:
-    from sandbox_ehr import oauth
-
     uid = world.a.studies[-1]
     study_id = study_by_uid(hapi, uid)[0]["id"]
-    original = oauth._context_of
-
-    def with_study(user: Any) -> dict[str, Any]:
-        out: dict[str, Any] = original(user)
-        out["fhirContext"] = [{"reference": f"ImagingStudy/{study_id}"}]
-        return out
-
-    monkeypatch.setattr(oauth, "_context_of", with_study)
     patient = fhir_patient_id(hapi, world.a.system, world.a.value)
-    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient,
+                                         fhir_context=(f"ImagingStudy/{study_id}",)))
     _approve(page)
     page.wait_for_url(f"**/viewer/viewer?StudyInstanceUIDs={uid}*")
     wait_for_image(page, timeout=240)

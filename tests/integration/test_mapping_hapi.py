@@ -86,7 +86,7 @@ def _studies(ns: Namespace) -> list[tuple[str, list[dict[str, Any]], dict[str, A
     for n, path in enumerate(files, start=100):
         assert path is not None
         studies.append((Path(path).stem, _unique(map_files([path]), ns, n), {}))
-    generator = pytest.importorskip("samples.generator")
+    from samples import generator
     for sample in generator.generate_studies(3, seed=3, profile="small", id_prefix=ns.token[:6]):
         studies.append((f"sample {sample.study_uid}", sample.to_dicom_json(), {}))
     return studies

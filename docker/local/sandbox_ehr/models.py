@@ -87,6 +87,8 @@ class SandboxUser:
     user_id: str = "sandbox-tester"
     fhir_user: str = "Practitioner/sandbox-tester"
     patient: str | None = None
+    #: SMART 2.2 fhirContext of an EHR launch, e.g. ("ImagingStudy/123",)
+    fhir_context: tuple[str, ...] = ()
 
     def get_user_id(self) -> str:
         return self.user_id
@@ -179,6 +181,7 @@ class Store:
         self.assertion_jtis: dict[str, float] = {}
         #: opaque EHR launch id -> patient id (SMART 2.2 "EHR launch")
         self.launches: dict[str, str] = {}
+        self.launch_context: dict[str, tuple[str, ...]] = {}
         self.switches = Switches()
         #: FHIR requests refused with 401 because the token was invalid/expired (for tests)
         self.refused_tokens = 0
@@ -195,8 +198,10 @@ class Store:
             self.assertion_jtis[key] = exp
             return True
 
-    def new_launch(self, patient: str) -> str:
+    def new_launch(self, patient: str, fhir_context: tuple[str, ...] = ()) -> str:
         launch = secrets.token_urlsafe(24)
         with self.lock:
             self.launches[launch] = patient
+            if fhir_context:
+                self.launch_context[launch] = fhir_context
         return launch

@@ -237,6 +237,8 @@ def _context_of(user: SandboxUser) -> dict[str, Any]:
     if user.patient:
         extra["patient"] = user.patient
         extra["need_patient_banner"] = True
+    if user.fhir_context:  # SMART App Launch 2.2 "fhirContext" (array of Reference-likes)
+        extra["fhirContext"] = [{"reference": ref} for ref in user.fhir_context]
     return extra
 
 
@@ -250,7 +252,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         launch = data.get("launch")
         if launch:
             user = SandboxUser(user.user_id, user.fhir_user,
-                               self.server.store.launches.get(launch, user.patient))
+                               self.server.store.launches.get(launch, user.patient),
+                               self.server.store.launch_context.get(launch, ()))
         with self.server.store.lock:
             self.server.store.codes[code] = AuthorizationCode(
                 code=code, client_id=request.client.client_id,

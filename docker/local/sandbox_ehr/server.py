@@ -117,16 +117,19 @@ class SandboxEhr:
             self.store.clients[client_id] = client
         return client
 
-    def new_launch(self, patient: str) -> str:
-        """An opaque EHR launch id bound to ``patient`` (as the launch page creates)."""
-        return self.store.new_launch(patient)
+    def new_launch(self, patient: str, fhir_context: tuple[str, ...] = ()) -> str:
+        """An opaque EHR launch id bound to ``patient`` (as the launch page creates), and
+        optionally to a ``fhirContext`` such as ``("ImagingStudy/123",)``."""
+        return self.store.new_launch(patient, fhir_context)
 
-    def launch_url_for(self, client_id: str, patient: str) -> str:
+    def launch_url_for(self, client_id: str, patient: str,
+                       fhir_context: tuple[str, ...] = ()) -> str:
         """The app launch URL with ``iss`` and ``launch``, as the EHR launch page opens it."""
         client = self.store.clients[client_id]
         if not client.launch_url:
             raise ValueError(f"client {client_id} has no launch_url")
-        q = httpx.QueryParams({"iss": self.fhir_url, "launch": self.new_launch(patient)})
+        q = httpx.QueryParams({"iss": self.fhir_url,
+                               "launch": self.new_launch(patient, fhir_context)})
         return f"{client.launch_url}?{q}"
 
     # --- error simulation -------------------------------------------------------------------
