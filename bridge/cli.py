@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
+from bridge.cli_common import ConfigOpt, parse_date
 from bridge.config import Settings, load_settings
 from bridge.errors import BridgeError, ConfigError
 from bridge.logging import setup_logging
@@ -27,10 +28,6 @@ app.add_typer(failures_app, name="failures")
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML config file (else BRIDGE_CONFIG_FILE / env)"),
-]
 
 
 def _settings(config: Path | None) -> Settings:
@@ -93,13 +90,6 @@ def sync(
     _run(main())
 
 
-def _parse_date(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
 
 
 @app.command()
@@ -119,8 +109,8 @@ def backfill(
     from bridge.sync.service import sync_context
 
     settings = _settings(config)
-    start = _parse_date(from_) or DEFAULT_START
-    end = _parse_date(to) or datetime.now(UTC).date()
+    start = parse_date(from_) or DEFAULT_START
+    end = parse_date(to) or datetime.now(UTC).date()
 
     async def main() -> None:
         async with sync_context(settings) as ctx:

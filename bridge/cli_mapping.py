@@ -20,6 +20,7 @@ from rich.json import JSON as RichJson
 from rich.panel import Panel
 from rich.table import Table
 
+from bridge.cli_common import ConfigOpt
 from bridge.errors import BridgeError, ConfigError
 from bridge.mapping import (
     EndpointSpec,
@@ -44,10 +45,6 @@ DEFAULT_MAPPING = REPO_ROOT / "mappings" / "default.yaml"
 #: where local files are previewed as coming from (RFC 2606 reserves .invalid)
 PLACEHOLDER_BASE = "http://archive.invalid/dicom-web"
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML config file (else BRIDGE_CONFIG_FILE / env)"),
-]
 MappingOpt = Annotated[
     list[Path] | None,
     typer.Option("--mapping", "-m", help="mapping files to use instead of the configured ones"),

@@ -6,32 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from bridge.cli_common import ConfigOpt, parse_date
 from bridge.errors import BridgeError, ConfigError
 
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML config file (else BRIDGE_CONFIG_FILE / env)"),
-]
 
 
-def _date(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
 
 
 def reconcile_command(
@@ -55,7 +43,7 @@ def reconcile_command(
     from bridge.sync.reconcile import ReconcileReport, reconcile
     from bridge.sync.service import sync_context
 
-    start, end = _date(from_), _date(to)
+    start, end = parse_date(from_), parse_date(to)
     if (start is None) != (end is None):
         raise typer.BadParameter("give both --from and --to, or neither")
     try:
