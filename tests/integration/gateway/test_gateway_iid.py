@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -54,9 +55,12 @@ def test_iid_study_request_redirects_to_the_viewer_with_the_studies(
 def test_iid_patient_request_redirects_to_the_history_with_filters(
     bridge: RunningGateway, world: World, session_a: str
 ) -> None:
-    issuer = world.studies[0].truth.patient_issuer if world.studies[0].truth.patient_id == \
-        world.a.value else next(s.truth.patient_issuer for s in world.studies
-                                if s.truth.patient_id == world.a.value)
+    def issuer_of(who: Any) -> str:
+        # match value AND system: the generator reuses one PatientID under two issuers
+        return next(s.truth.patient_issuer for s in world.studies
+                    if s.truth.patient_id == who.value and s.truth.patient_system == who.system)
+
+    issuer = issuer_of(world.a)
     resp = _get(bridge, {"requestType": "PATIENT", "patientID": f"{world.a.value}^^^{issuer}",
                          "lowerDateTime": "2000-01-01T00:00:00", "mostRecentResults": "3",
                          "modalitiesInStudy": "CT,MR"}, session_a)
@@ -66,8 +70,8 @@ def test_iid_patient_request_redirects_to_the_history_with_filters(
     assert target.path == "/app/history"
     assert query["patient"] == [f"{world.a.system}|{world.a.value}"]
     assert query["mostRecentResults"] == ["3"] and query["modalitiesInStudy"] == ["CT,MR"]
-    other = _get(bridge, {"requestType": "PATIENT", "patientID": f"{world.b.value}^^^{issuer}"},
-                 session_a)
+    other = _get(bridge, {"requestType": "PATIENT",
+                          "patientID": f"{world.b.value}^^^{issuer_of(world.b)}"}, session_a)
     assert other.status_code == 403
 
 
