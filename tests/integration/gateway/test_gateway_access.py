@@ -273,7 +273,10 @@ def test_ehr_smart_token_sees_only_its_patient_and_scopes_are_checked(
         resp = gw.get(f"studies/{world.b.studies[0]}", headers={"Accept": DICOM_ALL})
         assert resp.status_code == 200 and multipart_parts(resp)
         assert gw.get(f"studies/{world.a.studies[0]}").status_code == 403
-        assert gw.get("studies", params={"PatientID": world.a.value}).status_code == 403
+        # A named by PatientID *and* issuer: the generator may give B the same PatientID
+        assert gw.get("studies", params={"PatientID": world.a.value,
+                                         "IssuerOfPatientID": world.a.issuer}
+                      ).status_code == 403
     for scope, ok in [("patient/ImagingStudy.read", True), ("patient/*.rs", True),
                       ("patient/Observation.rs", False), ("patient/ImagingStudy.s", False),
                       ("user/ImagingStudy.rs", False)]:
