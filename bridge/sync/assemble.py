@@ -8,8 +8,7 @@ final resource, so a newly resolved reference is a real change and is written on
 from __future__ import annotations
 
 import copy
-import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 Resource = dict[str, Any]
@@ -45,10 +44,6 @@ def assemble(
         for series in out.get("series", []) or []:
             series.pop("endpoint", None)
     return out
-
-
-def content_hash(resource: Resource, canonical: Callable[[Resource], bytes]) -> str:
-    return hashlib.sha256(canonical(resource)).hexdigest()
 
 
 def with_bridge_tag(resource: Resource) -> Resource:

@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge.archive.client import DicomwebClient
@@ -31,10 +31,10 @@ from bridge.errors import (
     StudyGone,
 )
 from bridge.fhir.client import FhirClient
-from bridge.mapping import EndpointSpec, MappingEngine, MappingResult
+from bridge.mapping import EndpointSpec, MappingEngine, MappingResult, content_hash
 from bridge.metrics import FAILURES, RETRIES, STUDIES_SYNCED, WRITES_SKIPPED
 from bridge.state import ClaimedStudy, StateStore
-from bridge.sync.assemble import assemble, content_hash, with_bridge_tag
+from bridge.sync.assemble import assemble, with_bridge_tag
 from bridge.sync.backoff import retry_delay
 from bridge.sync.references import (
     ENDPOINT_ID_SYSTEM,
@@ -69,7 +69,6 @@ class _Job:
     result: MappingResult | None = None
     resource: dict[str, Any] | None = None
     hash: str | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 class EndpointFor(Protocol):
@@ -277,7 +276,7 @@ class SyncRunner:
                 service_requests=requests,
                 endpoint_reference=endpoint_ref,
             )
-            job.hash = content_hash(job.resource, self.engine.canonical_json)
+            job.hash = content_hash(job.resource)
             ready.append(job)
         return ready
 
