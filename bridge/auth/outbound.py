@@ -52,7 +52,7 @@ class RenewingBearerAuth(httpx.Auth):
         self._renew_at = token.expires_at - min(_RENEW_MARGIN, lifetime * _RENEW_FRACTION)
         return token
 
-    async def _current(self, *, refused: str | None = None) -> str:
+    async def current(self, *, refused: str | None = None) -> str:
         """The cached token, renewed when due or when ``refused`` is still the cached one
         (so many requests refused at once cause a single renewal)."""
         async with self._lock:
@@ -66,12 +66,12 @@ class RenewingBearerAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        value = await self._current()
+        value = await self.current()
         request.headers["Authorization"] = f"Bearer {value}"
         response = yield request
         if response.status_code != 401:
             return
-        request.headers["Authorization"] = f"Bearer {await self._current(refused=value)}"
+        request.headers["Authorization"] = f"Bearer {await self.current(refused=value)}"
         response = yield request
         if response.status_code == 401:
             # RFC 6750 3: the server says why in WWW-Authenticate (error, error_description)

@@ -1,32 +1,40 @@
 """Streaming pass-through to the archive's DICOMweb API (PS3.18 10.4 WADO-RS, 10.6 QIDO-RS).
 
-Responses are streamed chunk by chunk (``httpx`` stream -> Starlette ``StreamingResponse``),
-never buffered whole, so a 1 GB study passes in bounded memory.  The client's Accept
-(media type and ``transfer-syntax`` parameter, PS3.18 8.7) is passed through untouched, as
-are the archive's Content-Type and multipart boundaries: the bytes the client receives are
-the archive's.  The gateway adds the archive's credentials (``build_auth``); the client's
-Authorization and cookies are never forwarded, and hop-by-hop headers (RFC 9110 7.6.1) and
-the archive's authentication challenges are dropped from the answer.
+Responses are streamed chunk by chunk (aiohttp -> Starlette ``StreamingResponse``), never
+buffered whole, so a 1 GB study passes in bounded memory.  The client's Accept (media type
+and ``transfer-syntax`` parameter, PS3.18 8.7) is passed through untouched, as are the
+archive's Content-Type and multipart boundaries: the bytes the client receives are the
+archive's.  The gateway adds the archive's credentials (:class:`AuthorizationHeader`); the
+client's Authorization and cookies are never forwarded, and hop-by-hop headers (RFC 9110
+7.6.1) and the archive's authentication challenges are dropped from the answer.
 
 JSON answers (QIDO results, WADO-RS metadata) name the archive in RetrieveURL (0008,1190)
 and BulkDataURI; those URLs are rewritten, in the stream, to the gateway's public base so
 clients never learn (or try to use) the archive's address.
+
+Why aiohttp here when the rest of the bridge uses httpx: the hot path is a byte pump, and
+httpcore reads 64 KiB at a time through the pure-Python h11 parser.  Measured on the
+development machine (tests/bench/bench_gateway.py and the note of issue 8): 1.0 CPU-s per
+252 MB study through httpx, 0.41-0.45 CPU-s through aiohttp (C parser, 1 MiB read
+buffer), which is what lets the gateway keep up with a direct retrieval on two cores.  The
+archive is asked for identity encoding (``Accept-Encoding: identity``) so what is passed
+through or rewritten is exactly what was stored.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-import httpx
+import aiohttp
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
-from bridge.auth.outbound import build_auth
+from bridge.auth.header import AuthorizationHeader
 from bridge.config import ArchiveSettings
-from bridge.errors import ArchiveUnavailable
+from bridge.errors import ArchiveUnavailable, AuthError
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +42,9 @@ DICOM_JSON = "application/dicom+json"
 Params = Sequence[tuple[str, str]]
 
 #: request headers passed to the archive; everything else (Authorization, Cookie, Host,
-#: X-Forwarded-*, ...) stays with the gateway
-_FORWARD_REQUEST = ("accept", "accept-encoding", "accept-charset", "accept-language",
-                    "if-none-match", "if-modified-since", "range", "cache-control")
+#: X-Forwarded-*, Accept-Encoding, ...) stays with the gateway
+_FORWARD_REQUEST = ("accept", "accept-charset", "accept-language", "if-none-match",
+                    "if-modified-since", "range", "cache-control")
 #: response headers never passed back (RFC 9110 7.6.1 hop-by-hop, and the archive's auth)
 _DROP_RESPONSE = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -44,13 +52,40 @@ _DROP_RESPONSE = frozenset({
     "server", "date",
 })
 DEFAULT_RETRY_AFTER = 5.0
+#: aiohttp's read buffer (flow-control high-water mark): larger buffers mean fewer, larger
+#: chunks through the ASGI server, which is where a byte pump spends its CPU
+READ_BUFFER = 1 << 20
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     try:
-        return max(0.0, float(response.headers["Retry-After"]))
+        return max(0.0, float(headers["Retry-After"]))
     except (KeyError, ValueError):
         return None
+
+
+class Upstream:
+    """An archive answer whose status line and headers are read, its body not yet."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    @property
+    def status_code(self) -> int:
+        return self._response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    async def aclose(self) -> None:
+        # an unread remainder makes aiohttp close the connection instead of reusing it
+        self._response.release()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (transfer coding removed, bytes otherwise untouched)."""
+        async for chunk in self._response.content.iter_any():
+            yield chunk
 
 
 class _Rewriter:
@@ -82,47 +117,86 @@ class _Rewriter:
 class ArchiveProxy:
     """The archive behind the gateway: JSON lookups and streamed pass-through."""
 
-    def __init__(
-        self, archive: ArchiveSettings, *, public_base: str, timeout: float,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, archive: ArchiveSettings, *, public_base: str, timeout: float) -> None:
         self.name = archive.name
-        self.base_url = archive.base_url
+        self.base_url = archive.base_url.rstrip("/")
         self.public_base = public_base.rstrip("/")
-        self._client = httpx.AsyncClient(
-            base_url=archive.base_url + "/",
-            auth=build_auth(archive.auth, timeout=archive.timeout),
-            timeout=httpx.Timeout(archive.timeout, read=timeout),
-            transport=transport,
-            limits=httpx.Limits(max_connections=max(16, archive.concurrency * 8),
-                                max_keepalive_connections=max(8, archive.concurrency * 4)),
-        )
+        self._auth = AuthorizationHeader(archive.auth, timeout=archive.timeout)
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=archive.timeout,
+                                              sock_read=timeout)
+        self._limit = max(16, archive.concurrency * 8)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # created on first use: an aiohttp session belongs to the running event loop
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._limit, limit_per_host=0),
+                timeout=self._timeout, auto_decompress=False, read_bufsize=READ_BUFFER,
+                raise_for_status=False)
+        return self._session
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def _unavailable(self, path: str, detail: str, retry_after: float | None = None
                      ) -> ArchiveUnavailable:
         return ArchiveUnavailable(f"archive {self.name!r} {detail} for {path.split('/')[0]}",
                                   retry_after=retry_after or DEFAULT_RETRY_AFTER)
 
+    async def _get(self, path: str, params: Params, headers: dict[str, str]
+                   ) -> aiohttp.ClientResponse:
+        """GET with the archive's credentials; one renewal and retry on 401 (RFC 6750 3.1).
+        Raises :class:`ArchiveUnavailable` for no answer, 5xx or 429, :class:`AuthError`
+        when the archive refuses the gateway's own credentials."""
+        url = f"{self.base_url}/{path}"
+        headers = {**headers, "Accept-Encoding": "identity"}
+        refused: str | None = None
+        for _attempt in range(2):
+            authorization = await self._auth.value(refused=refused)
+            if authorization:
+                headers["Authorization"] = authorization
+            try:
+                resp = await self._client().get(url, params=list(params), headers=headers,
+                                                allow_redirects=False)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise self._unavailable(path, f"unreachable ({type(exc).__name__})") from exc
+            if resp.status == 401 and self._auth.renewable and refused is None:
+                resp.release()
+                refused = authorization
+                continue
+            break
+        if resp.status == 401:
+            why = resp.headers.get("WWW-Authenticate", "no WWW-Authenticate header")
+            resp.release()
+            raise AuthError(f"archive {self.name!r} refused the gateway's credentials (401): "
+                            f"{why}")
+        if resp.status == 429 or resp.status >= 500:
+            after = _retry_after(resp.headers)
+            resp.release()
+            raise self._unavailable(path, f"answered {resp.status}", after)
+        return resp
+
     async def qido_json(self, path: str, params: Params) -> list[dict[str, Any]]:
         """A QIDO-RS query as DICOM JSON (PS3.18 10.6.3.3.1); [] for 204 or 404."""
+        resp = await self._get(path, params, {"Accept": DICOM_JSON})
         try:
-            resp = await self._client.get(path, params=list(params),
-                                          headers={"Accept": DICOM_JSON})
-        except httpx.HTTPError as exc:
-            raise self._unavailable(path, f"unreachable ({type(exc).__name__})") from exc
-        if resp.status_code in (204, 404):
-            return []
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise self._unavailable(path, f"answered {resp.status_code}", _retry_after(resp))
-        if resp.status_code >= 400:
-            raise self._unavailable(path, f"refused the query ({resp.status_code})")
-        if not resp.content:
+            if resp.status in (204, 404):
+                return []
+            if resp.status >= 400:
+                raise self._unavailable(path, f"refused the query ({resp.status})")
+            try:
+                content = await resp.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise self._unavailable(path, f"broke off ({type(exc).__name__})") from exc
+        finally:
+            resp.release()
+        if not content:
             return []
         try:
-            body = json.loads(self.rewrite_text(resp.text))
+            body = json.loads(self.rewrite_text(content.decode("utf-8")))
         except ValueError as exc:
             raise self._unavailable(path, "returned non-JSON") from exc
         if not isinstance(body, list):
@@ -132,54 +206,50 @@ class ArchiveProxy:
     def rewrite_text(self, text: str) -> str:
         return text.replace(self.base_url, self.public_base)
 
-    async def open(self, path: str, params: Params, headers: Any) -> httpx.Response:
-        """Send a GET and return the streamed response (status and headers read, body not).
+    async def open(self, path: str, params: Params, headers: Mapping[str, str]) -> Upstream:
+        """Send a GET and return the answer with its body unread.
 
         Raises :class:`ArchiveUnavailable` for no answer, 5xx or 429; the caller decides
-        what other statuses mean and must close the response (``stream`` does).
+        what other statuses mean and must close the answer (``stream`` does).
         """
         fwd = {k: v for k in _FORWARD_REQUEST if (v := headers.get(k)) is not None}
-        request = self._client.build_request("GET", path, params=list(params), headers=fwd)
-        try:
-            resp = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._unavailable(path, f"unreachable ({type(exc).__name__})") from exc
-        if resp.status_code == 429 or resp.status_code >= 500:
-            await resp.aclose()
-            raise self._unavailable(path, f"answered {resp.status_code}", _retry_after(resp))
-        return resp
+        return Upstream(await self._get(path, params, fwd))
 
-    def stream(self, resp: httpx.Response, *, rewrite: bool) -> StreamingResponse:
-        """Hand the archive's response to the client as it arrives."""
-        headers = {k: v for k, v in resp.headers.items() if k.lower() not in _DROP_RESPONSE}
+    def stream(self, upstream: Upstream, *, rewrite: bool) -> StreamingResponse:
+        """Hand the archive's answer to the client as it arrives."""
+        headers = {k.lower(): v for k, v in upstream.headers.items()
+                   if k.lower() not in _DROP_RESPONSE}
         body: AsyncIterator[bytes]
         if rewrite:
-            # identity-decoded bytes (aiter_bytes), so the length and encoding change
             headers.pop("content-length", None)
-            headers.pop("content-encoding", None)
-            body = self._rewritten(resp)
+            body = self._rewritten(upstream)
         else:
-            body = self._raw(resp)
-        return StreamingResponse(body, status_code=resp.status_code, headers=headers,
-                                 background=BackgroundTask(resp.aclose))
+            body = self._raw(upstream)
+        return StreamingResponse(body, status_code=upstream.status_code, headers=headers,
+                                 background=BackgroundTask(upstream.aclose))
 
-    async def _raw(self, resp: httpx.Response) -> AsyncIterator[bytes]:
+    async def _raw(self, upstream: Upstream) -> AsyncIterator[bytes]:
         try:
-            async for chunk in resp.aiter_raw():
+            async for chunk in upstream.chunks():
                 yield chunk
-        except httpx.HTTPError as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # headers are gone already: all we can do is cut the stream (the client sees
             # a truncated multipart and must not treat it as complete)
             log.warning("archive stream broke", extra={"archive": self.name,
                                                        "error_type": type(exc).__name__})
             raise
+        finally:
+            await upstream.aclose()
 
-    async def _rewritten(self, resp: httpx.Response) -> AsyncIterator[bytes]:
+    async def _rewritten(self, upstream: Upstream) -> AsyncIterator[bytes]:
         rewriter = _Rewriter(self.base_url.encode(), self.public_base.encode())
-        async for chunk in resp.aiter_bytes():
-            out = rewriter.feed(chunk)
-            if out:
-                yield out
+        try:
+            async for chunk in upstream.chunks():
+                out = rewriter.feed(chunk)
+                if out:
+                    yield out
+        finally:
+            await upstream.aclose()
         tail = rewriter.flush()
         if tail:
             yield tail
