@@ -13,7 +13,10 @@ Three kinds of token are accepted:
 
 Results, valid and invalid alike, are cached by the token's SHA-256 for ``cache_ttl``
 seconds (never past the token's ``exp``) in a bounded LRU, so a viewer loading hundreds of
-frames costs one introspection.  A revocation is therefore seen within ``cache_ttl``.
+frames costs one introspection.  With introspection a revocation is therefore seen within
+``cache_ttl``; a JWT checked against the JWKS is self-contained (RFC 9068), so a revocation
+at the EHR is not seen and only the token's ``exp`` ends it.  The JWKS is fetched again
+when a token names an unknown key (at most every 30 s) and when it is 5 minutes old.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ TokenKind = Literal["viewer", "smart", "system"]
 #: signature algorithms accepted on EHR JWTs (SMART asks for RS384/ES384 support)
 JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384")
 _JWKS_MIN_REFRESH = 30.0  # seconds between JWKS refetches for an unknown kid
+#: seconds a fetched JWKS is trusted before it is fetched again, so a key the EHR withdraws
+#: (e.g. after a compromise) stops being accepted (RFC 7517 publishes the *current* keys)
+_JWKS_MAX_AGE = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,11 +220,15 @@ class TokenValidator:
     async def _keyset(self, *, refresh: bool) -> KeySet:
         async with self._jwks_lock:
             now = time.monotonic()
-            if self._jwks is not None and not (
-                refresh and now - self._jwks_fetched > _JWKS_MIN_REFRESH
+            age = now - self._jwks_fetched
+            if self._jwks is not None and age <= _JWKS_MAX_AGE and not (
+                refresh and age > _JWKS_MIN_REFRESH
             ):
                 return self._jwks
             assert self.settings.jwks_uri
+            # the time of the attempt, failed or not: an EHR that is down is asked again
+            # after the same intervals, not on every request
+            self._jwks_fetched = now
             try:
                 resp = await self._http.get(self.settings.jwks_uri)
                 resp.raise_for_status()
@@ -229,7 +239,6 @@ class TokenValidator:
                 raise TokenServiceUnavailable(
                     f"JWKS {self.settings.jwks_uri} unavailable: {type(exc).__name__}"
                 ) from exc
-            self._jwks_fetched = now
             return self._jwks
 
     async def _verify_jwt(self, token: str) -> dict[str, Any]:

@@ -115,8 +115,8 @@ def create_app(*, server: SmartServer, store: Store, base_url: str, upstream: st
 
     @app.get("/jwks.json")
     async def jwks() -> dict[str, Any]:
-        return {"keys": [{**server.signing_key.as_dict(private=False),
-                          "alg": "RS256", "use": "sig"}]}
+        return {"keys": [{**key.as_dict(private=False), "alg": "RS256", "use": "sig"}
+                         for key in server.verification_keys().keys]}
 
     # --- authorization endpoint (RFC 6749 4.1.1, SMART 2.2 "Authorization code") -----------
 

@@ -82,6 +82,20 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         self.fhir_url = fhir_url
         self.token_url = token_url
         self.signing_key = signing_key
+        #: earlier signing keys still published (a rotation's grace period), newest first
+        self.retired_keys: list[RSAKey] = []
+
+    def verification_keys(self) -> KeySet:
+        """The keys published at ``jwks_uri``: the signing key and the retired ones."""
+        return KeySet([self.signing_key, *self.retired_keys])
+
+    def rotate_signing_key(self, *, keep_old: bool = True) -> RSAKey:
+        """Sign new tokens with a fresh key (new kid); the old key stays published (so
+        tokens it signed keep verifying) unless ``keep_old`` is False."""
+        old = self.signing_key
+        self.signing_key = RSAKey.generate_key(2048, private=True, auto_kid=True)
+        self.retired_keys = [old, *self.retired_keys] if keep_old else []
+        return self.signing_key
 
     def query_client(self, client_id: str) -> SandboxClient | None:
         return self.store.clients.get(client_id)
@@ -324,8 +338,10 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
     def _expires_in(self, client: SandboxClient, grant_type: str) -> int:
         return self.server.store.switches.token_lifetime
 
-    def get_jwks(self) -> RSAKey:
-        return self.server.signing_key
+    def get_jwks(self) -> KeySet:
+        # a key *set*, so joserfc writes the key's kid into the JWS header (RFC 7515 4.1.4;
+        # OpenID Connect Core 10.1 requires it once a JWKS holds several keys)
+        return KeySet([self.server.signing_key])
 
     def get_audiences(self, client: SandboxClient, user: Any, scope: str) -> str:
         return self.server.fhir_url  # the resource server (RFC 9068 3)
@@ -398,7 +414,8 @@ def verify_access_token(server: SmartServer, token: str, *, check_active: bool =
     """The record of a token this sandbox issued, or None (bad signature, unknown, or -- with
     ``check_active`` -- expired or revoked)."""
     try:
-        claims = jwt.decode(token, server.signing_key, algorithms=[ACCESS_TOKEN_ALG]).claims
+        claims = jwt.decode(token, server.verification_keys(),
+                            algorithms=[ACCESS_TOKEN_ALG]).claims
     except (JoseError, ValueError):
         return None
     if claims.get("iss") != server.issuer or claims.get("aud") != server.fhir_url:

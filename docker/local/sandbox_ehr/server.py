@@ -145,6 +145,12 @@ class SandboxEhr:
         """Every access token issued so far is expired from now on."""
         return expire_all_access_tokens(self.store)
 
+    def rotate_signing_key(self, *, keep_old: bool = True) -> str:
+        """New access tokens are signed with a fresh key; returns its kid.  The old key stays
+        in the JWKS unless ``keep_old`` is False (then it is withdrawn, as after a
+        compromise, together with any earlier retired keys)."""
+        return str(self.server.rotate_signing_key(keep_old=keep_old).kid)
+
     def revoke_refresh_tokens(self) -> int:
         return revoke_all_refresh_tokens(self.store)
 
