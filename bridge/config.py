@@ -70,9 +70,16 @@ class AuthSettings(BaseModel):
         return self
 
 
+#: archive names the gateway cannot serve at ``/dicom-web/{name}/...``: the resource
+#: segments of its root routes (PS3.18 10.4.1 / 10.6.1) and the RFC 3986 5.2.4 dot segments
+RESERVED_ARCHIVE_NAMES = frozenset({"studies", "series", "instances", ".", ".."})
+
+
 class ArchiveSettings(BaseModel):
     """One DICOMweb archive (PS3.18): its QIDO/WADO/STOW root and how to talk to it."""
 
+    #: also a URL path segment (the gateway serves the archive at ``/dicom-web/{name}``) and
+    #: the name of its OHIF data source, hence unreserved characters only (RFC 3986 2.3)
     name: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     base_url: str = Field(description="DICOMweb root, e.g. http://pacs:8042/dicom-web")
     auth: AuthSettings = AuthSettings()
@@ -82,6 +89,16 @@ class ArchiveSettings(BaseModel):
     max_results: int | None = Field(default=None, ge=1)
     concurrency: int = Field(default=4, ge=1, le=64)
     timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _routable(cls, v: str) -> str:
+        if v.lower() in RESERVED_ARCHIVE_NAMES:
+            raise ValueError(
+                f"archive name {v!r} is reserved: the gateway serves each archive at "
+                f"/dicom-web/{{name}}, which must not collide with /dicom-web/studies, "
+                f"/series or /instances (or be a dot segment)")
+        return v
 
     @field_validator("base_url")
     @classmethod
@@ -229,10 +246,12 @@ class GatewaySettings(BaseModel):
 
     enabled: bool = False
     #: the gateway's public DICOMweb root, e.g. https://bridge.example.org/dicom-web (the
-    #: Endpoint address the sync writes and the viewer-token audience); default
-    #: ``api.public_url`` (or http://host:port) + ``/dicom-web``
+    #: default archive's Endpoint address and the viewer-token audience, valid for every
+    #: archive); default ``api.public_url`` (or http://host:port) + ``/dicom-web``
     public_url: str | None = None
-    #: the archive (by name) behind the gateway; default the first configured
+    #: the default archive (by name): served at the root itself (``/dicom-web/studies``...)
+    #: as well as at ``/dicom-web/{name}``, like every configured archive; its Endpoint's
+    #: address is the root, the others' ``{root}/{name}``.  Default: the first configured
     archive: str | None = None
     validation: TokenValidation = TokenValidation.INTROSPECTION
     introspection_url: str | None = None
@@ -253,9 +272,14 @@ class GatewaySettings(BaseModel):
     cache_ttl: float = Field(default=30.0, ge=0, le=300.0)
     cache_size: int = Field(default=4096, ge=16)
     timeout: float = Field(default=600.0, gt=0, description="archive read timeout, seconds")
-    #: IHE IID (RAD-106) redirect targets; {study_uids} is replaced (comma list, encoded)
+    #: IHE IID (RAD-106) at /IHEInvokeImageDisplay; the sync then also writes an Endpoint
+    #: with connectionType ``ihe-iid`` that every ImagingStudy references, whose address
+    #: is ``api.public_url`` (else http://host:port) + /IHEInvokeImageDisplay
     iid_enabled: bool = True
-    viewer_url_template: str = "/viewer/viewer?StudyInstanceUIDs={study_uids}"
+    #: IID redirect targets; {study_uids} is replaced (comma list, encoded) and the optional
+    #: {data_source_path} by "" for the default archive, "/{name}" for another (the OHIF
+    #: route ``/viewer/viewer/{data source}`` that selects the archive's data source)
+    viewer_url_template: str = "/viewer/viewer{data_source_path}?StudyInstanceUIDs={study_uids}"
     history_url: str = "/app/history"
 
     @model_validator(mode="after")
@@ -317,9 +341,12 @@ class SmartSettings(BaseModel):
     #: public base of this service for the redirect URI ``{base}/smart/callback``; default
     #: ``api.public_url`` (or http://host:port)
     redirect_base_url: str | None = None
-    #: how a study opens: ``{study_uids}`` (comma list, encoded) and ``{token}`` (viewer
-    #: token, when the gateway is on) are replaced; a local path or an http(s) URL
-    viewer_url_template: str = "/viewer/viewer?StudyInstanceUIDs={study_uids}&token={token}"
+    #: how a study opens: ``{study_uids}`` (comma list, encoded), ``{token}`` (viewer
+    #: token, when the gateway is on) and ``{data_source_path}`` ("" for the gateway's
+    #: default archive, "/{name}" for another: OHIF's ``/viewer/{data source}`` route picks
+    #: that archive's DICOMweb root) are replaced; a local path or an http(s) URL
+    viewer_url_template: str = (
+        "/viewer/viewer{data_source_path}?StudyInstanceUIDs={study_uids}&token={token}")
     #: the built OHIF viewer (``docker/local/fetch_ohif.sh`` prints it); None = no /viewer
     ohif_dist_dir: Path | None = None
     session_lifetime: float = Field(default=8 * 3600.0, gt=0, description="seconds")
@@ -387,6 +414,10 @@ class Settings(BaseSettings):
         names = [a.name for a in self.archives]
         if len(set(names)) != len(names):
             raise ValueError(f"archive names must be unique, got {names}")
+        chosen = self.gateway.archive
+        if self.gateway.enabled and names and chosen is not None and chosen not in names:
+            raise ValueError(f"gateway.archive {chosen!r} is not a configured archive "
+                             f"(have: {', '.join(names)})")
         return self
 
     @classmethod

@@ -20,22 +20,25 @@ from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 
 from bridge.config import Settings
+from bridge.gateway.endpoint import archive_base, gateway_archive
 from bridge.gateway.service import SessionResolver
 from bridge.gateway.tokens import TokenInfo
 from smart_app.launch import LaunchError
 from smart_app.service import SmartApp
-from smart_app.viewer import find_dist, viewer_routes
+from smart_app.viewer import DataSource, find_dist, viewer_routes
 from smart_app.views import smart_routes
 
 log = logging.getLogger(__name__)
 
 
-def _dicomweb_root(settings: Settings) -> str:
-    if settings.gateway.enabled:
-        from bridge.gateway.endpoint import gateway_base
-
-        return gateway_base(settings)
-    return "/dicom-web"
+def data_sources(settings: Settings) -> list[DataSource]:
+    """OHIF's data sources: with the gateway, one per archive named after it (the default
+    archive first, at the gateway root); without it, one at ``/dicom-web``."""
+    default = gateway_archive(settings) or "bridge"
+    if not settings.gateway.enabled:
+        return [DataSource(default, "/dicom-web")]
+    names = sorted((a.name for a in settings.archives), key=lambda n: n != default)
+    return [DataSource(n, archive_base(settings, n)) for n in names]
 
 
 def session_resolver(smart: SmartApp) -> SessionResolver:
@@ -72,7 +75,7 @@ def smart_router(settings: Settings) -> APIRouter:
     router.include_router(smart_routes())
     dist = find_dist(settings.smart.ohif_dist_dir)
     if dist is not None:
-        router.include_router(viewer_routes(dist, dicomweb_root=_dicomweb_root(settings)))
+        router.include_router(viewer_routes(dist, sources=data_sources(settings)))
     else:
         log.warning("OHIF viewer not found: /viewer is not served "
                     "(run docker/local/fetch_ohif.sh and set smart.ohif_dist_dir)")

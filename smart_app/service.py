@@ -7,7 +7,6 @@ import asyncio
 import hmac
 import logging
 import time
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -16,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bridge.config import Settings, SmartSettings
+from bridge.errors import BridgeError
+from bridge.gateway.service import Gateway
 from smart_app import launch
 from smart_app.history import FhirReader
 from smart_app.launch import ClientAuth, LaunchError
@@ -184,12 +185,22 @@ class SmartApp:
 
     # --- viewer ---------------------------------------------------------------------------
 
-    def viewer_url(self, request: Request, session: Session, study_uids: list[str]) -> str:
+    async def viewer_url(self, request: Request, session: Session, study_uids: list[str]
+                         ) -> str:
         """Where opening ``study_uids`` goes: the configured template with a fresh viewer
-        token for this session's patient only (when the gateway is on)."""
-        token = ""
-        gateway: Any = getattr(request.app.state, "gateway", None)
-        if gateway is not None and "{token}" in self.settings.viewer_url_template:
-            token = str(gateway.viewer.mint(patient=str(session.data["patient"])))
-        return self.settings.viewer_url_template.format(
-            study_uids=quote(",".join(study_uids), safe=","), token=quote(token, safe=""))
+        token for this session's patient only and the OHIF data-source path of the archive
+        holding the (first) study, as the patient's (when the gateway is on)."""
+        token, source_path = "", ""
+        gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+        template = self.settings.viewer_url_template
+        patient = str(session.data["patient"])
+        if gateway is not None and "{token}" in template:
+            token = gateway.viewer.mint(patient=patient)
+        if gateway is not None and "{data_source_path}" in template:
+            try:
+                source_path = (await gateway.archive_for(patient, study_uids)).data_source_path
+            except BridgeError as exc:  # an archive or the EHR is down: open the default
+                log.warning("archive of the study not found; opening the default archive",
+                            extra={"error_type": exc.kind})
+        return template.format(study_uids=quote(",".join(study_uids), safe=","),
+                               token=quote(token, safe=""), data_source_path=source_path)

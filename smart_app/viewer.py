@@ -3,8 +3,13 @@
 The npm build is made for the site root (``window.PUBLIC_URL="/"``, webpack public path
 ``"/"``, root-absolute ``src``/``href``/``url(...)``), so the few files that say so are
 rewritten for the ``/viewer/`` prefix as they are served (once, then kept in memory).
-``/viewer/app-config.js`` is generated: one DICOMweb data source whose QIDO and WADO roots
-are the bridge's gateway (``/dicom-web``), ``imageRendering: wadors``.
+``/viewer/app-config.js`` is generated: one DICOMweb data source per archive behind the
+gateway, named after the archive, whose QIDO and WADO roots are that archive's gateway base
+(the default archive's, the default data source, is the root ``/dicom-web``),
+``imageRendering: wadors``.  OHIF's mode routes are ``/{mode}`` (default data source) and
+``/{mode}/{sourceName}`` (``routes/buildModeRoutes.tsx``: "/:modeId/:modeRoute/:sourceType"),
+so ``/viewer/viewer/{archive}?StudyInstanceUIDs=...`` opens a study of another archive; the
+viewer token is sent to whichever data source is active.
 
 Opening a study is ``/viewer/viewer?StudyInstanceUIDs=<uid>&token=<viewer token>``: OHIF's
 ``routes/Mode/Mode.tsx`` reads the ``token`` query parameter (case-insensitively) and
@@ -19,6 +24,8 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +47,43 @@ def find_dist(configured: Path | None) -> Path | None:
     return None
 
 
-def app_config(*, dicomweb_root: str, name: str = "bridge") -> str:
-    """OHIF ``window.config`` with the gateway as its only data source."""
+@dataclass(frozen=True, slots=True)
+class DataSource:
+    """One OHIF DICOMweb data source: ``name`` is its ``sourceName`` (the route segment)."""
+
+    name: str
+    root: str
+
+
+def _source(source: DataSource) -> dict[str, Any]:
+    return {
+        "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
+        "sourceName": source.name,
+        "configuration": {
+            "friendlyName": f"{source.name} (patient-scoped DICOMweb gateway)",
+            "name": source.name,
+            "qidoRoot": source.root,
+            "wadoRoot": source.root,
+            "wadoUriRoot": source.root,
+            "qidoSupportsIncludeField": False,
+            "imageRendering": "wadors",
+            "thumbnailRendering": "wadors",
+            "enableStudyLazyLoad": True,
+            "supportsFuzzyMatching": False,
+            "supportsWildcard": False,
+            "staticWado": False,
+            "singlepart": "bulkdata,video",
+            "omitQuotationForMultipartRequest": True,
+            "bulkDataURI": {"enabled": True, "relativeResolution": "studies"},
+        },
+    }
+
+
+def app_config(*, sources: Sequence[DataSource]) -> str:
+    """OHIF ``window.config`` with the gateway's archives as data sources, the first one
+    the default."""
+    if not sources:
+        raise ValueError("OHIF needs at least one data source")
     config: dict[str, Any] = {
         "routerBasename": PREFIX.rstrip("/"),
         "extensions": [],
@@ -55,28 +97,8 @@ def app_config(*, dicomweb_root: str, name: str = "bridge") -> str:
         "strictZSpacingForVolumeViewport": True,
         "maxNumberOfWebWorkers": 2,
         "maxNumRequests": {"interaction": 100, "thumbnail": 5, "prefetch": 10},
-        "defaultDataSourceName": name,
-        "dataSources": [{
-            "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
-            "sourceName": name,
-            "configuration": {
-                "friendlyName": "Imaging bridge (patient-scoped DICOMweb gateway)",
-                "name": name,
-                "qidoRoot": dicomweb_root,
-                "wadoRoot": dicomweb_root,
-                "wadoUriRoot": dicomweb_root,
-                "qidoSupportsIncludeField": False,
-                "imageRendering": "wadors",
-                "thumbnailRendering": "wadors",
-                "enableStudyLazyLoad": True,
-                "supportsFuzzyMatching": False,
-                "supportsWildcard": False,
-                "staticWado": False,
-                "singlepart": "bulkdata,video",
-                "omitQuotationForMultipartRequest": True,
-                "bulkDataURI": {"enabled": True, "relativeResolution": "studies"},
-            },
-        }],
+        "defaultDataSourceName": sources[0].name,
+        "dataSources": [_source(s) for s in sources],
     }
     return "window.config = " + json.dumps(config, indent=2) + ";\n"
 
@@ -125,9 +147,9 @@ class OhifFiles:
         return FileResponse(path, media_type=media, headers={"Cache-Control": cache})
 
 
-def viewer_routes(dist: Path, *, dicomweb_root: str) -> APIRouter:
+def viewer_routes(dist: Path, *, sources: Sequence[DataSource]) -> APIRouter:
     files = OhifFiles(dist)
-    config_js = app_config(dicomweb_root=dicomweb_root)
+    config_js = app_config(sources=sources)
     router = APIRouter(tags=["viewer"], include_in_schema=False)
 
     @router.get("/viewer/app-config.js")

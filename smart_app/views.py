@@ -212,7 +212,7 @@ def smart_routes() -> APIRouter:
             if not uids or any(len(u) > 64 or not set(u) <= _UID_CHARS for u in uids):
                 raise LaunchError("Cannot open the viewer", "StudyInstanceUIDs must be a "
                                   "comma list of DICOM UIDs")
-            target = smart.viewer_url(request, session, uids)
+            target = await smart.viewer_url(request, session, uids)
         except LaunchError as exc:
             return await error_page(request, exc)
         return RedirectResponse(target, status_code=303, headers=_NO_STORE)
@@ -233,7 +233,7 @@ def smart_routes() -> APIRouter:
             if row.uid is None:
                 raise LaunchError("Cannot open the study", "the ImagingStudy has no DICOM "
                                   "Study Instance UID", status=404)
-            target = smart.viewer_url(request, session, [row.uid])
+            target = await smart.viewer_url(request, session, [row.uid])
         except (LaunchError, FhirReadError) as exc:
             return await error_page(request, exc)
         return RedirectResponse(target, status_code=303, headers=_NO_STORE)

@@ -1,8 +1,12 @@
 """DICOMweb gateway with SMART Imaging Access and IHE Invoke Image Display (issue 8).
 
+Every configured archive is served: the default one (``gateway.archive``, else the first)
+at ``/dicom-web`` and each one at ``/dicom-web/{archive}`` (:mod:`bridge.gateway.archives`).
+
 Public API::
 
     install(app, settings)                 # /dicom-web GET routes + /IHEInvokeImageDisplay
+    gateway_endpoint_hooks(settings)       # SyncRunner kwargs: gateway Endpoints, ihe-iid
     app.state.gateway.viewer.mint(patient="Patient/123")   # viewer token for OHIF
     app.state.gateway.session_resolver = resolve            # IID session hook (SMART app)
     Depends(require_token)                 # the bearer-token dependency, for other routes
@@ -13,7 +17,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from bridge.config import Settings
-from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN, endpoint_for, endpoint_resource
+from bridge.gateway.endpoint import (
+    REQUIRES_ACCESS_TOKEN,
+    endpoint_for,
+    endpoint_resource,
+    gateway_endpoint_hooks,
+    iid_endpoint,
+)
 from bridge.gateway.routes import require_token
 from bridge.gateway.service import Gateway, SessionResolver
 from bridge.gateway.tokens import TokenInfo, TokenValidator
@@ -44,6 +54,8 @@ __all__ = [
     "ViewerTokens",
     "endpoint_for",
     "endpoint_resource",
+    "gateway_endpoint_hooks",
+    "iid_endpoint",
     "install",
     "require_token",
 ]

@@ -15,6 +15,10 @@ for the requested study".  Both sides are reduced to FHIR patient identifiers
 A study is in the compartment when its identifier is among the patient's.  Lookups are
 cached briefly (``gateway.cache_ttl``); a study moved to another patient is therefore seen
 within that delay.  Anything that cannot be proven to be the patient's is refused.
+
+The token's side (:class:`PatientDirectory`) is one for the gateway; the archive's side
+(:class:`Compartment`) is one per archive: a study is checked in the archive the request
+names, never in another one.
 """
 
 from __future__ import annotations
@@ -78,22 +82,13 @@ class PatientMapper:
         return names[0]
 
 
-class Compartment:
-    """Answers "is this study the token's patient's?" with cached archive and EHR lookups."""
+class PatientDirectory:
+    """The token's side: a patient reference -> its FHIR identifiers (cached EHR reads)."""
 
-    def __init__(
-        self, *, archive: ArchiveProxy, fhir: FhirClient, mapper: PatientMapper,
-        ttl: float, size: int,
-    ) -> None:
-        self.archive = archive
+    def __init__(self, *, fhir: FhirClient, ttl: float, size: int) -> None:
         self.fhir = fhir
-        self.mapper = mapper
         self._ttl = ttl
         self._patients: TtlLru[str, frozenset[PatientKey]] = TtlLru(size)
-        self._studies: TtlLru[str, PatientKey | None] = TtlLru(size)
-        self._members: TtlLru[tuple[str, ...], bool] = TtlLru(size)
-
-    # --- the token's side ---------------------------------------------------------------------
 
     async def identifiers_of(self, patient: str) -> frozenset[PatientKey]:
         """The FHIR identifiers of the token's patient (empty when it has none / is unknown)."""
@@ -121,7 +116,17 @@ class Compartment:
         self._patients.put(patient, found, self._ttl)
         return found
 
-    # --- the archive's side -------------------------------------------------------------------
+
+class Compartment:
+    """Answers "is this study in this archive the token's patient's?" (cached lookups)."""
+
+    def __init__(self, *, archive: ArchiveProxy, mapper: PatientMapper, ttl: float,
+                 size: int) -> None:
+        self.archive = archive
+        self.mapper = mapper
+        self._ttl = ttl
+        self._studies: TtlLru[str, PatientKey | None] = TtlLru(size)
+        self._members: TtlLru[tuple[str, ...], bool] = TtlLru(size)
 
     async def study_patient(self, study_uid: str) -> PatientKey | None:
         """The study's patient identifier, or None when the archive has no such study."""

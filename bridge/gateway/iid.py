@@ -12,10 +12,13 @@ IID defines no security, so an authenticated session is required: a bearer token
 :attr:`Gateway.session_resolver` (its launch session cookie).  A patient-context session
 may only open its patient's images (403 otherwise).
 
-Answers: 303 to the viewer (STUDY: ``gateway.viewer_url_template`` with the study UIDs) or
-to the app's history page (PATIENT: ``gateway.history_url`` with the filters); 400 naming
-the bad or missing parameter; 401 without a session; 404 for a study the archive does not
-have.  Redirect targets are local paths from the settings (no open redirect).
+Answers: 303 to the viewer (STUDY: ``gateway.viewer_url_template`` with the study UIDs and
+the OHIF data-source path of the archive holding the first study) or to the app's history
+page (PATIENT: ``gateway.history_url`` with the filters); 400 naming the bad or missing
+parameter; 401 without a session; 404 for a study no archive has.  Studies are looked for
+in every archive behind the gateway, the default one first; OHIF shows one data source at
+a time, so the studies of one request should be in one archive.  Redirect targets are local
+paths from the settings (no open redirect).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 
 from bridge.errors import BridgeError
-from bridge.gateway.compartment import STUDY_UID, first_value
+from bridge.gateway.archives import ArchiveRoute
+from bridge.gateway.compartment import STUDY_UID, PatientKey, first_value
 from bridge.gateway.errors import BadRequest, Forbidden, InvalidToken, NotFound
 from bridge.gateway.paths import uid as check_uid
 from bridge.gateway.routes import gateway_of, http_error
@@ -128,18 +132,33 @@ async def session_of(gateway: Gateway, request: Request) -> TokenInfo:
     raise InvalidToken("IHE IID needs an authenticated session (launch the app first)")
 
 
-async def _study_uids(gateway: Gateway, uids: list[str], accessions: list[str]) -> list[str]:
+async def _study_uids(gateway: Gateway, uids: list[str], accessions: list[str]
+                      ) -> list[str]:
     found = list(dict.fromkeys(uids))
-    for uid in uids:
-        if await gateway.compartment.study_patient(uid) is None:
-            raise NotFound(f"study {uid} is not in the archive")
+    for uid in found:
+        if await gateway.archives.holding(uid, None) is None:
+            raise NotFound(f"study {uid} is not in any archive")
     for accession in accessions:
-        rows = await gateway.archive.qido_json("studies", [("AccessionNumber", accession)])
-        matched = [u for r in rows if (u := first_value(r, STUDY_UID))]
+        matched: list[str] = []
+        for route in gateway.archives:
+            rows = await route.proxy.qido_json("studies", [("AccessionNumber", accession)])
+            matched += [u for r in rows if (u := first_value(r, STUDY_UID))]
         if not matched:
-            raise NotFound("no study with that accession number is in the archive")
-        found += [u for u in matched if u not in found]
+            raise NotFound("no study with that accession number is in any archive")
+        found += [u for u in dict.fromkeys(matched) if u not in found]
     return found
+
+
+async def _archives_of(gateway: Gateway, uids: list[str], ids: frozenset[PatientKey] | None
+                       ) -> list[ArchiveRoute]:
+    """The archive of each study, as the patient's (403 when one is not theirs)."""
+    routes: list[ArchiveRoute] = []
+    for uid in uids:
+        route = await gateway.archives.holding(uid, ids)
+        if route is None:  # it exists (checked above), but not as the patient's
+            raise Forbidden("the study is not in the session's patient compartment")
+        routes.append(route)
+    return routes
 
 
 async def invoke(gateway: Gateway, request: Request) -> Response:
@@ -150,10 +169,10 @@ async def invoke(gateway: Gateway, request: Request) -> Response:
     settings = gateway.settings
     if params["requestType"] == STUDY:
         uids = await _study_uids(gateway, params["studyUID"], params["accessionNumber"])
-        if ids is not None:
-            for uid in uids:
-                await gateway.compartment.check_study(ids, uid)
-        target = settings.viewer_url_template.format(study_uids=quote(",".join(uids), safe=","))
+        routes = await _archives_of(gateway, uids, ids)
+        target = settings.viewer_url_template.format(
+            study_uids=quote(",".join(uids), safe=","),
+            data_source_path=routes[0].data_source_path)
         return RedirectResponse(target, status_code=303)
     value, authority = params["patientID"]
     dataset: dict[str, Any] = {"00100020": {"vr": "LO", "Value": [value]}}

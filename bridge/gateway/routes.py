@@ -1,5 +1,10 @@
 """``/dicom-web`` GET routes (QIDO-RS and WADO-RS; PS3.18 10.4 and 10.6).
 
+``/dicom-web/{studies,series,instances}`` and ``/dicom-web/studies/...`` serve the default
+archive; ``/dicom-web/{archive}/...`` the same paths of any configured archive (the root
+routes are declared first, and no archive may be named ``studies``, ``series`` or
+``instances``, so the two forms never overlap).  An unknown archive name is 404.
+
 Only GET is routed here: ``POST /dicom-web/studies`` (STOW-RS) belongs to the STOW proxy
 (:mod:`bridge.realtime.stow_proxy`), which can reuse :func:`require_token` to accept the
 same bearer tokens.
@@ -88,13 +93,15 @@ def _params(request: Request) -> list[tuple[str, str]]:
     return list(request.query_params.multi_items())
 
 
-async def _serve(request: Request, token: TokenInfo, path: str) -> Response:
+async def _serve(request: Request, token: TokenInfo, path: str,
+                 archive: str | None = None) -> Response:
     gateway = gateway_of(request)
     try:
         target = paths.parse(path)
         if target.qido_level is not None:
-            return await gateway.qido(token, target, request, _params(request))
-        return await gateway.wado(token, target, request, _params(request))
+            return await gateway.qido(token, target, request, _params(request),
+                                      archive=archive)
+        return await gateway.wado(token, target, request, _params(request), archive=archive)
     except GatewayError as exc:
         if exc.status_code == 400 and token.kind != "system":
             # a patient token gets 403 for anything not provably its own, malformed or not
@@ -131,5 +138,27 @@ def dicomweb_router(gateway: Gateway) -> APIRouter:
     @router.get("/studies/{rest:path}")
     async def study_resource(request: Request, token: Token, rest: str) -> Response:
         return await _serve(request, token, f"studies/{rest}")
+
+    # --- every configured archive by name (after the root routes: they win) -----------------
+
+    @router.get("/{archive}/studies")
+    async def archive_search_studies(request: Request, token: Token, archive: str
+                                     ) -> Response:
+        return await _serve(request, token, "studies", archive)
+
+    @router.get("/{archive}/series")
+    async def archive_search_series(request: Request, token: Token, archive: str
+                                    ) -> Response:
+        return await _serve(request, token, "series", archive)
+
+    @router.get("/{archive}/instances")
+    async def archive_search_instances(request: Request, token: Token, archive: str
+                                       ) -> Response:
+        return await _serve(request, token, "instances", archive)
+
+    @router.get("/{archive}/studies/{rest:path}")
+    async def archive_study_resource(request: Request, token: Token, archive: str, rest: str
+                                     ) -> Response:
+        return await _serve(request, token, f"studies/{rest}", archive)
 
     return router

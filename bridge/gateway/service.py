@@ -12,6 +12,10 @@ Access rules:
 * a **system** token (``system/`` scopes of a client listed in ``gateway.system_clients``)
   sees the whole archive.
 * anything else is 403.
+
+Every configured archive is served (:mod:`bridge.gateway.archives`): the default one at the
+root, each one at ``/dicom-web/{name}``; the compartment check is always made in the archive
+the request names.  One viewer-token audience (the root) is valid for all of them.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from starlette.responses import Response
 
 from bridge.config import Settings
 from bridge.fhir.client import FhirClient
-from bridge.gateway.compartment import Compartment, PatientKey, PatientMapper
-from bridge.gateway.endpoint import gateway_archive, gateway_base
+from bridge.gateway.archives import ArchiveRoute, ArchiveRoutes
+from bridge.gateway.compartment import PatientDirectory, PatientKey, PatientMapper
+from bridge.gateway.endpoint import gateway_base
 from bridge.gateway.errors import Forbidden, InsufficientScope, InvalidToken, NotAcceptable
 from bridge.gateway.paths import Target
-from bridge.gateway.proxy import DICOM_JSON, ArchiveProxy
+from bridge.gateway.proxy import DICOM_JSON
 from bridge.gateway.qido import PatientQuery
 from bridge.gateway.scopes import Need, grants
 from bridge.gateway.tokens import TokenInfo, TokenValidator
@@ -65,29 +70,26 @@ class Gateway:
 
     def __init__(self, settings: Settings, *, fhir: FhirClient | None = None) -> None:
         gw = settings.gateway
-        name = gateway_archive(settings)
-        if name is None:
-            raise ValueError("the gateway needs an archive")
         assert gw.viewer_token_secret is not None
         self.settings = gw
         self.public_base = gateway_base(settings)
+        # one audience, the root, for every archive: a viewer token opens the patient's
+        # studies wherever they are, the compartment decides what it sees
         self.viewer = ViewerTokens(secret=gw.viewer_token_secret.get_secret_value(),
                                    audience=self.public_base,
                                    lifetime=gw.viewer_token_lifetime)
         self.tokens = TokenValidator(gw, viewer=self.viewer)
-        self.archive = ArchiveProxy(settings.archive_named(name), public_base=self.public_base,
-                                    timeout=gw.timeout)
+        self.mapper = PatientMapper(load_mapping(settings.mapping.files))
+        self.archives = ArchiveRoutes(settings, mapper=self.mapper)
         self._own_fhir = fhir is None
         self.fhir = fhir or FhirClient(settings.fhir)
-        self.mapper = PatientMapper(load_mapping(settings.mapping.files))
-        self.compartment = Compartment(archive=self.archive, fhir=self.fhir, mapper=self.mapper,
-                                       ttl=gw.cache_ttl, size=gw.cache_size)
+        self.patients = PatientDirectory(fhir=self.fhir, ttl=gw.cache_ttl, size=gw.cache_size)
         #: set by the SMART app: resolves its session cookie for IHE IID
         self.session_resolver: SessionResolver | None = None
 
     async def aclose(self) -> None:
         await self.tokens.aclose()
-        await self.archive.aclose()
+        await self.archives.aclose()
         if self._own_fhir:
             await self.fhir.aclose()
 
@@ -110,47 +112,66 @@ class Gateway:
             raise InsufficientScope(
                 "the token's scopes do not include patient/ImagingStudy."
                 + ("rs (or .read)" if need is Need.SEARCH else "r (or .read)"))
-        ids = await self.compartment.identifiers_of(info.patient)
+        ids = await self.patients.identifiers_of(info.patient)
         if not ids:
             raise Forbidden("the token's patient has no identifiers the gateway can match")
         return ids
 
+    async def archive_for(self, patient: str, study_uids: Sequence[str]) -> ArchiveRoute:
+        """The archive to open ``study_uids`` from for ``patient``: the first (default
+        first) holding the first study as one of the patient's, else the default archive
+        (where the viewer is then refused like for any other study not theirs).  Without
+        I/O when there is one archive.  A viewer shows one archive, so studies of one
+        request are expected in one archive."""
+        if len(self.archives) == 1 or not study_uids:
+            return self.archives.default
+        ids = await self.patients.identifiers_of(patient)
+        found = await self.archives.holding(study_uids[0], ids) if ids else None
+        return found or self.archives.default
+
     # --- QIDO-RS ------------------------------------------------------------------------------
 
     async def qido(self, info: TokenInfo, target: Target, request: Request,
-                   params: Sequence[tuple[str, str]]) -> Response:
+                   params: Sequence[tuple[str, str]], *, archive: str | None = None
+                   ) -> Response:
+        """QIDO-RS in ``archive`` (None: the default archive at the root)."""
+        route = self.archives.get(archive)
         ids = await self.patient_ids(info, Need.SEARCH)
         if ids is None:
-            resp = await self.archive.open(target.upstream, params, request.headers)
-            return self.archive.stream(resp, rewrite=True)
+            resp = await route.proxy.open(target.upstream, params, request.headers)
+            return route.proxy.stream(resp, rewrite=True)
         accept = request.headers.get("accept", "*/*")
         if not any(t in accept for t in (DICOM_JSON, "application/json", "*/*",
                                           "application/*")):
             raise NotAcceptable("patient-scoped searches are answered in application/dicom+json")
+        compartment = route.compartment
         if target.study is not None:
-            await self.compartment.check_study(ids, target.study)
+            await compartment.check_study(ids, target.study)
             if target.series is not None:
-                await self.compartment.check_member(target.study, target.series)
+                await compartment.check_member(target.study, target.series)
         assert target.qido_level is not None
-        rows = await PatientQuery(self.compartment, ids).run(target.qido_level,
-                                                            target.upstream, params)
+        rows = await PatientQuery(compartment, ids).run(target.qido_level,
+                                                       target.upstream, params)
         return Response(json.dumps(rows, separators=(",", ":")), media_type=DICOM_JSON)
 
     # --- WADO-RS ------------------------------------------------------------------------------
 
     async def wado(self, info: TokenInfo, target: Target, request: Request,
-                   params: Sequence[tuple[str, str]]) -> Response:
+                   params: Sequence[tuple[str, str]], *, archive: str | None = None
+                   ) -> Response:
+        """WADO-RS from ``archive`` (None: the default archive at the root)."""
+        route = self.archives.get(archive)
         ids = await self.patient_ids(info, Need.READ)
         assert target.study is not None
         if ids is not None:
             # the whole study is checked before a byte is sent: never a partial study
-            await self.compartment.check_study(ids, target.study)
+            await route.compartment.check_study(ids, target.study)
             if target.series is not None:
-                await self.compartment.check_member(target.study, target.series,
-                                                    target.instance)
+                await route.compartment.check_member(target.study, target.series,
+                                                     target.instance)
         forwarded = [(k, v) for k, v in params if k in _WADO_PARAMS]
-        resp = await self.archive.open(target.upstream, forwarded, request.headers)
+        resp = await route.proxy.open(target.upstream, forwarded, request.headers)
         if resp.status_code == 404 and ids is not None:
             await resp.aclose()
             raise Forbidden("the resource is not in the token's patient compartment")
-        return self.archive.stream(resp, rewrite=target.is_json)
+        return route.proxy.stream(resp, rewrite=target.is_json)

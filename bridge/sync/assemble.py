@@ -8,7 +8,7 @@ final resource, so a newly resolved reference is a real change and is written on
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 Resource = dict[str, Any]
@@ -24,8 +24,13 @@ def assemble(
     patient_reference: str | None,
     service_requests: Mapping[tuple[str, str], str],
     endpoint_reference: str | None,
+    extra_endpoints: Sequence[str] = (),
 ) -> Resource:
-    """A copy of ``imaging_study`` with server references filled in (R4 Reference 2.3.0)."""
+    """A copy of ``imaging_study`` with server references filled in (R4 Reference 2.3.0).
+
+    ImagingStudy.endpoint (0..*) gets the archive's Endpoint first, then ``extra_endpoints``
+    (e.g. the gateway's ``ihe-iid`` Endpoint), in the order given: the order is part of the
+    content hash, so it must not vary between runs."""
     out = copy.deepcopy(imaging_study)
     if patient_reference:
         subject = out.get("subject") or {}
@@ -40,7 +45,8 @@ def assemble(
         if resolved:
             ref["reference"] = resolved
     if endpoint_reference:
-        out["endpoint"] = [{"reference": endpoint_reference}]
+        refs = list(dict.fromkeys([endpoint_reference, *extra_endpoints]))
+        out["endpoint"] = [{"reference": r} for r in refs]
         for series in out.get("series", []) or []:
             series.pop("endpoint", None)
     return out

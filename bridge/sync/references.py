@@ -57,7 +57,9 @@ class ReferenceResolver:
         self._max_entries = max_entries
         self._patients: dict[IdentifierKey, _Cached] = {}
         self._requests: dict[IdentifierKey, _Cached] = {}
-        self._endpoints: dict[str, str] = {}
+        #: Endpoint references by identifier (system, value): the key of the conditional
+        #: create, so two names for one address can never give two Endpoints
+        self._endpoints: dict[IdentifierKey, str] = {}
         # one conditional create at a time: concurrent batches of one process would
         # otherwise race each other (HAPI answers the loser 409)
         self._endpoint_lock = asyncio.Lock()
@@ -179,19 +181,22 @@ class ReferenceResolver:
         return errors
 
     async def endpoint(self, archive: str, resource: Resource) -> str:
-        """The archive's Endpoint id: conditional create once, then cached for the process."""
-        cached = self._endpoints.get(archive)
+        """The Endpoint's reference: conditional create (If-None-Exist on its first
+        identifier, R4 3.1.0.8.1) once, then cached for the process.  ``archive`` names the
+        identifier value when the resource has none (the archive's, or another Endpoint's
+        such as the gateway's ``ihe-iid`` one)."""
+        ident = (resource.get("identifier") or [{}])[0]
+        key = (str(ident.get("system", ENDPOINT_ID_SYSTEM)), str(ident.get("value", archive)))
+        cached = self._endpoints.get(key)
         if cached:
             return cached
         async with self._endpoint_lock:
-            cached = self._endpoints.get(archive)
+            cached = self._endpoints.get(key)
             if cached:  # created by the batch we waited for
                 return cached
-            return await self._create_endpoint(archive, resource)
+            return await self._create_endpoint(key, resource)
 
-    async def _create_endpoint(self, archive: str, resource: Resource) -> str:
-        ident = (resource.get("identifier") or [{}])[0]
-        key = (str(ident.get("system", ENDPOINT_ID_SYSTEM)), str(ident.get("value", archive)))
+    async def _create_endpoint(self, key: IdentifierKey, resource: Resource) -> str:
         resp = await self._fhir.request(
             "POST", "Endpoint", interaction="create-endpoint", json=resource,
             headers={"If-None-Exist": f"identifier={identifier_query(key)}"},
@@ -204,7 +209,7 @@ class ReferenceResolver:
         if not rid:
             raise FhirRejected("FHIR server created the Endpoint but returned no id")
         ref = f"Endpoint/{rid}"
-        self._endpoints[archive] = ref
+        self._endpoints[key] = ref
         return ref
 
 

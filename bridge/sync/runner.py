@@ -103,6 +103,9 @@ class SyncRunner:
         on_gone: OnGone | None = None,
         #: final say on the Endpoint resource (the gateway adds requires-access-token)
         endpoint_resource: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
+        #: Endpoints every ImagingStudy references after its archive's (the gateway's
+        #: ihe-iid Endpoint), created once like the archive's
+        extra_endpoints: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.store = store
         self.archives = archives
@@ -115,6 +118,7 @@ class SyncRunner:
         self._endpoint_for = endpoint_for
         self._on_gone = on_gone
         self._decorate_endpoint = endpoint_resource
+        self._extra_endpoints = [with_bridge_tag(dict(e)) for e in extra_endpoints]
 
     # --- public ---------------------------------------------------------------------------
 
@@ -268,6 +272,8 @@ class SyncRunner:
             endpoint_ref = await self.resolver.endpoint(
                 archive.name, self._endpoint_resource(archive.name, result)
             )
+            extra_refs = [await self.resolver.endpoint(archive.name, e)
+                          for e in self._extra_endpoints]
             requests = {k: r for k in self._request_keys(result)
                         if (r := self.resolver.service_request(k))}
             job.resource = assemble(
@@ -275,6 +281,7 @@ class SyncRunner:
                 patient_reference=ref if policy != "identifier-only" else None,
                 service_requests=requests,
                 endpoint_reference=endpoint_ref,
+                extra_endpoints=extra_refs,
             )
             job.hash = content_hash(job.resource)
             ready.append(job)

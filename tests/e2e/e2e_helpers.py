@@ -8,6 +8,7 @@ import asyncio
 import base64
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 from sandbox_ehr import SandboxEhr
 
-from bridge.config import GatewaySettings, Settings, SmartSettings
+from bridge.config import ArchiveSettings, GatewaySettings, Settings, SmartSettings
 from bridge.sync.backfill import mark_history
 from bridge.sync.service import sync_context
 from smart_app.viewer import find_dist
@@ -91,8 +92,10 @@ class Product:
         return self.app.url
 
 
-def start_product(orthanc: Any, hapi: Any, tmp: Path, *, auto_approve: bool = False
-                  ) -> Product:
+def start_product(orthanc: Any, hapi: Any, tmp: Path, *, auto_approve: bool = False,
+                  more_archives: Sequence[ArchiveSettings] = ()) -> Product:
+    """The product on a free port; ``orthanc`` is the default archive, ``more_archives``
+    are served by the gateway at ``/dicom-web/{name}``."""
     dist = find_dist(None)
     assert dist is not None, "run docker/local/fetch_ohif.sh first (OHIF dist missing)"
     ehr = SandboxEhr(hapi.fhir_url, auto_approve=auto_approve).start()
@@ -102,6 +105,7 @@ def start_product(orthanc: Any, hapi: Any, tmp: Path, *, auto_approve: bool = Fa
     ehr.register_client(APP_CLIENT, redirect_uris=[f"{base}/smart/callback"],
                         launch_url=f"{base}/smart/launch", name="Imaging")
     settings = bridge_settings(orthanc, hapi, tmp)
+    settings.archives += list(more_archives)
     settings.api.port = port
     settings.gateway = GatewaySettings(
         enabled=True, public_url=f"{base}/dicom-web", viewer_token_secret=VIEWER_SECRET,

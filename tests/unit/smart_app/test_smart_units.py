@@ -12,7 +12,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from bridge.config import SmartSettings
+from bridge.config import SmartSettings, load_settings
+from smart_app import data_sources
 from smart_app.history import study_row
 from smart_app.launch import (
     LaunchError,
@@ -21,7 +22,7 @@ from smart_app.launch import (
     pkce_pair,
     requested_scopes,
 )
-from smart_app.viewer import app_config, viewer_routes
+from smart_app.viewer import DataSource, app_config, viewer_routes
 from tests.unit.smart_app.servers import imaging_study
 
 ISS = "https://ehr.example.org/fhir"
@@ -91,7 +92,7 @@ def test_ohif_is_served_under_the_viewer_prefix(tmp_path: Path) -> None:
     (dist / "app.bundle.css").write_text("a{src:url(/font.woff2)}")
     (tmp_path / "secret.txt").write_text("no")
     app = FastAPI()
-    app.include_router(viewer_routes(dist, dicomweb_root="http://h/dicom-web"))
+    app.include_router(viewer_routes(dist, sources=[DataSource("pacs", "http://h/dicom-web")]))
     client = TestClient(app)
     index = client.get("/viewer/viewer?StudyInstanceUIDs=1.2&token=t")  # SPA route
     assert 'window.PUBLIC_URL="/viewer/"' in index.text
@@ -109,4 +110,22 @@ def test_ohif_is_served_under_the_viewer_prefix(tmp_path: Path) -> None:
 
 
 def test_app_config_is_javascript() -> None:
-    assert app_config(dicomweb_root="/dicom-web").startswith("window.config = {")
+    assert app_config(sources=[DataSource("pacs", "/dicom-web")]).startswith(
+        "window.config = {")
+
+
+def test_app_config_has_one_data_source_per_archive_the_default_first() -> None:
+    settings = load_settings(
+        archives=[{"name": "main", "base_url": "http://pacs:8042/dicom-web"},
+                  {"name": "cardio", "base_url": "http://cardio:8042/dicom-web"}],
+        gateway={"enabled": True, "archive": "cardio",
+                 "public_url": "https://bridge.example.org/dicom-web",
+                 "viewer_token_secret": "s" * 40, "validation": "jwks",
+                 "jwks_uri": "https://ehr/jwks"})
+    config = app_config(sources=data_sources(settings))
+    body = json.loads(config.removeprefix("window.config = ").rstrip(";\n"))
+    roots = {d["sourceName"]: d["configuration"]["wadoRoot"] for d in body["dataSources"]}
+    assert roots == {"cardio": "https://bridge.example.org/dicom-web",
+                     "main": "https://bridge.example.org/dicom-web/main"}
+    assert body["defaultDataSourceName"] == "cardio"
+    assert [d["sourceName"] for d in body["dataSources"]] == ["cardio", "main"]

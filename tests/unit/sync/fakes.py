@@ -91,6 +91,8 @@ class FakeFhir:
     #: ImagingStudy PUTs received, by study UID, in order
     writes: list[str] = field(default_factory=list)
     endpoint_posts: int = 0
+    #: Endpoints by their If-None-Exist query (conditional create: one per identifier)
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     stored: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def handler(self, request: httpx.Request) -> httpx.Response:
@@ -100,8 +102,14 @@ class FakeFhir:
         path = request.url.path.rstrip("/")
         if request.method == "POST" and path.endswith("/Endpoint"):
             self.endpoint_posts += 1
-            return httpx.Response(201, json={"resourceType": "Endpoint", "id": "ep-1",
-                                             "meta": {"versionId": "1"}})
+            key = request.headers.get("If-None-Exist", "")
+            if key in self.endpoints:
+                return httpx.Response(200, json=self.endpoints[key])
+            posted = json.loads(request.content)
+            resource = {**posted, "id": f"ep-{len(self.endpoints) + 1}",
+                        "meta": {**posted.get("meta", {}), "versionId": "1"}}
+            self.endpoints[key] = resource
+            return httpx.Response(201, json=resource)
         assert request.method == "POST" and path.endswith("/fhir"), request.url
         bundle = json.loads(request.content)
         entries = [self._entry(e) for e in bundle["entry"]]
@@ -157,8 +165,10 @@ class Rig:
         self.store.close()
 
 
-def make_rig(path: Path, *, archive: FakeArchive, fhir: FakeFhir, **sync: Any) -> Rig:
-    """A runner on the SQLite store at ``path``, the fakes behind its clients."""
+def make_rig(path: Path, *, archive: FakeArchive, fhir: FakeFhir,
+             runner_options: dict[str, Any] | None = None, **sync: Any) -> Rig:
+    """A runner on the SQLite store at ``path``, the fakes behind its clients;
+    ``runner_options`` are further ``SyncRunner`` arguments (e.g. the gateway's hooks)."""
     clock = Clock()
     store = open_store(f"sqlite:///{path}", clock=clock)
     archive_client = DicomwebClient(
@@ -171,6 +181,6 @@ def make_rig(path: Path, *, archive: FakeArchive, fhir: FakeFhir, **sync: Any) -
         engine=MappingEngine(load_mapping([REPO_ROOT / "mappings" / "default.yaml"])),
         sync=SyncSettings(**{"backoff_base": 0.5, "backoff_max": 60.0, "claim_batch": 10,
                              **sync}),
-        fhir_settings=fhir_settings, worker_id="unit-worker",
+        fhir_settings=fhir_settings, worker_id="unit-worker", **(runner_options or {}),
     )
     return Rig(runner, store, archive, fhir, clock)
