@@ -4,7 +4,9 @@ PS3.18 8.6 (status codes): 400 for a malformed request, 401 when the bearer toke
 missing or invalid (RFC 6750 3.1 ``invalid_token``), 403 when a valid token may not see
 the resource (SMART Imaging Access: a patient mismatch is 403, never an empty result),
 404 for an unknown study (IID only; the gateway answers 403 instead for patient tokens),
-406 for an unsupported media type, 503 (+ Retry-After) when the archive is down.
+406 for an unsupported media type, 502 when the archive failed the request (500: retrying
+will not help, e.g. a transcoding it cannot do), 503 (+ Retry-After) when the archive is
+down or busy.
 """
 
 from __future__ import annotations
@@ -76,3 +78,12 @@ class NotAcceptable(GatewayError):
 
     kind = "not-acceptable"
     status_code = 406
+
+
+class ArchiveFailed(GatewayError):
+    """The archive answered this request with an internal error (500): the gateway says so
+    (502, RFC 9110 15.6.3) without the archive's error body, which names its internals.
+    Not 503: the archive is up, and the same request would fail again."""
+
+    kind = "archive-failed"
+    status_code = 502

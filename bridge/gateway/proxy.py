@@ -35,6 +35,7 @@ from starlette.responses import StreamingResponse
 from bridge.auth.header import AuthorizationHeader
 from bridge.config import ArchiveSettings
 from bridge.errors import ArchiveUnavailable, AuthError
+from bridge.gateway.errors import ArchiveFailed
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ _DROP_RESPONSE = frozenset({
     "server", "date",
 })
 DEFAULT_RETRY_AFTER = 5.0
+#: answers that mean "down or busy, try later" (RFC 9110 15.6.3-5, RFC 6585 4); any other
+#: 5xx but 501 (passed through: "not implemented" is the archive's answer) is ArchiveFailed
+_UNAVAILABLE = frozenset({429, 502, 503, 504})
 #: aiohttp's read buffer (flow-control high-water mark): larger buffers mean fewer, larger
 #: chunks through the ASGI server, which is where a byte pump spends its CPU
 READ_BUFFER = 1 << 20
@@ -149,8 +153,9 @@ class ArchiveProxy:
     async def _get(self, path: str, params: Params, headers: dict[str, str]
                    ) -> aiohttp.ClientResponse:
         """GET with the archive's credentials; one renewal and retry on 401 (RFC 6750 3.1).
-        Raises :class:`ArchiveUnavailable` for no answer, 5xx or 429, :class:`AuthError`
-        when the archive refuses the gateway's own credentials."""
+        Raises :class:`ArchiveUnavailable` for no answer, 429, 502-504,
+        :class:`ArchiveFailed` for 500 and other 5xx but 501, :class:`AuthError` when the
+        archive refuses the gateway's own credentials."""
         url = f"{self.base_url}/{path}"
         headers = {**headers, "Accept-Encoding": "identity"}
         refused: str | None = None
@@ -173,10 +178,15 @@ class ArchiveProxy:
             resp.release()
             raise AuthError(f"archive {self.name!r} refused the gateway's credentials (401): "
                             f"{why}")
-        if resp.status == 429 or resp.status >= 500:
+        if resp.status in _UNAVAILABLE:
             after = _retry_after(resp.headers)
             resp.release()
             raise self._unavailable(path, f"answered {resp.status}", after)
+        if resp.status >= 500 and resp.status != 501:
+            resp.release()
+            raise ArchiveFailed(f"archive {self.name!r} failed the request ({resp.status}); "
+                                "it may not support what was asked (e.g. that transfer "
+                                "syntax)")
         return resp
 
     async def qido_json(self, path: str, params: Params) -> list[dict[str, Any]]:
@@ -209,8 +219,8 @@ class ArchiveProxy:
     async def open(self, path: str, params: Params, headers: Mapping[str, str]) -> Upstream:
         """Send a GET and return the answer with its body unread.
 
-        Raises :class:`ArchiveUnavailable` for no answer, 5xx or 429; the caller decides
-        what other statuses mean and must close the answer (``stream`` does).
+        Raises as :meth:`_get`; the caller decides what other statuses mean and must close
+        the answer (``stream`` does).
         """
         fwd = {k: v for k in _FORWARD_REQUEST if (v := headers.get(k)) is not None}
         return Upstream(await self._get(path, params, fwd))

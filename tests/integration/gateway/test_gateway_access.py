@@ -109,6 +109,37 @@ def test_frames_and_rendered_pass_through_for_the_patients_own_instance(
                 assert a.content == b.content
 
 
+def test_transfer_syntax_negotiation_is_the_archives(
+    bridge: RunningGateway, world: World, orthanc: Any, viewer_a: str
+) -> None:
+    """PS3.18 8.7.3: the client's transfer-syntax parameter reaches the archive unchanged,
+    and the archive's answer (transcoded, or refused) comes back unchanged."""
+    study = world.a.studies[0]
+    series, inst = _hierarchy(orthanc, study)
+    path = f"studies/{study}/series/{series}/instances/{inst}"
+    explicit_le = "1.2.840.10008.1.2.1"
+    with _client(bridge, viewer_a) as gw, _orthanc(orthanc) as arc:
+        seen = set()
+        for syntax in (explicit_le, "1.2.840.10008.1.2", "1.2.840.10008.1.2.4.50", "9.9.9"):
+            accept = f'multipart/related; type="application/dicom"; transfer-syntax={syntax}'
+            a = gw.get(path, headers={"Accept": accept})
+            b = arc.get(path, headers={"Accept": accept})
+            # an archive that fails the transcoding (Orthanc: 500) -> 502 without its body
+            want = 502 if b.status_code == 500 else b.status_code
+            assert a.status_code == want, (syntax, a.text[:200], b.text[:200])
+            if want == 502:
+                assert "Retry-After" not in a.headers and "OrthancError" not in a.text
+            seen.add(a.status_code)
+            if a.status_code == 200:
+                if syntax != "1.2.840.10008.1.2.4.50":
+                    # lossless: the same bytes (a lossy transcoding gets a new SOP Instance
+                    # UID each time, PS3.3 C.12.1.1.1, so two are never byte-identical)
+                    assert multipart_parts(a) == multipart_parts(b), syntax
+                # the part is the archive's encoding in the syntax asked for (0002,0010)
+                assert syntax.encode() in multipart_parts(a)[0][:1024], syntax
+        assert 200 in seen
+
+
 # --- cross-patient attempts: every one 403 ------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """The gateway's archive pass-through against a small aiohttp archive on a loopback port:
 credentials added (and renewed once on 401), the client's kept back, identity encoding
-asked for, URLs rewritten, outages mapped to ArchiveUnavailable with Retry-After."""
+asked for, URLs rewritten, outages mapped to ArchiveUnavailable with Retry-After, a failed request to ArchiveFailed."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bridge.config import ArchiveSettings
 from bridge.errors import ArchiveUnavailable, AuthError
+from bridge.gateway.errors import ArchiveFailed
 from bridge.gateway.proxy import ArchiveProxy
 
 PUBLIC = "https://bridge.example.org/dicom-web"
@@ -138,6 +139,13 @@ async def test_outages_are_archive_unavailable_with_retry_after(archive: FakeArc
     assert caught.value.retry_after == 17
     with pytest.raises(ArchiveUnavailable):
         await proxy.qido_json("studies", [("PatientID", "X")])
+    archive.status = 500  # up, but failing this request: 502 without Retry-After
+    with pytest.raises(ArchiveFailed, match="failed the request"):
+        await proxy.open("studies/1.2", [], {})
+    archive.status = 501  # the archive's own answer, passed through
+    upstream = await proxy.open("studies/1.2/rendered", [], {})
+    assert upstream.status_code == 501
+    await upstream.aclose()
     await proxy.aclose()
     down = _proxy("http://127.0.0.1:9/dicom-web")
     with pytest.raises(ArchiveUnavailable, match="unreachable"):
