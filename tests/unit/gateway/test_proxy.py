@@ -1,6 +1,7 @@
 """The gateway's archive pass-through against a small aiohttp archive on a loopback port:
 credentials added (and renewed once on 401), the client's kept back, identity encoding
-asked for, URLs rewritten, outages mapped to ArchiveUnavailable with Retry-After, a failed request to ArchiveFailed."""
+asked for, URLs rewritten, outages mapped to ArchiveUnavailable with Retry-After, a
+failed request to ArchiveFailed."""
 
 from __future__ import annotations
 
