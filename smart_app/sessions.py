@@ -3,8 +3,16 @@
 The browser holds one opaque, random cookie value (256 bits; HttpOnly, SameSite=Lax, Secure
 except on plain-http loopback).  The row is keyed by the SHA-256 of that value, so a copy of
 the table does not give anyone a usable cookie.  The row holds the whole SMART client state
-as a plain JSON dict (as fhirclient keeps it): the pending authorization (state, PKCE
-verifier, iss, endpoints) before the callback, the tokens and launch context after it.
+as a JSON dict (as fhirclient keeps it): the pending authorization (state, PKCE verifier,
+iss, endpoints) before the callback, the tokens and launch context after it.
+
+That dict is stored encrypted (AES-256-GCM; SMART App Launch 2.x "App Protection": the
+app must protect the tokens it holds) under a key derived from the cookie value itself
+(HMAC-SHA256 with a fixed label, so it is unrelated to the row key), with the row key as
+associated data.  Nobody holding the database (a backup, a read-only replica, a SQL
+injection elsewhere) can read a token or a patient id without the browser's cookie, and
+there is no server-side key to manage or rotate.  Rows written before encryption (plain
+JSON) are still read, and encrypted when next saved.
 
 The table lives in the bridge's state database (``state.url``; SQLite or PostgreSQL) and is
 created on first use; it is the app's own and is not part of the sync's alembic history.
@@ -12,13 +20,18 @@ created on first use; it is the app's own and is not part of the sync's alembic 
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.engine import Engine
 
@@ -40,6 +53,35 @@ sessions_table = Table(
 
 def _key(cookie: str) -> str:
     return hashlib.sha256(cookie.encode()).hexdigest()
+
+
+_SEALED = "v1:"
+_LABEL = b"imaging-bridge smart_app session data v1"
+
+
+def _cipher(cookie: str) -> AESGCM:
+    return AESGCM(hmac.new(cookie.encode(), _LABEL, hashlib.sha256).digest())
+
+
+def seal(cookie: str, data: dict[str, Any]) -> str:
+    """``data`` encrypted for the row of ``cookie`` (96-bit random nonce, NIST SP 800-38D)."""
+    nonce = os.urandom(12)
+    sealed = _cipher(cookie).encrypt(nonce, json.dumps(data).encode(), _key(cookie).encode())
+    return _SEALED + base64.b64encode(nonce + sealed).decode("ascii")
+
+
+def unseal(cookie: str, stored: str) -> dict[str, Any] | None:
+    """The dict of a row, or None when it does not decrypt under this cookie."""
+    if not stored.startswith(_SEALED):
+        data = json.loads(stored)  # written before encryption
+        return data if isinstance(data, dict) else None
+    raw = base64.b64decode(stored[len(_SEALED):])
+    try:
+        plain = _cipher(cookie).decrypt(raw[:12], raw[12:], _key(cookie).encode())
+    except InvalidTag:
+        return None
+    data = json.loads(plain)
+    return data if isinstance(data, dict) else None
 
 
 @dataclass
@@ -77,7 +119,7 @@ class SessionStore:
         expires = time.time() + (self.lifetime if lifetime is None else lifetime)
         with writer(self.engine).begin() as conn:
             conn.execute(sessions_table.insert().values(
-                id=_key(cookie), data=json.dumps(data), expires_at=expires))
+                id=_key(cookie), data=seal(cookie, data), expires_at=expires))
         return Session(cookie, dict(data), expires)
 
     def get(self, cookie: str | None) -> Session | None:
@@ -91,12 +133,15 @@ class SessionStore:
         if row.expires_at <= time.time():
             self.delete(cookie)
             return None
-        return Session(cookie, json.loads(row.data), float(row.expires_at))
+        data = unseal(cookie, row.data)
+        if data is None:
+            return None
+        return Session(cookie, data, float(row.expires_at))
 
     def save(self, session: Session) -> None:
         with writer(self.engine).begin() as conn:
             conn.execute(update(sessions_table).where(sessions_table.c.id == _key(session.cookie))
-                         .values(data=json.dumps(session.data)))
+                         .values(data=seal(session.cookie, session.data)))
 
     def delete(self, cookie: str | None) -> None:
         if not cookie:
