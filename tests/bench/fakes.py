@@ -265,11 +265,16 @@ class FastFhirSink(_Timed):
             for pair in query.split("&"):
                 if pair.startswith("identifier="):
                     ident = unquote(pair[len("identifier="):])
-            system, _, value = ident.partition("|")
-            found = {"resourceType": rtype, "id": self._id(rtype[:2].lower(), ident),
-                     "identifier": [{"system": system, "value": value}]}
-            return {"resource": {"resourceType": "Bundle", "type": "searchset", "total": 1,
-                                 "entry": [{"resource": found, "search": {"mode": "match"}}]},
+            # identifier=a|x,b|y is an OR-search: every value matches one resource
+            found = []
+            for one in ident.split(","):
+                system, _, value = one.partition("|")
+                found.append({"resource": {"resourceType": rtype,
+                                           "id": self._id(rtype[:2].lower(), one),
+                                           "identifier": [{"system": system, "value": value}]},
+                              "search": {"mode": "match"}})
+            return {"resource": {"resourceType": "Bundle", "type": "searchset",
+                                 "total": len(found), "entry": found},
                     "response": {"status": "200 OK"}}
         if method in ("PUT", "POST"):
             resource = dict(entry.get("resource") or {})

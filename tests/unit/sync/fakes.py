@@ -119,12 +119,15 @@ class FakeFhir:
     def _entry(self, entry: dict[str, Any]) -> dict[str, Any]:
         method, url = entry["request"]["method"], entry["request"]["url"]
         if method == "GET":
-            found = []
-            if url.startswith("Patient?") and _identifier(url) in self.patients:
-                system, value = _identifier(url).split("|", 1)
-                found = [{"resource": {"resourceType": "Patient", "id": f"p-{value}",
-                                       "identifier": [{"system": system, "value": value}]},
-                          "search": {"mode": "match"}}]
+            found: list[dict[str, Any]] = []
+            # identifier=a|x,b|y: an OR-search (R4 3.1.1.5.4), one match per known value
+            for ident in _identifier(url).split(",") if url.startswith("Patient?") else ():
+                if ident in self.patients:
+                    system, value = ident.split("|", 1)
+                    found.append({"resource": {"resourceType": "Patient", "id": f"p-{value}",
+                                               "identifier": [{"system": system,
+                                                               "value": value}]},
+                                  "search": {"mode": "match"}})
             return {"resource": {"resourceType": "Bundle", "type": "searchset",
                                  "total": len(found), "entry": found},
                     "response": {"status": "200 OK"}}
