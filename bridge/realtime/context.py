@@ -6,17 +6,20 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bridge.archive.client import DicomwebClient
 from bridge.config import RealtimeSettings
 from bridge.errors import ConfigError
 from bridge.realtime.coalesce import Coalescer
+from bridge.realtime.replays import StoreReplayCache
 from bridge.realtime.signing import ReplayCache
+from bridge.realtime.stats import RealtimeStats
 from bridge.sync.service import SyncContext
 
 if TYPE_CHECKING:
-    from bridge.realtime.orthanc_changes import OrthancApi
+    from bridge.realtime.orthanc_changes import ChangesFeed, OrthancApi
     from bridge.realtime.stow_proxy import StowForwarder
     from bridge.sync.reconcile import ReconcileReport
 
@@ -40,14 +43,22 @@ class RealtimeContext:
     _stow: StowForwarder | None = None
     #: reports of the last scheduled reconciliation (for /status and tests)
     last_reconcile: list[ReconcileReport] = field(default_factory=list)
+    #: when the last scheduled reconciliation ended, and its error type if it failed
+    last_reconcile_at: datetime | None = None
+    last_reconcile_error: str | None = None
+    #: the Orthanc /changes poller, when it runs (serve mode with realtime.orthanc_changes)
+    changes_feed: ChangesFeed | None = None
+    stats: RealtimeStats = field(default_factory=RealtimeStats)
 
     @classmethod
     def create(cls, sync: SyncContext) -> RealtimeContext:
         rt = sync.settings.realtime
         coalescer = Coalescer(sync.store, wake=sync.poller.woke, quiet_period=rt.quiet_period,
                               max_coalesce=rt.max_coalesce)
+        # the replay memory lives in the state store, so processes sharing the store
+        # refuse each other's replays too
         return cls(sync=sync, settings=rt, coalescer=coalescer,
-                   replays=ReplayCache(window=rt.signature_tolerance))
+                   replays=StoreReplayCache(sync.store, window=rt.signature_tolerance))
 
     def archive(self, name: str | None) -> DicomwebClient:
         """The named archive, or the first configured one."""

@@ -9,7 +9,9 @@ NOTIFICATIONS = Counter(
     ["source", "event", "outcome"],
 )
 NOTIFICATIONS_REFUSED = Counter(
-    "bridge_notifications_refused_total", "Notification requests refused", ["reason"],
+    "bridge_notifications_refused_total",
+    "Notification requests refused, by reason (signature, replay, body, busy, too-large, "
+    "not-configured, state-unavailable)", ["reason"],
 )
 STOW_REQUESTS = Counter(
     "bridge_stow_proxy_requests_total", "STOW-RS proxy requests by status", ["status"],

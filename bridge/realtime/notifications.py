@@ -9,11 +9,13 @@ Two body forms are accepted (a single object, or a JSON array of them):
   ``"StudyInstanceUID"`` (``docker/orthanc/notifier.lua`` adds it, sparing a lookup).
 
 Every request must be signed (see :mod:`bridge.realtime.signing`): missing, wrong, stale or
-replayed signatures get 401 before the body is even parsed; a malformed body gets 400.  A
-valid request is answered 202 at once and its events are processed right after
-(:func:`process_inbox`): they only mark studies due.  Events for studies the archive does
-not have are recorded (log, ``bridge_notifications_total{outcome="unknown-study"}``,
-``RealtimeContext.recent``) and ignored.
+replayed signatures get 401 before the body is even parsed; a malformed body gets 400.
+Signatures used are remembered in the state store, so a replay is refused by every process
+sharing it (503 with Retry-After when the store does not answer).  A valid request is
+answered 202 at once and its events are processed right after (:func:`process_inbox`):
+they only mark studies due.  Events for studies the archive does not have are recorded
+(log, ``bridge_notifications_total{outcome="unknown-study"}``, ``RealtimeContext.recent``)
+and ignored.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from bridge.realtime.orthanc_changes import resolve_change
 from bridge.realtime.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    ReplayedSignature,
     SignatureError,
     verify_signature,
 )
+from bridge.state import StateUnavailable
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -80,38 +84,54 @@ def _events(body: Any) -> list[dict[str, Any]]:
     return items
 
 
+def _refuse(rt: RealtimeContext, reason: str, status: int, message: str,
+            **headers: str) -> JSONResponse:
+    NOTIFICATIONS_REFUSED.labels(reason=reason).inc()
+    rt.stats.notifications_refused[reason] += 1
+    return _problem(status, message, **headers)
+
+
 @router.post("/notifications", status_code=202)
 async def notifications(request: Request, rt: Rt) -> JSONResponse:
     """Receive signed study events; 202 with the outcome of each."""
     secret = rt.settings.webhook_secret
     if secret is None:
-        return _problem(503, "notifications are not configured (realtime.webhook_secret)")
+        return _refuse(rt, "not-configured", 503,
+                       "notifications are not configured (realtime.webhook_secret)")
     body = await request.body()
     if len(body) > MAX_BODY:
-        return _problem(413, f"notification body over {MAX_BODY} bytes")
+        return _refuse(rt, "too-large", 413, f"notification body over {MAX_BODY} bytes")
     try:
-        verify_signature(
+        # in a thread: the replay memory is in the state store (blocking I/O)
+        await asyncio.to_thread(
+            verify_signature,
             secret=secret.get_secret_value().encode(), body=body,
             timestamp=request.headers.get(TIMESTAMP_HEADER),
             signature=request.headers.get(SIGNATURE_HEADER),
             tolerance=rt.settings.signature_tolerance, replays=rt.replays,
         )
     except SignatureError as exc:
-        NOTIFICATIONS_REFUSED.labels(reason="signature").inc()
-        log.warning("notification refused", extra={"error_type": "signature",
-                                                   "detail": str(exc)})
-        return _problem(401, f"notification signature refused: {exc}",
-                        **{"WWW-Authenticate": 'HMAC-SHA256 realm="notifications"'})
+        reason = "replay" if isinstance(exc, ReplayedSignature) else "signature"
+        log.warning("notification refused", extra={"error_type": reason, "detail": str(exc)})
+        return _refuse(rt, reason, 401, f"notification signature refused: {exc}",
+                       **{"WWW-Authenticate": 'HMAC-SHA256 realm="notifications"'})
+    except StateUnavailable as exc:
+        # authentic, but whether it is a replay cannot be told: refuse, the sender retries
+        log.warning("notification refused", extra={"error_type": exc.kind})
+        return _refuse(rt, exc.kind, 503, "the replay check is unavailable (state store); "
+                       "retry later", **{"Retry-After": "5"})
     try:
         items = _events(json.loads(body))
     except (ValueError, BadNotification) as exc:
-        NOTIFICATIONS_REFUSED.labels(reason="body").inc()
-        return _problem(400, f"malformed notification: {exc}")
+        return _refuse(rt, "body", 400, f"malformed notification: {exc}")
     archive = request.headers.get(ARCHIVE_HEADER)
     if rt.inbox.maxsize - rt.inbox.qsize() < len(items):
-        return _problem(503, "too many notifications waiting; retry later", **{"Retry-After": "5"})
+        return _refuse(rt, "busy", 503, "too many notifications waiting; retry later",
+                       **{"Retry-After": "5"})
     for item in items:
         rt.inbox.put_nowait((item, archive))
+    rt.stats.notifications_accepted += 1
+    rt.stats.events_accepted += len(items)
     return JSONResponse({"accepted": len(items)}, status_code=202)
 
 

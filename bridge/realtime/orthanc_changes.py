@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -154,6 +155,11 @@ class ChangesFeed:
         self.interval = interval
         self.limit = limit
         self.cursor: int | None = None
+        #: when the last poll ended and, if it failed, the error type (for /status)
+        self.last_poll: datetime | None = None
+        self.last_error: str | None = None
+        #: changes read since start
+        self.changes_seen = 0
 
     async def _load_cursor(self) -> int:
         store = self.rt.sync.store
@@ -170,6 +176,7 @@ class ChangesFeed:
         if self.cursor is None:
             self.cursor = await self._load_cursor()
         changes, last, done = await self.api.changes(self.cursor, self.limit)
+        self.changes_seen += len(changes)
         studies: dict[str, EventKind] = {}
         for change in changes:
             resolved = await resolve_change(self.rt, self.api, change)
@@ -189,10 +196,13 @@ class ChangesFeed:
         while not stop.is_set():
             try:
                 done = await self.poll_once()
+                self.last_error = None
             except Exception as exc:  # Orthanc down: keep the cursor, try again later
                 log.warning("Orthanc changes poll failed",
                             extra={"archive": self.api.archive, "error_type": type(exc).__name__})
+                self.last_error = type(exc).__name__
                 done = True
+            self.last_poll = datetime.now(UTC)
             if done:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.interval)

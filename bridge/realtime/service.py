@@ -41,8 +41,10 @@ async def scheduled_reconcile(rt: RealtimeContext, stop: asyncio.Event) -> None:
             reports = await reconcile_all(rt, fix=True)
         except Exception as exc:  # a server down: try again on the next turn
             log.warning("scheduled reconciliation failed", extra={"error_type": type(exc).__name__})
-            continue
-        rt.last_reconcile = reports
+            rt.last_reconcile, rt.last_reconcile_error = [], type(exc).__name__
+        else:
+            rt.last_reconcile, rt.last_reconcile_error = reports, None
+        rt.last_reconcile_at = datetime.now(UTC)
 
 
 def start_realtime(rt: RealtimeContext, stop: asyncio.Event, *, background: bool
@@ -57,6 +59,7 @@ def start_realtime(rt: RealtimeContext, stop: asyncio.Event, *, background: bool
     if changes is not None:
         feed = ChangesFeed(rt, rt.orthanc_api(changes.archive), interval=changes.interval,
                            limit=changes.limit)
+        rt.changes_feed = feed
         tasks.append(asyncio.create_task(feed.run(stop), name="orthanc-changes"))
     if rt.settings.reconcile_interval > 0:
         tasks.append(asyncio.create_task(scheduled_reconcile(rt, stop), name="reconcile"))

@@ -18,6 +18,7 @@ import hmac
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 TIMESTAMP_HEADER = "X-Bridge-Timestamp"
 SIGNATURE_HEADER = "X-Bridge-Signature"
@@ -34,8 +35,26 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return _PREFIX + digest.hexdigest()
 
 
-class ReplayCache:
-    """Signatures seen within the tolerance window (one process; bounded by the window)."""
+class ReplayedSignature(SignatureError):
+    """The signature was already used within the tolerance window (by any process)."""
+
+
+class ReplayCache(Protocol):
+    """Memory of the signatures accepted within the tolerance window.
+
+    The app uses :class:`bridge.realtime.replays.StoreReplayCache`, kept in the state store
+    so that processes sharing the store refuse each other's replays;
+    :class:`MemoryReplayCache` is one process's memory (tests, tools).  ``first_time`` may
+    do blocking I/O: async callers run :func:`verify_signature` in a thread.
+    """
+
+    def first_time(self, signature: str) -> bool:
+        """Remember ``signature`` (hex); ``False`` if it was already seen within the window."""
+        ...
+
+
+class MemoryReplayCache:
+    """Signatures seen within the tolerance window by this process only."""
 
     def __init__(self, *, window: float, clock: Callable[[], float] = time.time) -> None:
         self._window = window
@@ -44,7 +63,6 @@ class ReplayCache:
         self._lock = threading.Lock()
 
     def first_time(self, signature: str) -> bool:
-        """Remember ``signature``; ``False`` if it was already seen within the window."""
         now = self._clock()
         with self._lock:
             if len(self._seen) > 1024:
@@ -52,9 +70,17 @@ class ReplayCache:
             expires = self._seen.get(signature)
             if expires is not None and expires > now:
                 return False
-            # a signature stays valid for timestamp +- window: remember it for twice that
-            self._seen[signature] = now + 2 * self._window
+            self._seen[signature] = now + replay_ttl(self._window)
             return True
+
+
+def replay_ttl(tolerance: float) -> float:
+    """How long a used signature must be remembered: twice the tolerance.
+
+    A timestamp is accepted from ``tolerance`` seconds before it to ``tolerance`` after, so
+    a signature first used at the earliest moment stays valid ``2 * tolerance`` longer.
+    """
+    return 2 * tolerance
 
 
 def verify_signature(
@@ -67,7 +93,11 @@ def verify_signature(
     replays: ReplayCache,
     now: float | None = None,
 ) -> None:
-    """Raise :class:`SignatureError` unless the request is fresh, authentic and new."""
+    """Raise :class:`SignatureError` unless the request is fresh, authentic and new.
+
+    :class:`ReplayedSignature` for a replay; :class:`bridge.state.StateUnavailable` if the
+    replay memory is in a state store that does not answer.
+    """
     if not timestamp or not signature:
         missing = [h for h, v in ((TIMESTAMP_HEADER, timestamp), (SIGNATURE_HEADER, signature))
                    if not v]
@@ -86,5 +116,6 @@ def verify_signature(
         raise SignatureError(
             f"timestamp is {current - sent_at:+.0f} s off (tolerance {tolerance:.0f} s)"
         )
-    if not replays.first_time(expected):
-        raise SignatureError("replayed request (signature already used)")
+    # last, so only authentic and fresh requests reach the (possibly shared) memory
+    if not replays.first_time(expected.removeprefix(_PREFIX)):
+        raise ReplayedSignature("replayed request (signature already used)")

@@ -180,6 +180,12 @@ async def stow_study(study_uid: str, request: Request, rt: Rt) -> Response:
 
 
 async def _stow(request: Request, rt: Rt, *, study_uid: str | None) -> Response:
+    response = await _proxy(request, rt, study_uid=study_uid)
+    rt.stats.stow_requests[str(response.status_code)] += 1
+    return response
+
+
+async def _proxy(request: Request, rt: Rt, *, study_uid: str | None) -> Response:
     started = time.perf_counter()
     client_name = authenticate(request.headers.get("authorization"), rt.settings.stow_auth)
     if client_name is None:
@@ -221,6 +227,7 @@ async def _stow(request: Request, rt: Rt, *, study_uid: str | None) -> Response:
         if resp.status_code in (200, 202, 409) else set()
     for uid in sorted(uids):
         await rt.coalescer.touch(forwarder.archive.name, uid, reason=Reason.STOW)
+    rt.stats.stow_studies += len(uids)
     STOW_REQUESTS.labels(status=str(resp.status_code)).inc()
     STOW_SECONDS.observe(time.perf_counter() - started)
     log.info("STOW proxied", extra={**extra, "status": resp.status_code, "bytes": sent,

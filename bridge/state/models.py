@@ -122,6 +122,22 @@ class Audit(SQLModel, table=True):
     status_code: int | None = Field(default=None)
 
 
+class WebhookSignature(SQLModel, table=True):
+    """Signatures of accepted notifications, until they can no longer be replayed.
+
+    Shared by every process using the store, so a notification accepted by one
+    ``imaging-bridge serve`` behind a load balancer is refused as a replay by the others.
+    """
+
+    __tablename__ = "bridge_webhook_signature"
+    __table_args__ = (Index("ix_bridge_webhook_signature_expires_at", "expires_at"),)
+
+    #: hex of the request's HMAC-SHA256 (64 characters)
+    signature: str = Field(primary_key=True, max_length=64)
+    #: after this the row may be reused or purged: the signed timestamp is stale by then
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
 def _table(name: str) -> Table:
     return SQLModel.metadata.tables[name]
 
@@ -130,3 +146,4 @@ STUDY: Table = _table("bridge_study")
 FAILURE: Table = _table("bridge_failure")
 CHECKPOINT: Table = _table("bridge_checkpoint")
 AUDIT: Table = _table("bridge_audit")
+WEBHOOK_SIGNATURE: Table = _table("bridge_webhook_signature")

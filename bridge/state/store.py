@@ -40,6 +40,7 @@ from bridge.state.migrate import upgrade
 from bridge.state.outcomes import OutcomeOps
 from bridge.state.queue import QueueOps
 from bridge.state.reports import ReportOps
+from bridge.state.signatures import SignatureOps
 
 
 def open_store(url: str, *, clock: Clock = utcnow, busy_timeout: float = 30.0) -> StateStore:
@@ -60,11 +61,12 @@ def open_store(url: str, *, clock: Clock = utcnow, busy_timeout: float = 30.0) -
     return StateStore(engine, clock=clock)
 
 
-class StateStore(QueueOps, OutcomeOps, ReportOps):
+class StateStore(QueueOps, OutcomeOps, ReportOps, SignatureOps):
     """Durable work queue, failures, checkpoints and audit of the sync engine.
 
     Create it with :func:`open_store`.  Every method is one short transaction; all
     datetimes are timezone-aware UTC; results are frozen dataclasses, never ORM objects.
     The methods live in ``queue.py`` (mark_due, claim, ...), ``outcomes.py`` (complete,
-    retry_later, fail, ...) and ``reports.py`` (get_study, failures, counts, checkpoints).
+    retry_later, fail, ...), ``reports.py`` (get_study, failures, counts, checkpoints) and
+    ``signatures.py`` (remember_signature: replay memory of signed notifications).
     """

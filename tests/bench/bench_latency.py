@@ -369,7 +369,8 @@ def main() -> int:
           f"MiB/s, proxy {t['best_mib_per_s']['proxy']} MiB/s, ratio "
           f"{t['ratio_proxy_to_direct']} (ratio of medians {t['ratio_of_medians']})")
     u = results["upload_1gib"]
-    print(f"{args.big_mib} MiB via proxy: HTTP {u['status']} in {u['seconds']} s ({u['mib_per_s']} MiB/s), "
+    print(f"{args.big_mib} MiB via proxy: HTTP {u['status']} in {u['seconds']} s "
+          f"({u['mib_per_s']} MiB/s), "
           f"bridge RSS {u['rss_before_mib']} -> peak {u['peak_rss_mib']} MiB "
           f"(+{u['peak_growth_mib']} MiB)")
     print(f"written {args.out}")

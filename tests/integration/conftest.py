@@ -80,6 +80,27 @@ def postgres(
         server.stop()
 
 
+@pytest.fixture
+def pg_schema_url(postgres: Any) -> Iterator[str]:
+    """A state-store URL whose connections work in a fresh schema of the shared database
+    (``search_path`` set through the URL), dropped afterwards: several processes or apps of
+    one test can share it, and no other test sees its rows."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres.url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres.url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def hapi(stack_state: dict[str, Any]) -> Iterator[devstack.Hapi | devstack.HapiEndpoint]:
     """HAPI FHIR R4 JPA server: ``fhir_url`` (``http://127.0.0.1:PORT/fhir``).

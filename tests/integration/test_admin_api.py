@@ -111,6 +111,7 @@ async def test_admin_api_reports_health_status_history_and_metrics_of_a_real_bac
     assert status["this_process"]["synced"] == n
     assert status["last_poll"] is not None  # the service's poller ran
     assert status["lag_seconds"] is None  # nothing waiting
+    assert "realtime" not in status  # no event source configured
 
     uid = loaded.truths[0].study_uid
     resp = await client.get(f"/studies/{uid}")

@@ -37,7 +37,7 @@ from tests.unit.state.state_helpers import (
 from tests.unit.state.state_workers import drain, open_and_report
 
 SPAWN = multiprocessing.get_context("spawn")
-HEAD = "0002"
+HEAD = "0003"
 
 
 @pytest.fixture
@@ -188,6 +188,48 @@ def test_claim_skips_rows_locked_by_a_concurrent_claim_instead_of_waiting(
         other.dispose()
     rest = store.claim(worker="w2", limit=20, lease_seconds=60)
     assert {c.study_uid for c in rest} == locked
+
+
+def test_one_signature_presented_at_once_through_many_pools_is_new_exactly_once(
+    pg_url: str,
+) -> None:
+    # as processes behind a load balancer: one engine (pool) each, all racing one INSERT
+    stores = [open_store(pg_url) for _ in range(4)]
+    signature = "5a" * 32
+    start = threading.Barrier(24)
+    results: list[bool] = []
+
+    def attempt(n: int) -> None:
+        start.wait()
+        results.append(stores[n % 4].remember_signature(signature, ttl_seconds=600))
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(24)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        for st in stores:
+            st.close()
+    assert sorted(results) == [False] * 23 + [True]
+
+
+def test_an_expired_signature_is_reusable_and_purged_on_postgres(pg_url: str) -> None:
+    clock = FakeClock()
+    store = open_store(pg_url, clock=clock)
+    try:
+        assert store.remember_signature("01" * 32, ttl_seconds=60)
+        assert store.remember_signature("02" * 32, ttl_seconds=600)
+        assert not store.remember_signature("01" * 32, ttl_seconds=60)
+        clock.advance(60)
+        assert store.remember_signature("01" * 32, ttl_seconds=60)  # expired: reused
+        assert not store.remember_signature("01" * 32, ttl_seconds=60)
+        clock.advance(60)
+        assert store.purge_signatures() == 1
+        assert not store.remember_signature("02" * 32, ttl_seconds=600)
+    finally:
+        store.close()
 
 
 def test_outcomes_and_leases_on_postgres(pg_url: str) -> None:

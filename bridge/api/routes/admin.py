@@ -11,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.auth.health import AUTH_HEALTH
 from bridge.errors import BridgeError
+from bridge.realtime.context import RealtimeContext
+from bridge.realtime.status import realtime_status
 from bridge.sync.service import SyncContext
 
 router = APIRouter()
@@ -51,13 +53,14 @@ async def readyz(ctx: Ctx) -> JSONResponse:
 
 
 @router.get("/status")
-async def status(ctx: Ctx) -> dict[str, Any]:
-    """Counts per state, queue depth, lag and the last poll."""
+async def status(ctx: Ctx, request: Request) -> dict[str, Any]:
+    """Counts per state, queue depth, lag, the last poll and, when an event source is
+    configured, what the real-time sources did (``realtime``)."""
     counts = await asyncio.to_thread(ctx.store.counts)
     depth = await asyncio.to_thread(ctx.store.queue_depth)
     lag = await asyncio.to_thread(ctx.store.oldest_due_age)
     poller = ctx.poller
-    return {
+    body: dict[str, Any] = {
         "studies": counts,
         "queue_depth": depth,
         "lag_seconds": lag,
@@ -73,6 +76,11 @@ async def status(ctx: Ctx) -> dict[str, Any]:
             "retried": ctx.stats.retried, "failed": ctx.stats.failed,
         },
     }
+    rt: RealtimeContext | None = getattr(request.app.state, "realtime", None)
+    section = await realtime_status(rt) if rt is not None else None
+    if section is not None:
+        body["realtime"] = section
+    return body
 
 
 def _last_auth_error() -> dict[str, Any] | None:

@@ -34,14 +34,16 @@ STOW_TOKEN = "stow-token-" + secrets.token_hex(16)
 
 
 def realtime_settings(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, *,
-                      realtime: dict[str, Any] | None = None, **sync: Any) -> Settings:
-    """Settings for one test: its own archive name (so its Endpoint is its own) and store."""
+                      realtime: dict[str, Any] | None = None, state_url: str | None = None,
+                      **sync: Any) -> Settings:
+    """Settings for one test: its own archive name (so its Endpoint is its own) and store
+    (a SQLite file in ``tmp_path`` unless ``state_url``)."""
     config = {
         "archives": [{"name": f"orthanc-{ns.token}", "base_url": orthanc.dicomweb_url,
                       "auth": {"kind": "basic", "username": orthanc.username,
                                "password": orthanc.password}}],
         "fhir": {"base_url": hapi.fhir_url, "batch_size": 10},
-        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "state": {"url": state_url or f"sqlite:///{tmp_path / 'state.db'}"},
         # the poller stays out of the way: these tests prove the event sources
         "sync": {"backoff_base": 0.2, "backoff_max": 2.0, "lease_seconds": 30.0,
                  "poll_interval": 3600.0, "workers": 2, **sync},
@@ -190,6 +192,14 @@ def store_in_orthanc(orthanc: Any, datasets: Sequence[Dataset]) -> str:
             resp.raise_for_status()
             study_id = resp.json()["ParentStudy"]
     return study_id
+
+
+def get_status(bridge: RunningBridge) -> dict[str, Any]:
+    with httpx.Client(timeout=30) as client:
+        resp = client.get(f"{bridge.url}/status")
+        resp.raise_for_status()
+        body: dict[str, Any] = resp.json()
+    return body
 
 
 def post_signed(bridge: RunningBridge, payload: Any, **kwargs: Any) -> httpx.Response:

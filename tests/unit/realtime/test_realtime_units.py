@@ -15,7 +15,13 @@ from bridge.config import InboundAuthSettings, RealtimeSettings, Settings
 from bridge.errors import ConfigError
 from bridge.realtime.coalesce import Coalescer
 from bridge.realtime.multipart import MultipartError, MultipartInspector, parse_content_type
-from bridge.realtime.signing import ReplayCache, SignatureError, sign, verify_signature
+from bridge.realtime.signing import (
+    MemoryReplayCache,
+    ReplayCache,
+    SignatureError,
+    sign,
+    verify_signature,
+)
 from bridge.realtime.stow_proxy import authenticate
 from bridge.realtime.stow_response import stored_studies
 from bridge.state.enums import Reason
@@ -28,11 +34,11 @@ SECRET = b"0123456789abcdef0123"
 def _verify(body: bytes, ts: str | None, sig: str | None, *, now: float = 1000.0,
             replays: ReplayCache | None = None) -> None:
     verify_signature(secret=SECRET, body=body, timestamp=ts, signature=sig, tolerance=300,
-                     replays=replays or ReplayCache(window=300, clock=lambda: now), now=now)
+                     replays=replays or MemoryReplayCache(window=300, clock=lambda: now), now=now)
 
 
 def test_a_correct_signature_is_accepted_once() -> None:
-    replays = ReplayCache(window=300, clock=lambda: 1000.0)
+    replays = MemoryReplayCache(window=300, clock=lambda: 1000.0)
     sig = sign(SECRET, "1000", b"{}")
     _verify(b"{}", "1000", sig, replays=replays)
     with pytest.raises(SignatureError, match="replayed"):

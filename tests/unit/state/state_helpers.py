@@ -174,3 +174,6 @@ def check_seeded_data_after_upgrade(store: StateStore, archive: str) -> None:
     ]
     assert claimed[1].attempts == 2
     assert claimed[0].fingerprint == "fp-due"
+    # revision 0003 added the shared replay memory of signed notifications
+    assert store.remember_signature("0" * 64, ttl_seconds=60)
+    assert not store.remember_signature("0" * 64, ttl_seconds=60)

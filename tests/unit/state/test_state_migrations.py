@@ -12,7 +12,7 @@ from bridge.state import open_store
 from bridge.state.engine import create_state_engine
 from bridge.state.migrate import VERSION_TABLE, current_revision, downgrade, upgrade
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 def test_opening_a_new_store_creates_the_schema_at_head(db_url: str) -> None:
@@ -27,6 +27,7 @@ def test_opening_a_new_store_creates_the_schema_at_head(db_url: str) -> None:
             "bridge_failure",
             "bridge_checkpoint",
             "bridge_audit",
+            "bridge_webhook_signature",
             VERSION_TABLE,
         } <= tables
     finally:
@@ -80,6 +81,30 @@ def test_downgrade_to_base_and_upgrade_again(db_url: str) -> None:
         assert current_revision(engine) == HEAD
     finally:
         engine.dispose()
+
+
+def test_downgrade_to_0002_drops_only_the_signature_table_and_upgrade_restores_it(
+    db_url: str,
+) -> None:
+    store = open_store(db_url)
+    store.mark_due("archive-a", "1.1", reason="poll")
+    assert store.remember_signature("a" * 64, ttl_seconds=60)
+    store.close()
+    engine = create_state_engine(db_url)
+    try:
+        downgrade(engine, "0002")
+        assert current_revision(engine) == "0002"
+        assert "bridge_webhook_signature" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
+    again = open_store(db_url)
+    try:
+        assert again.counts()["due"] == 1  # the queue survived both ways
+        assert again.remember_signature("a" * 64, ttl_seconds=60)  # the memory did not
+    finally:
+        again.close()
 
 
 def test_reopening_a_store_at_head_changes_nothing(db_url: str) -> None:
