@@ -25,7 +25,7 @@ from bridge.gateway.service import SessionResolver
 from bridge.gateway.tokens import TokenInfo
 from smart_app.launch import LaunchError
 from smart_app.service import SmartApp
-from smart_app.viewer import DataSource, find_dist, viewer_routes
+from smart_app.viewer import DataSource, OhifFiles, find_dist, viewer_routes
 from smart_app.views import smart_routes
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,12 @@ def smart_router(settings: Settings) -> APIRouter:
         finally:
             await smart.aclose()
 
-    router = APIRouter(lifespan=lifespan)
-    router.include_router(smart_routes())
     dist = find_dist(settings.smart.ohif_dist_dir)
-    if dist is not None:
-        router.include_router(viewer_routes(dist, sources=data_sources(settings)))
+    files = OhifFiles(dist) if dist is not None else None
+    router = APIRouter(lifespan=lifespan)
+    router.include_router(smart_routes(files))
+    if files is not None:
+        router.include_router(viewer_routes(files, sources=data_sources(settings)))
     else:
         log.warning("OHIF viewer not found: /viewer is not served "
                     "(run docker/local/fetch_ohif.sh and set smart.ohif_dist_dir)")

@@ -25,6 +25,7 @@ from smart_app.history import (
 from smart_app.launch import LaunchError
 from smart_app.service import SmartApp
 from smart_app.sessions import Session
+from smart_app.viewer import OhifFiles
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,11 @@ async def _authenticated(request: Request) -> Session:
     return session
 
 
-def smart_routes() -> APIRouter:
+def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
+    """The app's routes; ``viewer`` (when OHIF is served) is warmed and prefetched from the
+    history page."""
     router = APIRouter(tags=["smart-app"])
+    prefetch = viewer.prefetch_urls() if viewer is not None else []
 
     @router.get("/smart/launch")
     async def smart_launch(request: Request, iss: str | None = None,
@@ -195,10 +199,12 @@ def smart_routes() -> APIRouter:
         years: OrderedDict[str, list[StudyRow]] = OrderedDict()
         for row in shown:
             years.setdefault(row.year, []).append(row)
+        if viewer is not None:
+            viewer.warm()  # once per process; the user is about to open a study
         return render("history.html", banner=banner, years=years, total=len(rows),
                       shown=len(shown), filters=filters, all_modalities=all_modalities,
                       all_sites=all_sites, timeline=timeline(shown),
-                      style_url=session.data.get("smart_style_url"))
+                      style_url=session.data.get("smart_style_url"), prefetch=prefetch)
 
     @router.get("/app/viewer")
     async def open_viewer(request: Request) -> Response:

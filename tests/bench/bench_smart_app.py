@@ -151,7 +151,18 @@ def bench_first_image(product: Any, orthanc: Any, hapi: Any, opens: int) -> dict
         page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
         page.wait_for_url("**/app/history*")
         n_studies = page.locator('[data-testid="open"]').count()
+        #: viewer files the browser fetched from the network (not its cache), per open
+        fetched: list[list[tuple[str, int]]] = []
+
+        def record(response: Any) -> None:
+            path = response.url.split("?")[0].removeprefix(product.url)
+            if path.startswith("/viewer/") and fetched and not response.from_service_worker:
+                size = int(response.headers.get("content-length") or 0)
+                fetched[-1].append((path, size))
+
+        page.on("response", record)
         for i in range(opens):
+            fetched.append([])
             page.goto(f"{product.url}/app/history")
             link = page.locator('[data-testid="open"]').nth(i % n_studies)
             start = time.monotonic()
@@ -161,7 +172,10 @@ def bench_first_image(product: Any, orthanc: Any, hapi: Any, opens: int) -> dict
             times.append(time.monotonic() - start)
         browser.close()
     warm = times[1:] or times
+    cold_files = fetched[0] if fetched else []
     return {"opens": opens, "cold_s": round(times[0], 2),
+            "cold_viewer_responses": len(cold_files),
+            "cold_viewer_files": sorted(p for p, _ in cold_files),
             "median_warm_s": round(statistics.median(warm), 2),
             "max_warm_s": round(max(warm), 2), "all_s": [round(t, 2) for t in times],
             "target_s": 3.0}

@@ -22,7 +22,7 @@ from smart_app.launch import (
     pkce_pair,
     requested_scopes,
 )
-from smart_app.viewer import DataSource, app_config, viewer_routes
+from smart_app.viewer import DataSource, OhifFiles, app_config, viewer_routes
 from tests.unit.smart_app.servers import imaging_study
 
 ISS = "https://ehr.example.org/fhir"
@@ -92,7 +92,8 @@ def test_ohif_is_served_under_the_viewer_prefix(tmp_path: Path) -> None:
     (dist / "app.bundle.css").write_text("a{src:url(/font.woff2)}")
     (tmp_path / "secret.txt").write_text("no")
     app = FastAPI()
-    app.include_router(viewer_routes(dist, sources=[DataSource("pacs", "http://h/dicom-web")]))
+    app.include_router(viewer_routes(OhifFiles(dist),
+                                     sources=[DataSource("pacs", "http://h/dicom-web")]))
     client = TestClient(app)
     index = client.get("/viewer/viewer?StudyInstanceUIDs=1.2&token=t")  # SPA route
     assert 'window.PUBLIC_URL="/viewer/"' in index.text
@@ -107,6 +108,37 @@ def test_ohif_is_served_under_the_viewer_prefix(tmp_path: Path) -> None:
     source = body["dataSources"][0]["configuration"]
     assert source["qidoRoot"] == source["wadoRoot"] == "http://h/dicom-web"
     assert source["imageRendering"] == "wadors" and body["routerBasename"] == "/viewer"
+
+
+def test_ohif_assets_are_gzipped_for_browsers_that_accept_it(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<html></html>")
+    big = '__webpack_require__.p = "/";' + "var x = 1;\n" * 5000
+    (dist / "app.bundle.0123456789abcdef.js").write_text(big)
+    (dist / "app.bundle.css").write_text("a{}" * 1000)
+    (dist / "0123456789abcdef.wasm").write_bytes(b"\0asm" + b"\0" * 5000)
+    (dist / "logo.png").write_bytes(b"\x89PNG" + b"\0" * 5000)
+    files = OhifFiles(dist)
+    app = FastAPI()
+    app.include_router(viewer_routes(files, sources=[DataSource("pacs", "/dicom-web")]))
+    client = TestClient(app)
+    url = "/viewer/app.bundle.0123456789abcdef.js"
+    packed = client.get(url, headers={"Accept-Encoding": "gzip, br"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert int(packed.headers["content-length"]) < len(big) // 10
+    assert packed.text.startswith('__webpack_require__.p = "/viewer/";')  # patched, then packed
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.text == packed.text
+    refused = client.get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers
+    wasm = client.get("/viewer/0123456789abcdef.wasm", headers={"Accept-Encoding": "gzip"})
+    assert wasm.headers["content-encoding"] == "gzip" and wasm.content[:4] == b"\0asm"
+    png = client.get("/viewer/logo.png", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in png.headers
+    assert files.prefetch_urls() == ["/viewer/app.bundle.0123456789abcdef.js",
+                                     "/viewer/app.bundle.css"]
 
 
 def test_app_config_is_javascript() -> None:
