@@ -43,7 +43,7 @@ def _ohif_dist() -> str:
 
 
 def _write_config(path: Path, stack: devstack.Stack, api_port: int, ehr: SandboxEhr,
-                  gateway_secret: str) -> None:
+                  gateway_secret: str, stow_token: str) -> None:
     assert stack.orthanc is not None and stack.hapi is not None
     api = f"http://127.0.0.1:{api_port}"
     config = {
@@ -76,6 +76,12 @@ def _write_config(path: Path, stack: devstack.Stack, api_port: int, ehr: Sandbox
         "smart": {
             "enabled": True, "client_id": APP_CLIENT, "iss_allowlist": [ehr.fhir_url],
             "standalone_iss": ehr.fhir_url, "ohif_dist_dir": _ohif_dist(),
+        },
+        # real time: Orthanc's /changes feed (a study stored in Orthanc by any means syncs
+        # within seconds) and the STOW-RS proxy at /dicom-web/studies (bearer token below)
+        "realtime": {
+            "orthanc_changes": {"archive": "orthanc", "url": stack.orthanc.base_url},
+            "stow_auth": {"bearer_tokens": [stow_token]},
         },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +150,8 @@ def main() -> int:
         ehr.register_client(APP_CLIENT, redirect_uris=[f"{api}/smart/callback"],
                             launch_url=f"{api}/smart/launch", name="Imaging history")
         config = workdir / "bridge.yaml"
-        _write_config(config, stack, api_port, ehr, gateway_secret)
+        stow_token = secrets.token_urlsafe(24)
+        _write_config(config, stack, api_port, ehr, gateway_secret, stow_token)
         env = {**os.environ, "BRIDGE_CONFIG_FILE": str(config)}
         subprocess.run(_cli("backfill"), env=env, check=True, cwd=ROOT)
         serve = subprocess.Popen(_cli("serve"), env=env, cwd=ROOT)
@@ -173,6 +180,10 @@ def main() -> int:
             f"  Orthanc explorer    {stack.orthanc.base_url}/app/explorer.html "
             f"(user {stack.orthanc.username}, password in {workdir / 'stack.json'})"
         )
+        print(f"  IHE IID (launch 1st) {api}/IHEInvokeImageDisplay?requestType=STUDY"
+              f"&studyUID={first.study_uid}")
+        print(f"  STOW-RS via bridge  POST {api}/dicom-web/studies  (bearer token: "
+              f"realtime.stow_auth in the config below; stored studies sync at once)")
         print(f"  bridge config       {config}")
         print("Ctrl-C stops everything.\n", flush=True)
         if args.exit_after_setup:
