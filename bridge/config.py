@@ -338,6 +338,11 @@ class SmartSettings(BaseModel):
     scope_form: ScopeForm = ScopeForm.V2
     #: added to the scopes; online_access lets the session renew its access token
     extra_scopes: list[str] = Field(default_factory=lambda: ["online_access"])
+    #: ask for ``openid fhirUser`` when the EHR offers sso-openid-connect (SMART 2.2 "Scopes
+    #: for requesting identity data"); the id_token is then validated (OpenID Connect Core
+    #: 3.1.3.7: signature against the EHR's JWKS, iss, aud, exp, nonce) and its fhirUser
+    #: kept in the session.  False: neither scope is requested and no id_token is read
+    request_identity: bool = True
     #: public base of this service for the redirect URI ``{base}/smart/callback``; default
     #: ``api.public_url`` (or http://host:port)
     redirect_base_url: str | None = None

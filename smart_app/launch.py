@@ -1,4 +1,5 @@
-"""The SMART App Launch 2.2 client: discovery, authorization request, token exchange, refresh.
+"""The SMART App Launch 2.2 client: discovery, authorization request, token exchange, refresh,
+revocation.
 
 EHR launch: the EHR opens ``/smart/launch?iss=<fhir base>&launch=<opaque>``; standalone
 launch: ``/smart/launch`` goes to the configured ``smart.standalone_iss`` and asks for
@@ -14,6 +15,11 @@ Launch: Launch and Authorization"):
    code_verifier (confidential clients authenticate: Basic, or private_key_jwt);
 5. the token response (access/refresh token, patient, encounter, fhirContext,
    need_patient_banner, smart_style_url) is kept server-side only.
+
+With ``smart.request_identity`` and an EHR that offers ``sso-openid-connect``, the scopes
+include ``openid fhirUser`` and the request a ``nonce``; :mod:`smart_app.identity` checks the
+id_token.  Sign-out revokes the tokens at the EHR's ``revocation_endpoint`` (RFC 7009) when
+the smart-configuration names one.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ log = logging.getLogger(__name__)
 BASE_SCOPES_V2 = ("launch", "openid", "fhirUser", "patient/Patient.r", "patient/ImagingStudy.rs")
 BASE_SCOPES_V1 = ("launch", "openid", "fhirUser", "patient/Patient.read",
                   "patient/ImagingStudy.read")
+#: SMART 2.2 "Scopes for requesting identity data"
+IDENTITY_SCOPES = ("openid", "fhirUser")
 #: renew the access token this long before it expires
 REFRESH_MARGIN = 30.0
 
@@ -60,11 +68,20 @@ class SmartConfiguration:
     token_endpoint: str
     capabilities: frozenset[str]
     code_challenge_methods: frozenset[str]
+    #: the OpenID Connect issuer, when the EHR offers ``sso-openid-connect`` (SMART 2.2
+    #: "Conformance": ``issuer`` is then required)
+    openid_issuer: str | None = None
+    #: RFC 7009 revocation endpoint (SMART 2.2 "Conformance": RECOMMENDED)
+    revocation_endpoint: str | None = None
 
 
-def requested_scopes(settings: SmartSettings, *, standalone: bool) -> str:
+def requested_scopes(settings: SmartSettings, *, standalone: bool, identity: bool = True
+                     ) -> str:
+    """The scope parameter; ``identity`` adds ``openid fhirUser`` (when the EHR offers
+    OpenID Connect and ``smart.request_identity`` is on)."""
     base = BASE_SCOPES_V1 if settings.scope_form is ScopeForm.V1 else BASE_SCOPES_V2
-    scopes = [s for s in base if not (standalone and s == "launch")]
+    scopes = [s for s in base if not (standalone and s == "launch")
+              and (identity or s not in IDENTITY_SCOPES)]
     if standalone:
         scopes.insert(0, "launch/patient")
     scopes += [s for s in settings.extra_scopes if s not in scopes]
@@ -81,7 +98,9 @@ def check_iss(settings: SmartSettings, iss: str) -> str:
     return normal
 
 
-def _same_origin_or_https(url: str, iss: str) -> bool:
+def same_origin_or_https(url: str, iss: str) -> bool:
+    """SMART 2.2 asks for TLS; plain http is accepted only on the EHR's own host (a
+    sandbox on loopback)."""
     parts = urlsplit(url)
     if parts.scheme == "https":
         return True
@@ -109,7 +128,7 @@ async def discover(client: httpx.AsyncClient, iss: str) -> SmartConfiguration:
                           "smart-configuration lacks authorization or token endpoint",
                           status=502)
     for endpoint in (auth, token):
-        if not _same_origin_or_https(endpoint, iss):
+        if not same_origin_or_https(endpoint, iss):
             # SMART 2.2: TLS; plain http is accepted only on the EHR's own host (sandboxes)
             raise LaunchError("EHR discovery failed",
                               "an endpoint is neither https nor on the EHR's host", status=502)
@@ -118,8 +137,18 @@ async def discover(client: httpx.AsyncClient, iss: str) -> SmartConfiguration:
     if method_set and "S256" not in method_set:
         raise LaunchError("EHR not supported", "the EHR does not support PKCE S256", status=502)
     caps = body.get("capabilities")
-    return SmartConfiguration(auth, token, frozenset(caps) if isinstance(caps, list)
-                              else frozenset(), method_set)
+    cap_set = frozenset(caps) if isinstance(caps, list) else frozenset()
+    issuer = body.get("issuer")
+    if not ("sso-openid-connect" in cap_set and isinstance(issuer, str)
+            and same_origin_or_https(issuer, iss)):
+        issuer = None
+    revocation = body.get("revocation_endpoint")
+    if isinstance(revocation, str) and not same_origin_or_https(revocation, iss):
+        # never send a token over plain http to another host; sign-out then only forgets
+        log.warning("revocation_endpoint ignored: neither https nor on the EHR's host")
+        revocation = None
+    return SmartConfiguration(auth, token, cap_set, method_set, issuer,
+                              revocation if isinstance(revocation, str) else None)
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -130,12 +159,13 @@ def pkce_pair() -> tuple[str, str]:
 
 
 def new_state() -> str:
-    """256 random bits (SMART 2.2 asks for at least 122)."""
+    """256 random bits (SMART 2.2 asks for at least 122); also the OpenID ``nonce``."""
     return secrets.token_urlsafe(32)
 
 
 def authorize_url(config: SmartConfiguration, *, client_id: str, redirect_uri: str, scope: str,
-                  state: str, aud: str, code_challenge: str, launch: str | None) -> str:
+                  state: str, aud: str, code_challenge: str, launch: str | None,
+                  nonce: str | None = None) -> str:
     params = {
         "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
         "scope": scope, "state": state, "aud": aud,
@@ -143,6 +173,8 @@ def authorize_url(config: SmartConfiguration, *, client_id: str, redirect_uri: s
     }
     if launch is not None:
         params["launch"] = launch
+    if nonce is not None:  # OpenID Connect Core 3.1.2.1: bound to the session, checked
+        params["nonce"] = nonce
     sep = "&" if urlsplit(config.authorization_endpoint).query else "?"
     return f"{config.authorization_endpoint}{sep}{urlencode(params)}"
 
@@ -268,3 +300,30 @@ async def refresh(client: httpx.AsyncClient, auth: ClientAuth, *, token_endpoint
                   refresh_token: str) -> dict[str, Any]:
     data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     return await _token_request(client, auth, token_endpoint, data)
+
+
+async def revoke(client: httpx.AsyncClient, auth: ClientAuth, *, revocation_endpoint: str,
+                 token_endpoint: str, token: str, hint: str) -> bool:
+    """RFC 7009 2.1: revoke ``token`` (``hint``: access_token or refresh_token), the client
+    authenticated as at the token endpoint (a private_key_jwt assertion keeps the token
+    endpoint as its audience, SMART 2.2 "Client Authentication: Asymmetric").  True when
+    the EHR answered 200 (it does for an unknown token too, 2.2); failures are logged, not
+    raised: sign-out goes on."""
+    data = {"token": token, "token_type_hint": hint}
+    basic = auth.apply(data, token_endpoint)
+    headers = {"Accept": "application/json"}
+    try:
+        if basic is not None:
+            resp = await client.post(revocation_endpoint, data=data, auth=basic,
+                                     headers=headers)
+        else:
+            resp = await client.post(revocation_endpoint, data=data, headers=headers)
+    except httpx.HTTPError as exc:
+        log.warning("token revocation failed", extra={"error_type": type(exc).__name__,
+                                                      "token_type": hint})
+        return False
+    if resp.status_code != 200:
+        log.warning("token revocation refused", extra={"status": resp.status_code,
+                                                       "token_type": hint})
+        return False
+    return True

@@ -1,5 +1,6 @@
-"""``SmartApp``: what the routes share (settings, session store, HTTP client, client auth)
-and the session operations: start a launch, finish it, keep the access token fresh."""
+"""``SmartApp``: what the routes share (settings, session store, HTTP client, client auth,
+the EHRs' OpenID keys) and the session operations: start a launch, finish it (with the
+id_token checked), keep the access token fresh, sign out (tokens revoked at the EHR)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import hmac
 import logging
 import time
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -19,6 +21,7 @@ from bridge.errors import BridgeError
 from bridge.gateway.service import Gateway
 from smart_app import launch
 from smart_app.history import FhirReader
+from smart_app.identity import Identity, OpenIdProviders
 from smart_app.launch import ClientAuth, LaunchError
 from smart_app.sessions import COOKIE_NAME, PENDING_LIFETIME, Session, SessionStore
 
@@ -51,6 +54,7 @@ class SmartApp:
         self.http = http or httpx.AsyncClient(timeout=self.settings.http_timeout,
                                               follow_redirects=False)
         self.auth = ClientAuth(self.settings)
+        self.openid = OpenIdProviders(self.http)
         self._refresh_locks: dict[str, asyncio.Lock] = {}
 
     async def aclose(self) -> None:
@@ -96,19 +100,27 @@ class SmartApp:
             raise LaunchError("EHR not supported", "the EHR does not offer EHR launch", status=502)
         verifier, challenge = launch.pkce_pair()
         state = launch.new_state()
-        scope = launch.requested_scopes(self.settings, standalone=standalone)
+        # SMART 2.2 "Scopes for requesting identity data", when the EHR offers OpenID Connect
+        identity = self.settings.request_identity and config.openid_issuer is not None
+        nonce = launch.new_state() if identity else None
+        scope = launch.requested_scopes(self.settings, standalone=standalone,
+                                        identity=identity)
         # a new launch replaces whatever session the browser had
         await self.drop(request)
         session = await run_in_threadpool(self.store.create, {
             "pending": {"state": state, "code_verifier": verifier, "iss": base,
                         "token_endpoint": config.token_endpoint, "scope": scope,
-                        "standalone": standalone},
+                        "standalone": standalone, "nonce": nonce,
+                        "openid_issuer": config.openid_issuer if identity else None,
+                        "revocation_endpoint": config.revocation_endpoint},
         }, lifetime=PENDING_LIFETIME)
         url = launch.authorize_url(config, client_id=self.auth.client_id,
                                    redirect_uri=self.redirect_uri, scope=scope, state=state,
-                                   aud=base, code_challenge=challenge, launch=launch_id)
+                                   aud=base, code_challenge=challenge, launch=launch_id,
+                                   nonce=nonce)
         log.info("smart launch started", extra={"standalone": standalone,
-                                                 "client_auth": self.auth.kind})
+                                                 "client_auth": self.auth.kind,
+                                                 "openid": identity})
         return url, session
 
     async def finish(self, request: Request, params: dict[str, str]) -> Session:
@@ -136,14 +148,46 @@ class SmartApp:
             self.http, self.auth, token_endpoint=pending["token_endpoint"], code=code,
             redirect_uri=self.redirect_uri, code_verifier=pending["code_verifier"])
         grant = launch.grant_from_token(body)
-        if not grant["patient"]:
-            raise LaunchError("Sign-in failed", "the EHR gave no patient context")
+        try:
+            identity = await self._identity(body, grant, pending)
+            if not grant["patient"]:
+                raise LaunchError("Sign-in failed", "the EHR gave no patient context")
+        except LaunchError:
+            # tokens this app will never use are handed back (RFC 7009), best effort
+            await self._revoke(grant, pending.get("revocation_endpoint"),
+                               str(pending["token_endpoint"]))
+            raise
         data = {**grant, "iss": pending["iss"], "token_endpoint": pending["token_endpoint"],
+                "revocation_endpoint": pending.get("revocation_endpoint"),
+                "fhir_user": identity.fhir_user if identity else None,
                 "started_at": time.time()}
         new = await run_in_threadpool(self.store.rotate, session, data)
         log.info("smart launch completed", extra={"standalone": pending.get("standalone"),
-                                                   "refreshable": bool(grant["refresh_token"])})
+                                                   "refreshable": bool(grant["refresh_token"]),
+                                                   "identified": identity is not None})
         return new
+
+    async def _identity(self, body: dict[str, Any], grant: dict[str, Any],
+                        pending: dict[str, Any]) -> Identity | None:
+        """The id_token's identity when ``openid`` was asked for and granted (None when the
+        EHR declined the scope); :class:`LaunchError` when the id_token is missing or does
+        not validate."""
+        issuer, nonce = pending.get("openid_issuer"), pending.get("nonce")
+        if not issuer or not nonce:
+            return None  # not requested: an unsolicited id_token is not read
+        granted = str(grant.get("scope") or pending.get("scope") or "").split()
+        id_token = body.get("id_token")
+        if id_token is None:
+            if "openid" in granted:  # OpenID Connect Core 3.1.3.3: it MUST be there
+                raise LaunchError("Sign-in failed", "the EHR granted openid but sent no "
+                                  "id_token", status=502)
+            return None
+        identity = await self.openid.verify(
+            id_token, issuer=str(issuer), client_id=self.auth.client_id, nonce=str(nonce),
+            access_token=str(grant["access_token"]))
+        if identity.fhir_user is None and "fhirUser" in granted:
+            log.warning("id_token without fhirUser although the scope was granted")
+        return identity
 
     # --- tokens ---------------------------------------------------------------------------
 
@@ -176,6 +220,40 @@ class SmartApp:
             log.info("smart access token renewed")
             self._refresh_locks.pop(key, None)
             return str(session.data["access_token"])
+
+    # --- sign-out -----------------------------------------------------------------------
+
+    async def _revoke(self, tokens: dict[str, Any], endpoint: Any, token_endpoint: str
+                      ) -> bool | None:
+        """Revoke the refresh token first (RFC 7009 2.1: the EHR SHOULD then revoke the
+        access tokens of the grant too), then the access token (in case it does not).
+        None when the EHR has no revocation endpoint; else whether every call succeeded."""
+        if not isinstance(endpoint, str) or not endpoint:
+            return None
+        results = []
+        for hint in ("refresh_token", "access_token"):
+            token = tokens.get(hint)
+            if isinstance(token, str) and token:
+                results.append(await launch.revoke(
+                    self.http, self.auth, revocation_endpoint=endpoint,
+                    token_endpoint=token_endpoint, token=token, hint=hint))
+        return all(results)
+
+    async def sign_out(self, session: Session) -> bool | None:
+        """End ``session``: its tokens revoked at the EHR (when it offers revocation), the
+        server-side session deleted.  None = the EHR offers no revocation endpoint; False =
+        it could not be told (the access token then ends at its expiry)."""
+        key = session.cookie
+        async with self._refresh_locks.setdefault(key, asyncio.Lock()):
+            # the latest tokens: a refresh may have rotated them since this request began
+            fresh = await run_in_threadpool(self.store.get, key)
+            data = fresh.data if fresh is not None else session.data
+            revoked = await self._revoke(data, data.get("revocation_endpoint"),
+                                         str(data.get("token_endpoint", "")))
+            await run_in_threadpool(self.store.delete, key)
+        self._refresh_locks.pop(key, None)
+        log.info("smart session signed out", extra={"revoked": revoked})
+        return revoked
 
     def reader(self, session: Session) -> FhirReader:
         async def token(force: bool) -> str:

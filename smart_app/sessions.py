@@ -57,6 +57,7 @@ def _key(cookie: str) -> str:
 
 _SEALED = "v1:"
 _LABEL = b"imaging-bridge smart_app session data v1"
+_FORM_LABEL = b"imaging-bridge smart_app form token v1"
 
 
 def _cipher(cookie: str) -> AESGCM:
@@ -95,6 +96,18 @@ class Session:
     @property
     def authenticated(self) -> bool:
         return bool(self.data.get("access_token"))
+
+    @property
+    def form_token(self) -> str:
+        """The anti-CSRF token of this session's forms (sign-out): an HMAC of the cookie
+        value, so it needs no storage, differs per session and cannot be computed without
+        the cookie (OWASP CSRF cheat sheet, "HMAC based token")."""
+        digest = hmac.new(self.cookie.encode(), _FORM_LABEL, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def check_form_token(self, value: str | None) -> bool:
+        return bool(value) and hmac.compare_digest(self.form_token.encode(),
+                                                   str(value).encode())
 
     def __repr__(self) -> str:  # no cookie, tokens or patient in logs
         return f"Session(authenticated={self.authenticated}, expires_at={self.expires_at:.0f})"

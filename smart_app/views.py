@@ -1,6 +1,6 @@
-"""Routes of the SMART app: ``/smart/launch``, ``/smart/callback``, ``/smart/logout``, the
-imaging history at ``/app/history``, and ``/app/viewer`` / ``/app/study/{id}`` that open
-studies in the viewer.  Pages are server-rendered (jinja2, autoescaped)."""
+"""Routes of the SMART app: ``/smart/launch``, ``/smart/callback``, the imaging history at
+``/app/history``, ``/app/viewer`` / ``/app/study/{id}`` that open studies in the viewer, and
+``/app/logout``.  Pages are server-rendered (jinja2, autoescaped)."""
 
 from __future__ import annotations
 
@@ -160,12 +160,32 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
         smart.set_cookie(response, session)
         return response
 
-    @router.post("/smart/logout")
-    async def smart_logout(request: Request) -> Response:
+    @router.post("/app/logout")
+    async def logout(request: Request) -> Response:
+        """Sign out: the tokens are revoked at the EHR (RFC 7009, when its
+        smart-configuration names a revocation_endpoint), the server-side session is
+        deleted and the cookie cleared.  Cross-site request forgery is refused three ways:
+        the cookie is SameSite=Lax (a cross-site POST carries none), the form must carry
+        the session's form token, and a browser's ``Sec-Fetch-Site`` must say same-origin
+        (which also stops same-site, cross-origin pages, e.g. another port on the host)."""
         smart = smart_of(request)
-        await smart.drop(request)
-        response = render("error.html", title="Signed out",
-                          detail="Your session has ended. Open the app from the EHR again.")
+        session = await smart.session_of(request)
+        if session is not None:
+            form = await request.form()
+            token = form.get("form_token")
+            site = request.headers.get("sec-fetch-site", "same-origin")
+            if site not in ("same-origin", "none") or not session.check_form_token(
+                    token if isinstance(token, str) else None):
+                log.warning("smart sign-out refused", extra={"status": 403,
+                                                            "error_type": "csrf"})
+                # the session stays: a forged request must not sign the user out either
+                return render("error.html", status=403, title="Sign-out refused",
+                              detail="the request did not come from this app's page",
+                              kept=True)
+            revoked = await smart.sign_out(session)
+        else:
+            revoked = None  # no session (expired, or signed out already): nothing to revoke
+        response = render("signed_out.html", revoked=revoked, had_session=session is not None)
         smart.clear_cookie(response)
         return response
 
@@ -204,7 +224,8 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
         return render("history.html", banner=banner, years=years, total=len(rows),
                       shown=len(shown), filters=filters, all_modalities=all_modalities,
                       all_sites=all_sites, timeline=timeline(shown),
-                      style_url=session.data.get("smart_style_url"), prefetch=prefetch)
+                      style_url=session.data.get("smart_style_url"), prefetch=prefetch,
+                      form_token=session.form_token)
 
     @router.get("/app/viewer")
     async def open_viewer(request: Request) -> Response:

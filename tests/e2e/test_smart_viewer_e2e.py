@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright import sync_api as playwright_sync
 
@@ -193,3 +194,29 @@ def test_iid_study_request_opens_ohif_with_the_launch_session(
     other = world.b.studies[0]
     resp = page.goto(f"{product.url}/IHEInvokeImageDisplay?requestType=STUDY&studyUID={other}")
     assert resp.status == 403
+
+
+def test_sign_out_revokes_the_ehr_tokens_and_the_old_cookie_no_longer_works(
+    product: Product, world: World, hapi: Any, page: Any
+) -> None:
+    patient = fhir_patient_id(hapi, world.a.system, world.a.value)
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    _approve(page)
+    page.wait_for_url("**/app/history*")
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE_NAME)
+    data = product.app.app.state.smart.store.get(cookie).data
+    assert data["fhir_user"] == "Practitioner/sandbox-tester"  # from the validated id_token
+    page.click('[data-testid="logout"] button')
+    page.wait_for_selector('[data-testid="signed-out"]')
+    assert page.locator('[data-testid="revoked"]').is_visible()
+    screenshot(page, "smart-signed-out.png")
+    assert not _has_session_cookie(page)
+    for token in (data["access_token"], data["refresh_token"]):
+        assert product.ehr.introspect(token) == {"active": False}
+    uid = world.a.studies[0]
+    with httpx.Client(cookies={COOKIE_NAME: cookie}, timeout=60) as stale:
+        assert stale.get(f"{product.url}/app/history").status_code == 401
+        iid = stale.get(f"{product.url}/IHEInvokeImageDisplay",
+                        params={"requestType": "STUDY", "studyUID": uid})
+        assert iid.status_code == 401
+    assert page.goto(f"{product.url}/app/history").status == 401

@@ -1,5 +1,6 @@
-"""HTTP routes of the sandbox EHR (FastAPI): discovery, authorize + consent, token,
-introspection, JWKS, the EHR launch page, the admin API and the protected FHIR proxy."""
+"""HTTP routes of the sandbox EHR (FastAPI): discovery (SMART and OpenID Connect),
+authorize + consent, token, introspection, revocation, JWKS, the EHR launch page, the admin
+API and the protected FHIR proxy."""
 
 from __future__ import annotations
 
@@ -17,17 +18,23 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from .models import SandboxClient, SandboxUser, Store
-from .oauth import FormRequest, SmartServer, verify_access_token
+from .models import SandboxClient, Store, check_fhir_user
+from .oauth import ID_TOKEN_ALG, FormRequest, SmartServer, verify_access_token
 from .proxy import Denied, FhirProxy, classify, outcome
 
+#: SMART 2.2 "Capabilities" (conformance.html).  Revocation has no capability code: SMART
+#: lists it only as the optional ``revocation_endpoint``.  sso-openid-connect obliges
+#: ``issuer``, ``jwks_uri`` and ``{issuer}/.well-known/openid-configuration``.
 CAPABILITIES = [
     "launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
     "client-confidential-asymmetric", "context-ehr-patient", "context-standalone-patient",
     "context-banner", "context-style", "sso-openid-connect", "permission-offline",
-    "permission-patient", "permission-user", "permission-v1", "permission-v2",
-    "authorize-post", "smart-imaging-access",
+    "permission-online", "permission-patient", "permission-user", "permission-v1",
+    "permission-v2", "authorize-post", "smart-imaging-access",
 ]
+SCOPES_SUPPORTED = ["openid", "fhirUser", "launch", "launch/patient", "offline_access",
+                    "online_access", "patient/*.rs", "user/*.rs", "system/*.cruds"]
+TOKEN_AUTH_METHODS = ["private_key_jwt", "client_secret_basic", "client_secret_post"]
 
 
 class ClientIn(BaseModel):
@@ -43,6 +50,7 @@ class ClientIn(BaseModel):
 class SwitchesIn(BaseModel):
     token_lifetime: int | None = None
     fail_client_auth: bool | None = None
+    fhir_user: str | None = None
 
 
 def smart_configuration(server: SmartServer, base_url: str) -> dict[str, Any]:
@@ -53,16 +61,36 @@ def smart_configuration(server: SmartServer, base_url: str) -> dict[str, Any]:
         "authorization_endpoint": f"{base_url}/authorize",
         "token_endpoint": server.token_url,
         "introspection_endpoint": f"{base_url}/introspect",
+        "revocation_endpoint": f"{base_url}/revoke",
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "token_endpoint_auth_methods_supported": [
-            "private_key_jwt", "client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
-        "scopes_supported": ["openid", "fhirUser", "launch", "launch/patient",
-                             "offline_access", "online_access", "patient/*.rs",
-                             "user/*.rs", "system/*.cruds"],
+        "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "capabilities": CAPABILITIES,
+    }
+
+
+def openid_configuration(server: SmartServer, base_url: str) -> dict[str, Any]:
+    """OpenID Connect Discovery 1.0, 3 (``{issuer}/.well-known/openid-configuration``): the
+    REQUIRED members, and the ones a SMART app uses to check an id_token."""
+    return {
+        "issuer": server.issuer,
+        "authorization_endpoint": f"{base_url}/authorize",
+        "token_endpoint": server.token_url,
+        "jwks_uri": f"{base_url}/jwks.json",
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
+        "scopes_supported": SCOPES_SUPPORTED,
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce",
+                             "at_hash", "fhirUser"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": [*TOKEN_AUTH_METHODS, "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "revocation_endpoint": f"{base_url}/revoke",
+        "introspection_endpoint": f"{base_url}/introspect",
     }
 
 
@@ -113,6 +141,10 @@ def create_app(*, server: SmartServer, store: Store, base_url: str, upstream: st
     async def discovery() -> dict[str, Any]:
         return smart_configuration(server, base_url)
 
+    @app.get("/.well-known/openid-configuration")
+    async def openid_discovery() -> dict[str, Any]:
+        return openid_configuration(server, base_url)
+
     @app.get("/jwks.json")
     async def jwks() -> dict[str, Any]:
         return {"keys": [{**key.as_dict(private=False), "alg": "RS256", "use": "sig"}
@@ -124,7 +156,8 @@ def create_app(*, server: SmartServer, store: Store, base_url: str, upstream: st
         req = _form_request(request, form)
         params = {**dict(request.query_params), **form}
         try:
-            grant = server.get_consent_grant(req)  # validates the whole request
+            # validates the whole request; the tester is always signed in at the sandbox
+            grant = server.get_consent_grant(req, end_user=store.switches.user())
         except OAuth2Error as exc:
             exc.state = params.get("state")
             return error_response(req, exc)
@@ -140,7 +173,7 @@ def create_app(*, server: SmartServer, store: Store, base_url: str, upstream: st
             return resp
         if needs_pick and not patient:
             return HTMLResponse("a patient must be picked for launch/patient", 400)
-        user = SandboxUser(patient=patient if needs_pick else None)
+        user = store.switches.user(patient=patient if needs_pick else None)
         resp = server.create_authorization_response(req, grant_user=user, grant=grant)
         return resp
 
@@ -184,6 +217,16 @@ def create_app(*, server: SmartServer, store: Store, base_url: str, upstream: st
             "introspection", _form_request(request, form))
         return resp
 
+    @app.post("/revoke")
+    async def revoke(request: Request) -> Response:
+        """RFC 7009 2.1: ``token`` and an optional ``token_type_hint``; 200 also for an
+        unknown or already revoked token (2.2)."""
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        resp: Response = server.create_endpoint_response(
+            "revocation", _form_request(request, form))
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
     # --- EHR launch page (SMART 2.2 "EHR launch") -----------------------------------------
 
     @app.get("/launch", response_class=HTMLResponse)
@@ -222,8 +265,13 @@ def create_app(*, server: SmartServer, store: Store, base_url: str, upstream: st
     async def new_launch(body: dict[str, str]) -> dict[str, str]:
         return {"launch": store.new_launch(body["patient"])}
 
-    @app.post("/admin/switches")
-    async def switches(body: SwitchesIn) -> dict[str, Any]:
+    @app.post("/admin/switches", response_model=None)
+    async def switches(body: SwitchesIn) -> Response | dict[str, Any]:
+        if body.fhir_user is not None:
+            try:
+                check_fhir_user(body.fhir_user)
+            except ValueError as exc:
+                return HTMLResponse(str(exc), 400)
         with store.lock:
             for key, value in body.model_dump(exclude_none=True).items():
                 setattr(store.switches, key, value)

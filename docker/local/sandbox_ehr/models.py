@@ -12,11 +12,28 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin
+from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oidc.core import AuthorizationCodeMixin
 
 #: SMART scopes that are not resource permissions and are granted whenever requested
 CONTEXT_SCOPES = {"launch", "launch/patient", "launch/encounter", "openid", "fhirUser",
                   "offline_access", "online_access"}
+#: the user the sandbox simulates unless told otherwise (SandboxEhr(fhir_user=...))
+DEFAULT_FHIR_USER = "Practitioner/sandbox-tester"
+#: SMART 2.2 "Scopes for requesting identity data": fhirUser is one of these types
+FHIR_USER_TYPES = ("Patient", "Practitioner", "RelatedPerson", "Person")
+
+
+def new_grant_id() -> str:
+    return secrets.token_hex(12)
+
+
+def check_fhir_user(reference: str) -> str:
+    """``reference`` if it is ``Type/id`` with a SMART fhirUser type, else ValueError."""
+    kind, _, ident = reference.partition("/")
+    if kind not in FHIR_USER_TYPES or not ident or "/" in ident:
+        raise ValueError(f"fhirUser must be {'|'.join(FHIR_USER_TYPES)}/<id>: {reference!r}")
+    return reference
 
 
 @dataclass
@@ -82,10 +99,11 @@ class SandboxClient(ClientMixin):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class SandboxUser:
-    """The person at the EHR (the tester), with the patient in context if any."""
+    """The person at the EHR (the tester), with the patient in context if any.  The id_token
+    carries ``user_id`` as ``sub`` and ``fhir_user`` as ``fhirUser``."""
 
     user_id: str = "sandbox-tester"
-    fhir_user: str = "Practitioner/sandbox-tester"
+    fhir_user: str = DEFAULT_FHIR_USER
     patient: str | None = None
     #: SMART 2.2 fhirContext of an EHR launch, e.g. ("ImagingStudy/123",)
     fhir_context: tuple[str, ...] = ()
@@ -105,6 +123,9 @@ class AuthorizationCode(AuthorizationCodeMixin):  # type: ignore[misc]
     code_challenge_method: str | None
     nonce: str | None = None
     auth_time: int = field(default_factory=lambda: int(time.time()))
+    #: one id per authorization; every token issued from it (and from its refresh tokens)
+    #: carries it, so revoking a refresh token can revoke them all (RFC 7009 2.1)
+    grant_id: str = field(default_factory=new_grant_id)
     #: RFC 6749 4.1.2: codes must expire shortly; ten minutes at most
     expires_at: float = field(default_factory=lambda: time.time() + 600)
 
@@ -127,6 +148,7 @@ class RefreshRecord:
     client_id: str
     scope: str
     user: SandboxUser
+    grant_id: str = field(default_factory=new_grant_id)
     revoked: bool = False
 
     # authlib's RefreshTokenGrant reads these
@@ -155,7 +177,11 @@ class AccessRecord:
     sub: str
     patient: str | None
     fhir_user: str | None
+    grant_id: str = field(default_factory=new_grant_id)
     revoked: bool = False
+
+    def check_client(self, client: SandboxClient) -> bool:
+        return client.client_id == self.client_id
 
 
 @dataclass
@@ -166,6 +192,14 @@ class Switches:
     token_lifetime: int = 3600
     #: every client authentication at the token endpoint fails with invalid_client
     fail_client_auth: bool = False
+    #: the user the sandbox simulates from now on (fhirUser of the id_token): a
+    #: Practitioner (the default, an EHR user) or e.g. a Patient (a patient portal)
+    fhir_user: str = DEFAULT_FHIR_USER
+
+    def user(self, *, patient: str | None = None) -> SandboxUser:
+        """The simulated user; ``sub`` stays ``sandbox-tester`` for the default user."""
+        user_id = "sandbox-tester" if self.fhir_user == DEFAULT_FHIR_USER else self.fhir_user
+        return SandboxUser(user_id=user_id, fhir_user=self.fhir_user, patient=patient)
 
 
 class Store:
@@ -177,6 +211,8 @@ class Store:
         self.codes: dict[str, AuthorizationCode] = {}
         self.refresh: dict[str, RefreshRecord] = {}
         self.access: dict[str, AccessRecord] = {}
+        #: (client_id, nonce) of every code issued: a nonce is used once (OIDC Core 15.5.2)
+        self.nonces: set[tuple[str, str]] = set()
         #: assertion jti -> its exp, for replay detection (RFC 7523 3 item 7)
         self.assertion_jtis: dict[str, float] = {}
         #: opaque EHR launch id -> patient id (SMART 2.2 "EHR launch")

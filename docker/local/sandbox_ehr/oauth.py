@@ -10,7 +10,11 @@
   registered JWKS, RS384/ES384 only, aud = token endpoint, exp <= 5 minutes, jti not replayed;
 * JWT access tokens (RFC 9068) carrying scope, patient, fhirUser, client_id, signed with the
   sandbox key published at ``jwks_uri``;
-* token introspection (RFC 7662).
+* an OpenID Connect id_token (RS256, same key) when ``openid`` is granted, with SMART's
+  ``fhirUser`` claim when ``fhirUser`` is granted too (SMART 2.2 "Scopes for requesting
+  identity data"; OpenID Connect Core 3.1.3.3 and 3.1.3.6);
+* token introspection (RFC 7662) and token revocation (RFC 7009): revoking a refresh token
+  revokes every token of its authorization (RFC 7009 2.1).
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from authlib.oauth2.rfc6749 import (
     grants,
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from authlib.oidc.core import OpenIDCode
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import KeySet, RSAKey
@@ -45,10 +51,14 @@ from .models import (
     SandboxClient,
     SandboxUser,
     Store,
+    new_grant_id,
 )
 
 log = logging.getLogger(__name__)
 ACCESS_TOKEN_ALG = "RS256"
+#: SMART 2.2 "sso-openid-connect": "The EHR SHALL support Signing ID Tokens with RSA SHA-256"
+ID_TOKEN_ALG = "RS256"
+ID_TOKEN_LIFETIME = 3600
 ASSERTION_ALGS = ["RS384", "ES384"]
 MAX_ASSERTION_LIFETIME = 300  # SMART Backend Services: exp no more than five minutes ahead
 
@@ -104,17 +114,36 @@ class SmartServer(AuthorizationServer):  # type: ignore[misc]
         claims = jwt.decode(token["access_token"], self.signing_key,
                             algorithms=[ACCESS_TOKEN_ALG]).claims
         user: SandboxUser | None = request.user
+        # the authorization these tokens belong to: the code's, or the refresh token's
+        # (a refresh continues its grant), or a new one (client credentials)
+        source = request.refresh_token or request.authorization_code
+        grant_id = getattr(source, "grant_id", None) or new_grant_id()
         with self.store.lock:
             self.store.access[claims["jti"]] = AccessRecord(
                 jti=claims["jti"], client_id=claims["client_id"], scope=claims["scope"],
                 exp=claims["exp"], iat=claims["iat"], sub=claims["sub"],
                 patient=claims.get("patient"), fhir_user=claims.get("fhirUser"),
+                grant_id=grant_id,
             )
             if token.get("refresh_token"):
                 self.store.refresh[token["refresh_token"]] = RefreshRecord(
                     token=token["refresh_token"], client_id=request.client.client_id,
                     scope=token.get("scope", ""), user=user or SandboxUser(),
+                    grant_id=grant_id,
                 )
+
+    def revoke_grant(self, grant_id: str) -> int:
+        """Revoke every refresh and access token of one authorization (RFC 7009 2.1: "the
+        authorization server SHOULD also invalidate all access tokens based on the same
+        authorization grant"); the number of tokens newly revoked."""
+        with self.store.lock:
+            live: list[AccessRecord | RefreshRecord] = [
+                *(r for r in self.store.refresh.values() if r.grant_id == grant_id),
+                *(a for a in self.store.access.values() if a.grant_id == grant_id)]
+            live = [r for r in live if not r.revoked]
+            for record in live:
+                record.revoked = True
+        return len(live)
 
     def authenticate_client(self, request: OAuth2Request, methods: list[str],
                             endpoint: str = "token") -> Any:
@@ -269,6 +298,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
                                self.server.store.launches.get(launch, user.patient),
                                self.server.store.launch_context.get(launch, ()))
         with self.server.store.lock:
+            if data.get("nonce"):
+                self.server.store.nonces.add((request.client.client_id, data["nonce"]))
             self.server.store.codes[code] = AuthorizationCode(
                 code=code, client_id=request.client.client_id,
                 redirect_uri=request.payload.redirect_uri, scope=request.scope or "",
@@ -279,7 +310,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
 
     def query_authorization_code(self, code: str, client: SandboxClient
                                  ) -> AuthorizationCode | None:
-        item = self.server.store.codes.get(code)
+        store: Store = self.server.store
+        item = store.codes.get(code)
         if item and item.client_id == client.client_id and item.expires_at > time.time():
             return item
         return None
@@ -321,6 +353,72 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
                                    "private_key_jwt"]
 
 
+class SmartOpenIDCode(OpenIDCode):  # type: ignore[misc]
+    """The id_token of the authorization code flow (OpenID Connect Core 3.1.3.3 / 3.1.3.6):
+    RS256 with the sandbox key (its kid in the header), iss = the sandbox issuer, aud = the
+    client_id, sub, nonce when the request had one, auth_time, at_hash, exp/iat, and SMART's
+    ``fhirUser`` when ``fhirUser`` was granted.  A nonce seen before for the same client
+    is refused (OpenID Connect Core 15.5.2)."""
+
+    def __init__(self, server: SmartServer) -> None:
+        super().__init__(require_nonce=False)
+        self.server = server
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        # nonces are recorded when a code is issued (the consent page validates the same
+        # request twice: once to show it, once when it is approved)
+        return (request.payload.client_id, nonce) in self.server.store.nonces
+
+    def resolve_client_private_key(self, client: SandboxClient) -> RSAKey:
+        return self.server.signing_key
+
+    def get_client_algorithm(self, client: SandboxClient) -> str:
+        return ID_TOKEN_ALG
+
+    def get_encode_header(self, client: SandboxClient) -> dict[str, Any]:
+        # the kid tells clients which JWKS key verifies it (OpenID Connect Core 10.1)
+        return {"alg": ID_TOKEN_ALG, "kid": self.server.signing_key.kid, "typ": "JWT"}
+
+    def get_client_claims(self, client: SandboxClient) -> dict[str, Any]:
+        now = int(time.time())
+        return {"iss": self.server.issuer, "aud": client.get_client_id(), "iat": now,
+                "exp": now + ID_TOKEN_LIFETIME}
+
+    def generate_user_info(self, user: SandboxUser, scope: str) -> dict[str, Any]:
+        info: dict[str, Any] = {"sub": user.user_id}
+        if "fhirUser" in scope.split():  # SMART 2.2: fhirUser claim with the fhirUser scope
+            info["fhirUser"] = user.fhir_user
+        return info
+
+
+class Revocation(RevocationEndpoint):  # type: ignore[misc]
+    """RFC 7009: the client authenticates as at the token endpoint (public clients by
+    client_id); a token it was not issued is refused (2.1); an unknown, expired or already
+    revoked token gets 200 all the same (2.2).  Revoking a refresh token revokes every token
+    of its authorization; revoking an access token revokes that token only."""
+
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None
+                    ) -> AccessRecord | RefreshRecord | None:
+        server: SmartServer = self.server
+        # the hint only orders the search (RFC 7009 2.1: "MUST extend its search")
+        access = verify_access_token(server, token_string, check_active=False)
+        refresh = server.store.refresh.get(token_string)
+        found = (refresh, access) if token_type_hint == "refresh_token" else (access, refresh)
+        return next((r for r in found if r is not None), None)
+
+    def revoke_token(self, token: AccessRecord | RefreshRecord, request: OAuth2Request
+                     ) -> None:
+        server: SmartServer = self.server
+        if isinstance(token, RefreshRecord):
+            server.revoke_grant(token.grant_id)
+        else:
+            with server.store.lock:
+                token.revoked = True
+
+
 # --- access tokens and introspection ---------------------------------------------------
 
 
@@ -333,10 +431,10 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
 
     @staticmethod
     def _refresh_token(client: SandboxClient, grant_type: str, user: Any, scope: str) -> str:
-        return generate_token(48)
+        return str(generate_token(48))
 
     def _expires_in(self, client: SandboxClient, grant_type: str) -> int:
-        return self.server.store.switches.token_lifetime
+        return int(self.server.store.switches.token_lifetime)
 
     def get_jwks(self) -> KeySet:
         # a key *set*, so joserfc writes the key's kid into the JWS header (RFC 7515 4.1.4;
@@ -376,7 +474,9 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     def introspect_token(self, token: Any) -> dict[str, Any]:
         if isinstance(token.record, RefreshRecord):
             r = token.record
-            return {"active": not r.revoked, "client_id": r.client_id, "scope": r.scope,
+            if r.revoked:  # RFC 7662 2.2: nothing more about an inactive token
+                return {"active": False}
+            return {"active": True, "client_id": r.client_id, "scope": r.scope,
                     "token_type": "refresh_token"}
         a: AccessRecord = token.record
         server: SmartServer = self.server
@@ -392,7 +492,6 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         if a.fhir_user:
             out["fhirUser"] = a.fhir_user
         return out
-
 
 
 class _Found:
@@ -435,8 +534,10 @@ def build_server(store: Store, *, issuer: str, fhir_url: str, token_url: str,
     server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt(server))
     server.register_token_generator("default", AccessTokenGenerator(server))
     server.register_grant(AuthorizationCodeGrant, [S256Only(required=True),
-                                                   SmartLaunchChecks(server)])
+                                                   SmartLaunchChecks(server),
+                                                   SmartOpenIDCode(server)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Introspection)
+    server.register_endpoint(Revocation)
     return server

@@ -20,7 +20,7 @@ import uvicorn
 from joserfc.jwk import RSAKey
 
 from .app import create_app, expire_all_access_tokens, revoke_all_refresh_tokens
-from .models import SandboxClient, Store
+from .models import DEFAULT_FHIR_USER, SandboxClient, Store, check_fhir_user
 from .oauth import SmartServer, build_server
 
 # authlib refuses http:// URLs unless told otherwise; the sandbox only listens on loopback
@@ -44,12 +44,14 @@ class SandboxEhr:
     :param token_lifetime: access token lifetime in seconds (short values test renewal)
     :param auto_approve: issue the code without the consent page when nothing must be picked
     :param default_patient: patient chosen automatically in standalone launch (auto_approve)
+    :param fhir_user: the user the sandbox simulates, as the id_token's ``fhirUser``: a
+        ``Practitioner/...`` (an EHR user, the default) or e.g. a ``Patient/...`` (a portal)
     :param clients: clients registered from the start
     """
 
     def __init__(self, upstream_fhir: str, *, host: str = "127.0.0.1", port: int = 0,
                  token_lifetime: int = 3600, auto_approve: bool = False,
-                 default_patient: str | None = None,
+                 default_patient: str | None = None, fhir_user: str = DEFAULT_FHIR_USER,
                  clients: list[SandboxClient] | None = None) -> None:
         self.upstream_fhir = upstream_fhir.rstrip("/")
         self.host = host
@@ -60,10 +62,13 @@ class SandboxEhr:
         self.token_url = self.base_url + "/token"
         self.authorize_url = self.base_url + "/authorize"
         self.introspection_url = self.base_url + "/introspect"
+        self.revocation_url = self.base_url + "/revoke"
+        self.openid_configuration_url = self.issuer + "/.well-known/openid-configuration"
         self.jwks_url = self.base_url + "/jwks.json"
         self.launch_page_url = self.base_url + "/launch"
         self.store = Store()
         self.store.switches.token_lifetime = token_lifetime
+        self.store.switches.fhir_user = check_fhir_user(fhir_user)
         for client in clients or []:
             self.store.clients[client.client_id] = client
         self.server: SmartServer = build_server(
@@ -137,6 +142,11 @@ class SandboxEhr:
     def set_token_lifetime(self, seconds: int) -> None:
         self.store.switches.token_lifetime = seconds
 
+    def set_fhir_user(self, reference: str) -> None:
+        """Simulate another user from the next authorization on (``fhirUser`` of the
+        id_token), e.g. ``Patient/123`` for a patient portal."""
+        self.store.switches.fhir_user = check_fhir_user(reference)
+
     def fail_client_auth(self, on: bool = True) -> None:
         """Every client authentication at the token endpoint fails with invalid_client."""
         self.store.switches.fail_client_auth = on
@@ -155,12 +165,13 @@ class SandboxEhr:
         return revoke_all_refresh_tokens(self.store)
 
     def introspect(self, token: str) -> dict[str, Any]:
-        """Introspection without client authentication (for tests)."""
-        from .oauth import Introspection, _Found, verify_access_token
+        """Introspection of an access or refresh token without client authentication (for
+        tests)."""
+        from .oauth import Introspection
 
-        record = verify_access_token(self.server, token, check_active=False)
-        if record is None:
-            return {"active": False}
         endpoint = Introspection(self.server)
-        payload: dict[str, Any] = endpoint.introspect_token(_Found(record))
+        found = endpoint.query_token(token, None)
+        if found is None:
+            return {"active": False}
+        payload: dict[str, Any] = endpoint.introspect_token(found)
         return payload

@@ -7,12 +7,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sandbox_ehr import SandboxEhr
 
 from bridge.auth.keys import SigningAlg, generate_signing_key, write_key_files
 from bridge.auth.smart_backend import DEFAULT_BACKEND_SCOPE
 from bridge.config import AuthSettings, FhirSettings, Settings
+from tests.integration.auth.smart_launch import REDIRECT
 from tests.integration.sync_helpers import bridge_settings
 
 
@@ -24,6 +26,26 @@ def sandbox_ehr(hapi: Any) -> Iterator[SandboxEhr]:
         yield ehr
     finally:
         ehr.stop()
+
+
+@pytest.fixture
+def app_client(sandbox_ehr: SandboxEhr, ns: Any) -> str:
+    """A public SMART app client (PKCE only) registered with the sandbox."""
+    client_id = ns.name("viewer")
+    sandbox_ehr.register_client(client_id, redirect_uris=[REDIRECT],
+                                launch_url="http://app.test/launch")
+    return client_id
+
+
+@pytest.fixture
+def patient_id(hapi: Any, ns: Any) -> str:
+    """A new Patient in HAPI; its id."""
+    with httpx.Client(timeout=60) as client:
+        resp = client.post(f"{hapi.fhir_url}/Patient", json={
+            "resourceType": "Patient",
+            "identifier": [{"system": "urn:test", "value": ns.patient_id()}]})
+        resp.raise_for_status()
+        return str(resp.json()["id"])
 
 
 BackendSettings = Callable[..., Settings]

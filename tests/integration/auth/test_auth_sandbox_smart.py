@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,56 +10,14 @@ import httpx
 import pytest
 from sandbox_ehr import SandboxEhr
 
-REDIRECT = "http://app.test/callback"
-SCOPE = "launch/patient openid fhirUser offline_access patient/Patient.r patient/ImagingStudy.rs"
-
-
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()  # RFC 7636 4.2 S256
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-@pytest.fixture
-def app_client(sandbox_ehr: SandboxEhr, ns: Any) -> str:
-    client_id = ns.name("viewer")
-    sandbox_ehr.register_client(client_id, redirect_uris=[REDIRECT],
-                                launch_url="http://app.test/launch")
-    return client_id
-
-
-@pytest.fixture
-def patient_id(hapi: Any, ns: Any) -> str:
-    with httpx.Client(timeout=60) as client:
-        resp = client.post(f"{hapi.fhir_url}/Patient", json={
-            "resourceType": "Patient",
-            "identifier": [{"system": "urn:test", "value": ns.patient_id()}]})
-        resp.raise_for_status()
-        return str(resp.json()["id"])
-
-
-def _params(ehr: SandboxEhr, client_id: str, challenge: str, **over: str | None
-            ) -> dict[str, str]:
-    params: dict[str, str | None] = {
-        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
-        "scope": SCOPE, "state": secrets.token_urlsafe(24), "aud": ehr.fhir_url,
-        "code_challenge": challenge, "code_challenge_method": "S256", **over}
-    return {k: v for k, v in params.items() if v is not None}
-
-
-def _approve(ehr: SandboxEhr, params: dict[str, str], patient: str) -> httpx.Response:
-    """Show the consent page, then post the tester's approval with the picked patient."""
-    with httpx.Client() as client:
-        page = client.get(ehr.authorize_url, params=params)
-        if page.status_code != 200:
-            return page
-        return client.post(ehr.authorize_url,
-                           data={**params, "decision": "approve", "patient": patient})
-
-
-def _code(resp: httpx.Response) -> dict[str, list[str]]:
-    assert resp.status_code == 302, resp.text
-    return parse_qs(urlsplit(resp.headers["location"]).query)
+from tests.integration.auth.smart_launch import (
+    REDIRECT,
+    approve,
+    authorize_params,
+    code_query,
+    pkce,
+    token_request,
+)
 
 
 def _assert_refused(resp: httpx.Response) -> None:
@@ -75,20 +30,16 @@ def _assert_refused(resp: httpx.Response) -> None:
         assert "code=" not in resp.headers.get("location", "")
 
 
-def _token(ehr: SandboxEhr, data: dict[str, str]) -> httpx.Response:
-    return httpx.post(ehr.token_url, data=data)
-
-
 def test_standalone_launch_gives_patient_context_and_the_proxy_enforces_it(
     sandbox_ehr: SandboxEhr, app_client: str, patient_id: str, ns: Any,
 ) -> None:
-    verifier, challenge = _pkce()
-    params = _params(sandbox_ehr, app_client, challenge)
-    query = _code(_approve(sandbox_ehr, params, patient_id))
+    verifier, challenge = pkce()
+    params = authorize_params(sandbox_ehr, app_client, challenge)
+    query = code_query(approve(sandbox_ehr, params, patient_id))
     assert query["state"] == [params["state"]]
-    resp = _token(sandbox_ehr, {"grant_type": "authorization_code", "code": query["code"][0],
-                                "redirect_uri": REDIRECT, "client_id": app_client,
-                                "code_verifier": verifier})
+    resp = token_request(sandbox_ehr, {
+        "grant_type": "authorization_code", "code": query["code"][0],
+        "redirect_uri": REDIRECT, "client_id": app_client, "code_verifier": verifier})
     assert resp.status_code == 200, resp.text
     token = resp.json()
     assert token["patient"] == patient_id
@@ -114,13 +65,15 @@ def test_standalone_launch_gives_patient_context_and_the_proxy_enforces_it(
     assert info["active"] and info["patient"] == patient_id and info["client_id"] == app_client
 
     # refresh (RFC 6749 6), then revocation makes the refresh token useless
-    refreshed = _token(sandbox_ehr, {"grant_type": "refresh_token", "client_id": app_client,
-                                     "refresh_token": token["refresh_token"]})
+    refreshed = token_request(sandbox_ehr, {
+        "grant_type": "refresh_token", "client_id": app_client,
+        "refresh_token": token["refresh_token"]})
     assert refreshed.status_code == 200, refreshed.text
     assert refreshed.json()["patient"] == patient_id
     sandbox_ehr.revoke_refresh_tokens()
-    again = _token(sandbox_ehr, {"grant_type": "refresh_token", "client_id": app_client,
-                                 "refresh_token": refreshed.json()["refresh_token"]})
+    again = token_request(sandbox_ehr, {
+        "grant_type": "refresh_token", "client_id": app_client,
+        "refresh_token": refreshed.json()["refresh_token"]})
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
     sandbox_ehr.expire_tokens()
@@ -138,23 +91,24 @@ def test_ehr_launch_carries_the_patient_chosen_on_the_launch_page(
     launch_url = urlsplit(page.headers["location"])
     launch_query = parse_qs(launch_url.query)
     assert launch_url.path == "/launch" and launch_query["iss"] == [sandbox_ehr.fhir_url]
-    verifier, challenge = _pkce()
-    params = _params(sandbox_ehr, app_client, challenge, launch=launch_query["launch"][0],
-                     scope="launch openid fhirUser patient/ImagingStudy.rs")
+    verifier, challenge = pkce()
+    params = authorize_params(sandbox_ehr, app_client, challenge,
+                              launch=launch_query["launch"][0],
+                              scope="launch openid fhirUser patient/ImagingStudy.rs")
     with httpx.Client() as client:
         resp = client.post(sandbox_ehr.authorize_url, data={**params, "decision": "approve"})
-    code = _code(resp)["code"][0]
-    token = _token(sandbox_ehr, {"grant_type": "authorization_code", "code": code,
-                                 "redirect_uri": REDIRECT, "client_id": app_client,
-                                 "code_verifier": verifier}).json()
+    code = code_query(resp)["code"][0]
+    token = token_request(sandbox_ehr, {"grant_type": "authorization_code", "code": code,
+                                        "redirect_uri": REDIRECT, "client_id": app_client,
+                                        "code_verifier": verifier}).json()
     assert token["patient"] == patient_id
 
 
 def test_unregistered_redirect_uri_is_refused_without_redirecting(
     sandbox_ehr: SandboxEhr, app_client: str,
 ) -> None:
-    _, challenge = _pkce()
-    resp = httpx.get(sandbox_ehr.authorize_url, params=_params(
+    _, challenge = pkce()
+    resp = httpx.get(sandbox_ehr.authorize_url, params=authorize_params(
         sandbox_ehr, app_client, challenge, redirect_uri="http://evil.test/callback"))
     assert resp.status_code == 400  # RFC 6749 4.1.2.1: never redirect to an unknown URI
     assert "location" not in resp.headers
@@ -174,8 +128,8 @@ def test_unregistered_redirect_uri_is_refused_without_redirecting(
 def test_bad_authorization_request_is_refused(
     sandbox_ehr: SandboxEhr, app_client: str, patient_id: str, change: dict[str, str | None],
 ) -> None:
-    _, challenge = _pkce()
-    params = _params(sandbox_ehr, app_client, challenge, **change)
+    _, challenge = pkce()
+    params = authorize_params(sandbox_ehr, app_client, challenge, **change)
     with httpx.Client() as client:
         _assert_refused(client.get(sandbox_ehr.authorize_url, params=params))
         # approving anyway (the consent form posted by hand) is refused too
@@ -187,17 +141,17 @@ def test_bad_authorization_request_is_refused(
 def test_code_verifier_mismatch_is_refused(
     sandbox_ehr: SandboxEhr, app_client: str, patient_id: str,
 ) -> None:
-    _, challenge = _pkce()
-    other_verifier, _ = _pkce()
-    code = _code(_approve(sandbox_ehr, _params(sandbox_ehr, app_client, challenge),
-                          patient_id))["code"][0]
-    resp = _token(sandbox_ehr, {"grant_type": "authorization_code", "code": code,
-                                "redirect_uri": REDIRECT, "client_id": app_client,
-                                "code_verifier": other_verifier})
+    _, challenge = pkce()
+    other_verifier, _ = pkce()
+    code = code_query(approve(sandbox_ehr, authorize_params(sandbox_ehr, app_client, challenge),
+                              patient_id))["code"][0]
+    resp = token_request(sandbox_ehr, {"grant_type": "authorization_code", "code": code,
+                                       "redirect_uri": REDIRECT, "client_id": app_client,
+                                       "code_verifier": other_verifier})
     assert resp.status_code == 400
     assert resp.json()["error"] == "invalid_grant"
-    missing = _token(sandbox_ehr, {"grant_type": "authorization_code", "code": code,
-                                   "redirect_uri": REDIRECT, "client_id": app_client})
+    missing = token_request(sandbox_ehr, {"grant_type": "authorization_code", "code": code,
+                                          "redirect_uri": REDIRECT, "client_id": app_client})
     assert missing.status_code == 400
 
 
@@ -219,9 +173,9 @@ def test_introspection_endpoint_needs_a_confidential_client(
 ) -> None:
     sandbox_ehr.register_client(ns.name("gw"), secret="gw-" + ns.token,
                                 allowed_scopes=["system/Patient.rs"])
-    token = _token(sandbox_ehr, {"grant_type": "client_credentials",
-                                 "scope": "system/Patient.rs", "client_id": ns.name("gw"),
-                                 "client_secret": "gw-" + ns.token}).json()
+    token = token_request(sandbox_ehr, {"grant_type": "client_credentials",
+                                        "scope": "system/Patient.rs", "client_id": ns.name("gw"),
+                                        "client_secret": "gw-" + ns.token}).json()
     auth = (ns.name("gw"), "gw-" + ns.token)
     info = httpx.post(sandbox_ehr.introspection_url, data={"token": token["access_token"]},
                       auth=auth).json()
@@ -233,11 +187,11 @@ def test_introspection_endpoint_needs_a_confidential_client(
 
 
 def _patient_token(ehr: SandboxEhr, client_id: str, patient: str) -> str:
-    verifier, challenge = _pkce()
-    query = _code(_approve(ehr, _params(ehr, client_id, challenge), patient))
-    resp = _token(ehr, {"grant_type": "authorization_code", "code": query["code"][0],
-                        "redirect_uri": REDIRECT, "client_id": client_id,
-                        "code_verifier": verifier})
+    verifier, challenge = pkce()
+    query = code_query(approve(ehr, authorize_params(ehr, client_id, challenge), patient))
+    resp = token_request(ehr, {"grant_type": "authorization_code", "code": query["code"][0],
+                               "redirect_uri": REDIRECT, "client_id": client_id,
+                               "code_verifier": verifier})
     assert resp.status_code == 200, resp.text
     return str(resp.json()["access_token"])
 

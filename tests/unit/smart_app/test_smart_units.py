@@ -3,11 +3,14 @@ OHIF files served under /viewer/, settings validation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -18,6 +21,7 @@ from smart_app.history import study_row
 from smart_app.launch import (
     LaunchError,
     check_iss,
+    discover,
     grant_from_token,
     pkce_pair,
     requested_scopes,
@@ -38,6 +42,42 @@ def test_scopes_v2_v1_and_standalone() -> None:
     v1 = requested_scopes(_settings(scope_form="v1"), standalone=True).split()
     assert v1[0] == "launch/patient" and "launch" not in v1
     assert "patient/ImagingStudy.read" in v1 and "online_access" in v1
+
+
+def test_identity_scopes_can_be_left_out() -> None:
+    scope = requested_scopes(_settings(extra_scopes=[]), standalone=True, identity=False)
+    assert scope == "launch/patient patient/Patient.r patient/ImagingStudy.rs"
+
+
+def _discover(body: dict[str, Any]) -> Any:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert str(request.url) == f"{ISS}/.well-known/smart-configuration"
+        return httpx.Response(200, json=body)
+
+    async def run() -> Any:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            return await discover(client, ISS)
+
+    return asyncio.run(run())
+
+
+def test_discovery_keeps_the_openid_issuer_and_revocation_endpoint_only_when_safe() -> None:
+    base = {"authorization_endpoint": "https://ehr.example.org/authorize",
+            "token_endpoint": "https://ehr.example.org/token",
+            "code_challenge_methods_supported": ["S256"]}
+    full = _discover({**base, "issuer": "https://ehr.example.org",
+                      "revocation_endpoint": "https://ehr.example.org/revoke",
+                      "capabilities": ["launch-ehr", "sso-openid-connect"]})
+    assert full.openid_issuer == "https://ehr.example.org"
+    assert full.revocation_endpoint == "https://ehr.example.org/revoke"
+    # SMART 2.2: issuer is only meaningful with sso-openid-connect
+    assert _discover({**base, "issuer": "https://ehr.example.org",
+                      "capabilities": ["launch-ehr"]}).openid_issuer is None
+    # tokens never go over plain http to another host
+    unsafe = _discover({**base, "issuer": "http://idp.example.net",
+                        "revocation_endpoint": "http://other.example.net/revoke",
+                        "capabilities": ["sso-openid-connect"]})
+    assert unsafe.openid_issuer is None and unsafe.revocation_endpoint is None
 
 
 def test_pkce_is_s256_of_a_long_verifier() -> None:
