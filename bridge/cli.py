@@ -229,6 +229,15 @@ def _register_realtime_commands() -> None:
 _register_realtime_commands()
 
 
+def _register_warning_commands() -> None:
+    from bridge.cli_warnings import register
+
+    register(app)
+
+
+_register_warning_commands()
+
+
 def main() -> None:
     app()
 

@@ -7,6 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+
+from bridge.config import Settings, load_settings
+from bridge.errors import ConfigError
+from bridge.logging import setup_logging
 
 ConfigOpt = Annotated[
     Path | None,
@@ -22,3 +27,14 @@ def parse_date(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def settings_or_exit(config: Path | None) -> Settings:
+    """The settings, with logging set up; exit status 2 naming a configuration error."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        Console(stderr=True).print(f"[red]configuration error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    setup_logging(settings.log)
+    return settings

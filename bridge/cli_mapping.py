@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.json import JSON as RichJson
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from bridge.cli_common import ConfigOpt
 from bridge.errors import BridgeError, ConfigError
@@ -122,10 +123,14 @@ def _show(result: MappingResult, *, as_json: bool) -> None:
         requests = [link.identifier for link in result.service_requests]
         out.print(Panel(RichJson.from_data(requests), title="ServiceRequest identifiers"))
     if result.warnings:
-        table = Table("tag", "value", "problem", "where", title="Mapping warnings")
+        table = Table("tag / code", "value", "problem", "where", title="Mapping warnings")
         for w in result.warnings:
+            # the code under the tag: what `imaging-bridge warnings list --code` filters on
             table.add_row(
-                w.tag, "<redacted>" if w.sensitive else repr(w.value), w.problem, w.where or ""
+                Text(f"{w.tag}\n{w.code}"),
+                "<redacted>" if w.sensitive else repr(w.value),
+                w.problem,
+                w.where or "",
             )
         out.print(table)
     else:

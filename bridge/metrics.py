@@ -27,6 +27,12 @@ QIDO_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 QUEUE_DEPTH = Gauge("bridge_queue_depth", "Studies due or leased", ["archive"])
+MAPPING_WARNINGS = Counter(
+    "bridge_mapping_warnings_total",
+    "Study mappings that had a warning, by warning code (once per code per mapping; a study "
+    "mapped again counts again)",
+    ["archive", "code"],
+)
 PATIENT_CONFLICTS = Counter(
     "bridge_patient_demographic_conflicts_total",
     "Studies whose DICOM demographics differ from the EHR's Patient",

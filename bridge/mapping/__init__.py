@@ -17,6 +17,7 @@ from bridge.mapping.engine import MappingEngine
 from bridge.mapping.files import group_by_study, map_files
 from bridge.mapping.loader import load_mapping
 from bridge.mapping.model import Mapping
+from bridge.mapping.problems import WARNING_CODES, Problem, WarningCode
 from bridge.mapping.result import (
     EndpointSpec,
     MappingResult,
@@ -27,6 +28,7 @@ from bridge.mapping.result import (
 from bridge.mapping.tables import Tables, load_tables
 
 __all__ = [
+    "WARNING_CODES",
     "Change",
     "EndpointSpec",
     "Mapping",
@@ -34,9 +36,11 @@ __all__ = [
     "MappingResult",
     "MappingWarning",
     "PatientLink",
+    "Problem",
     "ServiceRequestLink",
     "StudyDiff",
     "Tables",
+    "WarningCode",
     "canonical_json",
     "content_hash",
     "diff_json",

@@ -10,16 +10,33 @@ from typing import Any
 from bridge.mapping import dicom_json as dj
 from bridge.mapping import tags as t
 from bridge.mapping.context import RFC3986, StudyContext
+from bridge.mapping.problems import Problem
 
 JSON = dict[str, Any]
 
-UNKNOWN_BODY_PART = (
+UNKNOWN_BODY_PART = Problem(
+    "unknown-body-part",
     "unknown body part: not a Body Part Examined term (PS3.16 Annex L) nor in the "
-    "mapping's body_parts; series.bodySite left out"
+    "mapping's body_parts; series.bodySite left out",
 )
-UNKNOWN_MODALITY = "not a Modality defined term (PS3.16 CID 33): series.modality set to OT"
-MISSING_MODALITY = "absent (Type 1, PS3.3 C.7.3.1): series.modality set to OT"
-UNKNOWN_LATERALITY = "not L, R, B or U (PS3.3 C.7.3.1): series.laterality left out"
+UNKNOWN_MODALITY = Problem(
+    "unknown-modality",
+    "not a Modality defined term (PS3.16 CID 33): series.modality set to OT",
+)
+MISSING_MODALITY = Problem(
+    "missing-modality", "absent (Type 1, PS3.3 C.7.3.1): series.modality set to OT"
+)
+UNKNOWN_LATERALITY = Problem(
+    "unknown-laterality", "not L, R, B or U (PS3.3 C.7.3.1): series.laterality left out"
+)
+UNKNOWN_SCHEME = Problem(
+    "unknown-coding-scheme",
+    "unknown coding scheme designator: code kept as text only "
+    "(add it to the mapping's coding_schemes)",
+)
+NO_SCHEME = Problem(
+    "code-without-scheme", "code without CodingSchemeDesignator: kept as text only"
+)
 
 
 def _code_item(ctx: StudyContext, item: dj.Dataset, tag: str, where: str | None) -> JSON | None:
@@ -35,13 +52,7 @@ def _code_item(ctx: StudyContext, item: dj.Dataset, tag: str, where: str | None)
         codings.extend(ctx.compiled.procedure_maps.get((scheme, value), ()))
         system = ctx.compiled.schemes.get(scheme)
         if system is None:
-            sink.add(
-                t.CODING_SCHEME_DESIGNATOR,
-                scheme,
-                "unknown coding scheme designator: code kept as text only "
-                "(add it to the mapping's coding_schemes)",
-                where,
-            )
+            sink.add(t.CODING_SCHEME_DESIGNATOR, scheme, UNKNOWN_SCHEME, where)
         else:
             coding: JSON = {"system": system, "code": value}
             if meaning is not None:
@@ -55,7 +66,7 @@ def _code_item(ctx: StudyContext, item: dj.Dataset, tag: str, where: str | None)
                 coding["display"] = meaning
             codings.append(coding)
         elif value is not None:
-            sink.add(tag, value, "code without CodingSchemeDesignator: kept as text only", where)
+            sink.add(tag, value, NO_SCHEME, where)
     concept: JSON = {}
     if codings:
         concept["coding"] = codings

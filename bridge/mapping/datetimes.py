@@ -23,18 +23,27 @@ import re
 from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo
 
+from bridge.mapping.problems import Problem
+
 _DA: Final = re.compile(r"([0-9]{4})(?:\.?([0-9]{2})(?:\.?([0-9]{2}))?)?")
 _TM: Final = re.compile(r"([0-9]{2})(?::?([0-9]{2})(?::?([0-9]{2})(?:\.([0-9]{1,6}))?)?)?")
 _OFFSET: Final = re.compile(r"([+-])([0-9]{2})([0-9]{2})")
 
-BAD_DATE = "not a valid date (DA, PS3.5 6.2)"
-BAD_TIME = "not a valid time (TM, PS3.5 6.2)"
-BAD_OFFSET = "not a valid offset (&ZZXX, -1200 to +1400, PS3.3 C.12.1.1.8)"
-PARTIAL_DATE = "date lacks month or day: used with reduced precision, time dropped"
-HOUR_ONLY = "time has hours only; FHIR dateTime needs minutes: date precision used"
-NO_ZONE = (
+BAD_DATE = Problem("invalid-date", "not a valid date (DA, PS3.5 6.2)")
+BAD_TIME = Problem("invalid-time", "not a valid time (TM, PS3.5 6.2)")
+BAD_OFFSET = Problem(
+    "invalid-timezone-offset", "not a valid offset (&ZZXX, -1200 to +1400, PS3.3 C.12.1.1.8)"
+)
+PARTIAL_DATE = Problem(
+    "partial-date", "date lacks month or day: used with reduced precision, time dropped"
+)
+HOUR_ONLY = Problem(
+    "hour-only-time", "time has hours only; FHIR dateTime needs minutes: date precision used"
+)
+NO_ZONE = Problem(
+    "no-timezone",
     "absent and the mapping sets no timezone: started has date precision "
-    "(FHIR R4 dateTime with a time needs a zone)"
+    "(FHIR R4 dateTime with a time needs a zone)",
 )
 
 
@@ -57,7 +66,7 @@ class Time(NamedTuple):
     fraction: str
 
 
-def parse_date(value: str) -> tuple[Date | None, str | None]:
+def parse_date(value: str) -> tuple[Date | None, Problem | None]:
     """Parse a DA value into a FHIR date; ``(None, problem)`` when it is not a date."""
     match = _DA.fullmatch(value)
     if match is None:
@@ -78,7 +87,7 @@ def parse_date(value: str) -> tuple[Date | None, str | None]:
     return Date(text, year, month, day, False), PARTIAL_DATE
 
 
-def parse_time(value: str) -> tuple[Time | None, str | None]:
+def parse_time(value: str) -> tuple[Time | None, Problem | None]:
     """Parse a TM value (``HH``, ``HHMM``, ``HHMMSS``, ``HHMMSS.F…``, or ``HH:MM:SS``)."""
     match = _TM.fullmatch(value)
     if match is None:
@@ -93,7 +102,7 @@ def parse_time(value: str) -> tuple[Time | None, str | None]:
     return Time(hour, minute, second, fraction or ""), None
 
 
-def parse_offset(value: str) -> tuple[int | None, str | None]:
+def parse_offset(value: str) -> tuple[int | None, Problem | None]:
     """Parse TimezoneOffsetFromUTC ``&ZZXX`` into minutes east of UTC."""
     match = _OFFSET.fullmatch(value)
     if match is None:

@@ -18,12 +18,23 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from bridge.mapping import values as v
+from bridge.mapping.problems import Problem
 from bridge.mapping.sink import WarningSink
 
 Dataset = Mapping[str, Any]
 
 _EMPTY: Final[list[Any]] = []
-MALFORMED = "malformed DICOM JSON element (PS3.18 F.2.2)"
+MALFORMED = Problem("malformed-json", "malformed DICOM JSON element (PS3.18 F.2.2)")
+BAD_ITEM = Problem("malformed-json", "sequence item is not a dataset (PS3.18 F.2.4)")
+PN_AS_STRING = Problem(
+    "malformed-json", "person name is a string, not an object (PS3.18 F.2.2)"
+)
+NOT_A_PERSON_NAME = Problem("malformed-json", "not a person name (PN)")
+
+
+def _not_a_string(vr: str) -> Problem:
+    # the text names the VR, never the value
+    return Problem("malformed-json", f"not a string ({vr})")
 
 
 def raw_values(ds: Dataset, tag: str, sink: WarningSink, where: str | None = None) -> list[Any]:
@@ -50,7 +61,7 @@ def texts(ds: Dataset, tag: str, vr: str, sink: WarningSink, where: str | None =
         if value is None:
             continue
         if not isinstance(value, str):
-            sink.add(tag, value, f"not a string ({vr})", where)
+            sink.add(tag, value, _not_a_string(vr), where)
             continue
         text, problem = v.check_text(value, vr)
         if problem is not None:
@@ -70,7 +81,7 @@ def text(ds: Dataset, tag: str, vr: str, sink: WarningSink, where: str | None = 
         if value is None:
             return None
         if not isinstance(value, str):
-            sink.add(tag, value, f"not a string ({vr})", where)
+            sink.add(tag, value, _not_a_string(vr), where)
             return None
         checked, problem = v.check_text(value, vr)
         if problem is not None:
@@ -86,7 +97,7 @@ def code_string(ds: Dataset, tag: str, sink: WarningSink, where: str | None = No
         if value is None:
             continue
         if not isinstance(value, str):
-            sink.add(tag, value, "not a string (CS)", where)
+            sink.add(tag, value, _not_a_string("CS"), where)
             return None
         checked, problem = v.check_code_string(value)
         if problem is not None:
@@ -101,7 +112,7 @@ def code_strings(ds: Dataset, tag: str, sink: WarningSink, where: str | None = N
     for value in raw_values(ds, tag, sink, where):
         if not isinstance(value, str):
             if value is not None:
-                sink.add(tag, value, "not a string (CS)", where)
+                sink.add(tag, value, _not_a_string("CS"), where)
             continue
         checked, problem = v.check_code_string(value)
         if problem is not None:
@@ -123,7 +134,7 @@ def uid(ds: Dataset, tag: str, sink: WarningSink, where: str | None = None) -> s
     for value in raw_values(ds, tag, sink, where):
         if not isinstance(value, str):
             if value is not None:
-                sink.add(tag, value, "not a string (UI)", where)
+                sink.add(tag, value, _not_a_string("UI"), where)
             return None
         checked, problem = v.check_uid(value)
         if problem is not None:
@@ -155,7 +166,7 @@ def items(ds: Dataset, tag: str, sink: WarningSink, where: str | None = None) ->
         if type(item) is dict:
             out.append(item)
         elif item is not None:
-            sink.add(tag, item, "sequence item is not a dataset (PS3.18 F.2.4)", where)
+            sink.add(tag, item, BAD_ITEM, where)
     return out
 
 
@@ -170,11 +181,11 @@ def pn_groups(
     out: list[dict[str, str]] = []
     for value in raw_values(ds, tag, sink, where):
         if isinstance(value, str):
-            sink.add(tag, value, "person name is a string, not an object (PS3.18 F.2.2)", where)
+            sink.add(tag, value, PN_AS_STRING, where)
             value = {"Alphabetic": value}
         if type(value) is not dict:
             if value is not None:
-                sink.add(tag, value, "not a person name (PN)", where)
+                sink.add(tag, value, NOT_A_PERSON_NAME, where)
             continue
         groups: dict[str, str] = {}
         for group in ("Alphabetic", "Ideographic", "Phonetic"):
@@ -182,7 +193,7 @@ def pn_groups(
             if raw is None:
                 continue
             if not isinstance(raw, str):
-                sink.add(tag, raw, "not a string (PN)", where)
+                sink.add(tag, raw, _not_a_string("PN"), where)
                 continue
             checked, problem = v.check_text(raw, "PN")
             if problem is not None:

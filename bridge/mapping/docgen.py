@@ -15,6 +15,7 @@ import jinja2
 
 from bridge.mapping import tags as t
 from bridge.mapping.model import Mapping
+from bridge.mapping.problems import WARNING_CODES
 from bridge.mapping.tables import Tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -235,4 +236,5 @@ def render_reference(mapping: Mapping, tables: Tables) -> str:
         tables=tables,
         study_rows=rows(IMAGING_STUDY),
         patient_rows=rows(PATIENT),
+        warning_codes=list(WARNING_CODES.values()),
     )

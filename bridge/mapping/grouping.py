@@ -18,11 +18,19 @@ from bridge.errors import DicomDataError
 from bridge.mapping import dicom_json as dj
 from bridge.mapping import tags as t
 from bridge.mapping import values as v
+from bridge.mapping.problems import Problem
 from bridge.mapping.sink import WarningSink
 
-NOT_A_DATASET = "instance is not a DICOM JSON dataset (PS3.18 F.2): ignored"
-NO_SOP_INSTANCE = "absent or unusable: the instance is counted but not listed"
-DUPLICATE = "the same SOP Instance UID was returned more than once: listed once"
+NOT_A_DATASET = Problem(
+    "malformed-json", "instance is not a DICOM JSON dataset (PS3.18 F.2): ignored"
+)
+NOT_A_SERIES_RECORD = Problem("malformed-json", "series record is not a dataset: ignored")
+NO_SOP_INSTANCE = Problem(
+    "missing-sop-instance-uid", "absent or unusable: the instance is counted but not listed"
+)
+DUPLICATE = Problem(
+    "duplicate-instance", "the same SOP Instance UID was returned more than once: listed once"
+)
 
 SortKey = tuple[bool, int, str, str]
 
@@ -162,7 +170,7 @@ def collect(
             _add_row(series, row, sink, f"series {series_uid}")
     for record in series_records:
         if type(record) is not dict:
-            sink.add(t.SERIES_INSTANCE_UID, record, "series record is not a dataset: ignored")
+            sink.add(t.SERIES_INSTANCE_UID, record, NOT_A_SERIES_RECORD)
             continue
         series_uid = required_uid(record, t.SERIES_INSTANCE_UID, sink, "series record")
         series = by_uid.get(series_uid)

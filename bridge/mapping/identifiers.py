@@ -16,11 +16,18 @@ from bridge.mapping import names
 from bridge.mapping import tags as t
 from bridge.mapping import values as v
 from bridge.mapping.context import StudyContext
+from bridge.mapping.problems import Problem
 from bridge.mapping.result import PatientLink, ServiceRequestLink
 
 JSON = dict[str, Any]
 
-UNKNOWN_ISSUER = "unknown issuer: the mapping's default identifier system is used"
+UNKNOWN_ISSUER = Problem(
+    "unknown-issuer", "unknown issuer: the mapping's default identifier system is used"
+)
+NO_PATIENT_ID = Problem(
+    "missing-patient-id", "absent or unusable: the subject cannot be identified"
+)
+UNKNOWN_SEX = Problem("unknown-sex", "not M, F or O (PS3.3 C.7.1.1): gender left out")
 _GENDER = {"M": "male", "F": "female", "O": "other"}
 _KIND_ORDER = {"ACSN": 0, "PLAC": 1, "FILL": 2}
 
@@ -62,7 +69,7 @@ def patient_link(ctx: StudyContext, ds: dj.Dataset) -> PatientLink:
     sink, section = ctx.sink, ctx.mapping.patient
     patient_id = dj.text(ds, t.PATIENT_ID, "LO", sink)
     if patient_id is None:
-        sink.add(t.PATIENT_ID, None, "absent or unusable: the subject cannot be identified")
+        sink.add(t.PATIENT_ID, None, NO_PATIENT_ID)
     qualifiers = dj.items(ds, t.ISSUER_OF_PATIENT_ID_QUALIFIERS_SEQUENCE, sink)
     universal, universal_type = _universal(ctx, qualifiers[0] if qualifiers else None)
     system = _issuer_system(
@@ -89,7 +96,7 @@ def patient_link(ctx: StudyContext, ds: dj.Dataset) -> PatientLink:
     if sex is not None:
         gender = _GENDER.get(sex)
         if gender is None:
-            sink.add(t.PATIENT_SEX, sex, "not M, F or O (PS3.3 C.7.1.1): gender left out")
+            sink.add(t.PATIENT_SEX, sex, UNKNOWN_SEX)
     return PatientLink(
         system=system,
         value=patient_id,

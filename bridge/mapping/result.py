@@ -34,14 +34,17 @@ class MappingWarning:
     """A value the mapping could not use; the resource was produced without it.
 
     ``tag`` names the attribute as ``(gggg,eeee) Keyword``; ``value`` is the offending value
-    (shortened, ``None`` when the attribute was absent); ``problem`` says what is wrong;
-    ``where`` names the series or instance when the value is not study-level.  ``sensitive``
-    marks values that identify the patient (names, IDs, birth date): log them redacted.
+    (shortened, ``None`` when the attribute was absent); ``problem`` says what is wrong (a
+    sentence that never contains the value) and ``code`` is its stable name from
+    :data:`bridge.mapping.problems.WARNING_CODES`; ``where`` names the series or instance when
+    the value is not study-level.  ``sensitive`` marks values that identify the patient
+    (names, IDs, birth date): log them redacted.
     """
 
     tag: str
     value: str | None
     problem: str
+    code: str
     where: str | None = None
     sensitive: bool = False
 
@@ -165,6 +168,7 @@ class MappingResult:
             "serviceRequests": [link.identifier for link in self.service_requests],
             "warnings": [
                 {
+                    "code": w.code,
                     "tag": w.tag,
                     "value": w.value,
                     "problem": w.problem,

@@ -9,12 +9,16 @@ from bridge.mapping import dicom_json as dj
 from bridge.mapping import tags as t
 from bridge.mapping.context import RFC3986, StudyContext
 from bridge.mapping.grouping import SeriesData
+from bridge.mapping.problems import Problem
 
 JSON = dict[str, Any]
 V3_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
-NEGATIVE = "negative: FHIR unsignedInt cannot hold it"
-NO_SOP_CLASS = "absent or unusable: the instance is counted but not listed (sopClass is 1..1)"
+NEGATIVE = Problem("negative-number", "negative: FHIR unsignedInt cannot hold it")
+NO_SOP_CLASS = Problem(
+    "missing-sop-class-uid",
+    "absent or unusable: the instance is counted but not listed (sopClass is 1..1)",
+)
 
 
 def _performers(ctx: StudyContext, ds: dj.Dataset, where: str) -> list[JSON]:

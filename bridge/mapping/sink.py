@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.mapping.problems import Problem
 from bridge.mapping.result import MappingWarning
 from bridge.mapping.tags import PATIENT_IDENTIFYING, label
 
@@ -32,16 +33,17 @@ class WarningSink:
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str | None, str], MappingWarning] = {}
 
-    def add(self, tag: str, value: Any, problem: str, where: str | None = None) -> None:
+    def add(self, tag: str, value: Any, problem: Problem, where: str | None = None) -> None:
         """Record that ``value`` of attribute ``tag`` (8 hex digits) was not used."""
         text = shorten(value)
-        key = (tag, text, problem)
+        key = (tag, text, problem.text)
         known = self._seen.get(key)
         if known is None or (where or "") < (known.where or ""):
             self._seen[key] = MappingWarning(
                 tag=label(tag),
                 value=text,
-                problem=problem,
+                problem=problem.text,
+                code=problem.code,
                 where=where,
                 sensitive=tag in PATIENT_IDENTIFYING,
             )

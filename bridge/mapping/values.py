@@ -1,6 +1,7 @@
 """Checks of single DICOM values against their Value Representation (PS3.5 6.2).
 
-Each check returns the usable value or a problem text; the caller decides the tag to blame.
+Each check returns the usable value or a :class:`~bridge.mapping.problems.Problem`; the
+caller decides the tag to blame.
 Values reaching FHIR must also be valid FHIR strings (FHIR R4 2.24.0.1 string: no characters
 below U+0020 except TAB, CR and LF), and must encode as UTF-8 (no lone surrogates).
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import re
 from typing import Final
+
+from bridge.mapping.problems import Problem
 
 #: Maximum value length in characters per VR (PS3.5 Table 6.2-1); PN counts per component
 #: group.  VRs without an entry (UC, UR, UT) are unlimited for our purposes.  DA and TM allow
@@ -43,11 +46,28 @@ _CS: Final = re.compile(r"[A-Z0-9 _]+")
 # PS3.5 6.2 IS: optional sign and digits, leading/trailing spaces allowed.
 _IS: Final = re.compile(r"[+-]?[0-9]+")
 
-UNDECODABLE = "undecodable characters (U+FFFD; wrong or missing SpecificCharacterSet?)"
-CONTROL = "control characters or lone surrogates (not allowed in FHIR strings)"
+UNDECODABLE = Problem(
+    "undecodable-characters",
+    "undecodable characters (U+FFFD; wrong or missing SpecificCharacterSet?)",
+)
+CONTROL = Problem(
+    "control-characters", "control characters or lone surrogates (not allowed in FHIR strings)"
+)
+UID_TOO_LONG = Problem("too-long", "longer than 64 characters (UI, PS3.5 9.1)")
+BAD_UID = Problem("invalid-uid", "not a valid UID (PS3.5 9.1: digits separated by '.')")
+BAD_INTEGER = Problem("invalid-integer", "not an integer (IS, PS3.5 6.2)")
+INTEGER_RANGE = Problem("invalid-integer", "outside the IS range -2^31..2^31-1 (PS3.5 6.2)")
+BAD_CODE_STRING = Problem(
+    "invalid-code-string", "not a code string (CS: A-Z, 0-9, space, underscore)"
+)
+#: one problem per VR with a length limit (the text names the limit, never the value)
+TOO_LONG: Final[dict[str, Problem]] = {
+    vr: Problem("too-long", f"longer than {limit} characters ({vr}, PS3.5 6.2)")
+    for vr, limit in MAX_CHARS.items()
+}
 
 
-def check_text(value: str, vr: str) -> tuple[str | None, str | None]:
+def check_text(value: str, vr: str) -> tuple[str | None, Problem | None]:
     """Strip DICOM padding and check a text value; return ``(value, None)`` or ``(None, why)``.
 
     An empty value after stripping is returned as ``(None, None)``: absent, not wrong.
@@ -57,22 +77,22 @@ def check_text(value: str, vr: str) -> tuple[str | None, str | None]:
         return None, None
     limit = MAX_CHARS.get(vr)
     if limit is not None and len(text) > limit:
-        return None, f"longer than {limit} characters ({vr}, PS3.5 6.2)"
+        return None, TOO_LONG[vr]
     bad = _BAD_CHARS.search(text)
     if bad is not None:
         return None, UNDECODABLE if bad.group() == "\ufffd" else CONTROL
     return text, None
 
 
-def check_uid(value: str) -> tuple[str | None, str | None]:
+def check_uid(value: str) -> tuple[str | None, Problem | None]:
     """Check a UI value (PS3.5 9.1); leading zeros in components are tolerated by the caller."""
     text = value.strip(" \x00")
     if not text:
         return None, None
     if len(text) > 64:
-        return None, "longer than 64 characters (UI, PS3.5 9.1)"
+        return None, UID_TOO_LONG
     if _UID.fullmatch(text) is None:
-        return None, "not a valid UID (PS3.5 9.1: digits separated by '.')"
+        return None, BAD_UID
     return text, None
 
 
@@ -91,7 +111,7 @@ IS_MIN: Final = -(2**31)
 IS_MAX: Final = 2**31 - 1
 
 
-def check_integer(value: object) -> tuple[int | None, str | None]:
+def check_integer(value: object) -> tuple[int | None, Problem | None]:
     """Parse an IS value: a JSON number (PS3.18 F.2.3.1) or a numeric string."""
     number: int | None = None
     if type(value) is int:
@@ -105,18 +125,18 @@ def check_integer(value: object) -> tuple[int | None, str | None]:
         if len(text) <= MAX_CHARS["IS"] and _IS.fullmatch(text):
             number = int(text)
     if number is None:
-        return None, "not an integer (IS, PS3.5 6.2)"
+        return None, BAD_INTEGER
     if not IS_MIN <= number <= IS_MAX:
-        return None, "outside the IS range -2^31..2^31-1 (PS3.5 6.2)"
+        return None, INTEGER_RANGE
     return number, None
 
 
-def check_code_string(value: str) -> tuple[str | None, str | None]:
+def check_code_string(value: str) -> tuple[str | None, Problem | None]:
     """Check a CS value; lower case is accepted and upper-cased (a common deviation)."""
     text, problem = check_text(value, "CS")
     if text is None:
         return None, problem
     upper = text.upper()
     if _CS.fullmatch(upper) is None:
-        return None, "not a code string (CS: A-Z, 0-9, space, underscore)"
+        return None, BAD_CODE_STRING
     return upper, None

@@ -1,4 +1,5 @@
-"""Durable state of the sync engine: work queue with leases, failures, checkpoints, audit.
+"""Durable state of the sync engine: work queue with leases, failures, checkpoints, audit,
+and the warnings of each study's latest mapping.
 
 SQLite file by default, PostgreSQL by URL; schema managed by alembic migrations that
 :func:`open_store` runs itself.  See ``store.py`` for the queue's state machine.
@@ -17,6 +18,9 @@ from bridge.state.views import (
     FailureView,
     HistoryEvent,
     StudyView,
+    StudyWarning,
+    WarnedStudy,
+    WarningView,
 )
 
 __all__ = [
@@ -32,6 +36,9 @@ __all__ = [
     "StateUnavailable",
     "Status",
     "StudyView",
+    "StudyWarning",
+    "WarnedStudy",
+    "WarningView",
     "open_store",
     "utcnow",
 ]

@@ -138,6 +138,36 @@ class WebhookSignature(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class StudyWarningRow(SQLModel, table=True):
+    """The warnings of the latest mapping of each study, one row per warning.
+
+    Replaced as a whole whenever the sync records an attempt that mapped the study (synced,
+    unchanged, retried or failed after mapping); cleared when the study is deleted.  Never
+    the offending value, except a vocabulary term (see ``bridge.sync.recorded_warnings``).
+    """
+
+    __tablename__ = "bridge_mapping_warning"
+    __table_args__ = (
+        Index("ix_bridge_mapping_warning_study", "archive", "study_uid"),
+        Index("ix_bridge_mapping_warning_code", "code"),
+    )
+
+    id: int | None = _serial_pk()
+    archive: str = Field(max_length=64)
+    study_uid: str = Field(max_length=_UID)
+    #: when the mapping that produced the warning was recorded
+    at: datetime = Field(sa_type=UTCDateTime)
+    #: stable code from bridge.mapping.problems.WARNING_CODES
+    code: str = Field(max_length=64)
+    #: the attribute as "(gggg,eeee) Keyword"
+    tag: str = Field(max_length=128)
+    #: the series the value was read in ("series <uid>"), NULL for study level
+    place: str | None = Field(default=None, max_length=128)
+    message: str = Field(sa_type=Text)
+    #: the offending value, only when it is a term of a coded vocabulary (never patient data)
+    value: str | None = Field(default=None, max_length=64)
+
+
 def _table(name: str) -> Table:
     return SQLModel.metadata.tables[name]
 
@@ -147,3 +177,4 @@ FAILURE: Table = _table("bridge_failure")
 CHECKPOINT: Table = _table("bridge_checkpoint")
 AUDIT: Table = _table("bridge_audit")
 WEBHOOK_SIGNATURE: Table = _table("bridge_webhook_signature")
+MAPPING_WARNING: Table = _table("bridge_mapping_warning")

@@ -11,10 +11,11 @@ from sqlalchemy import Connection, Row, func, insert, literal, select, update
 
 from bridge.state.base import CHUNK, StoreBase, chunks, nonnegative
 from bridge.state.enums import AuditAction, Reason
+from bridge.state.mapping_warnings import Replacement, clear_warnings, replace_warnings
 from bridge.state.models import FAILURE, STUDY
 from bridge.state.sqltypes import UTCDateTime
 from bridge.state.statements import DELETED, DUE, FAILED, WAITING
-from bridge.state.views import Completion
+from bridge.state.views import Completion, StudyWarning
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,14 @@ class OutcomeOps(StoreBase):
         fhir_version: str | None,
         action: AuditAction | str,
         status_code: int | None = None,
+        warnings: Sequence[StudyWarning] | None = None,
     ) -> bool:
         """Record the FHIR server's confirmation of a claimed study (and audit it).
 
         Returns ``False`` (and records nothing) when ``worker`` no longer holds the lease.
         The row becomes ``synced``, or ``due`` again if an event arrived during the lease.
+        ``warnings`` (those of the mapping that was written) replace the stored ones;
+        ``None`` keeps them.
         """
         done = Completion(
             archive=archive,
@@ -78,6 +82,8 @@ class OutcomeOps(StoreBase):
             ).first()
             if row is not None:
                 conn.execute(self._insert_audit, self._completion_audit(done, row, now))
+                if warnings is not None:
+                    replace_warnings(conn, [(archive, study_uid, warnings)], now)
         if row is None:
             logger.warning(
                 "completion refused: lease lost",
@@ -125,6 +131,7 @@ class OutcomeOps(StoreBase):
         recorded: list[bool] = []
         updates: list[dict[str, Any]] = []
         audits: list[dict[str, Any]] = []
+        replacements: list[Replacement] = []
         with self._write() as conn:
             held = self._held(conn, [(c.archive, c.study_uid) for c in completions], worker)
             for done in completions:
@@ -135,9 +142,12 @@ class OutcomeOps(StoreBase):
                 recorded.append(True)
                 updates.append(self._completion_params(done, worker, now))
                 audits.append(self._completion_audit(done, row, now))
+                if done.warnings is not None:
+                    replacements.append((done.archive, done.study_uid, done.warnings))
             if updates:
                 conn.execute(self._complete, updates)
                 conn.execute(self._insert_audit, audits)
+                replace_warnings(conn, replacements, now)
         lost = recorded.count(False)
         if lost:
             logger.warning(
@@ -156,6 +166,7 @@ class OutcomeOps(StoreBase):
         message: str,
         delay_seconds: float,
         waiting: bool = False,
+        warnings: Sequence[StudyWarning] | None = None,
     ) -> bool:
         """Give a claimed study back to be retried in ``delay_seconds`` (retryable error).
 
@@ -163,7 +174,8 @@ class OutcomeOps(StoreBase):
         with ``reason=retry``; the error is kept in ``last_error*`` and as a non-permanent
         failure row.  ``attempts`` is kept, for backoff.  An event that arrived during the
         lease does not cut the backoff short: the study is due anyway, so it is not lost.
-        Returns ``False`` (recording nothing) if the lease was lost.
+        Returns ``False`` (recording nothing) if the lease was lost.  ``warnings``, when the
+        attempt got as far as mapping the study, replace the stored ones.
         """
         nonnegative("delay_seconds", delay_seconds)
         now = self._now()
@@ -175,7 +187,7 @@ class OutcomeOps(StoreBase):
             "ready_at": due_at,
         }
         return self._record_failure(
-            archive, study_uid, worker, claimed_seq, kind, message, None, values, now
+            archive, study_uid, worker, claimed_seq, kind, message, None, values, now, warnings
         )
 
     def fail(
@@ -188,13 +200,14 @@ class OutcomeOps(StoreBase):
         kind: str,
         message: str,
         operation_outcome: dict[str, Any] | None = None,
+        warnings: Sequence[StudyWarning] | None = None,
     ) -> bool:
         """Record a permanent failure of a claimed study (dead letter); others go on.
 
         The row becomes ``failed`` with a permanent failure row (OperationOutcome kept),
         until :meth:`retry_failed` or a new event.  If an event arrived during the lease
         the row becomes due again instead (the new data may not fail).  Returns ``False``
-        (recording nothing) if the lease was lost.
+        (recording nothing) if the lease was lost.  ``warnings`` as in :meth:`retry_later`.
         """
         return self._record_failure(
             archive,
@@ -206,6 +219,7 @@ class OutcomeOps(StoreBase):
             operation_outcome,
             None,
             self._now(),
+            warnings,
         )
 
     def _record_failure(
@@ -219,6 +233,7 @@ class OutcomeOps(StoreBase):
         operation_outcome: dict[str, Any] | None,
         retry_values: dict[str, Any] | None,
         now: datetime,
+        warnings: Sequence[StudyWarning] | None,
     ) -> bool:
         s = STUDY.c
         with self._write() as conn:
@@ -265,6 +280,8 @@ class OutcomeOps(StoreBase):
                     permanent=retry_values is None,
                 )
             )
+            if warnings is not None:
+                replace_warnings(conn, [(archive, study_uid, warnings)], now)
         return True
 
     def mark_deleted(
@@ -341,6 +358,8 @@ class OutcomeOps(StoreBase):
                 status_code,
             )
             conn.execute(self._insert_audit, audit)
+            # the warnings described data the archive no longer has
+            clear_warnings(conn, archive, study_uid)
         return True
 
     def record_audit(

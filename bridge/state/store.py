@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from bridge.state.base import Clock, translated, utcnow
 from bridge.state.engine import create_state_engine
+from bridge.state.mapping_warnings import WarningOps
 from bridge.state.migrate import upgrade
 from bridge.state.outcomes import OutcomeOps
 from bridge.state.queue import QueueOps
@@ -61,12 +62,13 @@ def open_store(url: str, *, clock: Clock = utcnow, busy_timeout: float = 30.0) -
     return StateStore(engine, clock=clock)
 
 
-class StateStore(QueueOps, OutcomeOps, ReportOps, SignatureOps):
+class StateStore(QueueOps, OutcomeOps, ReportOps, SignatureOps, WarningOps):
     """Durable work queue, failures, checkpoints and audit of the sync engine.
 
     Create it with :func:`open_store`.  Every method is one short transaction; all
     datetimes are timezone-aware UTC; results are frozen dataclasses, never ORM objects.
     The methods live in ``queue.py`` (mark_due, claim, ...), ``outcomes.py`` (complete,
-    retry_later, fail, ...), ``reports.py`` (get_study, failures, counts, checkpoints) and
-    ``signatures.py`` (remember_signature: replay memory of signed notifications).
+    retry_later, fail, ...), ``reports.py`` (get_study, failures, counts, checkpoints),
+    ``signatures.py`` (remember_signature: replay memory of signed notifications) and
+    ``mapping_warnings.py`` (warnings of each study's latest mapping, by study and code).
     """

@@ -36,6 +36,22 @@ class ClaimedStudy:
 
 
 @dataclass(frozen=True, slots=True)
+class StudyWarning:
+    """One warning of a study's mapping, as the store keeps it.
+
+    ``where`` is the series it was seen in (``None`` at study level); ``value`` is only ever
+    a term of a coded vocabulary (the caller redacts everything else, see
+    ``bridge.sync.recorded_warnings``).
+    """
+
+    code: str
+    tag: str
+    message: str
+    where: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """The confirmed outcome of one claimed study, for :meth:`StateStore.complete_many`.
 
@@ -53,6 +69,8 @@ class Completion:
     fhir_version: str | None = None
     status_code: int | None = None
     fhir_type: str = "ImagingStudy"
+    #: the warnings of the mapping this completion wrote (``None`` keeps the stored ones)
+    warnings: tuple[StudyWarning, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +128,32 @@ class AuditView:
     status_code: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class WarningView:
+    """A stored warning of a study's latest mapping, recorded at ``at``."""
+
+    archive: str
+    study_uid: str
+    at: datetime
+    code: str
+    tag: str
+    message: str
+    where: str | None
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WarnedStudy:
+    """A study whose latest mapping had warnings: how many, of which codes, and when."""
+
+    archive: str
+    study_uid: str
+    status: Status
+    warnings: int
+    codes: tuple[str, ...]
+    at: datetime
+
+
 #: an entry of :meth:`StateStore.study_history`, ordered by ``at``
 HistoryEvent = AuditView | FailureView
 
@@ -157,6 +201,21 @@ def failure_view(row: Row[Any]) -> FailureView:
         operation_outcome=m["operation_outcome"],
         attempt=m["attempt"],
         permanent=bool(m["permanent"]),
+    )
+
+
+def warning_view(row: Row[Any]) -> WarningView:
+    """Build a :class:`WarningView` from a full ``bridge_mapping_warning`` row."""
+    m = row._mapping
+    return WarningView(
+        archive=m["archive"],
+        study_uid=m["study_uid"],
+        at=m["at"],
+        code=m["code"],
+        tag=m["tag"],
+        message=m["message"],
+        where=m["place"],
+        value=m["value"],
     )
 
 

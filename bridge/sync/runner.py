@@ -33,7 +33,8 @@ from bridge.errors import (
 from bridge.fhir.client import FhirClient
 from bridge.mapping import EndpointSpec, MappingEngine, MappingResult, content_hash
 from bridge.metrics import FAILURES, RETRIES, STUDIES_SYNCED, WRITES_SKIPPED
-from bridge.state import ClaimedStudy, StateStore
+from bridge.state import ClaimedStudy, StateStore, StudyWarning
+from bridge.sync import recorded_warnings
 from bridge.sync.assemble import assemble, with_bridge_tag
 from bridge.sync.backoff import retry_delay
 from bridge.sync.references import (
@@ -69,6 +70,9 @@ class _Job:
     result: MappingResult | None = None
     resource: dict[str, Any] | None = None
     hash: str | None = None
+    #: the mapping's warnings as the store keeps them; ``None`` until the study is mapped
+    #: (an outcome recorded before that leaves the stored warnings alone)
+    warnings: tuple[StudyWarning, ...] | None = None
 
 
 class EndpointFor(Protocol):
@@ -185,7 +189,7 @@ class SyncRunner:
             ready = await self._resolve(mapped, stats)
         except BridgeError as exc:
             for j in mapped:
-                await self._settle_error(j.claim, exc, stats)
+                await self._settle_error(j.claim, exc, stats, warnings=j.warnings)
             return
         to_write: list[_Job] = []
         for job in ready:
@@ -214,6 +218,8 @@ class SyncRunner:
                     f"archive returned study {result.study_uid} for {claim.study_uid}",
                     tag="(0020,000D) StudyInstanceUID",
                 )
+            # the study is mapped: whatever the outcome, it records these warnings
+            job.warnings = self._kept_warnings(claim, result)
             if result.patient.value is None and result.patient.policy != "identifier-only":
                 raise DicomDataError(
                     f"study {claim.study_uid} has no PatientID; policy "
@@ -223,7 +229,18 @@ class SyncRunner:
             job.result = result
         except BridgeError as exc:
             job.result = None
-            await self._settle_error(claim, exc, stats)
+            await self._settle_error(claim, exc, stats, warnings=job.warnings)
+
+    @staticmethod
+    def _kept_warnings(claim: ClaimedStudy, result: MappingResult) -> tuple[StudyWarning, ...]:
+        """The mapping's warnings for the store and the metric (values redacted)."""
+        kept = recorded_warnings.to_stored(result.warnings)
+        if kept:
+            recorded_warnings.count(claim.archive, kept)
+            log.debug("study mapped with warnings",
+                      extra={"study_uid": claim.study_uid, "archive": claim.archive,
+                             "warning_codes": ",".join(sorted({w.code for w in kept}))})
+        return kept
 
     @staticmethod
     def _patient_key(result: MappingResult) -> tuple[str, str]:
@@ -249,7 +266,8 @@ class SyncRunner:
             assert result is not None
             key = self._patient_key(result)
             if key in create_errors:
-                await self._settle_error(job.claim, create_errors[key], stats)
+                await self._settle_error(job.claim, create_errors[key], stats,
+                                         warnings=job.warnings)
                 continue
             policy = result.patient.policy
             ref, found = self.resolver.patient(key) if policy != "identifier-only" \
@@ -261,6 +279,7 @@ class SyncRunner:
                         f"no Patient with identifier {key[0]}|<id> in the EHR (policy match)"
                     ),
                     stats,
+                    warnings=job.warnings,
                 )
                 continue
             conflicts = demographics_conflict(found, result.patient.resource())
@@ -313,11 +332,11 @@ class SyncRunner:
             results = await self.fhir.batch(entries, representation=False)
         except BridgeError as exc:
             for job in jobs:
-                await self._settle_error(job.claim, exc, stats)
+                await self._settle_error(job.claim, exc, stats, warnings=job.warnings)
             return
         for job, res in zip(jobs, results, strict=True):
             if res.error is not None:
-                await self._settle_error(job.claim, res.error, stats)
+                await self._settle_error(job.claim, res.error, stats, warnings=job.warnings)
                 continue
             action = "create" if res.status == 201 else "update"
             ok = await self._complete(job, fhir_id=res.resource_id, version=res.version_id,
@@ -340,14 +359,19 @@ class SyncRunner:
             fhir_id=fhir_id,
             fhir_version=version,
             action=action,
+            warnings=job.warnings,
         )
         if not ok:
             log.warning("lease lost before completion; another worker owns the study",
                         extra={"study_uid": job.claim.study_uid})
         return bool(ok)
 
-    async def _settle_error(self, claim: ClaimedStudy, exc: BridgeError, stats: DrainStats) -> None:
-        """The one place that decides retry versus failure."""
+    async def _settle_error(
+        self, claim: ClaimedStudy, exc: BridgeError, stats: DrainStats,
+        *, warnings: tuple[StudyWarning, ...] | None = None,
+    ) -> None:
+        """The one place that decides retry versus failure; ``warnings`` are those of the
+        attempt's mapping (``None`` when it did not get that far)."""
         if isinstance(exc, StudyGone) and self._on_gone is not None:
             try:  # the delete policy (bridge.sync.deletes); its FHIR errors settle as usual
                 kept = await self._on_gone(claim, worker=self.worker_id)
@@ -384,7 +408,7 @@ class SyncRunner:
                 self.store.retry_later, claim.archive, claim.study_uid,
                 worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
                 message=exc.message, delay_seconds=delay,
-                waiting=isinstance(exc, PatientNotFound | AuthError),
+                waiting=isinstance(exc, PatientNotFound | AuthError), warnings=warnings,
             )
             RETRIES.labels(archive=claim.archive, kind=exc.kind).inc()
             stats.retried += 1
@@ -395,7 +419,7 @@ class SyncRunner:
         await asyncio.to_thread(
             self.store.fail, claim.archive, claim.study_uid,
             worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
-            message=exc.message, operation_outcome=outcome,
+            message=exc.message, operation_outcome=outcome, warnings=warnings,
         )
         FAILURES.labels(archive=claim.archive, kind=exc.kind).inc()
         stats.failed += 1

@@ -25,7 +25,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from bridge.state import AuditAction, Completion, StateStore, Status, open_store
+from bridge.state import (
+    AuditAction,
+    Completion,
+    StateStore,
+    Status,
+    StudyWarning,
+    open_store,
+)
 from bridge.state.engine import create_state_engine
 from bridge.state.migrate import VERSION_TABLE, current_revision, upgrade
 from tests.unit.state.state_helpers import (
@@ -37,7 +44,7 @@ from tests.unit.state.state_helpers import (
 from tests.unit.state.state_workers import drain, open_and_report
 
 SPAWN = multiprocessing.get_context("spawn")
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture
@@ -320,6 +327,38 @@ def test_outcomes_and_leases_on_postgres(pg_url: str) -> None:
         store.set_checkpoint("poll:a", "x")
         store.set_checkpoint("poll:a", "y")
         assert store.get_checkpoint("poll:a") == "y"
+    finally:
+        store.close()
+
+
+def test_mapping_warnings_are_replaced_counted_and_listed_on_postgres(pg_url: str) -> None:
+    clock = FakeClock()
+    store = open_store(pg_url, clock=clock)
+    body = StudyWarning(code="unknown-body-part", tag="(0018,0015) BodyPartExamined",
+                        message="unknown body part", where="series 1.1.9", value="ELBOWX")
+    date = StudyWarning(code="invalid-date", tag="(0008,0020) StudyDate", message="bad DA")
+    try:
+        store.mark_many_due("a", [("1.1", None), ("1.2", None), ("1.3", None)], reason="poll")
+        seqs = {c.study_uid: c.claimed_seq
+                for c in store.claim(worker="w1", limit=3, lease_seconds=30)}
+        wanted = {"1.1": (body, date), "1.2": (date,), "1.3": ()}
+        done = [Completion("a", uid, seqs[uid], AuditAction.CREATE, warnings=warnings)
+                for uid, warnings in wanted.items()]
+        assert store.complete_many(done, worker="w1") == [True, True, True]
+        assert store.warned_study_count() == 2
+        assert store.warning_counts() == {"invalid-date": 2, "unknown-body-part": 1}
+        listed = store.studies_with_warnings(code="unknown-body-part")
+        assert [(s.study_uid, s.status, s.warnings, s.codes, s.at) for s in listed] == [
+            ("1.1", Status.SYNCED, 2, ("invalid-date", "unknown-body-part"), clock.now)]
+
+        clock.advance(5)  # the next mapping of 1.1 has none: cleared, in one completion
+        store.mark_due("a", "1.1", reason="manual")
+        (again,) = store.claim(worker="w1", limit=1, lease_seconds=30)
+        assert store.complete("a", "1.1", worker="w1", claimed_seq=again.claimed_seq,
+                              fingerprint=None, content_hash="h2", fhir_id=None,
+                              fhir_version="2", action="update", warnings=[])
+        assert store.study_warnings("1.1") == []
+        assert [s.study_uid for s in store.studies_with_warnings()] == ["1.2"]
     finally:
         store.close()
 

@@ -54,9 +54,10 @@ async def readyz(ctx: Ctx) -> JSONResponse:
 
 @router.get("/status")
 async def status(ctx: Ctx, request: Request) -> dict[str, Any]:
-    """Counts per state, queue depth, lag, the last poll and, when an event source is
-    configured, what the real-time sources did (``realtime``)."""
+    """Counts per state, queue depth, lag, studies mapped with warnings, the last poll and,
+    when an event source is configured, what the real-time sources did (``realtime``)."""
     counts = await asyncio.to_thread(ctx.store.counts)
+    warned = await asyncio.to_thread(ctx.store.warned_study_count)
     depth = await asyncio.to_thread(ctx.store.queue_depth)
     lag = await asyncio.to_thread(ctx.store.oldest_due_age)
     poller = ctx.poller
@@ -64,6 +65,8 @@ async def status(ctx: Ctx, request: Request) -> dict[str, Any]:
         "studies": counts,
         "queue_depth": depth,
         "lag_seconds": lag,
+        # studies whose latest mapping had warnings (`imaging-bridge warnings list`)
+        "studies_with_warnings": warned,
         "last_poll": poller.last_poll.isoformat() if poller.last_poll else None,
         "last_poll_results": [
             {"archive": r.archive, "seen": r.seen, "due": r.due, "requests": r.requests}
@@ -90,7 +93,9 @@ def _last_auth_error() -> dict[str, Any] | None:
 
 @router.get("/studies/{study_uid}")
 async def study(study_uid: str, ctx: Ctx) -> dict[str, Any]:
-    """The study's sync state and history (audit and failures), for every archive."""
+    """The study's sync state, history (audit and failures) and the warnings of its latest
+    mapping (code, tag, series, message; a value only when it is a vocabulary term), for
+    every archive."""
     views = []
     for name in ctx.archives:
         view = await asyncio.to_thread(ctx.store.get_study, name, study_uid)
@@ -99,10 +104,12 @@ async def study(study_uid: str, ctx: Ctx) -> dict[str, Any]:
     if not views:
         raise HTTPException(status_code=404, detail=f"study {study_uid} is not known")
     history = await asyncio.to_thread(ctx.store.study_history, study_uid)
+    warnings = await asyncio.to_thread(ctx.store.study_warnings, study_uid)
     from dataclasses import asdict
 
     return {"states": [asdict(v) for v in views],
-            "history": [asdict(h) if hasattr(h, "__dataclass_fields__") else h for h in history]}
+            "history": [asdict(h) if hasattr(h, "__dataclass_fields__") else h for h in history],
+            "warnings": [asdict(w) for w in warnings]}
 
 
 @router.get("/metrics")

@@ -177,3 +177,6 @@ def check_seeded_data_after_upgrade(store: StateStore, archive: str) -> None:
     # revision 0003 added the shared replay memory of signed notifications
     assert store.remember_signature("0" * 64, ttl_seconds=60)
     assert not store.remember_signature("0" * 64, ttl_seconds=60)
+    # revision 0004 added the mapping warnings: none yet for studies synced before it
+    assert store.warned_study_count(archive) == 0
+    assert store.study_warnings("synced-1", archive=archive) == []

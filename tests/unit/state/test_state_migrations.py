@@ -8,11 +8,11 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel
 from state_helpers import SEED_NOW, check_seeded_data_after_upgrade, seed_revision_0001
 
-from bridge.state import open_store
+from bridge.state import StudyWarning, open_store
 from bridge.state.engine import create_state_engine
 from bridge.state.migrate import VERSION_TABLE, current_revision, downgrade, upgrade
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 def test_opening_a_new_store_creates_the_schema_at_head(db_url: str) -> None:
@@ -28,6 +28,7 @@ def test_opening_a_new_store_creates_the_schema_at_head(db_url: str) -> None:
             "bridge_checkpoint",
             "bridge_audit",
             "bridge_webhook_signature",
+            "bridge_mapping_warning",
             VERSION_TABLE,
         } <= tables
     finally:
@@ -103,6 +104,39 @@ def test_downgrade_to_0002_drops_only_the_signature_table_and_upgrade_restores_i
     try:
         assert again.counts()["due"] == 1  # the queue survived both ways
         assert again.remember_signature("a" * 64, ttl_seconds=60)  # the memory did not
+    finally:
+        again.close()
+
+
+def test_downgrade_to_0003_drops_only_the_warnings_and_upgrade_brings_the_table_back(
+    db_url: str,
+) -> None:
+    store = open_store(db_url)
+    store.mark_due("archive-a", "1.1", reason="poll", fingerprint="fp-1")
+    (claimed,) = store.claim(worker="w1", limit=1, lease_seconds=60)
+    warning = StudyWarning(code="unknown-body-part", tag="(0018,0015) BodyPartExamined",
+                           message="unknown body part", where="series 1.1.1", value="ELBOWX")
+    assert store.complete("archive-a", "1.1", worker="w1", claimed_seq=claimed.claimed_seq,
+                          fingerprint="fp-1", content_hash="h", fhir_id="is-1",
+                          fhir_version="1", action="create", warnings=[warning])
+    assert store.warned_study_count() == 1
+    store.close()
+    engine = create_state_engine(db_url)
+    try:
+        downgrade(engine, "0003")
+        assert current_revision(engine) == "0003"
+        assert "bridge_mapping_warning" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
+    again = open_store(db_url)
+    try:
+        study = again.get_study("archive-a", "1.1")
+        assert study is not None  # the study, its outcome and its audit survived both ways
+        assert (study.status.value, study.fhir_id, study.content_hash) == ("synced", "is-1", "h")
+        assert [e.fhir_id for e in again.study_history("1.1")] == ["is-1"]
+        assert again.study_warnings("1.1") == []  # the warnings did not: the next sync rewrites
     finally:
         again.close()
 

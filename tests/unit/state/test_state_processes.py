@@ -57,4 +57,4 @@ def test_processes_opening_a_new_store_at_once_all_succeed(db_url: str, tmp_path
 
     run_workers(open_and_report, [(db_url, start, str(out)) for out in outs], start)
 
-    assert [json.loads(out.read_text()) for out in outs] == ["0003"] * 3
+    assert [json.loads(out.read_text()) for out in outs] == ["0004"] * 3

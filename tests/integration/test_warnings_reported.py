@@ -1,0 +1,111 @@
+"""Mapping warnings against the real Orthanc and HAPI FHIR: a study with a value the mapping
+cannot use is still synced, and its warning is reported by ``GET /studies/{uid}``,
+``GET /status``, ``/metrics`` and ``imaging-bridge warnings`` (the interface team's feedback
+when they change mappings/*.yaml)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
+
+from bridge.api import create_app
+from bridge.cli import app as cli_app
+from bridge.sync.service import sync_context
+from samples.generator import generate_studies, write_part10
+from samples.seed_ehr import seed_ehr
+from tests.integration.sync_helpers import bridge_settings, study_by_uid
+
+ARCHIVE = "orthanc"  # the name bridge_settings gives the archive
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """The CLI sets up logging on the root logger; put pytest's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def _load_with_body_part(orthanc: Any, hapi: Any, ns: Any, body_part: str) -> Any:
+    """Store one study whose every instance says ``BodyPartExamined = body_part``, and seed
+    its Patient and orders in the EHR."""
+    study = next(iter(generate_studies(1, seed=int(ns.token, 16) % 2**31 + 7,
+                                       profile="small", id_prefix=ns.token[:6].upper())))
+    with httpx.Client(auth=orthanc.auth, timeout=60) as client:
+        for ds in study.instances():
+            ds = copy.deepcopy(ds)
+            ds.BodyPartExamined = body_part
+            resp = client.post(f"{orthanc.base_url}/instances", content=write_part10(ds))
+            assert resp.status_code == 200, resp.text
+    seed_ehr([study.truth], fhir_url=hapi.fhir_url)
+    return study
+
+
+async def test_a_study_with_an_unknown_body_part_is_synced_and_its_warning_reported(
+    orthanc: Any, hapi: Any, ns: Any, tmp_path: Path, root_logging: None
+) -> None:
+    study = _load_with_body_part(orthanc, hapi, ns, "ELBOWX")
+    uid = study.study_uid
+    settings = bridge_settings(orthanc, hapi, tmp_path)
+    async with sync_context(settings) as ctx:
+        ctx.store.mark_due(ARCHIVE, uid, reason="manual")
+        stats = await ctx.runner.drain()
+    assert (stats.synced, stats.failed, stats.retried) == (1, 0, 0)
+
+    # the warning did not stop the write: the ImagingStudy is there, without a bodySite
+    [written] = study_by_uid(hapi, uid)
+    assert written["numberOfInstances"] == study.truth.instance_count
+    assert all("bodySite" not in series for series in written["series"])
+
+    app = create_app(settings, run_sync=False)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bridge.test"
+    ) as client:
+        resp = await client.get(f"/studies/{uid}")
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert [s["status"] for s in body["states"]] == ["synced"]
+        [body_part] = [w for w in body["warnings"] if w["code"] == "unknown-body-part"]
+        assert (body_part["archive"], body_part["tag"], body_part["value"]) == (
+            ARCHIVE, "(0018,0015) BodyPartExamined", "ELBOWX")
+        assert body_part["where"].startswith("series ")
+        text = json.dumps(body["warnings"])
+        assert study.truth.patient_id not in text  # never patient data
+        assert all(part not in text for part in study.truth.patient_name.split("^") if part)
+
+        status = (await client.get("/status")).json()
+        assert status["studies_with_warnings"] == 1  # this test's own store
+
+        metrics = (await client.get("/metrics")).text
+        counted = [s.value for f in text_string_to_metric_families(metrics) for s in f.samples
+                   if s.name == "bridge_mapping_warnings_total"
+                   and s.labels == {"archive": ARCHIVE, "code": "unknown-body-part"}]
+        assert counted and counted[0] >= 1
+
+    config = str(tmp_path / "bridge.yaml")
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["warnings", "show", uid, "-c", config, "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert {(w["code"], w["value"]) for w in shown} >= {("unknown-body-part", "ELBOWX")}
+
+    result = runner.invoke(cli_app, ["warnings", "list", "-c", config, "--json",
+                                     "--code", "unknown-body-part"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert listed["counts"]["unknown-body-part"] == 1
+    assert [(s["archive"], s["study_uid"], s["status"]) for s in listed["studies"]] == [
+        (ARCHIVE, uid, "synced")]
