@@ -244,3 +244,12 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _register_resync_command() -> None:
+    from bridge.cli_resync import register
+
+    register(app)
+
+
+_register_resync_command()

@@ -31,6 +31,8 @@ class Reason(StrEnum):
     RECONCILE = "reconcile"
     RETRY = "retry"
     MANUAL = "manual"
+    #: ``imaging-bridge resync``: synced studies mapped again (a mapping or Endpoint change)
+    RESYNC = "resync"
 
 
 class AuditAction(StrEnum):

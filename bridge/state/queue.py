@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, exists, update
 
 from bridge.state.base import CHUNK, StoreBase, chunks, nonnegative, reason_value
 from bridge.state.enums import Reason
-from bridge.state.models import STUDY
-from bridge.state.statements import DUE, LEASED
+from bridge.state.models import MAPPING_WARNING, STUDY
+from bridge.state.statements import DUE, LEASED, SYNCED
 from bridge.state.views import ClaimedStudy
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,50 @@ class QueueOps(StoreBase):
             with self._write() as conn:
                 conn.execute(self._mark_many_due, params)
         return len(pairs)
+
+    def requeue_synced(
+        self,
+        study_uids: Sequence[str] | None = None,
+        *,
+        archive: str | None = None,
+        warning_code: str | None = None,
+        force: bool = False,
+    ) -> int:
+        """Make synced studies due again now (``reason=resync``), for ``imaging-bridge
+        resync`` after a mapping or Endpoint change: the next sync maps each study again and
+        writes it only if the resource changed.  ``force`` also forgets the hash of the last
+        confirmed write, so every study is written (the EHR's copy was changed or lost).
+
+        ``study_uids`` None means every synced study (of ``archive`` when given);
+        ``warning_code`` keeps only those whose latest mapping had that warning (the mapping
+        was just taught the missing term).  Studies in
+        any other state are left alone: due, leased and waiting ones will be mapped anyway,
+        failed ones are for ``failures retry``.  Returns the number of studies requeued.
+        """
+        now = self._now()
+        s = STUDY.c
+        values: dict[str, Any] = {
+            "status": DUE, "reason": Reason.RESYNC.value, "attempts": 0,
+            "next_attempt_at": now, "ready_at": now, "due_seq": s.due_seq + 1,
+            "updated_at": now,
+        }
+        if force:
+            values["content_hash"] = None
+        requeue = update(STUDY).where(s.status == SYNCED).values(**values)
+        if archive is not None:
+            requeue = requeue.where(s.archive == archive)
+        if warning_code is not None:
+            w = MAPPING_WARNING.c
+            requeue = requeue.where(exists().where(
+                w.archive == s.archive, w.study_uid == s.study_uid, w.code == warning_code))
+        if study_uids is None:
+            with self._write() as conn:
+                return int(conn.execute(requeue).rowcount)
+        total = 0
+        for chunk in chunks(sorted(set(study_uids)), CHUNK):
+            with self._write() as conn:
+                total += int(conn.execute(requeue.where(s.study_uid.in_(chunk))).rowcount)
+        return total
 
     @staticmethod
     def _due_params(

@@ -109,3 +109,72 @@ async def test_a_study_with_an_unknown_body_part_is_synced_and_its_warning_repor
     assert listed["counts"]["unknown-body-part"] == 1
     assert [(s["archive"], s["study_uid"], s["status"]) for s in listed["studies"]] == [
         (ARCHIVE, uid, "synced")]
+
+
+async def test_resync_by_warning_code_after_the_mapping_learns_the_term(
+    orthanc: Any, hapi: Any, ns: Any, tmp_path: Path, root_logging: None
+) -> None:
+    """The interface team's loop: a warning, the term added to the mapping as data,
+    ``resync --code`` -> the study is written again with the bodySite and its warning is
+    gone; a resync with nothing changed writes nothing; ``--force`` writes anyway."""
+    study = _load_with_body_part(orthanc, hapi, ns, "ELBOWX")
+    uid = study.study_uid
+    settings = bridge_settings(orthanc, hapi, tmp_path)
+    async with sync_context(settings) as ctx:
+        ctx.store.mark_due(ARCHIVE, uid, reason="manual")
+        await ctx.runner.drain()
+    [first] = study_by_uid(hapi, uid)
+    assert all("bodySite" not in series for series in first["series"])
+
+    # the site mapping learns the local term (data, not code), as mappings/site-example.yaml
+    site = tmp_path / "site.yaml"
+    site.write_text("version: 1\nbody_parts:\n  ELBOWX: ELBOW\n")
+    config_path = tmp_path / "bridge.yaml"
+    config = json.loads(config_path.read_text())
+    config["mapping"]["files"].append(str(site))
+    config_path.write_text(json.dumps(config))
+    runner = CliRunner()
+    cli = ["-c", str(config_path)]
+
+    refused = runner.invoke(cli_app, ["resync", *cli, "--code", "no-such-code"])
+    assert refused.exit_code == 2 and "unknown warning code" in refused.output
+    other = runner.invoke(cli_app, ["resync", *cli, "--code", "invalid-date"])
+    assert other.exit_code == 0 and "0 synced studies" in other.output
+    result = runner.invoke(cli_app, ["resync", *cli, "--code", "unknown-body-part"])
+    assert result.exit_code == 0, result.output
+    assert "1 synced studies due again" in result.output
+
+    from bridge.config import load_settings
+
+    settings = load_settings(config_path)
+    async with sync_context(settings) as ctx:
+        stats = await ctx.runner.drain()
+        assert stats.synced == 1
+        # the body part warning is gone (others, e.g. the RIS's coding scheme, remain)
+        codes = {w.code for w in ctx.store.study_warnings(uid)}
+        assert "unknown-body-part" not in codes
+    [second] = study_by_uid(hapi, uid)
+    assert int(second["meta"]["versionId"]) == int(first["meta"]["versionId"]) + 1
+    # R4 ImagingStudy.series.bodySite is a Coding; SNOMED CT 16953009 (PS3.16 CID 4031 ELBOW)
+    assert {(s["bodySite"]["system"], s["bodySite"]["code"]) for s in second["series"]} == {
+        ("http://snomed.info/sct", "16953009")}
+
+    # nothing changed since: the resync maps again but writes nothing (audit: skip-unchanged)
+    assert runner.invoke(cli_app, ["resync", *cli, uid]).exit_code == 0
+    async with sync_context(settings) as ctx:
+        await ctx.runner.drain()
+        assert _last_action(ctx.store, uid) == "skip-unchanged"
+    # --force: the PUT is sent although unchanged (the EHR's copy was edited or lost); HAPI
+    # answers an identical update without a new version, so the audit tells, not versionId
+    assert runner.invoke(cli_app, ["resync", *cli, "--all", "--force"]).exit_code == 0
+    async with sync_context(settings) as ctx:
+        await ctx.runner.drain()
+        assert _last_action(ctx.store, uid) == "update"
+
+
+def _last_action(store: Any, uid: str) -> str:
+    from bridge.state import AuditView
+
+    audits = [e for e in store.study_history(uid) if isinstance(e, AuditView)
+              and e.fhir_type == "ImagingStudy"]
+    return str(max(audits, key=lambda e: e.id).action.value)

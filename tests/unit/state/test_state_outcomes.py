@@ -458,3 +458,25 @@ def test_fail_after_a_delayed_event_keeps_the_event_delay(
     assert store.claim(worker="w1", limit=1, lease_seconds=60) == []
     clock.advance(30)
     assert len(store.claim(worker="w1", limit=1, lease_seconds=60)) == 1
+
+
+def test_requeue_synced_touches_only_synced_studies_and_force_forgets_the_hash(
+    store: StateStore,
+) -> None:
+    for uid in ("1.1", "1.2", "1.3", "1.4"):
+        complete(store, claim_one(store, uid))
+    c = claim_one(store, "1.5")
+    store.fail(A, "1.5", worker="w1", claimed_seq=c.claimed_seq, kind="x", message="y")
+    store.mark_due("archive-b", "1.1", reason="poll")
+    leased = claim_one(store, "1.6")
+
+    assert store.requeue_synced(["1.1", "1.5", "1.6", "9.9"]) == 1  # only the synced one
+    study = store.get_study(A, "1.1")
+    assert study is not None and study.status is Status.DUE and study.reason is Reason.RESYNC
+    assert study.content_hash == "hash-1"  # kept: an unchanged resource is not written
+    assert status(store, "1.5") is Status.FAILED and status(store, "1.6") is Status.LEASED
+    assert store.requeue_synced(archive="archive-b") == 0
+    assert store.requeue_synced(force=True) == 3  # 1.2 - 1.4
+    forced = store.get_study(A, "1.3")
+    assert forced is not None and forced.content_hash is None
+    assert complete(store, leased)  # the leased row's worker is undisturbed
