@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         top = relative.parts[0] if len(relative.parts) > 1 else ""
         if top in _MARKERS:
             item.add_marker(getattr(pytest.mark, top))
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """For tests running the CLI, which sets up logging on the root logger: pytest's
+    handlers and level are put back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -8,7 +8,7 @@ import asyncio
 import copy
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +34,6 @@ from tests.integration.sync_helpers import Loaded, load_and_seed
 @pytest.fixture
 def archive(orthanc_factory: Any) -> Any:
     return orthanc_factory()
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """The CLI sets up logging on the root logger; put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 @pytest.fixture

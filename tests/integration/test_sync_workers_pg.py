@@ -3,14 +3,10 @@ PostgreSQL, no study processed by both at once, none left behind)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bridge.state import open_store
 from tests.integration.fault_helpers import (
@@ -30,19 +26,9 @@ def archive(orthanc_factory: Any) -> Any:
 
 
 @pytest.fixture
-def pg_url(postgres: Any) -> Iterator[str]:
+def pg_url(pg_schema_url: str) -> str:
     """A URL whose connections work in a fresh schema of the shared database."""
-    schema = f"workers_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres.url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres.url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return pg_schema_url
 
 
 def test_two_workers_on_postgresql_drain_one_queue_each_study_written_once(

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
@@ -25,18 +22,6 @@ from samples.seed_ehr import seed_ehr
 from tests.integration.sync_helpers import bridge_settings, study_by_uid
 
 ARCHIVE = "orthanc"  # the name bridge_settings gives the archive
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """The CLI sets up logging on the root logger; put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def _load_with_body_part(orthanc: Any, hapi: Any, ns: Any, body_part: str) -> Any:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +21,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def root_logging() -> Iterator[None]:
-    """The CLI sets up logging on the root logger; put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
+def _logging(root_logging: None) -> None:
+    """Every test here runs the CLI (tests/conftest.py: root_logging)."""
 
 
 @pytest.fixture
