@@ -104,7 +104,8 @@ def backfill(
     ] = 120.0,
 ) -> None:
     """Sync an archive's whole history (resumable: run it again after a crash)."""
-    from bridge.sync.backfill import DEFAULT_START, BackfillProgress, mark_history
+    from bridge.sync.backfill import DEFAULT_START, BackfillProgress
+    from bridge.sync.backfill import backfill as run_backfill
     from bridge.sync.runner import DrainStats
     from bridge.sync.service import sync_context
 
@@ -115,34 +116,40 @@ def backfill(
     async def main() -> None:
         async with sync_context(settings) as ctx:
             names = [archive] if archive else list(ctx.archives)
+            clients = []
+            for name in names:
+                client = ctx.archives.get(name)
+                if client is None:
+                    raise ConfigError(f"no archive named {name!r}")
+                clients.append(client)
             with Progress(TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.completed}/{task.total}"),
                           TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                           TimeRemainingColumn(), console=err) as progress:
-                for name in names:
-                    client = ctx.archives.get(name)
-                    if client is None:
-                        raise ConfigError(f"no archive named {name!r}")
-                    scan = progress.add_task(f"scan {name}", total=None, rate="")
-
-                    def on_window(p: BackfillProgress, scan: Any = scan) -> None:
-                        progress.update(scan, completed=p.windows_done, total=p.windows_total,
-                                        rate=f"{p.studies_marked} due")
-
-                    await mark_history(client, ctx.store, start=start, end=end,
-                                       window_days=settings.sync.backfill_window_days,
-                                       on_window=on_window)
-                due = await asyncio.to_thread(ctx.store.queue_depth)
-                sync_task = progress.add_task("sync", total=due, rate="")
+                scans = {name: progress.add_task(f"scan {name} (days)", total=None, rate="")
+                         for name in names}
+                # the sync runs while the scan goes on: its total grows with the scan
+                sync_task = progress.add_task("sync", total=None, rate="")
                 started = time.monotonic()
+
+                def on_window(name: str, p: BackfillProgress) -> None:
+                    progress.update(scans[name], completed=p.days_done, total=p.days_total,
+                                    rate=f"{p.studies_marked} due")
 
                 def on_batch(stats: DrainStats) -> None:
                     rate = stats.processed / max(1e-6, time.monotonic() - started)
                     progress.update(sync_task, completed=stats.processed,
+                                    total=stats.processed + ctx.store.queue_depth(),
                                     rate=f"{rate:.1f} studies/s")
 
-                stats = await ctx.runner.drain_until_settled(max_idle=settle,
-                                                            on_batch=on_batch)
+                result = await run_backfill(
+                    ctx.runner, clients, start=start, end=end,
+                    window_days=settings.sync.backfill_window_days,
+                    adaptive=settings.sync.backfill_adaptive_windows,
+                    scan_concurrency=settings.sync.backfill_concurrency,
+                    max_idle=settle,
+                    on_window=on_window, on_batch=on_batch)
+            stats = result.stats
             out.print(f"synced {stats.synced}, unchanged {stats.unchanged}, "
                       f"retry later {stats.retried}, failed {stats.failed}")
 

@@ -142,7 +142,14 @@ class SyncSettings(BaseModel):
     backoff_base: float = Field(default=2.0, gt=0)
     backoff_max: float = Field(default=900.0, gt=0)
     patient_retry_interval: float = Field(default=600.0, gt=0)
-    backfill_window_days: int = Field(default=30, ge=1)
+    backfill_window_days: int = Field(
+        default=30, ge=1, description="StudyDate days of the backfill's first QIDO window")
+    backfill_adaptive_windows: bool = Field(
+        default=True, description="size each later window from the last one's yield "
+        "(aiming at half a QIDO page); off: every window is backfill_window_days long")
+    backfill_concurrency: int = Field(
+        default=2, ge=1, le=8, description="backfill window QIDOs in flight at once "
+        "(marked and checkpointed in date order all the same)")
 
 
 class MappingSettings(BaseModel):

@@ -61,7 +61,7 @@ from bridge.fhir.client import FhirClient  # noqa: E402
 from bridge.mapping import EndpointSpec, MappingEngine, load_mapping  # noqa: E402
 from bridge.state import StateStore, open_store  # noqa: E402
 from bridge.sync.assemble import assemble, with_bridge_tag  # noqa: E402
-from bridge.sync.backfill import mark_history  # noqa: E402
+from bridge.sync.backfill import BackfillProgress, backfill, mark_history  # noqa: E402
 from bridge.sync.references import ENDPOINT_ID_SYSTEM, identifier_query  # noqa: E402
 from bridge.sync.runner import DrainStats, SyncRunner  # noqa: E402
 from samples.generator import GeneratedStudy, generate_studies  # noqa: E402
@@ -210,23 +210,39 @@ async def run_bridge(args: argparse.Namespace, orthanc: Any, hapi: Any, archive_
                             engine=engine, sync=sync, fhir_settings=f_settings,
                             worker_id="bench")
         filtered = OnlyThese(store, uids)
+        adaptive = not args.fixed_windows
         servers0 = {k: proc_cpu(p) for k, p in pids.items()}
         cpu0, wall0 = cpu_seconds(), time.perf_counter()
-        marked = await mark_history(archive, filtered, start=start, end=end,  # type: ignore[arg-type]
-                                    window_days=sync.backfill_window_days)
-        scan_wall = time.perf_counter() - wall0
+        scan_end = [wall0]
+
+        def on_window(_name: str, _p: BackfillProgress) -> None:
+            scan_end[0] = time.perf_counter()
+
         stats = DrainStats()
-        if args.workers > 1:
-            # one batch first, so the Endpoint's conditional create is not raced
-            await runner.run_once(stats)
-        drains = await asyncio.gather(*(runner.drain_until_settled(max_idle=30.0)
-                                        for _ in range(args.workers)))
+        if args.sequential:
+            # the former way: the whole scan, then the drain
+            marked = await mark_history(archive, filtered, start=start, end=end,  # type: ignore[arg-type]
+                                        window_days=sync.backfill_window_days,
+                                        adaptive=adaptive,
+                                        concurrency=args.scan_concurrency)
+            scan_end[0] = time.perf_counter()
+            drains = await asyncio.gather(*(runner.drain_until_settled(max_idle=30.0)
+                                            for _ in range(args.workers)))
+            for d in drains:
+                for f in ("synced", "unchanged", "retried", "failed", "batches"):
+                    setattr(stats, f, getattr(stats, f) + getattr(d, f))
+        else:
+            # what `imaging-bridge backfill` does: the drain overlaps the scan
+            result = await backfill(runner, [archive], store=filtered,  # type: ignore[arg-type]
+                                    start=start, end=end, window_days=sync.backfill_window_days,
+                                    adaptive=adaptive, scan_concurrency=args.scan_concurrency,
+                                    max_idle=30.0, workers=args.workers,
+                                    on_window=on_window)
+            marked, stats = result.marked, result.stats
+        scan_wall = scan_end[0] - wall0
         wall = time.perf_counter() - wall0
         cpu = cpu_seconds() - cpu0
         servers1 = {k: proc_cpu(p) for k, p in pids.items()}
-        for d in drains:
-            for f in ("synced", "unchanged", "retried", "failed", "batches"):
-                setattr(stats, f, getattr(stats, f) + getattr(d, f))
         counts = store.counts()
         await archive.aclose()
         await fhir.aclose()
@@ -365,6 +381,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                           args.claim_batch, "archive/fhir concurrency": args.concurrency,
                           "sync.workers (concurrent drains)": args.workers,
                           "sync.backfill_window_days": args.window_days,
+                          "adaptive windows": not args.fixed_windows,
+                          "sync.backfill_concurrency": args.scan_concurrency,
+                          "scan/drain": "sequential" if args.sequential else "overlapped",
                           "state": "sqlite (temp dir)"}
     ratio = report["bridge"]["studies_per_s"] / max(1e-9, report["baseline"]["studies_per_s"])
     report["ratio"] = round(ratio, 2)
@@ -388,7 +407,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1,
                         help="concurrent drain loops in the process (as `serve` runs)")
-    parser.add_argument("--window-days", type=int, default=SyncSettings().backfill_window_days)
+    parser.add_argument("--window-days", type=int, default=SyncSettings().backfill_window_days,
+                        help="the first QIDO window (every window with --fixed-windows)")
+    parser.add_argument("--fixed-windows", action="store_true",
+                        help="every window --window-days long (no adaptive sizing)")
+    parser.add_argument("--scan-concurrency", type=int,
+                        default=SyncSettings().backfill_concurrency,
+                        help="window QIDOs in flight at once (1: the former way)")
+    parser.add_argument("--sequential", action="store_true",
+                        help="scan first, then drain (no overlap): the former way")
     parser.add_argument("--json", default=str(ROOT / ".run" / "bench" / "backfill.json"))
     args = parser.parse_args(argv)
     report = asyncio.run(bench(args))
