@@ -12,6 +12,7 @@ session cookie.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -66,6 +67,13 @@ def smart_router(settings: Settings) -> APIRouter:
         gateway = getattr(app.state, "gateway", None)
         if gateway is not None:
             gateway.session_resolver = session_resolver(smart)
+            # viewer tokens name the session that minted them: a sign-out ends them too
+            store = smart.store
+
+            async def session_alive(session_key: str) -> bool:
+                return await asyncio.to_thread(store.is_open, session_key)
+
+            gateway.tokens.session_alive = session_alive
         try:
             yield
         finally:

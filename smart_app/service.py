@@ -23,7 +23,13 @@ from smart_app import launch
 from smart_app.history import FhirReader
 from smart_app.identity import Identity, OpenIdProviders
 from smart_app.launch import ClientAuth, LaunchError
-from smart_app.sessions import COOKIE_NAME, PENDING_LIFETIME, Session, SessionStore
+from smart_app.sessions import (
+    COOKIE_NAME,
+    PENDING_LIFETIME,
+    Session,
+    SessionStore,
+    session_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +279,7 @@ class SmartApp:
         template = self.settings.viewer_url_template
         patient = str(session.data["patient"])
         if gateway is not None and "{token}" in template:
-            token = gateway.viewer.mint(patient=patient)
+            token = gateway.viewer.mint(patient=patient, session=session_id(session))
         if gateway is not None and "{data_source_path}" in template:
             try:
                 source_path = (await gateway.archive_for(patient, study_uids)).data_source_path

@@ -55,6 +55,12 @@ def _key(cookie: str) -> str:
     return hashlib.sha256(cookie.encode()).hexdigest()
 
 
+def session_id(session: Session) -> str:
+    """The session's row key: names it (e.g. in a viewer token's ``sid``) without being
+    the cookie, which it does not reveal (SHA-256 preimage) nor decrypt the row with."""
+    return _key(session.cookie)
+
+
 _SEALED = "v1:"
 _LABEL = b"imaging-bridge smart_app session data v1"
 _FORM_LABEL = b"imaging-bridge smart_app form token v1"
@@ -150,6 +156,13 @@ class SessionStore:
         if data is None:
             return None
         return Session(cookie, data, float(row.expires_at))
+
+    def is_open(self, session_key: str) -> bool:
+        """Whether the session of this row key (:func:`session_id`) exists, unexpired."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(sessions_table.c.expires_at)
+                               .where(sessions_table.c.id == session_key)).first()
+        return row is not None and float(row.expires_at) > time.time()
 
     def save(self, session: Session) -> None:
         with writer(self.engine).begin() as conn:

@@ -26,7 +26,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -127,6 +127,8 @@ class TokenValidator:
     ) -> None:
         self.settings = settings
         self.viewer = viewer
+        #: set by the SMART app: is the session (``sid`` of a viewer token) still open?
+        self.session_alive: Callable[[str], Awaitable[bool]] | None = None
         self._http = httpx.AsyncClient(timeout=10.0, transport=transport)
         self._cache: TtlLru[str, TokenInfo | InvalidToken] = TtlLru(settings.cache_size)
         self._jwks: KeySet | None = None
@@ -162,6 +164,10 @@ class TokenValidator:
     async def _validate(self, token: str) -> TokenInfo:
         if self._is_viewer_token(token):
             claims = self.viewer.verify(token)
+            if claims.session is not None and self.session_alive is not None \
+                    and not await self.session_alive(claims.session):
+                raise InvalidToken("the app session that opened this viewer has ended "
+                                   "(signed out or expired)")
             return TokenInfo(kind="viewer", scopes=_scopes(claims.scope), patient=claims.patient,
                              client_id=None, expires_at=float(claims.expires_at))
         if self.settings.validation is TokenValidation.INTROSPECTION:

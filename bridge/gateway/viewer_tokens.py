@@ -7,6 +7,10 @@ Format (a JWT, RFC 7519, signed HS256 with ``gateway.viewer_token_secret``)::
              "patient": <patient>, "scope": "patient/ImagingStudy.rs",
              "iat": ..., "exp": iat + <= 300 s, "jti": <128-bit random>}
 
+``sid`` (optional) names the SMART app session that minted the token (the session row's
+key, never the cookie): the gateway refuses the token once that session has ended, so a
+sign-out also ends the viewer's access (within the validation cache's ``cache_ttl``).
+
 ``patient`` is either a FHIR Patient reference (``Patient/123``, or the bare id ``123``
 as in the SMART token response) or a patient identifier ``system|value``.  The explicit
 ``typ`` (RFC 8725 3.11) is how the gateway tells viewer tokens from the EHR's tokens, so
@@ -51,6 +55,8 @@ class ViewerClaims:
     issued_at: int
     expires_at: int
     audience: str
+    #: the SMART app session that minted it (``sid``), None for tokens minted elsewhere
+    session: str | None = None
 
     def __repr__(self) -> str:  # the patient is personal data: keep it out of logs
         return f"ViewerClaims(jti={self.jti!r}, expires_at={self.expires_at})"
@@ -74,7 +80,8 @@ class ViewerTokens:
         self._leeway = leeway
 
     def mint(
-        self, *, patient: str, scope: str = DEFAULT_SCOPE, lifetime: float | None = None
+        self, *, patient: str, scope: str = DEFAULT_SCOPE, lifetime: float | None = None,
+        session: str | None = None,
     ) -> str:
         """A signed viewer token for ``patient`` valid ``lifetime`` (<= configured) seconds."""
         if not patient or patient != patient.strip():
@@ -91,6 +98,8 @@ class ViewerTokens:
             "exp": now + max(1, int(life)),
             "jti": secrets.token_urlsafe(16),
         }
+        if session is not None:
+            claims["sid"] = session
         return jwt.encode({"alg": _ALG, "typ": TOKEN_TYPE}, claims, self._key, algorithms=[_ALG])
 
     def verify(self, token: str) -> ViewerClaims:
@@ -121,7 +130,10 @@ class ViewerTokens:
         patient = claims["patient"]
         if not isinstance(patient, str) or not patient or claims.get("sub") != patient:
             raise InvalidToken("viewer token patient claim is invalid")
+        sid = claims.get("sid")
+        if sid is not None and (not isinstance(sid, str) or not sid):
+            raise InvalidToken("viewer token sid claim is invalid")
         return ViewerClaims(
             patient=patient, scope=str(claims.get("scope", "")), jti=str(claims["jti"]),
-            issued_at=iat, expires_at=exp, audience=self.audience,
+            issued_at=iat, expires_at=exp, audience=self.audience, session=sid,
         )

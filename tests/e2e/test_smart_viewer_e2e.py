@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -206,6 +207,14 @@ def test_sign_out_revokes_the_ehr_tokens_and_the_old_cookie_no_longer_works(
     cookie = next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE_NAME)
     data = product.app.app.state.smart.store.get(cookie).data
     assert data["fhir_user"] == "Practitioner/sandbox-tester"  # from the validated id_token
+    uid = world.a.studies[0]
+    # a viewer token handed out before the sign-out (not used yet, so not in the cache)
+    with httpx.Client(cookies={COOKIE_NAME: cookie}, timeout=60) as live:
+        opened = live.get(f"{product.url}/app/viewer", params={"StudyInstanceUIDs": uid})
+    assert opened.status_code in (302, 303, 307), opened.text[:200]
+    viewer_token = parse_qs(urlsplit(opened.headers["location"]).query)["token"][0]
+    claims = product.app.app.state.gateway.viewer.verify(viewer_token)  # otherwise valid
+    assert claims.session is not None
     page.click('[data-testid="logout"] button')
     page.wait_for_selector('[data-testid="signed-out"]')
     assert page.locator('[data-testid="revoked"]').is_visible()
@@ -213,7 +222,10 @@ def test_sign_out_revokes_the_ehr_tokens_and_the_old_cookie_no_longer_works(
     assert not _has_session_cookie(page)
     for token in (data["access_token"], data["refresh_token"]):
         assert product.ehr.introspect(token) == {"active": False}
-    uid = world.a.studies[0]
+    # the session is gone, and with it the viewer token it minted
+    gone = httpx.get(f"{product.settings.gateway.public_url}/studies/{uid}/metadata",
+                     headers={"Authorization": f"Bearer {viewer_token}"}, timeout=60)
+    assert gone.status_code == 401 and "session" in gone.text, gone.text[:200]
     with httpx.Client(cookies={COOKIE_NAME: cookie}, timeout=60) as stale:
         assert stale.get(f"{product.url}/app/history").status_code == 401
         iid = stale.get(f"{product.url}/IHEInvokeImageDisplay",

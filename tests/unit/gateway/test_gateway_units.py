@@ -138,3 +138,25 @@ def test_gateway_settings_refuse_incomplete_configuration() -> None:
     with pytest.raises(ValueError, match="local path"):
         GatewaySettings(enabled=True, viewer_token_secret=SECRET, validation="jwks",
                         jwks_uri="https://ehr/jwks", history_url="https://evil.example/")
+
+
+async def test_a_viewer_token_ends_with_the_app_session_that_minted_it() -> None:
+    settings = GatewaySettings(enabled=True, validation="jwks", jwks_uri="https://ehr/jwks",
+                               viewer_token_secret=SECRET, cache_ttl=0)
+    viewer = ViewerTokens(secret=SECRET, audience=AUD)
+    validator = TokenValidator(settings, viewer=viewer)
+    open_sessions = {"row-1"}
+
+    async def alive(session_key: str) -> bool:
+        return session_key in open_sessions
+
+    validator.session_alive = alive
+    bound = viewer.mint(patient="Patient/1", session="row-1")
+    unbound = viewer.mint(patient="Patient/1")  # minted without a session: no check
+    assert (await validator.validate(bound)).patient == "Patient/1"
+    open_sessions.clear()  # signed out
+    with pytest.raises(InvalidToken, match=r"session .* has ended"):
+        await validator.validate(bound)
+    assert (await validator.validate(unbound)).patient == "Patient/1"
+    assert viewer.verify(bound).session == "row-1" and viewer.verify(unbound).session is None
+    await validator.aclose()
