@@ -8,7 +8,6 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,10 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
-from bridge.cli_common import ConfigOpt, parse_date
-from bridge.config import Settings, load_settings
-from bridge.errors import BridgeError, ConfigError
-from bridge.logging import setup_logging
+from bridge.cli_common import ConfigOpt, archives_named, parse_date, settings_or_exit
+from bridge.errors import BridgeError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Keep a DICOMweb archive and a FHIR R4 EHR in sync.")
@@ -28,16 +25,6 @@ app.add_typer(failures_app, name="failures")
 out = Console()
 err = Console(stderr=True)
 
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc.message}")
-        raise typer.Exit(2) from exc
-    setup_logging(settings.log)
-    return settings
 
 
 def _run(coro: Any) -> Any:
@@ -55,7 +42,7 @@ def serve(config: ConfigOpt = None) -> None:
 
     from bridge.api import create_app
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     # no access log: QIDO query strings through the gateway carry patient identifiers
     uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port,
                 log_config=None, access_log=False)
@@ -69,7 +56,7 @@ def sync(
     """Poll the archives and drain the queue (``--once``) or keep doing so."""
     from bridge.sync.service import run_service, sync_context
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
 
     async def main() -> None:
         async with sync_context(settings) as ctx:
@@ -109,19 +96,15 @@ def backfill(
     from bridge.sync.runner import DrainStats
     from bridge.sync.service import sync_context
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     start = parse_date(from_) or DEFAULT_START
     end = parse_date(to) or datetime.now(UTC).date()
 
     async def main() -> None:
         async with sync_context(settings) as ctx:
-            names = [archive] if archive else list(ctx.archives)
-            clients = []
-            for name in names:
-                client = ctx.archives.get(name)
-                if client is None:
-                    raise ConfigError(f"no archive named {name!r}")
-                clients.append(client)
+            named = archives_named(ctx.archives, archive)
+            names = [name for name, _ in named]
+            clients = [client for _, client in named]
             with Progress(TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.completed}/{task.total}"),
                           TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
@@ -162,7 +145,7 @@ def failures_list(config: ConfigOpt = None,
     """Studies whose last sync failed, with the reason."""
     from bridge.state import open_store
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     store = open_store(settings.state.url)
     failed = store.failures(limit=limit)
     store.close()
@@ -183,7 +166,7 @@ def failures_show(uid: str, config: ConfigOpt = None) -> None:
 
     from bridge.state import open_store
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     store = open_store(settings.state.url)
     history = store.failure_history(uid)
     if not history:
@@ -203,7 +186,7 @@ def failures_retry(
 
     if not uid and not all_:
         raise typer.BadParameter("give a study UID or --all")
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     store = open_store(settings.state.url)
     n = store.retry_failed(uid, all=all_)
     out.print(f"{n} studies due again")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -12,6 +13,8 @@ from rich.console import Console
 from bridge.config import Settings, load_settings
 from bridge.errors import ConfigError
 from bridge.logging import setup_logging
+
+T = TypeVar("T")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -38,3 +41,13 @@ def settings_or_exit(config: Path | None) -> Settings:
         raise typer.Exit(2) from exc
     setup_logging(settings.log)
     return settings
+
+
+def archives_named(archives: Mapping[str, T], archive: str | None) -> list[tuple[str, T]]:
+    """``(name, archive)`` for ``--archive`` (every configured one when None); an unknown
+    name is a :class:`ConfigError` naming it."""
+    names = [archive] if archive else list(archives)
+    unknown = [n for n in names if n not in archives]
+    if unknown:
+        raise ConfigError(f"no archive named {unknown[0]!r}")
+    return [(n, archives[n]) for n in names]

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bridge.cli_common import ConfigOpt, parse_date
-from bridge.errors import BridgeError, ConfigError
+from bridge.cli_common import ConfigOpt, archives_named, parse_date, settings_or_exit
+from bridge.errors import BridgeError
 
 out = Console()
 err = Console(stderr=True)
@@ -38,29 +38,18 @@ def reconcile_command(
     Without --from/--to the whole archive is compared.  Exit status 0 when there is no
     drift, 3 when there is (after --fix too: the repairs happen in the sync workers).
     """
-    from bridge.config import load_settings
-    from bridge.logging import setup_logging
     from bridge.sync.reconcile import ReconcileReport, reconcile
     from bridge.sync.service import sync_context
 
     start, end = parse_date(from_), parse_date(to)
     if (start is None) != (end is None):
         raise typer.BadParameter("give both --from and --to, or neither")
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc.message}")
-        raise typer.Exit(2) from exc
-    setup_logging(settings.log)
+    settings = settings_or_exit(config)
 
     async def main() -> list[ReconcileReport]:
         async with sync_context(settings) as ctx:
-            names = [archive] if archive else list(ctx.archives)
             reports = []
-            for name in names:
-                client = ctx.archives.get(name)
-                if client is None:
-                    raise ConfigError(f"no archive named {name!r}")
+            for _name, client in archives_named(ctx.archives, archive):
                 reports.append(await reconcile(archive=client, fhir=ctx.fhir, store=ctx.store,
                                                start=start, end=end, fix=fix))
             return reports
