@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from bridge.realtime.replays import StoreReplayCache
@@ -31,25 +28,6 @@ class Ticker:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"
-
-
-@pytest.fixture
-def store(db_url: str, clock: FakeClock) -> Iterator[StateStore]:
-    st = open_store(db_url, clock=clock)
-    try:
-        yield st
-    finally:
-        st.close()
 
 
 @pytest.mark.parametrize("kind", ["memory", "store"])

@@ -1,4 +1,5 @@
-"""Fixtures of the state store's unit tests: a SQLite file per test and a clock we drive."""
+"""Unit-test fixtures: a state store in a SQLite file per test, with a clock we drive
+(the state store's tests and those of its users, e.g. the webhook replay memory)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from state_helpers import FakeClock
 
 from bridge.state import StateStore, open_store
+from tests.unit.state.state_helpers import FakeClock
 
 
 @pytest.fixture
