@@ -192,40 +192,16 @@ def failures_retry(
     out.print(f"{n} studies due again")
 
 
-def _register_mapping_commands() -> None:
-    from bridge.cli_mapping import register
+def _register_command_modules() -> None:
+    """The command groups in their own modules add themselves (imported here, after ``app``
+    exists: they build on it)."""
+    from bridge import cli_keys, cli_mapping, cli_realtime, cli_resync, cli_warnings
 
-    register(app)
-
-
-_register_mapping_commands()
-
-
-def _register_key_commands() -> None:
-    from bridge.cli_keys import register
-
-    register(app)
+    for module in (cli_mapping, cli_keys, cli_realtime, cli_warnings, cli_resync):
+        module.register(app)
 
 
-_register_key_commands()
-
-
-def _register_realtime_commands() -> None:
-    from bridge.cli_realtime import register
-
-    register(app)
-
-
-_register_realtime_commands()
-
-
-def _register_warning_commands() -> None:
-    from bridge.cli_warnings import register
-
-    register(app)
-
-
-_register_warning_commands()
+_register_command_modules()
 
 
 def main() -> None:
@@ -234,12 +210,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _register_resync_command() -> None:
-    from bridge.cli_resync import register
-
-    register(app)
-
-
-_register_resync_command()
