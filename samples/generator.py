@@ -540,6 +540,7 @@ def generate_studies(
     patients: int | None = None,
     id_prefix: str = "",
     uid_root: str | None = None,
+    every_patient: bool = False,
 ) -> Iterator[GeneratedStudy]:
     """Yield ``count`` deterministic synthetic studies.
 
@@ -553,6 +554,9 @@ def generate_studies(
         placer and filler order number so that runs sharing one archive/EHR never collide.
     :param uid_root: optional UID root; UIDs then are ``<uid_root>.<random digits>`` instead of
         the default UUID-derived ``2.25.<int>`` form (PS3.5 section B.2).
+    :param every_patient: give every patient of the pool at least one study (study ``i`` of
+        the first ``patients`` is patient ``i``'s), for callers that need several patients.
+        Needs ``count >= patients``.
     """
     if count < 0:
         raise ValueError("count must be >= 0")
@@ -565,6 +569,8 @@ def generate_studies(
     pool_size = max(1, count // 4) if patients is None else patients
     if pool_size < 1:
         raise ValueError("patients must be >= 1")
+    if every_patient and count < pool_size:
+        raise ValueError("every_patient needs count >= patients")
     key = f"ifb-samples|{seed}|{id_prefix}|{uid_root or ''}"
     pool = _make_patients(key, pool_size, id_prefix)
     serial_rng = random.Random(f"{key}|serials")
@@ -576,6 +582,7 @@ def generate_studies(
             rng, key, index, pool, profile, id_prefix, uid_root,
             acc_serial=(acc_base + index * _SERIAL_STEP) % 10**6,
             order_serial=(order_base + index * _SERIAL_STEP) % 10**7,
+            patient=pool[index] if every_patient and index < pool_size else None,
         )
         yield GeneratedStudy(plan)
 
@@ -813,8 +820,10 @@ def _plan_study(
     *,
     acc_serial: int,
     order_serial: int,
+    patient: SamplePatient | None = None,
 ) -> _StudyPlan:
-    patient = rng.choice(pool)
+    if patient is None:
+        patient = rng.choice(pool)
     date = _random_date(rng, _FIRST_STUDY_DATE, _LAST_STUDY_DATE)
     proc = _pick_procedure(rng, patient, date)
     study_uid = _uid(rng, uid_root)

@@ -219,7 +219,8 @@ async def test_failures_commands_list_show_and_requeue_a_permanently_failed_stud
 def _load_renamed(archive: Any, ns: Any, family: str, given: str) -> Loaded:
     """Studies of three patients whose DICOM PatientName is ``family^given`` (UTF-8)."""
     studies = list(generate_studies(6, seed=int(ns.token, 16) % 2**31, profile="small",
-                                    patients=3, id_prefix=ns.token[:6].upper()))
+                                    patients=3, id_prefix=ns.token[:6].upper(),
+                                    every_patient=True))
     with httpx.Client(auth=archive.auth, timeout=60) as client:
         for study in studies:
             for ds in study.instances():

@@ -168,7 +168,7 @@ def test_seed_ehr_and_search_by_identifier(hapi: Any, ns: Any) -> None:
 
 
 def test_seed_ehr_fraction_leaves_patients_out(hapi: Any, ns: Any) -> None:
-    truths = [s.truth for s in _studies(ns, 12, patients=6)]
+    truths = [s.truth for s in _studies(ns, 12, patients=6, every_patient=True)]
     result = seed_ehr(truths, fhir_url=hapi.fhir_url, patients_fraction=0.5, seed=int(ns.token, 16))
     assert result.ok, result.errors
     seeded = set(result.patient_ids)

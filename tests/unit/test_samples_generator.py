@@ -189,7 +189,8 @@ def test_uid_root() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"profile": "nope"}, {"id_prefix": "TOO-LONG"}, {"uid_root": "1.02.3"}, {"patients": 0}],
+    [{"profile": "nope"}, {"id_prefix": "TOO-LONG"}, {"uid_root": "1.02.3"}, {"patients": 0},
+     {"patients": 2, "every_patient": True}],
 )
 def test_bad_arguments(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -302,6 +303,18 @@ def test_patient_pool(mixed200: list[GeneratedStudy]) -> None:
         record = (s.truth.patient_name, s.truth.patient_birth_date, s.truth.patient_sex)
         assert people.setdefault(key, record) == record  # same patient, same demographics
     assert len({s.truth.accession_number for s in mixed200}) == len(mixed200)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_patient_gives_each_pool_patient_a_study(seed: int) -> None:
+    spread = list(generate_studies(6, seed=seed, profile="small", patients=3,
+                                   every_patient=True))
+    people = {(s.truth.patient_issuer, s.truth.patient_id) for s in spread}
+    assert len(people) == 3
+    # at most two pool patients share an MRN value: two distinct PatientIDs at least
+    assert len({s.truth.patient_id for s in spread}) >= 2
+    again = generate_studies(6, seed=seed, profile="small", patients=3, every_patient=True)
+    assert [s.truth for s in again] == [s.truth for s in spread]
 
 
 # --- ground truth --------------------------------------------------------------------------
