@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -186,9 +186,46 @@ def test_iid_study_request_opens_ohif_with_the_launch_session(
     uid = world.a.studies[0]
     page.goto(f"{product.url}/IHEInvokeImageDisplay?requestType=STUDY&studyUID={uid}")
     page.wait_for_url(f"**/viewer/viewer?StudyInstanceUIDs={uid}*")
+    wait_for_image(page, timeout=240)
     other = world.b.studies[0]
     resp = page.goto(f"{product.url}/IHEInvokeImageDisplay?requestType=STUDY&studyUID={other}")
     assert resp.status == 403
+
+
+def test_iid_patient_request_opens_the_filtered_history_and_needs_a_session(
+    product: Product, world: World, hapi: Any, page: Any, chromium: Any
+) -> None:
+    iid = f"{product.url}/IHEInvokeImageDisplay"
+    # no session: a browser that never launched the app is refused, and sees no study
+    stranger = chromium.new_context()
+    try:
+        lost = stranger.new_page()
+        resp = lost.goto(f"{iid}?requestType=STUDY&studyUID={world.a.studies[0]}")
+        assert resp.status == 401
+        assert "/viewer/" not in lost.url
+    finally:
+        stranger.close()
+
+    patient = fhir_patient_id(hapi, world.a.system, world.a.value)
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    _approve(page)
+    page.wait_for_url("**/app/history*")
+    page.wait_for_selector('[data-testid="study"]')
+    everything = _page_uids(page)  # newest first
+    assert set(everything) == set(world.a.studies)
+    cx = quote(f"{world.a.value}^^^{world.a.issuer}")
+    page.goto(f"{iid}?requestType=PATIENT&patientID={cx}&mostRecentResults=1")
+    page.wait_for_url("**/app/history?*mostRecentResults=1*")
+    page.wait_for_selector('[data-testid="study"]')
+    assert _page_uids(page) == everything[:1]
+    modality = next(iter(next(s.truth for s in world.studies
+                              if s.study_uid == everything[-1]).modalities))
+    expected = {s.study_uid for s in world.studies
+                if s.study_uid in everything and modality in s.truth.modalities}
+    page.goto(f"{iid}?requestType=PATIENT&patientID={cx}&modalitiesInStudy={modality}")
+    page.wait_for_url(f"**/app/history?*modalitiesInStudy={modality}*")
+    page.wait_for_selector('[data-testid="study"]')
+    assert set(_page_uids(page)) == expected
 
 
 def test_sign_out_revokes_the_ehr_tokens_and_the_old_cookie_no_longer_works(
