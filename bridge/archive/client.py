@@ -19,6 +19,7 @@ from bridge.auth.outbound import build_auth
 from bridge.config import ArchiveSettings
 from bridge.errors import ArchiveRejected, ArchiveUnavailable, StudyGone
 from bridge.metrics import QIDO_LATENCY
+from bridge.transport import pooled
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,7 @@ class DicomwebClient:
             base_url=settings.base_url + "/",
             auth=build_auth(settings.auth, timeout=settings.timeout, base_url=settings.base_url),
             timeout=settings.timeout,
-            transport=transport,
-            limits=httpx.Limits(max_connections=settings.concurrency * 2),
+            transport=pooled(max_connections=settings.concurrency * 2, transport=transport),
         )
 
     async def __aenter__(self) -> DicomwebClient:
@@ -83,16 +83,9 @@ class DicomwebClient:
     ) -> list[DicomJson]:
         started = time.perf_counter()
         try:
-            try:
-                resp = await self._client.get(
-                    path, params=params, headers={"Accept": _DICOM_JSON}  # type: ignore[arg-type]
-                )
-            except httpx.RemoteProtocolError:
-                # a pooled keep-alive connection the archive closed as we reused it (Orthanc
-                # drops idle ones after KeepAliveTimeout, 1 s): a GET is safe to send again
-                resp = await self._client.get(
-                    path, params=params, headers={"Accept": _DICOM_JSON}  # type: ignore[arg-type]
-                )
+            resp = await self._client.get(
+                path, params=params, headers={"Accept": _DICOM_JSON}  # type: ignore[arg-type]
+            )
         except httpx.HTTPError as exc:
             raise ArchiveUnavailable(
                 f"archive {self.name!r} unreachable for {path}: {type(exc).__name__}"

@@ -20,6 +20,7 @@ from bridge.auth.outbound import build_auth
 from bridge.config import FhirSettings
 from bridge.errors import BridgeError, Conflict, FhirBusy, FhirRejected
 from bridge.metrics import FHIR_LATENCY
+from bridge.transport import pooled
 
 FHIR_JSON = "application/fhir+json"
 Resource = dict[str, Any]
@@ -112,9 +113,8 @@ class FhirClient:
             auth=build_auth(settings.auth, timeout=settings.timeout,
                             base_url=settings.base_url),
             timeout=settings.timeout,
-            transport=transport,
+            transport=pooled(max_connections=settings.concurrency * 2, transport=transport),
             headers={"Accept": FHIR_JSON},
-            limits=httpx.Limits(max_connections=settings.concurrency * 2),
         )
 
     async def __aenter__(self) -> FhirClient:

@@ -30,6 +30,7 @@ from bridge.auth.outbound import build_auth
 from bridge.errors import ArchiveRejected, ArchiveUnavailable
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.events import EventKind, handle_event
+from bridge.transport import pooled
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class OrthancApi:
         self._client = httpx.AsyncClient(
             base_url=self.url + "/", auth=build_auth(archive.settings.auth,
                                                      timeout=archive.settings.timeout),
-            timeout=archive.settings.timeout,
+            timeout=archive.settings.timeout, transport=pooled(),
         )
 
     async def aclose(self) -> None:
