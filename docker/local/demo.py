@@ -94,6 +94,21 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "bridge.cli", *args]
 
 
+def _forget_last_run(workdir: Path) -> None:
+    """Remove the previous run's state store: its servers are gone and these are new and
+    empty, but the generated studies are the same (same seed, same UIDs), so a kept store
+    would take every one for synced already and leave the new EHR empty."""
+    for old in workdir.glob("bridge-state.db*"):
+        old.unlink()
+
+
+def _imaging_studies(fhir_url: str) -> int:
+    resp = httpx.get(f"{fhir_url}/ImagingStudy", params={"_summary": "count"},
+                     headers={"Cache-Control": "no-cache"}, timeout=60)
+    resp.raise_for_status()
+    return int(resp.json().get("total", 0))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=60)
@@ -107,6 +122,7 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(args.workdir)
+    _forget_last_run(workdir)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -154,6 +170,12 @@ def main() -> int:
         _write_config(config, stack, api_port, ehr, gateway_secret, stow_token)
         env = {**os.environ, "BRIDGE_CONFIG_FILE": str(config)}
         subprocess.run(_cli("backfill"), env=env, check=True, cwd=ROOT)
+        in_ehr = _imaging_studies(stack.hapi.fhir_url)
+        print(f"demo: the EHR holds {in_ehr} ImagingStudies for the {loaded.studies} studies "
+              f"in Orthanc")
+        if in_ehr != loaded.studies:
+            print("demo: the backfill did not bring every study into the EHR", file=sys.stderr)
+            return 1
         serve = subprocess.Popen(_cli("serve"), env=env, cwd=ROOT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
