@@ -12,10 +12,18 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -72,6 +80,16 @@ class AuthSettings(BaseModel):
 
 #: archive names the gateway cannot serve at ``/dicom-web/{name}/...``: the resource
 #: segments of its root routes (PS3.18 10.4.1 / 10.6.1) and the RFC 3986 5.2.4 dot segments
+def _http_base(v: str) -> str:
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("not an http(s) URL")
+    return v.rstrip("/")
+
+
+#: a server's base URL (DICOMweb root, FHIR base): http(s), no trailing slash
+HttpBase = Annotated[str, AfterValidator(_http_base)]
+
 RESERVED_ARCHIVE_NAMES = frozenset({"studies", "series", "instances", ".", ".."})
 
 
@@ -81,7 +99,7 @@ class ArchiveSettings(BaseModel):
     #: also a URL path segment (the gateway serves the archive at ``/dicom-web/{name}``) and
     #: the name of its OHIF data source, hence unreserved characters only (RFC 3986 2.3)
     name: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    base_url: str = Field(description="DICOMweb root, e.g. http://pacs:8042/dicom-web")
+    base_url: HttpBase = Field(description="DICOMweb root, e.g. http://pacs:8042/dicom-web")
     auth: AuthSettings = AuthSettings()
     page_size: int = Field(default=500, ge=1, le=10000)
     #: the archive's own cap on QIDO results, if it has one; a backfill window whose result
@@ -100,31 +118,15 @@ class ArchiveSettings(BaseModel):
                 f"/series or /instances (or be a dot segment)")
         return v
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("not an http(s) URL")
-        return v.rstrip("/")
-
 
 class FhirSettings(BaseModel):
     """The EHR's FHIR R4 server."""
 
-    base_url: str = "http://127.0.0.1:8080/fhir"
+    base_url: HttpBase = "http://127.0.0.1:8080/fhir"
     auth: AuthSettings = AuthSettings()
     batch_size: int = Field(default=20, ge=1, le=500)
     concurrency: int = Field(default=4, ge=1, le=64)
     timeout: float = Field(default=60.0, gt=0)
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("not an http(s) URL")
-        return v.rstrip("/")
 
 
 class StateSettings(BaseModel):
