@@ -107,7 +107,9 @@ def app_config(*, sources: Sequence[DataSource]) -> str:
         "routerBasename": PREFIX.rstrip("/"),
         "extensions": [],
         "modes": [],
-        "customizationService": {},
+        # no Shepherd.js onboarding tour over the first image: a clinician launched from
+        # the EHR came to read a study (OHIF >= 3.10 takes tours from this customization)
+        "customizationService": {"ohif.tours": {"$set": []}},
         "showStudyList": False,
         "investigationalUseDialog": {"option": "never"},
         "showWarningMessageForCrossOrigin": False,
