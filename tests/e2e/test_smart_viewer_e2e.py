@@ -109,6 +109,8 @@ def test_ehr_launch_lists_the_patients_studies_and_opens_the_first_image_in_ohif
     page.locator('[data-testid="open"]').first.click()
     page.wait_for_url("**/viewer/viewer*")
     seconds = wait_for_image(page, timeout=240)
+    page.wait_for_timeout(2000)  # OHIF starts its onboarding tour, when it has one, by now
+    assert page.locator(".shepherd-element").count() == 0, "a tour covers the image"
     path = screenshot(page, "ohif-first-image.png")
     assert path.stat().st_size > 10_000
     assert "token=" not in page.url  # OHIF moved the token into its Authorization header
