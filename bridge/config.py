@@ -78,8 +78,6 @@ class AuthSettings(BaseModel):
         return self
 
 
-#: archive names the gateway cannot serve at ``/dicom-web/{name}/...``: the resource
-#: segments of its root routes (PS3.18 10.4.1 / 10.6.1) and the RFC 3986 5.2.4 dot segments
 def _http_base(v: str) -> str:
     parts = urlsplit(v)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -90,6 +88,8 @@ def _http_base(v: str) -> str:
 #: a server's base URL (DICOMweb root, FHIR base): http(s), no trailing slash
 HttpBase = Annotated[str, AfterValidator(_http_base)]
 
+#: archive names the gateway cannot serve at ``/dicom-web/{name}/...``: the resource
+#: segments of its root routes (PS3.18 10.4.1 / 10.6.1) and the RFC 3986 5.2.4 dot segments
 RESERVED_ARCHIVE_NAMES = frozenset({"studies", "series", "instances", ".", ".."})
 
 

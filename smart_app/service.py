@@ -19,7 +19,7 @@ from starlette.responses import Response
 from bridge.config import Settings, SmartSettings
 from bridge.errors import BridgeError
 from bridge.gateway.service import Gateway
-from bridge.transport import pooled
+from bridge.httpclient import HttpClient
 from smart_app import launch
 from smart_app.history import FhirReader
 from smart_app.identity import Identity, OpenIdProviders
@@ -58,8 +58,8 @@ class SmartApp:
         self.secure_cookie = not (parts.scheme == "http" and parts.hostname in _LOOPBACK)
         self.store = SessionStore(self.settings.session_db_url or settings.state.url,
                                   lifetime=self.settings.session_lifetime)
-        self.http = http or httpx.AsyncClient(timeout=self.settings.http_timeout,
-                                              follow_redirects=False, transport=pooled())
+        self.http = http or HttpClient(timeout=self.settings.http_timeout,
+                                       follow_redirects=False)
         self.auth = ClientAuth(self.settings)
         self.openid = OpenIdProviders(self.http)
         self._refresh_locks: dict[str, asyncio.Lock] = {}

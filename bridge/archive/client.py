@@ -18,8 +18,8 @@ from bridge.archive.dicomjson import DicomJson
 from bridge.auth.outbound import build_auth
 from bridge.config import ArchiveSettings
 from bridge.errors import ArchiveRejected, ArchiveUnavailable, StudyGone
+from bridge.httpclient import HttpClient
 from bridge.metrics import QIDO_LATENCY
-from bridge.transport import pooled
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,12 @@ class DicomwebClient:
         self.settings = settings
         self.name = settings.name
         self.base_url = settings.base_url
-        self._client = httpx.AsyncClient(
+        self._client = HttpClient(
             base_url=settings.base_url + "/",
             auth=build_auth(settings.auth, timeout=settings.timeout, base_url=settings.base_url),
             timeout=settings.timeout,
-            transport=pooled(max_connections=settings.concurrency * 2, transport=transport),
+            transport=transport,
+            limits=httpx.Limits(max_connections=settings.concurrency * 2),
         )
 
     async def __aenter__(self) -> DicomwebClient:

@@ -19,8 +19,8 @@ import httpx
 from bridge.auth.outbound import build_auth
 from bridge.config import FhirSettings
 from bridge.errors import BridgeError, Conflict, FhirBusy, FhirRejected
+from bridge.httpclient import HttpClient
 from bridge.metrics import FHIR_LATENCY
-from bridge.transport import pooled
 
 FHIR_JSON = "application/fhir+json"
 Resource = dict[str, Any]
@@ -108,13 +108,14 @@ class FhirClient:
     ) -> None:
         self.settings = settings
         self.base_url = settings.base_url
-        self._client = httpx.AsyncClient(
+        self._client = HttpClient(
             base_url=settings.base_url + "/",
             auth=build_auth(settings.auth, timeout=settings.timeout,
                             base_url=settings.base_url),
             timeout=settings.timeout,
-            transport=pooled(max_connections=settings.concurrency * 2, transport=transport),
+            transport=transport,
             headers={"Accept": FHIR_JSON},
+            limits=httpx.Limits(max_connections=settings.concurrency * 2),
         )
 
     async def __aenter__(self) -> FhirClient:

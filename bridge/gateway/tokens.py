@@ -38,7 +38,7 @@ from joserfc.jwk import KeySet
 from bridge.config import GatewaySettings, TokenValidation
 from bridge.gateway.errors import InvalidToken, TokenServiceUnavailable
 from bridge.gateway.viewer_tokens import TOKEN_TYPE, ViewerTokens
-from bridge.transport import pooled
+from bridge.httpclient import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class TokenValidator:
         self.viewer = viewer
         #: set by the SMART app: is the session (``sid`` of a viewer token) still open?
         self.session_alive: Callable[[str], Awaitable[bool]] | None = None
-        self._http = httpx.AsyncClient(timeout=10.0, transport=pooled(transport=transport))
+        self._http = HttpClient(timeout=10.0, transport=transport)
         self._cache: TtlLru[str, TokenInfo | InvalidToken] = TtlLru(settings.cache_size)
         self._jwks: KeySet | None = None
         self._jwks_fetched = 0.0

@@ -28,9 +28,9 @@ import httpx
 from bridge.archive.client import DicomwebClient
 from bridge.auth.outbound import build_auth
 from bridge.errors import ArchiveRejected, ArchiveUnavailable
+from bridge.httpclient import HttpClient
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.events import EventKind, handle_event
-from bridge.transport import pooled
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,10 @@ class OrthancApi:
     def __init__(self, archive: DicomwebClient, *, url: str | None = None) -> None:
         self.archive = archive.name
         self.url = (url or orthanc_root(archive.base_url)).rstrip("/")
-        self._client = httpx.AsyncClient(
+        self._client = HttpClient(
             base_url=self.url + "/", auth=build_auth(archive.settings.auth,
                                                      timeout=archive.settings.timeout),
-            timeout=archive.settings.timeout, transport=pooled(),
+            timeout=archive.settings.timeout,
         )
 
     async def aclose(self) -> None:

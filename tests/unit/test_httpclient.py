@@ -1,4 +1,4 @@
-"""bridge.transport: an idempotent request whose kept-alive connection was closed under it
+"""bridge.httpclient: an idempotent request whose kept-alive connection was closed under it
 is sent once more; nothing else is.  Against a real loopback socket server that closes
 every connection, unanswered, when a second request arrives on it: the race a client
 loses when a server's keep-alive timeout (Orthanc's is 1 s) ends just as it reuses the
@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bridge.transport import pooled
+from bridge.httpclient import HttpClient
 
 
 class ClosingServer:
@@ -72,7 +72,7 @@ async def closing_server() -> AsyncIterator[tuple[ClosingServer, str]]:
 
 async def test_a_get_on_a_connection_closed_under_it_is_sent_again_on_a_new_one() -> None:
     async with closing_server() as (srv, url), \
-            httpx.AsyncClient(base_url=url, transport=pooled()) as client:
+            HttpClient(base_url=url) as client:
         assert (await client.get("/changes?since=1")).text == "ok"
         assert (await client.get("/changes?since=2")).text == "ok"
         assert (await client.head("/changes")).status_code == 200
@@ -92,7 +92,7 @@ async def test_without_the_wrapper_the_same_race_is_lost() -> None:
 
 async def test_a_post_is_not_sent_again() -> None:
     async with closing_server() as (srv, url), \
-            httpx.AsyncClient(base_url=url, transport=pooled()) as client:
+            HttpClient(base_url=url) as client:
         await client.get("/metadata")
         with pytest.raises(httpx.RemoteProtocolError):
             await client.post("/fhir", content=b"{}")
@@ -107,8 +107,19 @@ async def test_a_get_dropped_twice_is_the_callers_error() -> None:
         calls += 1
         raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
 
-    transport = pooled(transport=httpx.MockTransport(handler))
-    async with httpx.AsyncClient(transport=transport) as client:
+    async with HttpClient(transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get("http://archive.test/changes")
     assert calls == 2
+
+
+async def test_the_environments_proxy_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    # why a client subclass and not a transport wrapper: httpx drops HTTP_PROXY once a
+    # transport is given, and a hospital network may need it
+    async with closing_server() as (srv, url):
+        monkeypatch.setenv("HTTP_PROXY", url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with HttpClient() as client:
+            assert (await client.get("http://archive.invalid/dicom-web/studies")).text == "ok"
+    assert srv.requests == ["GET http://archive.invalid/dicom-web/studies HTTP/1.1"]
