@@ -9,8 +9,8 @@ Against the running Orthanc of the stack file, in one run:
     ``--rounds`` times each; throughput = bytes / wall time (median).  The client is curl
     (``-o /dev/null``): a native HTTP stack, as a viewer's is, so that the figure is the
     server side's.  The same rounds are then made with an httpx client in this process,
-    whose own CPU (about 0.3 s per 252 MB, several times the gateway's) competes with
-    Orthanc and the gateway for the two cores; that ratio is printed too;
+    whose own CPU (more than the gateway's) competes with Orthanc and the gateway for the
+    two cores; that ratio is printed too;
   * QIDO-RS ``studies?StudyInstanceUID=`` median latency through the gateway and direct
     (patient token, so the compartment filter and the token check run; both cached after
     the first call, as in a viewer session);
