@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from typing import Protocol
 TIMESTAMP_HEADER = "X-Bridge-Timestamp"
 SIGNATURE_HEADER = "X-Bridge-Signature"
 _PREFIX = "sha256="
+#: whole unix seconds in ASCII digits; 12 digits reach the year 33658
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class SignatureError(Exception):
@@ -33,6 +36,18 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     """The ``X-Bridge-Signature`` value for ``body`` sent at ``timestamp``."""
     digest = hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256)
     return _PREFIX + digest.hexdigest()
+
+
+def parse_timestamp(value: str) -> int:
+    """``X-Bridge-Timestamp`` as whole unix seconds; :class:`SignatureError` otherwise.
+
+    Strict on purpose: ``float()`` takes ``nan`` and ``inf``, and every comparison with NaN
+    is false, so a NaN timestamp would never be stale; ``int()`` takes signs, blanks,
+    underscores and non-ASCII digits, none of which a sender produces.
+    """
+    if not _UNIX_SECONDS.fullmatch(value):
+        raise SignatureError(f"{TIMESTAMP_HEADER} must be whole unix seconds (ASCII digits)")
+    return int(value)
 
 
 class ReplayedSignature(SignatureError):
@@ -102,10 +117,7 @@ def verify_signature(
         missing = [h for h, v in ((TIMESTAMP_HEADER, timestamp), (SIGNATURE_HEADER, signature))
                    if not v]
         raise SignatureError(f"missing header {' and '.join(missing)}")
-    try:
-        sent_at = float(timestamp)
-    except ValueError as exc:
-        raise SignatureError(f"{TIMESTAMP_HEADER} is not unix seconds") from exc
+    sent_at = parse_timestamp(timestamp)
     if not signature.startswith(_PREFIX):
         raise SignatureError(f"{SIGNATURE_HEADER} must be 'sha256=<hex>'")
     expected = sign(secret, timestamp, body)
