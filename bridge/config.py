@@ -264,13 +264,21 @@ class GatewaySettings(BaseModel):
     archive: str | None = None
     validation: TokenValidation = TokenValidation.INTROSPECTION
     introspection_url: str | None = None
+    #: the gateway's client at the introspection endpoint, authenticated with HTTP Basic
+    #: (RFC 7662 2.1) unless ``introspection_auth`` says otherwise
     client_id: str | None = None
     client_secret: SecretStr | None = None
+    #: how the gateway authenticates to the introspection endpoint when not Basic with
+    #: client_id/client_secret: ``bearer`` (a static token, as in SMART App Launch 2.2's
+    #: introspection example), ``client_credentials`` or ``smart_backend`` (SMART Backend
+    #: Services, private_key_jwt; ``token_url`` required)
+    introspection_auth: AuthSettings | None = None
     jwks_uri: str | None = None
-    #: expected ``iss`` of EHR JWT access tokens (jwks mode); None = not checked
+    #: expected ``iss`` of EHR JWT access tokens; required in jwks mode (RFC 8725 3.8)
     issuer: str | None = None
     #: expected ``aud`` of EHR tokens (the gateway / FHIR base the EHR issued them for);
-    #: None = not checked (introspection answers often carry no aud)
+    #: required in jwks mode (RFC 8725 3.9, RFC 9068 4); with introspection None = not
+    #: checked (introspection answers often carry no aud)
     audience: str | None = None
     #: client_ids whose tokens may carry system/ scopes (SMART Backend Services)
     system_clients: list[str] = Field(default_factory=list)
@@ -301,12 +309,13 @@ class GatewaySettings(BaseModel):
         if secret is None or len(secret.get_secret_value().encode()) < 32:
             raise ValueError("gateway.viewer_token_secret must be set, at least 32 bytes")
         if self.validation is TokenValidation.INTROSPECTION:
-            missing = [n for n in ("introspection_url", "client_id", "client_secret")
-                       if getattr(self, n) is None]
+            self._check_introspection()
+        else:
+            # a JWT is only proof for the issuer and audience it names: unchecked, a token
+            # the EHR issued for another resource server would open this one
+            missing = [n for n in ("audience", "issuer", "jwks_uri") if not getattr(self, n)]
             if missing:
-                raise ValueError(f"gateway validation 'introspection' needs: {', '.join(missing)}")
-        elif self.jwks_uri is None:
-            raise ValueError("gateway validation 'jwks' needs: jwks_uri")
+                raise ValueError(f"gateway validation 'jwks' needs: {', '.join(missing)}")
         for name in ("public_url", "introspection_url", "jwks_uri"):
             url = getattr(self, name)
             if url is not None:
@@ -321,6 +330,31 @@ class GatewaySettings(BaseModel):
             if not target.startswith("/") or target.startswith("//"):
                 raise ValueError(f"gateway.{name} must be a local path starting with '/'")
         return self
+
+    def _check_introspection(self) -> None:
+        if self.introspection_url is None:
+            raise ValueError("gateway validation 'introspection' needs: introspection_url")
+        auth = self.introspection_auth
+        if auth is None:
+            if self.client_id is None or self.client_secret is None:
+                raise ValueError("gateway validation 'introspection' needs: "
+                                 "introspection_auth, or client_id and client_secret")
+            return
+        if auth.kind is AuthKind.NONE:
+            # RFC 7662 2.1: the endpoint MUST require some form of authorization
+            raise ValueError("gateway.introspection_auth.kind 'none' is not allowed: the "
+                             "introspection endpoint authenticates the gateway")
+        if auth.kind is AuthKind.SMART_BACKEND and auth.token_url is None:
+            raise ValueError("gateway.introspection_auth.token_url is needed for "
+                             "smart_backend (there is no FHIR base to discover it at)")
+
+    def introspection_credentials(self) -> AuthSettings:
+        """How the gateway authenticates to the introspection endpoint."""
+        if self.introspection_auth is not None:
+            return self.introspection_auth
+        assert self.client_id is not None and self.client_secret is not None
+        return AuthSettings(kind=AuthKind.BASIC, username=self.client_id,
+                            password=self.client_secret)
 
 
 class ScopeForm(StrEnum):

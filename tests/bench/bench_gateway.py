@@ -121,7 +121,8 @@ def start_gateway(orthanc: dict[str, Any], fhir_url: str, tmp: Path
         "api": {"port": port},
         "gateway": {"enabled": True, "public_url": f"http://127.0.0.1:{port}/dicom-web",
                     "viewer_token_secret": SECRET, "validation": "jwks",
-                    "jwks_uri": "http://127.0.0.1:9/jwks"},
+                    "jwks_uri": "http://127.0.0.1:9/jwks", "issuer": "http://127.0.0.1:9",
+                    "audience": "http://127.0.0.1:9/fhir"},
     }
     path = tmp / "bridge.yaml"
     path.write_text(json.dumps(config))

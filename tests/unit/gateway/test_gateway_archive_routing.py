@@ -34,7 +34,8 @@ SECRET = "s" * 40
 ROOT = "https://bridge.example.org/dicom-web"
 MAIN, CARDIO = "http://main.test/dicom-web", "http://cardio.test/dicom-web"
 GATEWAY = {"enabled": True, "public_url": ROOT, "viewer_token_secret": SECRET,
-           "validation": "jwks", "jwks_uri": "https://ehr/jwks"}
+           "validation": "jwks", "jwks_uri": "https://ehr/jwks", "issuer": "https://ehr",
+           "audience": "https://ehr/fhir"}
 
 
 def _settings(*, archive: str | None = None, main: str = MAIN, cardio: str = CARDIO,

@@ -116,7 +116,8 @@ def test_endpoint_hooks_point_at_the_gateway_with_requires_access_token() -> Non
         archives=[{"name": "pacs", "base_url": "http://pacs:8042/dicom-web"}],
         gateway={"enabled": True, "public_url": "https://bridge.example.org/dicom-web",
                  "viewer_token_secret": SECRET, "validation": "jwks",
-                 "jwks_uri": "https://ehr/jwks"})
+                 "jwks_uri": "https://ehr/jwks", "issuer": "https://ehr",
+                 "audience": "https://ehr/fhir"})
     hooks = gateway_endpoint_hooks(settings)
 
     class Archive:
@@ -137,11 +138,13 @@ def test_gateway_settings_refuse_incomplete_configuration() -> None:
         GatewaySettings(enabled=True, viewer_token_secret=SECRET)
     with pytest.raises(ValueError, match="local path"):
         GatewaySettings(enabled=True, viewer_token_secret=SECRET, validation="jwks",
-                        jwks_uri="https://ehr/jwks", history_url="https://evil.example/")
+                        jwks_uri="https://ehr/jwks", issuer="https://ehr",
+                        audience="https://ehr/fhir", history_url="https://evil.example/")
 
 
 async def test_a_viewer_token_ends_with_the_app_session_that_minted_it() -> None:
     settings = GatewaySettings(enabled=True, validation="jwks", jwks_uri="https://ehr/jwks",
+                               issuer="https://ehr", audience="https://ehr/fhir",
                                viewer_token_secret=SECRET, cache_ttl=0)
     viewer = ViewerTokens(secret=SECRET, audience=AUD)
     validator = TokenValidator(settings, viewer=viewer)

@@ -193,7 +193,8 @@ def test_app_config_has_one_data_source_per_archive_the_default_first() -> None:
         gateway={"enabled": True, "archive": "cardio",
                  "public_url": "https://bridge.example.org/dicom-web",
                  "viewer_token_secret": "s" * 40, "validation": "jwks",
-                 "jwks_uri": "https://ehr/jwks"})
+                 "jwks_uri": "https://ehr/jwks", "issuer": "https://ehr",
+                 "audience": "https://ehr/fhir"})
     config = app_config(sources=data_sources(settings))
     body = json.loads(config.removeprefix("window.config = ").rstrip(";\n"))
     roots = {d["sourceName"]: d["configuration"]["wadoRoot"] for d in body["dataSources"]}

@@ -20,7 +20,8 @@ def _settings(*, iid: bool) -> Settings:
         archives=[{"name": ARCHIVE, "base_url": "http://archive.test/dicom-web"}],
         api={"public_url": ROOT},
         gateway={"enabled": True, "viewer_token_secret": "s" * 40, "validation": "jwks",
-                 "jwks_uri": "https://ehr/jwks", "iid_enabled": iid})
+                 "jwks_uri": "https://ehr/jwks", "issuer": "https://ehr",
+                 "audience": "https://ehr/fhir", "iid_enabled": iid})
 
 
 def _endpoint(fhir: FakeFhir, code: str) -> dict[str, Any]:
