@@ -2,11 +2,24 @@
 
 Log records carry study UIDs, archive names and error kinds in ``extra``; never patient
 names, patient IDs, birth dates or tokens.  As a second line of defence the filter below
-masks anything that looks like a bearer token, a JWT or a basic-auth header.
+masks anything that looks like a bearer token, a JWT or a basic-auth header, in the
+message and in every field.
+
+Field values often come from the archive (a StudyInstanceUID ``1.2.3.abc<script>``, a value
+with a newline), so no value may forge a record or blur the fields around it:
+
+* text: one line per record (a traceback follows on lines indented by two spaces);
+  ``key=value`` pairs whose value is bare only when it holds no blank, ``"``, ``=``, ``\\``
+  or unprintable character, and is otherwise a double-quoted JSON string (RFC 8259 7
+  escapes, non-printable characters as ``\\uXXXX``), so the pairs read back exactly.
+* JSON: one object per line (``ensure_ascii``: every control, separator and non-ASCII
+  character is escaped); a field named like one of the record's own keys is kept as
+  ``x_<name>`` instead of replacing it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -21,6 +34,11 @@ _SECRETS = re.compile(
     r"[A-Za-z0-9._~+/=-]{8,}"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
 )
+#: the JSON record's own keys; fields cannot replace them
+_JSON_KEYS = ("time", "level", "logger", "message", "exc", "stack")
+_SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: what keeps a text value bare: nothing that separates pairs, quotes or escapes
+_NEEDS_QUOTES = frozenset(' "=\\')
 
 
 def redact(text: str) -> str:
@@ -38,6 +56,35 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def _escape_char(char: str) -> str:
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    # JSON's \\uXXXX form (RFC 8259 7), as UTF-16 code units for characters above U+FFFF
+    units = char.encode("utf-16-be")
+    return "".join(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}"
+                   for i in range(0, len(units), 2))
+
+
+def _escape_text(text: str) -> str:
+    """``text`` with backslashes and every unprintable character (controls, line and
+    paragraph separators, bidi overrides, blanks other than the space) escaped."""
+    return "".join(_escape_char(c) if c == "\\" or not c.isprintable() else c for c in text)
+
+
+def escape_value(value: object) -> str:
+    """One field value in the text form: bare when unambiguous, else a quoted JSON string."""
+    text = redact(str(value))
+    if text and not any(c in _NEEDS_QUOTES or not c.isprintable() for c in text):
+        return text
+    return '"' + "".join(_escape_char(c) if c in _NEEDS_QUOTES - {" ", "="}
+                         or not c.isprintable() else c for c in text) + '"'
+
+
+def _escape_key(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", key) or "_"
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD}
 
@@ -46,18 +93,36 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
             "time": self.formatTime(record), "level": record.levelname,
-            "logger": record.name, "message": record.getMessage(), **_fields(record),
+            "logger": record.name, "message": record.getMessage(),
         }
         if record.exc_info:
             doc["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(doc, default=str)
+        if record.stack_info:
+            doc["stack"] = self.formatStack(record.stack_info)
+        for key, value in _fields(record).items():
+            name = f"x_{key}" if key in _JSON_KEYS else key
+            doc[name] = redact(value) if isinstance(value, str) else value
+        # ensure_ascii (the default) escapes every control and separator: one line
+        return json.dumps(doc, default=lambda v: redact(str(v)))
 
 
 class PlainFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        base = super().format(record)
-        extra = " ".join(f"{k}={v}" for k, v in sorted(_fields(record).items()))
-        return f"{base} {extra}" if extra else base
+        # a copy: other handlers (pytest's caplog) see the record as it was logged
+        shown = copy.copy(record)
+        shown.msg, shown.args = _escape_text(record.getMessage()), None
+        shown.exc_info, shown.exc_text, shown.stack_info = None, None, None
+        line = super().format(shown)
+        extra = " ".join(f"{_escape_key(k)}={escape_value(v)}"
+                         for k, v in sorted(_fields(record).items()))
+        lines = [f"{line} {extra}" if extra else line]
+        if record.exc_info:
+            lines.append(redact(self.formatException(record.exc_info)))
+        if record.stack_info:
+            lines.append(self.formatStack(record.stack_info))
+        # continuation lines are indented, so none can pass for a record of its own
+        head, *rest = "\n".join(lines).split("\n")
+        return "\n".join([head, *(f"  {_escape_text(r)}" for r in rest)])
 
 
 def setup_logging(settings: LogSettings) -> None:
