@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 
-from bridge.archive.dicomjson import DicomJson
+from bridge.archive.dicomjson import DicomJson, first_str
 from bridge.auth.outbound import build_auth
 from bridge.config import ArchiveSettings
-from bridge.errors import ArchiveRejected, ArchiveUnavailable, StudyGone
+from bridge.dicom_uid import STUDY_UID_TAG, require_uid, uid_segment
+from bridge.errors import ArchiveRejected, ArchiveUnavailable, DicomDataError, StudyGone
 from bridge.httpclient import HttpClient
 from bridge.metrics import QIDO_LATENCY
 
@@ -152,13 +153,54 @@ class DicomwebClient:
             offset += len(batch)
 
     async def study(self, study_uid: str) -> DicomJson:
-        found = await self.search_studies({"StudyInstanceUID": study_uid})
+        found = await self.search_studies({"StudyInstanceUID": require_uid(study_uid)})
         if not found:
             raise StudyGone(f"study {study_uid} is not in archive {self.name!r}")
         return found[0]
 
     async def study_series(self, study_uid: str) -> list[DicomJson]:
-        return await self._get_json(f"studies/{study_uid}/series", study_uid=study_uid)
+        try:
+            return await self._get_json(f"studies/{uid_segment(study_uid)}/series",
+                                        study_uid=study_uid)
+        except StudyGone as exc:
+            await self.confirm_gone(study_uid, cause=exc)
+            raise
+
+    async def confirm_gone(self, study_uid: str, *, cause: StudyGone) -> None:
+        """Return only if a QIDO search for the UID finds no row: then the archive's "not
+        found" is believed.  Otherwise raise the error that explains the unreadable study.
+
+        A WADO-RS 404 alone is not proof (PS3.18 10.4.3 says only that the resource was
+        not found *at that path*): Orthanc keys a study on PatientID + StudyInstanceUID,
+        and answers 404 to ``/studies/{uid}/metadata`` when one UID is stored under two
+        patients while QIDO still lists both rows.  Deleting the ImagingStudy then would
+        lose a live study, so "gone" is claimed only after this check.
+        """
+        rows = await self.search_studies(
+            {"StudyInstanceUID": study_uid}, includefield=("00100020",)
+        )
+        rows = [r for r in rows if first_str(r, "0020000D") in (study_uid, None)]
+        if not rows:
+            return
+        patients = {first_str(r, "00100020") for r in rows}
+        if len(rows) > 1 or len(patients) > 1:
+            # a real-world identity error (PS3.3 C.7.2.1: one StudyInstanceUID names one
+            # study of one patient): someone has to merge or split the records
+            log.warning("one StudyInstanceUID stored under several patients in the archive",
+                        extra={"study_uid": study_uid, "archive": self.name,
+                               "rows": len(rows), "patients": len(patients)})
+            raise DicomDataError(
+                f"{STUDY_UID_TAG} {study_uid} is stored under {len(patients)} patients "
+                f"({len(rows)} QIDO rows) in archive {self.name!r}; the archive cannot "
+                f"return its metadata as one study. Not treated as gone: merge or split "
+                f"the patient records in the archive",
+                tag=STUDY_UID_TAG,
+            ) from cause
+        raise ArchiveRejected(
+            f"study {study_uid} is listed by QIDO-RS but its WADO-RS metadata was not "
+            f"found in archive {self.name!r}; not treated as gone",
+            status_code=404,
+        ) from cause
 
     # --- WADO-RS metadata (PS3.18 10.4.1.1.2) -------------------------------------------------
 
@@ -169,9 +211,14 @@ class DicomwebClient:
         (ProcedureCodeSequence, IssuerOfAccessionNumberSequence) that QIDO may omit.
         Bulk data is replaced by BulkDataURI, so the payload stays small.
         """
-        instances = await self._get_json(f"studies/{study_uid}/metadata", study_uid=study_uid)
-        if not instances:
-            raise StudyGone(f"study {study_uid} has no instances in archive {self.name!r}")
+        try:
+            instances = await self._get_json(f"studies/{uid_segment(study_uid)}/metadata",
+                                             study_uid=study_uid)
+            if not instances:
+                raise StudyGone(f"study {study_uid} has no instances in archive {self.name!r}")
+        except StudyGone as exc:
+            await self.confirm_gone(study_uid, cause=exc)
+            raise
         return instances
 
     async def ping(self) -> None:

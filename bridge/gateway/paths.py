@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bridge.dicom_uid import is_valid_uid
 from bridge.gateway.errors import BadRequest
 
-_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 _FRAMES = re.compile(r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$")
 _BULK_SEGMENT = re.compile(r"^[0-9A-Fa-f]{1,8}$")
 #: the last path segment of a retrieve that is not the resource itself
@@ -49,7 +49,7 @@ class Target:
 
 
 def uid(value: str) -> str:
-    if len(value) > 64 or not _UID.match(value):
+    if not is_valid_uid(value):
         raise BadRequest("not a valid DICOM UID in the path")
     return value
 

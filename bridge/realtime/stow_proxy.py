@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect
 from bridge.archive.client import DicomwebClient
 from bridge.auth.outbound import build_auth
 from bridge.config import InboundAuthSettings
+from bridge.dicom_uid import STUDY_UID_TAG, is_valid_uid, uid_segment
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.metrics import STOW_BYTES, STOW_REQUESTS, STOW_SECONDS
 from bridge.realtime.multipart import MultipartError, MultipartInspector, parse_content_type
@@ -194,12 +195,17 @@ async def _proxy(request: Request, rt: Rt, *, study_uid: str | None) -> Response
                    else "the STOW proxy has no credentials configured (realtime.stow_auth)")
         return _problem(401, message,
                         {"WWW-Authenticate": 'Bearer realm="stow", Basic realm="stow"'})
+    if study_uid is not None and not is_valid_uid(study_uid):
+        # the path's UID goes into the archive's URL: "%2e%2e" would address /dicom-web
+        # itself (PS3.5 9.1; RFC 3986 5.2.4 dot segments)
+        return _problem(400, f"{STUDY_UID_TAG} in the path is not a valid DICOM UID "
+                        "(PS3.5 9.1)")
     try:
         inspector = MultipartInspector(parse_content_type(request.headers.get("content-type")))
     except MultipartError as exc:
         return _problem(exc.status, str(exc))
     forwarder = rt.stow_forwarder()
-    path = f"studies/{study_uid}" if study_uid else "studies"
+    path = f"studies/{uid_segment(study_uid)}" if study_uid else "studies"
     extra = {"archive": forwarder.archive.name, "client": client_name}
     try:
         resp, sent = await forwarder.forward(request, path=path, inspector=inspector)
