@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Column, Table
 
 from bridge.cli_common import ConfigOpt, archives_named, parse_date, settings_or_exit
-from bridge.errors import BridgeError
+from bridge.errors import AuthError, BridgeError, ConfigError, MappingConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Keep a DICOMweb archive and a FHIR R4 EHR in sync.")
@@ -27,12 +27,32 @@ err = Console(stderr=True)
 
 
 
+#: exit status of a run that could not work because of its configuration or credentials
+#: (as :func:`~bridge.cli_common.settings_or_exit` for invalid settings); 1 is any other error
+EXIT_CONFIG = 2
+
+
 def _run(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except BridgeError as exc:
         err.print(f"[red]{exc.kind}:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
+        code = EXIT_CONFIG if isinstance(exc, AuthError | ConfigError | MappingConfigError) \
+            else 1
+        raise typer.Exit(code) from exc
+
+
+def _summary(stats: Any) -> None:
+    """The run's figures; then, when nothing could be written because the credentials
+    were refused, the reason on stderr and exit status 2 (a cron job must notice)."""
+    from bridge.sync.service import nothing_written_reason
+
+    out.print(f"synced {stats.synced}, unchanged {stats.unchanged}, "
+              f"retry later {stats.retried}, failed {stats.failed}")
+    reason = nothing_written_reason(stats)
+    if reason is not None:
+        err.print(f"[red]auth:[/red] nothing was written: {reason}")
+        raise typer.Exit(EXIT_CONFIG)
 
 
 @app.command()
@@ -53,28 +73,33 @@ def sync(
     config: ConfigOpt = None,
     once: Annotated[bool, typer.Option("--once", help="one poll, drain, exit")] = False,
 ) -> None:
-    """Poll the archives and drain the queue (``--once``) or keep doing so."""
-    from bridge.sync.service import run_service, sync_context
+    """Poll the archives and drain the queue (``--once``) or keep doing so.
+
+    ``--once`` exits with status 2 when the FHIR server's credentials are refused.
+    """
+    from bridge.sync.service import check_fhir_credentials, run_service, sync_context
 
     settings = settings_or_exit(config)
 
-    async def main() -> None:
+    async def main() -> Any:
         async with sync_context(settings) as ctx:
             if once:
+                await check_fhir_credentials(ctx.fhir)
                 results = await ctx.poller.poll_once()
                 stats = await ctx.runner.drain()
                 for r in results:
                     out.print(f"archive {r.archive}: {r.seen} studies in window, {r.due} due")
-                out.print(f"synced {stats.synced}, unchanged {stats.unchanged}, "
-                          f"retry later {stats.retried}, failed {stats.failed}")
-                return
+                return stats
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             await run_service(ctx, stop)
+            return None
 
-    _run(main())
+    stats = _run(main())
+    if stats is not None:
+        _summary(stats)
 
 
 
@@ -87,21 +112,33 @@ def backfill(
     to: Annotated[str | None, typer.Option("--to", help="last StudyDate, YYYY-MM-DD")] = None,
     archive: Annotated[str | None, typer.Option(help="only this archive")] = None,
     settle: Annotated[float, typer.Option(
-        help="seconds to keep waiting for retries and expired leases once nothing is due")
+        help="seconds to keep waiting for retries and expired leases once nothing is due, "
+             "and for the archive to answer again during the scan")
     ] = 120.0,
+    undated: Annotated[bool | None, typer.Option(
+        "--undated/--no-undated",
+        help="also sync the studies outside the date range (StudyDate empty, invalid, "
+             "earlier or later); default: on unless --from or --to is given")] = None,
 ) -> None:
-    """Sync an archive's whole history (resumable: run it again after a crash)."""
+    """Sync an archive's whole history (resumable: run it again after a crash).
+
+    Exit status 2 when the FHIR server's credentials are refused (nothing can be written).
+    """
     from bridge.sync.backfill import DEFAULT_START, BackfillProgress
     from bridge.sync.backfill import backfill as run_backfill
+    from bridge.sync.patience import Patience
     from bridge.sync.runner import DrainStats
-    from bridge.sync.service import sync_context
+    from bridge.sync.service import check_fhir_credentials, sync_context
+    from bridge.sync.undated import UndatedResult
 
     settings = settings_or_exit(config)
     start = parse_date(from_) or DEFAULT_START
     end = parse_date(to) or datetime.now(UTC).date()
+    whole = undated if undated is not None else (from_ is None and to is None)
 
-    async def main() -> None:
+    async def main() -> Any:
         async with sync_context(settings) as ctx:
+            await check_fhir_credentials(ctx.fhir)
             named = archives_named(ctx.archives, archive)
             names = [name for name, _ in named]
             clients = [client for _, client in named]
@@ -119,6 +156,10 @@ def backfill(
                     progress.update(scans[name], completed=p.days_done, total=p.days_total,
                                     rate=f"{p.studies_marked} due")
 
+                def on_undated(u: UndatedResult) -> None:
+                    progress.update(scans[u.archive],
+                                    rate=f"outside the dates: {u.seen} seen, {u.marked} due")
+
                 def on_batch(stats: DrainStats) -> None:
                     rate = stats.processed / max(1e-6, time.monotonic() - started)
                     progress.update(sync_task, completed=stats.processed,
@@ -130,13 +171,16 @@ def backfill(
                     window_days=settings.sync.backfill_window_days,
                     adaptive=settings.sync.backfill_adaptive_windows,
                     scan_concurrency=settings.sync.backfill_concurrency,
-                    max_idle=settle,
-                    on_window=on_window, on_batch=on_batch)
-            stats = result.stats
-            out.print(f"synced {stats.synced}, unchanged {stats.unchanged}, "
-                      f"retry later {stats.retried}, failed {stats.failed}")
+                    max_idle=settle, undated=whole, patience=Patience(seconds=settle),
+                    on_window=on_window, on_batch=on_batch, on_undated=on_undated)
+            for u in result.undated:
+                out.print(f"archive {u.archive}: {u.seen} studies outside the dates "
+                          f"(StudyDate empty, invalid or out of range), {u.marked} due"
+                          + ("" if u.complete else
+                             "; listing stopped at the archive's result cap"))
+            return result.stats
 
-    _run(main())
+    _summary(_run(main()))
 
 
 @failures_app.command("list")

@@ -10,6 +10,12 @@ Window sizes adapt to the archive (``adaptive``): each window's yield sets the n
 length, aiming at half a QIDO page, so decades with no studies cost a handful of requests
 instead of twelve a year, and dense months are asked for in pieces that fit one page.
 
+The windows only find studies dated within [start, end]; :func:`backfill` then runs the
+undated pass (:mod:`bridge.sync.undated`) for every study they cannot find (StudyDate
+empty, missing, invalid, or outside the range), so a backfill covers the whole archive.
+An archive outage during the scan is waited out (:class:`~bridge.sync.patience.Patience`)
+as the drain waits one out, instead of ending the command.
+
 :func:`backfill` overlaps the scan with the sync: workers claim what the scan has already
 marked while it goes on, so a backfill takes about the longer of the two, not their sum.
 """
@@ -22,12 +28,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from functools import partial
 
 from bridge.archive.client import DicomwebClient
 from bridge.archive.dicomjson import STUDY_UID, first_str, study_fingerprint
 from bridge.state import StateStore
+from bridge.sync.patience import Patience
 from bridge.sync.poller import dicom_date_range
 from bridge.sync.runner import DrainStats, SyncRunner
+from bridge.sync.undated import UndatedResult, mark_undated
 
 DEFAULT_START = date(1980, 1, 1)
 #: a window grows at most this much from one to the next: a sparse stretch says little
@@ -70,7 +79,8 @@ def checkpoint_name(archive: str, start: date, end: date) -> str:
     return f"backfill:{archive}:{start.isoformat()}:{end.isoformat()}"
 
 
-async def _collect(archive: DicomwebClient, window: Window) -> dict[str, str] | None:
+async def _collect(archive: DicomwebClient, window: Window, patience: Patience
+                   ) -> dict[str, str] | None:
     """Fingerprints of the window's studies, or None if the archive's cap was reached."""
     cap = archive.settings.max_results
     found: dict[str, str] = {}
@@ -78,9 +88,11 @@ async def _collect(archive: DicomwebClient, window: Window) -> dict[str, str] | 
     if cap is not None:
         page = min(page, cap)
     while True:
-        batch = await archive.search_studies(
-            {"StudyDate": dicom_date_range(window.start, window.end)}, limit=page, offset=offset
-        )
+        batch = await patience.call(
+            partial(archive.search_studies,
+                    {"StudyDate": dicom_date_range(window.start, window.end)},
+                    limit=page, offset=offset),
+            archive=archive.name)
         for study in batch:
             uid = first_str(study, STUDY_UID)
             if uid:
@@ -110,26 +122,29 @@ async def mark_history(
     adaptive: bool = True,
     concurrency: int = 1,
     on_window: Callable[[BackfillProgress], None] | None = None,
+    patience: Patience | None = None,
 ) -> int:
     """Mark every study dated in [start, end] due (resuming from the checkpoint).
 
     ``window_days`` is the first window's length (every window's, unless ``adaptive``).
     Up to ``concurrency`` window QIDOs run at once (an archive answers them on several
     cores), but windows are marked and checkpointed strictly in date order: the checkpoint
-    never passes a window whose studies are not yet durably due."""
+    never passes a window whose studies are not yet durably due.  A window query meeting
+    an archive outage is retried within ``patience`` (default :class:`Patience`)."""
     name = checkpoint_name(archive.name, start, end)
     raw = await asyncio.to_thread(store.get_checkpoint, name)
     cur = start
     if raw:
         cur = max(start, date.fromisoformat(json.loads(raw)["done_through"]) + timedelta(days=1))
     target = window_target(archive)
+    wait = patience or Patience()
     days_total = (end - start).days + 1
     marked = done = 0
     days = window_days
     inflight: deque[tuple[Window, asyncio.Task[dict[str, str] | None]]] = deque()
 
     def launch(window: Window) -> tuple[Window, asyncio.Task[dict[str, str] | None]]:
-        return window, asyncio.create_task(_collect(archive, window))
+        return window, asyncio.create_task(_collect(archive, window, wait))
 
     try:
         while inflight or cur <= end:
@@ -183,6 +198,8 @@ async def mark_history(
 class BackfillResult:
     marked: int = 0
     stats: DrainStats = field(default_factory=DrainStats)
+    #: the undated pass of each archive (empty when it was not asked for)
+    undated: list[UndatedResult] = field(default_factory=list)
 
 
 @dataclass
@@ -220,11 +237,17 @@ async def backfill(
     poll: float = 0.5,
     on_window: Callable[[str, BackfillProgress], None] | None = None,
     on_batch: Callable[[DrainStats], None] | None = None,
+    undated: bool = True,
+    patience: Patience | None = None,
+    on_undated: Callable[[UndatedResult], None] | None = None,
 ) -> BackfillResult:
     """Scan ``archives`` one after the other (:func:`mark_history`) while ``workers`` loops
     sync what is already marked; then drain until settled.  ``store`` is where the scan
-    marks (default: the runner's).  A scan error stops the workers after their current
-    batch and is raised; what was marked stays queued and checkpointed for the next run.
+    marks (default: the runner's).  With ``undated``, each archive's windows are followed
+    by the undated pass (studies outside [start, end] or with no usable StudyDate).  Scan
+    queries wait out an archive outage within ``patience``; a scan error beyond it stops
+    the workers after their current batch and is raised; what was marked stays queued and
+    checkpointed for the next run.
     """
     result = BackfillResult()
     scan = _Scan()
@@ -243,7 +266,24 @@ async def backfill(
 
             await mark_history(archive, store or runner.store, start=start, end=end,
                                window_days=window_days, adaptive=adaptive,
-                               concurrency=scan_concurrency, on_window=progress)
+                               concurrency=scan_concurrency, on_window=progress,
+                               patience=patience)
+            if not undated:
+                continue
+            windows_marked = scan.marked
+
+            def undated_progress(u: UndatedResult, windows_marked: int = windows_marked
+                                 ) -> None:
+                scan.marked = windows_marked + u.marked
+                scan.woke.set()
+                if on_undated:
+                    on_undated(u)
+
+            result.undated.append(await mark_undated(
+                archive, store or runner.store, start=start, end=end, patience=patience,
+                on_page=undated_progress))
+            if on_undated:
+                on_undated(result.undated[-1])
         result.marked = scan.marked
 
     def batch_done() -> None:

@@ -34,6 +34,7 @@ from bridge.archive.dicomjson import (
     DicomJson,
     first_int,
     first_str,
+    study_fingerprint,
     values,
 )
 from bridge.errors import StudyGone
@@ -41,7 +42,9 @@ from bridge.fhir.client import FhirClient, Resource
 from bridge.state import StateStore
 from bridge.state.enums import Reason, Status
 from bridge.sync.deletes import TAG_QUERY, is_ours, our_imaging_studies
+from bridge.sync.patience import Patience
 from bridge.sync.poller import dicom_date_range
+from bridge.sync.undated import UndatedResult, changed_outside
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class ReconcileReport:
     start: date | None
     end: date | None
     archive_studies: int = 0
+    #: of ``archive_studies``, those found by the undated pass (outside the window)
+    undated_studies: int = 0
     fhir_studies: int = 0
     in_flight: int = 0
     drift: list[Drift] = field(default_factory=list)
@@ -81,6 +86,7 @@ class ReconcileReport:
             "from": self.start.isoformat() if self.start else None,
             "to": self.end.isoformat() if self.end else None,
             "archive_studies": self.archive_studies,
+            "undated_studies": self.undated_studies,
             "fhir_studies": self.fhir_studies,
             "in_flight": self.in_flight,
             "drift_counts": self.counts(),
@@ -112,6 +118,19 @@ async def _archive_side(archive: DicomwebClient, start: date | None, end: date |
         uid = first_str(study, STUDY_UID)
         if uid:
             found[uid] = study
+    return found
+
+
+async def _undated_side(archive: DicomwebClient, store: StateStore, start: date, end: date
+                        ) -> dict[str, DicomJson]:
+    """Studies outside [start, end] (or with no usable StudyDate) the store does not hold
+    with their current fingerprint; an outage ends the reconciliation (the next one retries).
+    """
+    found: dict[str, DicomJson] = {}
+    async for changed in changed_outside(archive, store, start=start, end=end,
+                                         patience=Patience(seconds=0.0),
+                                         result=UndatedResult(archive.name)):
+        found.update((uid, study) for uid, _, study in changed)
     return found
 
 
@@ -160,6 +179,10 @@ async def reconcile(
     endpoints = await endpoint_refs(fhir, archive)
     in_archive, in_fhir = await asyncio.gather(
         _archive_side(archive, start, end), _fhir_side(fhir, endpoints, start, end))
+    if start and end:
+        undated = await _undated_side(archive, store, start, end)
+        report.undated_studies = len(undated.keys() - in_archive.keys())
+        in_archive.update(undated)
     report.archive_studies, report.fhir_studies = len(in_archive), len(in_fhir)
     states = {uid: await asyncio.to_thread(store.get_study, archive.name, uid)
               for uid in set(in_archive) | set(in_fhir)}
@@ -208,18 +231,23 @@ async def reconcile(
             report.drift.append(Drift("gone-from-archive", uid, detail, ids, fixable=not kept))
 
     if fix:
-        await _fix(report, store)
+        await _fix(report, store, in_archive)
     log.info("reconciliation done", extra={"archive": archive.name, **report.counts()})
     return report
 
 
-async def _fix(report: ReconcileReport, store: StateStore) -> None:
+async def _fix(report: ReconcileReport, store: StateStore, in_archive: dict[str, DicomJson]
+               ) -> None:
     for drift in report.drift:
         if not drift.fixable:
             drift.fixed = ("reported only: choose which ImagingStudy to keep"
                            if drift.kind == "duplicate" else "reported only: policy keep")
             continue
+        # with the archive's fingerprint, as a poll stores it: the next undated pass then
+        # knows the study instead of looking it up in FHIR again
+        study = in_archive.get(drift.study_uid)
         await asyncio.to_thread(store.mark_due, report.archive, drift.study_uid,
-                                reason=Reason.RECONCILE)
+                                reason=Reason.RECONCILE,
+                                fingerprint=study_fingerprint(study) if study else None)
         drift.fixed = ("due: the delete policy applies when the worker finds it gone"
                        if drift.kind == "gone-from-archive" else "due: will be re-synced")

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from bridge.archive.client import DicomwebClient
+from bridge.auth.health import AUTH_HEALTH
 from bridge.config import Settings
-from bridge.errors import ConfigError
+from bridge.errors import AuthError, BridgeError, ConfigError, FhirRejected
 from bridge.fhir.client import FhirClient
 from bridge.gateway.endpoint import gateway_endpoint_hooks
 from bridge.mapping import MappingEngine, load_mapping
@@ -59,6 +60,34 @@ async def sync_context(settings: Settings, *, worker_id: str | None = None
             await a.aclose()
         await fhir.aclose()
         await asyncio.to_thread(store.close)
+
+
+async def check_fhir_credentials(fhir: FhirClient) -> None:
+    """Raise :class:`AuthError` when the FHIR server, or its token endpoint, refuses the
+    configured credentials now (a 401 or 403 to the capability statement counts, RFC 9110
+    15.5.2/15.5.4).  Any other error is left to the sync, which defers and retries it."""
+    try:
+        await fhir.capability()
+    except AuthError:
+        raise
+    except FhirRejected as exc:
+        if exc.status_code in (401, 403):
+            raise AuthError(f"the FHIR server refused the configured credentials: "
+                            f"{exc.message}") from exc
+    except BridgeError:
+        return
+
+
+def nothing_written_reason(stats: DrainStats) -> str | None:
+    """Why a run wrote nothing, when the reason is the credentials: no study was written
+    or found unchanged, some were tried, and the outbound auth holds an unresolved failure
+    (what the token endpoint or server answered; never a token)."""
+    if stats.synced or stats.unchanged or not (stats.retried or stats.failed):
+        return None
+    failure = AUTH_HEALTH.last_failure()
+    if failure is None:
+        return None
+    return f"credentials refused by {failure.remote}: {failure.message}"
 
 
 async def worker_loop(ctx: SyncContext, stop: asyncio.Event, *, idle: float = 1.0) -> None:
