@@ -401,6 +401,11 @@ class SmartSettings(BaseModel):
     #: SQLAlchemy URL of the session table; default ``state.url``
     session_db_url: str | None = None
     http_timeout: float = Field(default=30.0, gt=0)
+    #: unfinished launches kept at most (the oldest make room): ``GET /smart/launch`` is
+    #: unauthenticated, so its rows are bounded (issue 12 item 15)
+    max_pending_launches: int = Field(default=1000, ge=1)
+    #: launches per minute per client address (a burst of as many); 0 = no limit
+    launch_rate_per_minute: int = Field(default=30, ge=0)
 
     @model_validator(mode="after")
     def _complete(self) -> SmartSettings:

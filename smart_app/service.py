@@ -24,13 +24,9 @@ from smart_app import launch
 from smart_app.history import FhirReader
 from smart_app.identity import Identity, OpenIdProviders
 from smart_app.launch import ClientAuth, LaunchError
-from smart_app.sessions import (
-    COOKIE_NAME,
-    PENDING_LIFETIME,
-    Session,
-    SessionStore,
-    session_id,
-)
+from smart_app.pending import LAUNCH_COOKIE, PENDING_LIFETIME, PendingLaunches
+from smart_app.ratelimit import RateLimiter
+from smart_app.sessions import COOKIE_NAME, Session, SessionStore, session_id
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +54,10 @@ class SmartApp:
         self.secure_cookie = not (parts.scheme == "http" and parts.hostname in _LOOPBACK)
         self.store = SessionStore(self.settings.session_db_url or settings.state.url,
                                   lifetime=self.settings.session_lifetime)
+        self.pending = PendingLaunches(self.store.engine,
+                                       capacity=self.settings.max_pending_launches)
+        rate = self.settings.launch_rate_per_minute
+        self.launch_limit = RateLimiter(rate_per_minute=rate) if rate else None
         self.http = http or HttpClient(timeout=self.settings.http_timeout,
                                        follow_redirects=False)
         self.auth = ClientAuth(self.settings)
@@ -79,19 +79,34 @@ class SmartApp:
         response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax",
                                secure=self.secure_cookie)
 
+    def set_launch_cookie(self, response: Response, cookie: str) -> None:
+        """The pending launch's cookie: sent only to ``/smart/*``, SameSite=Lax (the EHR's
+        redirect to the callback is a top-level GET, which carries it)."""
+        response.set_cookie(LAUNCH_COOKIE, cookie, max_age=int(PENDING_LIFETIME),
+                            path="/smart", httponly=True, samesite="lax",
+                            secure=self.secure_cookie)
+
+    def clear_launch_cookie(self, response: Response) -> None:
+        response.delete_cookie(LAUNCH_COOKIE, path="/smart", httponly=True, samesite="lax",
+                               secure=self.secure_cookie)
+
     async def session_of(self, request: Request) -> Session | None:
         return await run_in_threadpool(self.store.get, request.cookies.get(COOKIE_NAME))
 
-    async def drop(self, request: Request) -> None:
-        """Forget the request's session (errors end with no session)."""
-        await run_in_threadpool(self.store.delete, request.cookies.get(COOKIE_NAME))
-
     # --- launch ---------------------------------------------------------------------------
 
-    async def begin(self, request: Request, *, iss: str | None, launch_id: str | None
-                    ) -> tuple[str, Session]:
-        """Start an EHR (iss + launch) or standalone (neither) launch: a pending session and
-        the authorization URL to redirect to."""
+    def launch_wait(self, request: Request) -> int:
+        """0 when this client may start a launch now, else the seconds until it may."""
+        if self.launch_limit is None:
+            return 0
+        client = request.client.host if request.client is not None else "unknown"
+        return self.launch_limit.allow(client)
+
+    async def begin(self, *, iss: str | None, launch_id: str | None) -> tuple[str, str]:
+        """Start an EHR (iss + launch) or standalone (neither) launch: the authorization URL
+        to redirect to and the pending launch's cookie.  Nothing is stored unless the
+        launch is valid and the EHR's discovery answered; the browser's session, if any,
+        is not touched (it is replaced only by a completed callback)."""
         if launch_id is not None and not iss:
             raise LaunchError("Launch refused", "an EHR launch needs iss")
         standalone = launch_id is None
@@ -112,15 +127,12 @@ class SmartApp:
         nonce = launch.new_state() if identity else None
         scope = launch.requested_scopes(self.settings, standalone=standalone,
                                         identity=identity)
-        # a new launch replaces whatever session the browser had
-        await self.drop(request)
-        session = await run_in_threadpool(self.store.create, {
-            "pending": {"state": state, "code_verifier": verifier, "iss": base,
-                        "token_endpoint": config.token_endpoint, "scope": scope,
-                        "standalone": standalone, "nonce": nonce,
-                        "openid_issuer": config.openid_issuer if identity else None,
-                        "revocation_endpoint": config.revocation_endpoint},
-        }, lifetime=PENDING_LIFETIME)
+        cookie = await run_in_threadpool(self.pending.create, {
+            "state": state, "code_verifier": verifier, "iss": base,
+            "token_endpoint": config.token_endpoint, "scope": scope,
+            "standalone": standalone, "nonce": nonce,
+            "openid_issuer": config.openid_issuer if identity else None,
+            "revocation_endpoint": config.revocation_endpoint})
         url = launch.authorize_url(config, client_id=self.auth.client_id,
                                    redirect_uri=self.redirect_uri, scope=scope, state=state,
                                    aud=base, code_challenge=challenge, launch=launch_id,
@@ -128,20 +140,26 @@ class SmartApp:
         log.info("smart launch started", extra={"standalone": standalone,
                                                  "client_auth": self.auth.kind,
                                                  "openid": identity})
-        return url, session
+        return url, cookie
 
     async def finish(self, request: Request, params: dict[str, str]) -> Session:
-        """The callback: check state, exchange the code, keep the grant; the session gets
-        a new cookie (no fixation).  Raises :class:`LaunchError`."""
-        session = await self.session_of(request)
-        pending = (session.data.get("pending") if session else None) or {}
+        """The callback: check state, exchange the code, keep the grant in a new session
+        (new cookie: no fixation) that replaces the browser's previous one.  Raises
+        :class:`LaunchError`; then no session is touched, and the pending launch is used
+        up only when the callback was its own (``state`` matched)."""
+        launch_cookie = request.cookies.get(LAUNCH_COOKIE)
+        pending = await run_in_threadpool(self.pending.get, launch_cookie)
         state = params.get("state", "")
-        if session is None or not pending:
+        if pending is None:
             raise LaunchError("Sign-in failed", "no launch is in progress in this browser "
-                              "(the session expired or cookies are blocked)")
+                              "(the launch expired or cookies are blocked)")
         if not state or not hmac.compare_digest(str(pending["state"]), state):
+            # RFC 6749 10.12: a callback this browser's launch did not ask for is ignored
+            # (its launch stays open for the real one)
             raise LaunchError("Sign-in failed", "the state parameter does not match this "
                               "browser's launch (possible forgery)")
+        # the code is spent, whatever follows: the launch cannot be finished twice
+        await run_in_threadpool(self.pending.delete, launch_cookie)
         if "error" in params:
             reason = params["error"]
             if reason == "access_denied":
@@ -168,7 +186,9 @@ class SmartApp:
                 "revocation_endpoint": pending.get("revocation_endpoint"),
                 "fhir_user": identity.fhir_user if identity else None,
                 "started_at": time.time()}
-        new = await run_in_threadpool(self.store.rotate, session, data)
+        new = await run_in_threadpool(self.store.create, data)
+        # one browser, one session: the one it had (if any) ends with this sign-in
+        await run_in_threadpool(self.store.delete, request.cookies.get(COOKIE_NAME))
         log.info("smart launch completed", extra={"standalone": pending.get("standalone"),
                                                    "refreshable": bool(grant["refresh_token"]),
                                                    "identified": identity is not None})
@@ -211,22 +231,34 @@ class SmartApp:
             if fresh is not None and fresh.data.get("access_token") != data.get("access_token"):
                 session.data = fresh.data  # another request renewed it meanwhile
                 return str(fresh.data["access_token"])
-            refresh_token = data.get("refresh_token")
-            if not refresh_token:
-                raise LaunchError("Session expired", "the EHR access expired; launch the app "
-                                  "again from the EHR", status=401)
-            body = await launch.refresh(self.http, self.auth,
-                                        token_endpoint=str(data["token_endpoint"]),
-                                        refresh_token=str(refresh_token))
-            grant = launch.grant_from_token(body, previous=data)
-            if grant["patient"] != data.get("patient"):
-                raise LaunchError("Session expired", "the EHR changed the patient context",
-                                  status=401)
+            try:
+                grant = await self._renewed(data)
+            except LaunchError:
+                # the EHR did not renew the access: the session is of no further use (its
+                # tokens and the EHR decided that, not the request's parameters, so no
+                # other site can end a session this way)
+                await run_in_threadpool(self.store.delete, key)
+                self._refresh_locks.pop(key, None)
+                raise
             session.data = {**data, **grant}
             await run_in_threadpool(self.store.save, session)
             log.info("smart access token renewed")
             self._refresh_locks.pop(key, None)
             return str(session.data["access_token"])
+
+    async def _renewed(self, data: dict[str, Any]) -> dict[str, Any]:
+        refresh_token = data.get("refresh_token")
+        if not refresh_token:
+            raise LaunchError("Session expired", "the EHR access expired; launch the app "
+                              "again from the EHR", status=401)
+        body = await launch.refresh(self.http, self.auth,
+                                    token_endpoint=str(data["token_endpoint"]),
+                                    refresh_token=str(refresh_token))
+        grant = launch.grant_from_token(body, previous=data)
+        if grant["patient"] != data.get("patient"):
+            raise LaunchError("Session expired", "the EHR changed the patient context",
+                              status=401)
+        return grant
 
     # --- sign-out -----------------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 The browser holds one opaque, random cookie value (256 bits; HttpOnly, SameSite=Lax, Secure
 except on plain-http loopback).  The row is keyed by the SHA-256 of that value, so a copy of
 the table does not give anyone a usable cookie.  The row holds the whole SMART client state
-as a JSON dict (as fhirclient keeps it): the pending authorization (state, PKCE verifier,
-iss, endpoints) before the callback, the tokens and launch context after it.
+as a JSON dict (as fhirclient keeps it): the tokens and launch context of a completed
+launch.  A launch in progress is not a session: see :mod:`smart_app.pending`.
 
 That dict is stored encrypted (AES-256-GCM; SMART App Launch 2.x "App Protection": the
 app must protect the tokens it holds) under a key derived from the cookie value itself
@@ -38,8 +38,6 @@ from sqlalchemy.engine import Engine
 from bridge.state.engine import create_state_engine, writer
 
 COOKIE_NAME = "bridge_smart_session"
-#: an unfinished authorization (user at the EHR's login/consent) lives this long at most
-PENDING_LIFETIME = 900.0
 
 _metadata = MetaData()
 sessions_table = Table(
@@ -51,14 +49,15 @@ sessions_table = Table(
 )
 
 
-def _key(cookie: str) -> str:
+def row_key(cookie: str) -> str:
+    """The row id of a cookie value (its SHA-256, hex)."""
     return hashlib.sha256(cookie.encode()).hexdigest()
 
 
 def session_id(session: Session) -> str:
     """The session's row key: names it (e.g. in a viewer token's ``sid``) without being
     the cookie, which it does not reveal (SHA-256 preimage) nor decrypt the row with."""
-    return _key(session.cookie)
+    return row_key(session.cookie)
 
 
 _SEALED = "v1:"
@@ -73,7 +72,8 @@ def _cipher(cookie: str) -> AESGCM:
 def seal(cookie: str, data: dict[str, Any]) -> str:
     """``data`` encrypted for the row of ``cookie`` (96-bit random nonce, NIST SP 800-38D)."""
     nonce = os.urandom(12)
-    sealed = _cipher(cookie).encrypt(nonce, json.dumps(data).encode(), _key(cookie).encode())
+    sealed = _cipher(cookie).encrypt(nonce, json.dumps(data).encode(),
+                                     row_key(cookie).encode())
     return _SEALED + base64.b64encode(nonce + sealed).decode("ascii")
 
 
@@ -84,7 +84,7 @@ def unseal(cookie: str, stored: str) -> dict[str, Any] | None:
         return data if isinstance(data, dict) else None
     raw = base64.b64decode(stored[len(_SEALED):])
     try:
-        plain = _cipher(cookie).decrypt(raw[:12], raw[12:], _key(cookie).encode())
+        plain = _cipher(cookie).decrypt(raw[:12], raw[12:], row_key(cookie).encode())
     except InvalidTag:
         return None
     data = json.loads(plain)
@@ -138,7 +138,7 @@ class SessionStore:
         expires = time.time() + (self.lifetime if lifetime is None else lifetime)
         with writer(self.engine).begin() as conn:
             conn.execute(sessions_table.insert().values(
-                id=_key(cookie), data=seal(cookie, data), expires_at=expires))
+                id=row_key(cookie), data=seal(cookie, data), expires_at=expires))
         return Session(cookie, dict(data), expires)
 
     def get(self, cookie: str | None) -> Session | None:
@@ -146,7 +146,7 @@ class SessionStore:
             return None
         with self.engine.connect() as conn:
             row = conn.execute(select(sessions_table.c.data, sessions_table.c.expires_at)
-                               .where(sessions_table.c.id == _key(cookie))).first()
+                               .where(sessions_table.c.id == row_key(cookie))).first()
         if row is None:
             return None
         if row.expires_at <= time.time():
@@ -166,20 +166,15 @@ class SessionStore:
 
     def save(self, session: Session) -> None:
         with writer(self.engine).begin() as conn:
-            conn.execute(update(sessions_table).where(sessions_table.c.id == _key(session.cookie))
+            conn.execute(update(sessions_table)
+                         .where(sessions_table.c.id == row_key(session.cookie))
                          .values(data=seal(session.cookie, session.data)))
 
     def delete(self, cookie: str | None) -> None:
         if not cookie:
             return
         with writer(self.engine).begin() as conn:
-            conn.execute(delete(sessions_table).where(sessions_table.c.id == _key(cookie)))
-
-    def rotate(self, old: Session, data: dict[str, Any]) -> Session:
-        """A new session (new cookie) with ``data``; the old one is deleted (no fixation)."""
-        new = self.create(data)
-        self.delete(old.cookie)
-        return new
+            conn.execute(delete(sessions_table).where(sessions_table.c.id == row_key(cookie)))
 
     def purge_expired(self) -> int:
         with writer(self.engine).begin() as conn:

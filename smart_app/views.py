@@ -46,18 +46,16 @@ def smart_of(request: Request) -> SmartApp:
     return app
 
 
-async def error_page(request: Request, exc: LaunchError | FhirReadError) -> HTMLResponse:
-    """The error page; the browser's session (if any) is deleted with it."""
-    smart = smart_of(request)
-    await smart.drop(request)
+def error_page(exc: LaunchError | FhirReadError) -> HTMLResponse:
+    """The error page.  The browser's session, if any, is left as it is: every route here
+    can be reached by a top-level GET from another site, and only the CSRF-protected
+    ``POST /app/logout`` may end a session (RFC 6749 10.12; issue 12 item 7)."""
     if isinstance(exc, LaunchError):
         title, detail, status = exc.title, exc.detail, exc.status
     else:
         title, detail, status = "The EHR did not answer", exc.message, exc.status
     log.warning("smart app error page", extra={"status": status, "error_type": title})
-    response = render("error.html", status=status, title=title, detail=detail)
-    smart.clear_cookie(response)
-    return response
+    return render("error.html", status=status, title=title, detail=detail)
 
 
 @dataclass
@@ -135,12 +133,21 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
     async def smart_launch(request: Request, iss: str | None = None,
                            launch: str | None = None) -> Response:
         smart = smart_of(request)
+        wait = smart.launch_wait(request)
+        if wait:  # before any discovery request or row (issue 12 item 15)
+            log.warning("smart launch rate limited", extra={"status": 429,
+                                                            "retry_after": wait})
+            limited = render("error.html", status=429, title="Too many launches",
+                             detail="this browser started too many launches; try again "
+                             "in a minute")
+            limited.headers["Retry-After"] = str(wait)  # RFC 6585 4
+            return limited
         try:
-            url, session = await smart.begin(request, iss=iss, launch_id=launch)
+            url, launch_cookie = await smart.begin(iss=iss, launch_id=launch)
         except LaunchError as exc:
-            return await error_page(request, exc)
+            return error_page(exc)
         response = RedirectResponse(url, status_code=302, headers=_NO_STORE)
-        smart.set_cookie(response, session)
+        smart.set_launch_cookie(response, launch_cookie)
         return response
 
     @router.get("/smart/callback")
@@ -155,9 +162,10 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
             if studies:  # SMART 2.2 fhirContext: open the named study directly
                 target = f"/app/study/{studies[0].split('/', 1)[1]}"
         except LaunchError as exc:
-            return await error_page(request, exc)
+            return error_page(exc)
         response = RedirectResponse(target, status_code=302, headers=_NO_STORE)
         smart.set_cookie(response, session)
+        smart.clear_launch_cookie(response)
         return response
 
     @router.post("/app/logout")
@@ -209,7 +217,7 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
             else:
                 rows = await imaging_history(reader, patient)
         except (LaunchError, FhirReadError) as exc:
-            return await error_page(request, exc)
+            return error_page(exc)
         filters = Filters.of(request)
         all_modalities = sorted({m for r in rows for m in r.modalities})
         all_sites = sorted({s for r in rows for s in r.body_sites})
@@ -241,7 +249,7 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
                                   "comma list of DICOM UIDs")
             target = await smart.viewer_url(request, session, uids)
         except LaunchError as exc:
-            return await error_page(request, exc)
+            return error_page(exc)
         return RedirectResponse(target, status_code=303, headers=_NO_STORE)
 
     @router.get("/app/study/{fhir_id}")
@@ -262,7 +270,7 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
                                   "Study Instance UID", status=404)
             target = await smart.viewer_url(request, session, [row.uid])
         except (LaunchError, FhirReadError) as exc:
-            return await error_page(request, exc)
+            return error_page(exc)
         return RedirectResponse(target, status_code=303, headers=_NO_STORE)
 
     return router
