@@ -15,7 +15,11 @@ may only open its patient's images (403 otherwise).
 Answers: 303 to the viewer (STUDY: ``gateway.viewer_url_template`` with the study UIDs and
 the OHIF data-source path of the archive holding the first study) or to the app's history
 page (PATIENT: ``gateway.history_url`` with the filters); 400 naming the bad or missing
-parameter; 401 without a session; 404 for a study no archive has.  Studies are looked for
+parameter; 401 without a session.  A STUDY request naming a study the session may not open
+is answered 403 with one fixed body, whether the study is another patient's or exists
+nowhere (issue 12 item 9: no existence oracle for study UIDs or accession numbers, as the
+gateway answers for ``/dicom-web``, SMART Imaging Access); only a system session, which may
+see every study, gets 404 for a study no archive has.  Studies are looked for
 in every archive behind the gateway, the default one first; OHIF shows one data source at
 a time, so the studies of one request should be in one archive.  Redirect targets are local
 paths from the settings (no open redirect).
@@ -33,7 +37,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bridge.errors import BridgeError
 from bridge.gateway.archives import ArchiveRoute
-from bridge.gateway.compartment import STUDY_UID, PatientKey, first_value
+from bridge.gateway.compartment import PATIENT_FIELDS, STUDY_UID, PatientKey, first_value
 from bridge.gateway.errors import BadRequest, Forbidden, InvalidToken, NotFound
 from bridge.gateway.paths import uid as check_uid
 from bridge.gateway.routes import gateway_of, http_error
@@ -132,33 +136,44 @@ async def session_of(gateway: Gateway, request: Request) -> TokenInfo:
     raise InvalidToken("IHE IID needs an authenticated session (launch the app first)")
 
 
-async def _study_uids(gateway: Gateway, uids: list[str], accessions: list[str]
-                      ) -> list[str]:
-    found = list(dict.fromkeys(uids))
-    for uid in found:
-        if await gateway.archives.holding(uid, None) is None:
-            raise NotFound(f"study {uid} is not in any archive")
-    for accession in accessions:
-        matched: list[str] = []
-        for route in gateway.archives:
-            rows = await route.proxy.qido_json("studies", [("AccessionNumber", accession)])
-            matched += [u for r in rows if (u := first_value(r, STUDY_UID))]
-        if not matched:
-            raise NotFound("no study with that accession number is in any archive")
-        found += [u for u in dict.fromkeys(matched) if u not in found]
-    return found
+def _unavailable(ids: frozenset[PatientKey] | None) -> BridgeError:
+    """The one answer for a requested study the session cannot open.  For a patient
+    session, "another patient's" and "nowhere" are the same 403 (never naming the value):
+    anything else would let a launched user enumerate the archive."""
+    if ids is None:  # a system session may see every study: nothing to hide
+        return NotFound("no study matches the requested study UID or accession number")
+    return Forbidden("no study of the session's patient matches the requested study UID "
+                     "or accession number")
 
 
-async def _archives_of(gateway: Gateway, uids: list[str], ids: frozenset[PatientKey] | None
-                       ) -> list[ArchiveRoute]:
-    """The archive of each study, as the patient's (403 when one is not theirs)."""
-    routes: list[ArchiveRoute] = []
-    for uid in uids:
+async def _patients_studies(gateway: Gateway, uids: list[str], accessions: list[str],
+                            ids: frozenset[PatientKey] | None) -> dict[str, ArchiveRoute]:
+    """Each requested study (by UID, then by accession number) with the archive that holds
+    it as the patient's; :func:`_unavailable` when one UID or accession number names none.
+    Another patient's study costs the same look-ups as a missing one: the compartment is
+    checked on the same QIDO answer that finds the study."""
+    found: dict[str, ArchiveRoute] = {}
+    for uid in dict.fromkeys(uids):
         route = await gateway.archives.holding(uid, ids)
-        if route is None:  # it exists (checked above), but not as the patient's
-            raise Forbidden("the study is not in the session's patient compartment")
-        routes.append(route)
-    return routes
+        if route is None:
+            raise _unavailable(ids)
+        found[uid] = route
+    for accession in accessions:
+        matched = False
+        for route in gateway.archives:
+            rows = await route.proxy.qido_json("studies", [
+                ("AccessionNumber", accession),
+                *(("includefield", f) for f in PATIENT_FIELDS)])
+            for row in rows:
+                study = first_value(row, STUDY_UID)
+                if study is None or (ids is not None
+                                     and await route.compartment.row_patient(row) not in ids):
+                    continue
+                matched = True
+                found.setdefault(study, route)
+        if not matched:
+            raise _unavailable(ids)
+    return found
 
 
 async def invoke(gateway: Gateway, request: Request) -> Response:
@@ -168,11 +183,12 @@ async def invoke(gateway: Gateway, request: Request) -> Response:
     ids = await gateway.patient_ids(session, Need.READ)
     settings = gateway.settings
     if params["requestType"] == STUDY:
-        uids = await _study_uids(gateway, params["studyUID"], params["accessionNumber"])
-        routes = await _archives_of(gateway, uids, ids)
+        studies = await _patients_studies(gateway, params["studyUID"],
+                                          params["accessionNumber"], ids)
+        first = next(iter(studies.values()))
         target = settings.viewer_url_template.format(
-            study_uids=quote(",".join(uids), safe=","),
-            data_source_path=routes[0].data_source_path)
+            study_uids=quote(",".join(studies), safe=","),
+            data_source_path=first.data_source_path)
         return RedirectResponse(target, status_code=303)
     value, authority = params["patientID"]
     dataset: dict[str, Any] = {"00100020": {"vr": "LO", "Value": [value]}}

@@ -105,15 +105,16 @@ def test_iid_bad_or_missing_parameter_is_400_naming_it(
     assert f"'{parameter}'" in resp.json()["detail"]
 
 
-def test_iid_unknown_study_is_404_and_other_patients_study_403(
+def test_iid_unknown_study_and_other_patients_study_are_both_403(
     bridge: RunningGateway, world: World, session_a: str
 ) -> None:
+    # issue 12 item 9: the same answer, so no existence oracle (test_gateway_iid_no_oracle)
     unknown = _get(bridge, {"requestType": "STUDY", "studyUID": "1.2.3.4.5.6.7.8.9.0"},
                    session_a)
-    assert unknown.status_code == 404
+    assert unknown.status_code == 403
     unknown_acc = _get(bridge, {"requestType": "STUDY", "accessionNumber": "NO-SUCH-ACC"},
                        session_a)
-    assert unknown_acc.status_code == 404
+    assert unknown_acc.status_code == 403
     other = _get(bridge, {"requestType": "STUDY", "studyUID": world.b.studies[0]}, session_a)
     assert other.status_code == 403
 
