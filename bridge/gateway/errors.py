@@ -4,14 +4,14 @@ PS3.18 8.6 (status codes): 400 for a malformed request, 401 when the bearer toke
 missing or invalid (RFC 6750 3.1 ``invalid_token``), 403 when a valid token may not see
 the resource (SMART Imaging Access: a patient mismatch is 403, never an empty result),
 404 for an unknown study (IID only; the gateway answers 403 instead for patient tokens),
-406 for an unsupported media type, 502 when the archive failed the request (500: retrying
-will not help, e.g. a transcoding it cannot do), 503 (+ Retry-After) when the archive is
-down or busy.
+406 for an unsupported media type, 500 when the gateway is misconfigured (the EHR refuses
+its own credentials), 502 when the archive failed the request (500: retrying will not help,
+e.g. a transcoding it cannot do), 503 (+ Retry-After) when the archive is down or busy.
 """
 
 from __future__ import annotations
 
-from bridge.errors import AuthError, BridgeError
+from bridge.errors import AuthError, BridgeError, ConfigError
 
 
 class GatewayError(BridgeError):
@@ -37,6 +37,15 @@ class TokenServiceUnavailable(GatewayError):
     def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class GatewayMisconfigured(GatewayError, ConfigError):
+    """The gateway's own settings stop it from answering, e.g. the EHR's introspection
+    endpoint refuses the gateway's credentials (500, RFC 9110 15.6.1; no Retry-After:
+    unlike an outage, retrying will not help until an administrator fixes the settings)."""
+
+    kind = "gateway-misconfigured"
+    status_code = 500
 
 
 class Forbidden(GatewayError, AuthError):
@@ -66,6 +75,13 @@ class BadRequest(GatewayError):
         self.parameter = parameter
 
 
+class InvalidQueryParameter(BadRequest):
+    """A malformed QIDO-RS parameter (PS3.18 8.3.4): 400 for every token, since the check
+    is syntactic and says nothing about what the archive holds."""
+
+    kind = "invalid-query-parameter"
+
+
 class NotFound(GatewayError):
     """The resource does not exist (404)."""
 
@@ -78,6 +94,17 @@ class NotAcceptable(GatewayError):
 
     kind = "not-acceptable"
     status_code = 406
+
+
+class ArchiveRefused(GatewayError):
+    """The archive refused the request with a 4xx or 501: the client gets that status and
+    the gateway's message, never the archive's error body (which names its internals)."""
+
+    kind = "archive-refused"
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class ArchiveFailed(GatewayError):

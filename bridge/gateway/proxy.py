@@ -35,7 +35,7 @@ from starlette.responses import StreamingResponse
 from bridge.auth.header import AuthorizationHeader
 from bridge.config import ArchiveSettings
 from bridge.errors import ArchiveUnavailable, AuthError
-from bridge.gateway.errors import ArchiveFailed
+from bridge.gateway.errors import ArchiveFailed, ArchiveRefused
 
 log = logging.getLogger(__name__)
 
@@ -189,14 +189,28 @@ class ArchiveProxy:
                                 "syntax)")
         return resp
 
+    def refusal(self, status: int) -> ArchiveRefused | ArchiveFailed:
+        """What the client is told when the archive answered ``status`` (a 4xx but 401, or
+        501): the status and the gateway's words, never the archive's error body.  A 403
+        or 407 refuses the gateway itself: 502, like any failure of the archive."""
+        if status in (403, 407):
+            return ArchiveFailed(f"archive {self.name!r} refused the gateway's request "
+                                 f"({status})")
+        what = {400: "refused the request as malformed",
+                404: "has no such resource",
+                406: "cannot answer in a media type the request accepts",
+                501: "does not implement this request"}.get(status, "refused the request")
+        return ArchiveRefused(f"the archive {what} (HTTP {status})", status_code=status)
+
     async def qido_json(self, path: str, params: Params) -> list[dict[str, Any]]:
-        """A QIDO-RS query as DICOM JSON (PS3.18 10.6.3.3.1); [] for 204 or 404."""
+        """A QIDO-RS query as DICOM JSON (PS3.18 10.6.3.3.1); [] for 204 or 404.  Any other
+        refusal raises :meth:`refusal` (an outage is only what :meth:`_get` says it is)."""
         resp = await self._get(path, params, {"Accept": DICOM_JSON})
         try:
             if resp.status in (204, 404):
                 return []
             if resp.status >= 400:
-                raise self._unavailable(path, f"refused the query ({resp.status})")
+                raise self.refusal(resp.status)
             try:
                 content = await resp.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -216,14 +230,20 @@ class ArchiveProxy:
     def rewrite_text(self, text: str) -> str:
         return text.replace(self.base_url, self.public_base)
 
-    async def open(self, path: str, params: Params, headers: Mapping[str, str]) -> Upstream:
-        """Send a GET and return the answer with its body unread.
+    async def open(self, path: str, params: Params, headers: Mapping[str, str], *,
+                   passed: frozenset[int] = frozenset()) -> Upstream:
+        """Send a GET and return a successful answer (< 400, or a status in ``passed``)
+        with its body unread; the caller must close it (``stream`` does).
 
-        Raises as :meth:`_get`; the caller decides what other statuses mean and must close
-        the answer (``stream`` does).
+        Raises as :meth:`_get`, and :meth:`refusal` for any other 4xx or 501, so the
+        archive's error body never reaches the client.
         """
         fwd = {k: v for k in _FORWARD_REQUEST if (v := headers.get(k)) is not None}
-        return Upstream(await self._get(path, params, fwd))
+        resp = await self._get(path, params, fwd)
+        if resp.status >= 400 and resp.status not in passed:
+            resp.release()
+            raise self.refusal(resp.status)
+        return Upstream(resp)
 
     def stream(self, upstream: Upstream, *, rewrite: bool) -> StreamingResponse:
         """Hand the archive's answer to the client as it arrives."""

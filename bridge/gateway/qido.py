@@ -36,12 +36,10 @@ from bridge.gateway.compartment import (
     first_value,
 )
 from bridge.gateway.errors import BadRequest, Forbidden
+from bridge.gateway.query_params import CONTROL
 
 Params = list[tuple[str, str]]
 
-#: query parameters that are not attribute matches (PS3.18 8.3.4 / 10.6.1.2)
-CONTROL = frozenset({"limit", "offset", "includefield", "fuzzymatching",
-                     "emptyvaluematching", "multiplevaluematching", "charset"})
 #: attributes that identify the patient; only PatientID / IssuerOfPatientID may be given,
 #: and only as the token's own
 PATIENT_KEYS = frozenset({
@@ -79,7 +77,8 @@ class PatientQuery:
 
     async def run(self, level: str, path: str, params: Sequence[tuple[str, str]]
                   ) -> list[dict[str, Any]]:
-        """Check, query and post-filter; raise :class:`Forbidden` for cross-patient asks."""
+        """Check, query and post-filter; raise :class:`Forbidden` for cross-patient asks.
+        ``params`` have passed :func:`~bridge.gateway.query_params.checked_query`."""
         matches, control = self._split(params)
         patient_values = await self._check_identity(matches)
         await self._check_pointed(level, path, matches)

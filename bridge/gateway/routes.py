@@ -9,10 +9,14 @@ Only GET is routed here: ``POST /dicom-web/studies`` (STOW-RS) belongs to the ST
 (:mod:`bridge.realtime.stow_proxy`), which can reuse :func:`require_token` to accept the
 same bearer tokens.
 
-Errors (PS3.18 8.6): 400 malformed path or query; 401 + ``WWW-Authenticate: Bearer``
-(RFC 6750 3.1: ``error="invalid_token"`` when a token was presented, no error code when
-none was); 403 + message when the token may not see the resource; 406; 503 +
-``Retry-After`` when the archive (or the EHR's token service) does not answer.
+Errors (PS3.18 8.6): 400 malformed path or query (a patient token gets 403 instead, except
+for a malformed QIDO-RS parameter, 400 naming it for every token); 401 +
+``WWW-Authenticate: Bearer`` (RFC 6750 3.1: ``error="invalid_token"`` when a token was
+presented, no error code when none was); 403 + message when the token may not see the
+resource; 404/406 and other refusals of the archive with the gateway's message, never the
+archive's body; 500 without ``Retry-After`` when the gateway is misconfigured (the EHR
+refuses its own credentials); 503 + ``Retry-After`` when the archive (or the EHR's token
+service) does not answer.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from bridge.gateway import paths
 from bridge.gateway.errors import (
     Forbidden,
     GatewayError,
+    InvalidQueryParameter,
     InvalidToken,
     TokenServiceUnavailable,
 )
@@ -103,8 +108,10 @@ async def _serve(request: Request, token: TokenInfo, path: str,
                                       archive=archive)
         return await gateway.wado(token, target, request, _params(request), archive=archive)
     except GatewayError as exc:
-        if exc.status_code == 400 and token.kind != "system":
-            # a patient token gets 403 for anything not provably its own, malformed or not
+        if exc.status_code == 400 and token.kind != "system" \
+                and not isinstance(exc, InvalidQueryParameter):
+            # a patient token gets 403 for anything not provably its own, malformed or not;
+            # a malformed QIDO parameter is 400 for everyone (syntax alone, no oracle)
             raise http_error(Forbidden(f"refused: {exc.message}")) from exc
         raise http_error(exc) from exc
     except BridgeError as exc:

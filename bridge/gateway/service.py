@@ -36,6 +36,7 @@ from bridge.gateway.errors import Forbidden, InsufficientScope, InvalidToken, No
 from bridge.gateway.paths import Target
 from bridge.gateway.proxy import DICOM_JSON
 from bridge.gateway.qido import PatientQuery
+from bridge.gateway.query_params import checked_query
 from bridge.gateway.scopes import Need, grants
 from bridge.gateway.tokens import TokenInfo, TokenValidator
 from bridge.gateway.viewer_tokens import ViewerTokens
@@ -136,6 +137,7 @@ class Gateway:
                    ) -> Response:
         """QIDO-RS in ``archive`` (None: the default archive at the root)."""
         route = self.archives.get(archive)
+        params = checked_query(params)  # 400 naming a malformed parameter, any token
         ids = await self.patient_ids(info, Need.SEARCH)
         if ids is None:
             resp = await route.proxy.open(target.upstream, params, request.headers)
@@ -170,8 +172,10 @@ class Gateway:
                 await route.compartment.check_member(target.study, target.series,
                                                      target.instance)
         forwarded = [(k, v) for k, v in params if k in _WADO_PARAMS]
-        resp = await route.proxy.open(target.upstream, forwarded, request.headers)
-        if resp.status_code == 404 and ids is not None:
+        passed = frozenset({404}) if ids is not None else frozenset()
+        resp = await route.proxy.open(target.upstream, forwarded, request.headers,
+                                      passed=passed)
+        if resp.status_code == 404:
             await resp.aclose()
             raise Forbidden("the resource is not in the token's patient compartment")
         return route.proxy.stream(resp, rewrite=target.is_json)

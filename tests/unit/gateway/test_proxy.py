@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bridge.config import ArchiveSettings
 from bridge.errors import ArchiveUnavailable, AuthError
-from bridge.gateway.errors import ArchiveFailed
+from bridge.gateway.errors import ArchiveFailed, ArchiveRefused
 from bridge.gateway.proxy import ArchiveProxy
 
 PUBLIC = "https://bridge.example.org/dicom-web"
@@ -143,10 +143,10 @@ async def test_outages_are_archive_unavailable_with_retry_after(archive: FakeArc
     archive.status = 500  # up, but failing this request: 502 without Retry-After
     with pytest.raises(ArchiveFailed, match="failed the request"):
         await proxy.open("studies/1.2", [], {})
-    archive.status = 501  # the archive's own answer, passed through
-    upstream = await proxy.open("studies/1.2/rendered", [], {})
-    assert upstream.status_code == 501
-    await upstream.aclose()
+    archive.status = 501  # the archive's own answer: its status, the gateway's words
+    with pytest.raises(ArchiveRefused, match="does not implement") as refused:
+        await proxy.open("studies/1.2/rendered", [], {})
+    assert refused.value.status_code == 501
     await proxy.aclose()
     down = _proxy("http://127.0.0.1:9/dicom-web")
     with pytest.raises(ArchiveUnavailable, match="unreachable"):
