@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -93,6 +94,8 @@ class StudyContext:
     sink: WarningSink = field(default_factory=WarningSink)
     #: TimezoneOffsetFromUTC (0008,0201) of the study in minutes, when valid
     offset: int | None = None
+    #: today's date (UTC) from the engine's clock, to tell a future acquisition date
+    today: dt.date | None = None
 
     @property
     def mapping(self) -> Mapping:
@@ -110,7 +113,10 @@ class StudyContext:
     def started(
         self, ds: dj.Dataset, date_tag: str, time_tag: str, where: str | None = None
     ) -> str | None:
-        """FHIR dateTime from a DA + TM pair and the study's zone (rules in datetimes)."""
+        """FHIR dateTime from a DA + TM pair and the study's zone (rules in datetimes).
+
+        A date before 1895 is left out, a future one kept, both with a warning.
+        """
         raw_date = dj.text(ds, date_tag, "DA", self.sink, where)
         if raw_date is None:
             return None
@@ -119,6 +125,11 @@ class StudyContext:
             self.sink.add(date_tag, raw_date, problem, where)
         if date is None:
             return None
+        problem = dts.acquisition_problem(date, self.today)
+        if problem is not None:
+            self.sink.add(date_tag, raw_date, problem, where)
+            if problem is dts.IMPLAUSIBLE_DATE:
+                return None
         raw_time = dj.text(ds, time_tag, "TM", self.sink, where)
         if raw_time is None or not date.full:
             return date.text

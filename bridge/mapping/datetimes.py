@@ -40,6 +40,15 @@ PARTIAL_DATE = Problem(
 HOUR_ONLY = Problem(
     "hour-only-time", "time has hours only; FHIR dateTime needs minutes: date precision used"
 )
+#: Roentgen's discovery of X-rays (8 November 1895, Wuerzburg): no earlier date can be the
+#: day an image was acquired, and such dates are placeholders ("00010101", "18000101")
+EARLIEST_IMAGING: Final = dt.date(1895, 11, 8)
+IMPLAUSIBLE_DATE = Problem(
+    "implausible-date", "before 1895, when X-rays were discovered: a placeholder, left out"
+)
+FUTURE_DATE = Problem(
+    "future-date", "after tomorrow (UTC): kept, but the modality's clock is probably wrong"
+)
 NO_ZONE = Problem(
     "no-timezone",
     "absent and the mapping sets no timezone: started has date precision "
@@ -145,3 +154,18 @@ def fhir_datetime(date: Date, time: Time | None, offset_minutes: int | None) -> 
         f"{date.text}T{time.hour:02d}:{time.minute:02d}:{time.second:02d}{fraction}"
         f"{format_offset(offset_minutes)}"
     )
+
+
+def acquisition_problem(date: Date, today: dt.date | None) -> Problem | None:
+    """Why a study or series date cannot be an acquisition date, if it cannot.
+
+    Before 1895 it is a placeholder (left out); after tomorrow (a study taken after midnight
+    east of UTC is dated tomorrow in UTC) it is a wrong clock (kept: the day may be wrong,
+    but it orders the study among its neighbours).  ``today`` is None when not known.
+    """
+    day = dt.date(date.year, date.month, date.day)
+    if date.year < EARLIEST_IMAGING.year or (date.full and day < EARLIEST_IMAGING):
+        return IMPLAUSIBLE_DATE
+    if today is not None and day > today + dt.timedelta(days=1):
+        return FUTURE_DATE
+    return None

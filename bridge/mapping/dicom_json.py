@@ -30,6 +30,15 @@ PN_AS_STRING = Problem(
     "malformed-json", "person name is a string, not an object (PS3.18 F.2.2)"
 )
 NOT_A_PERSON_NAME = Problem("malformed-json", "not a person name (PN)")
+MULTIPLE = Problem(
+    "multiple-values", "several values for a single-valued attribute (VM 1): the first is used"
+)
+# Orthanc answers an IS it cannot parse ("abc", "1.5") with an empty Value array, where
+# PS3.18 F.2.5 would have no Value at all: the value was there and was lost
+DROPPED_INTEGER = Problem(
+    "invalid-integer",
+    "empty Value array: the archive dropped a value that is not an IS integer (PS3.5 6.2)",
+)
 
 
 def _not_a_string(vr: str) -> Problem:
@@ -71,8 +80,27 @@ def texts(ds: Dataset, tag: str, vr: str, sink: WarningSink, where: str | None =
     return out
 
 
+def _joined(values: list[Any]) -> str:
+    """Several values as DICOM writes them (PS3.5 6.4: backslash-separated), for a warning."""
+    return "\\".join("" if value is None else str(value) for value in values)
+
+
+def is_empty(ds: Dataset, tag: str) -> bool:
+    """True when the attribute is absent or has no value but padding (a Type 2 empty value);
+    False when it has a value, usable or not."""
+    element = ds.get(tag)
+    if type(element) is not dict:
+        return element is None
+    found = element.get("Value")
+    if type(found) is not list:
+        return found is None
+    return all(value is None or (isinstance(value, str) and not value.strip(" \x00"))
+               for value in found)
+
+
 def text(ds: Dataset, tag: str, vr: str, sink: WarningSink, where: str | None = None) -> str | None:
-    """The first usable string value of a text attribute."""
+    """The first usable string value of a single-valued text attribute; more than one value
+    is reported (PS3.6 gives these attributes VM 1)."""
     found = raw_values(ds, tag, sink, where)
     if not found:
         return None
@@ -88,6 +116,8 @@ def text(ds: Dataset, tag: str, vr: str, sink: WarningSink, where: str | None = 
             sink.add(tag, value, problem, where)
         return checked
     values = texts(ds, tag, vr, sink, where)
+    if len(values) > 1:
+        sink.add(tag, _joined(found), MULTIPLE, where)
     return values[0] if values else None
 
 
@@ -147,7 +177,11 @@ def integer(ds: Dataset, tag: str, sink: WarningSink, where: str | None = None) 
     """The value of an IS attribute (SeriesNumber, InstanceNumber, counts)."""
     found = raw_values(ds, tag, sink, where)
     if not found:
+        if found is not _EMPTY:  # an explicit "Value": []
+            sink.add(tag, None, DROPPED_INTEGER, where)
         return None
+    if len(found) > 1:
+        sink.add(tag, _joined(found), MULTIPLE, where)
     value = found[0]
     if type(value) is int and v.IS_MIN <= value <= v.IS_MAX:
         return value

@@ -1,7 +1,8 @@
 """MappingEngine: one study's DICOM JSON in, FHIR R4 resources and links out.
 
-Pure and deterministic: no I/O after construction, no clock, no randomness; the same input
-(in any instance order) gives byte-identical canonical JSON.  Resources are built as plain
+Pure and deterministic: no I/O after construction, no randomness, and the clock (read once
+per study) only decides the ``future-date`` warning; the same input (in any instance order)
+gives byte-identical canonical JSON.  Resources are built as plain
 dicts straight from DICOM JSON (PS3.18 F.2): pydicom ``Dataset.from_json`` alone measured
 about 3 ms per instance, two orders of magnitude over the whole mapping's ~10 µs, and
 fhir.resources models would add as much again.  DICOM JSON is UTF-8, so nothing needs
@@ -11,9 +12,10 @@ validate every produced resource with fhir.resources (R4B) and fhirclient (R4) i
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as AbcMapping
-from collections.abc import Sequence
 from typing import Any
 
 from bridge.errors import DicomDataError
@@ -32,6 +34,11 @@ _BASE_URL = re.compile(r"https?://[^\s]+")
 DicomJson = AbcMapping[str, Any]
 
 
+def utc_today() -> dt.date:
+    """Today's date in UTC: the default clock of :class:`MappingEngine`."""
+    return dt.datetime.now(dt.UTC).date()
+
+
 def _study_uid(ctx: StudyContext, instances: Sequence[DicomJson], study: DicomJson | None) -> str:
     first = next((ds for ds in instances if type(ds) is dict), study)
     if type(first) is dict:
@@ -48,13 +55,22 @@ class MappingEngine:
     """Maps studies with one :class:`~bridge.mapping.model.Mapping`.
 
     Construction resolves the mapping against the standard tables (loaded once per
-    directory and cached for the process); :meth:`map_study` is then pure.
+    directory and cached for the process); :meth:`map_study` is then pure but for one
+    reading of ``today`` (UTC by default; injectable for tests), which only decides the
+    ``future-date`` warning, never the resources.
     """
 
-    def __init__(self, mapping: Mapping, *, tables: Tables | None = None) -> None:
+    def __init__(
+        self,
+        mapping: Mapping,
+        *,
+        tables: Tables | None = None,
+        today: Callable[[], dt.date] = utc_today,
+    ) -> None:
         self.mapping = mapping
         self.tables = tables if tables is not None else load_tables(mapping.tables_dir)
         self._compiled = Compiled.build(mapping, self.tables)
+        self._today = today
 
     @staticmethod
     def canonical_json(resource: Any) -> bytes:
@@ -87,12 +103,14 @@ class MappingEngine:
         identifier.
 
         Raises :class:`~bridge.errors.DicomDataError` (naming the tag) when the Study or a
-        Series Instance UID is missing or invalid; every other problem is a warning in the
-        result and the element is left out.
+        Series Instance UID is missing or invalid, or the PatientID is present but cannot
+        be trusted to identify one patient (several values, blank, not LO, read under an
+        unknown character set); every other problem is a warning in the result and the
+        element is left out.
         """
         if not _BASE_URL.fullmatch(endpoint.address) or "/studies/" in endpoint.address:
             raise ValueError(f"endpoint address must be a WADO-RS base URL: {endpoint.address!r}")
-        ctx = StudyContext(self._compiled)
+        ctx = StudyContext(self._compiled, today=self._today())
         study_uid = _study_uid(ctx, instances, study)
         series_data = collect(ctx.sink, study_uid, instances, series or ())
         if type(study) is dict:

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.dataelem import DataElement
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 
 from bridge.errors import DicomDataError
 from bridge.mapping import tags as t
@@ -33,15 +35,36 @@ def _read(path: Path) -> pydicom.Dataset:
         return ds
 
 
+def _no_bulk_data(_elem: DataElement) -> str:
+    return ""
+
+
+def _element_json(elem: DataElement) -> dict[str, Any]:
+    try:
+        found: dict[str, Any] = elem.to_json_dict(_no_bulk_data, 1 << 30)
+        return found
+    except ValueError:
+        if elem.VR not in ("IS", "DS"):
+            raise
+    # pydicom keeps an IS/DS it cannot convert ("abc") as text but cannot write it as a JSON
+    # number (PS3.18 F.2.3.1): pass the text on, for the mapping to report under its tag
+    # instead of refusing the whole file
+    values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
+    return {"vr": elem.VR, "Value": [None if x is None else str(x) for x in values]}
+
+
+def _to_json(ds: pydicom.Dataset) -> dict[str, Any]:
+    # what Dataset.to_json_dict does, element by element, so one bad IS does not fail all
+    return {f"{int(elem.tag):08X}": _element_json(elem) for elem in ds}
+
+
 def _dicom_json(path: Path) -> dict[str, Any]:
     try:
         with warnings.catch_warnings():
             # undecodable bytes are replaced by U+FFFD, which the mapping reports per tag
             warnings.simplefilter("ignore")
             ds = _read(path)
-            data: dict[str, Any] = ds.to_json_dict(
-                bulk_data_threshold=1 << 30, bulk_data_element_handler=lambda _elem: ""
-            )
+            data = _to_json(ds)
     except (InvalidDicomError, OSError, ValueError, TypeError, KeyError) as exc:
         raise DicomDataError(f"{path}: not a readable DICOM file ({exc})") from exc
     # keep the file free of bulk data references and binary payloads

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.mapping import charsets, names
 from bridge.mapping import datetimes as dts
 from bridge.mapping import dicom_json as dj
-from bridge.mapping import names
+from bridge.mapping import patient_id as pid
 from bridge.mapping import tags as t
 from bridge.mapping import values as v
 from bridge.mapping.context import StudyContext
@@ -24,8 +25,10 @@ JSON = dict[str, Any]
 UNKNOWN_ISSUER = Problem(
     "unknown-issuer", "unknown issuer: the mapping's default identifier system is used"
 )
-NO_PATIENT_ID = Problem(
-    "missing-patient-id", "absent or unusable: the subject cannot be identified"
+UNREADABLE_NAME = Problem(
+    "undecodable-characters",
+    "SpecificCharacterSet is not a defined term: characters may have been dropped or "
+    "misread (PS3.5 6.1), left out",
 )
 UNKNOWN_SEX = Problem("unknown-sex", "not M, F or O (PS3.3 C.7.1.1): gender left out")
 _GENDER = {"M": "male", "F": "female", "O": "other"}
@@ -65,11 +68,14 @@ def _universal(ctx: StudyContext, item: dj.Dataset | None) -> tuple[str | None, 
 
 
 def patient_link(ctx: StudyContext, ds: dj.Dataset) -> PatientLink:
-    """The study's patient: identifier by issuer, demographics for the ``create`` policy."""
+    """The study's patient: identifier by issuer, demographics for the ``create`` policy.
+
+    Raises :class:`~bridge.errors.DicomDataError` naming (0010,0020) PatientID when the
+    PatientID is present but unusable (see :mod:`bridge.mapping.patient_id`).
+    """
     sink, section = ctx.sink, ctx.mapping.patient
-    patient_id = dj.text(ds, t.PATIENT_ID, "LO", sink)
-    if patient_id is None:
-        sink.add(t.PATIENT_ID, None, NO_PATIENT_ID)
+    character_set_known = charsets.is_known(ds, sink)
+    patient_id = pid.read(ds, sink, character_set_known=character_set_known)
     qualifiers = dj.items(ds, t.ISSUER_OF_PATIENT_ID_QUALIFIERS_SEQUENCE, sink)
     universal, universal_type = _universal(ctx, qualifiers[0] if qualifiers else None)
     system = _issuer_system(
@@ -83,6 +89,11 @@ def patient_link(ctx: StudyContext, ds: dj.Dataset) -> PatientLink:
         tag=t.ISSUER_OF_PATIENT_ID,
     )
     groups = dj.pn_groups(ds, t.PATIENT_NAME, sink)
+    if groups and not character_set_known:
+        # a name read under a guessed character set ("Mller") would be written to a
+        # created Patient as if it were right
+        sink.add(t.PATIENT_NAME, groups[0].get("Alphabetic"), UNREADABLE_NAME)
+        groups = []
     birth_date = None
     raw_birth = dj.text(ds, t.PATIENT_BIRTH_DATE, "DA", sink)
     if raw_birth is not None:

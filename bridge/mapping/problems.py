@@ -102,15 +102,39 @@ WARNING_CODES: dict[str, WarningCode] = _catalogue(
     WarningCode(
         "duplicate-instance", "the same SOPInstanceUID returned twice: listed once", "source"
     ),
+    WarningCode(
+        "missing-study-date", "StudyDate is absent or empty: `started` left out", "source"
+    ),
     # --- values that break their VR (PS3.5 6.2) ---------------------------------------
     WarningCode("invalid-date", "not a valid DA: the element is left out", "source"),
+    WarningCode(
+        "implausible-date",
+        "a StudyDate or SeriesDate before 1895, when X-rays were discovered: left out",
+        "source",
+    ),
+    WarningCode(
+        "future-date",
+        "a StudyDate or SeriesDate after tomorrow (UTC): kept, the modality's clock is "
+        "probably wrong",
+        "source",
+    ),
     WarningCode("partial-date", "a DA without month or day: reduced precision", "source"),
     WarningCode("invalid-time", "not a valid TM: date precision used", "source"),
     WarningCode("hour-only-time", "a TM with hours only: date precision used", "source"),
     WarningCode(
         "invalid-timezone-offset", "not a valid TimezoneOffsetFromUTC: ignored", "source"
     ),
-    WarningCode("invalid-integer", "not an IS integer in range: left out", "source"),
+    WarningCode(
+        "invalid-integer",
+        "not an IS integer in range, or dropped by the archive (an empty Value array): "
+        "left out",
+        "source",
+    ),
+    WarningCode(
+        "multiple-values",
+        "several values for a single-valued attribute (VM 1): the first is used",
+        "source",
+    ),
     WarningCode("negative-number", "negative, FHIR unsignedInt cannot hold it", "source"),
     WarningCode("invalid-uid", "not a valid UID (PS3.5 9.1): left out", "source"),
     WarningCode("invalid-code-string", "not a CS value (A-Z, 0-9, space, _)", "source"),
@@ -118,6 +142,12 @@ WARNING_CODES: dict[str, WarningCode] = _catalogue(
     WarningCode(
         "undecodable-characters",
         "undecodable characters (wrong or missing SpecificCharacterSet): left out",
+        "source",
+    ),
+    WarningCode(
+        "unknown-character-set",
+        "SpecificCharacterSet is not a PS3.3 C.12.1.1.2 defined term: text may have lost "
+        "characters; PatientName is left out",
         "source",
     ),
     WarningCode("control-characters", "characters FHIR strings do not allow: left out", "source"),

@@ -10,11 +10,16 @@ from bridge.mapping import dicom_json as dj
 from bridge.mapping import tags as t
 from bridge.mapping.context import StudyContext
 from bridge.mapping.grouping import SeriesData
+from bridge.mapping.problems import Problem
 from bridge.mapping.result import EndpointSpec, PatientLink, ServiceRequestLink
 from bridge.mapping.series import series_element
 from bridge.mapping.values import IS_MAX
 
 JSON = dict[str, Any]
+
+NO_STUDY_DATE = Problem(
+    "missing-study-date", "absent or empty (Type 2, PS3.3 C.7.2.1): started left out"
+)
 
 #: FHIR R4 Endpoint.connectionType (extensible): endpoint-connection-type#dicom-wado-rs
 CONNECTION_TYPE: JSON = {
@@ -99,6 +104,10 @@ def imaging_study(
     started = ctx.started(ds, t.STUDY_DATE, t.STUDY_TIME)
     if started is not None:
         study["started"] = started
+    elif dj.is_empty(ds, t.STUDY_DATE):
+        # unusable values were reported by ctx.started; an empty one is reported here, since
+        # such a study is easily missed by date-window searches (issue 12 item 3)
+        sink.add(t.STUDY_DATE, None, NO_STUDY_DATE)
     based_on = identifiers.based_on(orders, service_request_references)
     if based_on:
         study["basedOn"] = based_on
