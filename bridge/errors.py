@@ -129,3 +129,14 @@ class AuthError(Permanent):
     """Authentication or authorization failed; the message says what the server answered."""
 
     kind = "auth"
+
+
+class RequestTooLarge(Permanent):
+    """An inbound request body is over the route's limit: 413 (RFC 9110 15.5.14)."""
+
+    kind = "too-large"
+    status_code = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over the limit of {limit} bytes")
+        self.limit = limit

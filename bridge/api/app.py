@@ -10,8 +10,10 @@ from fastapi import FastAPI
 
 from bridge import __version__
 from bridge.api.routes import admin, jwks
+from bridge.api.security_headers import SecurityHeaders
 from bridge.config import Settings
 from bridge.gateway import install as install_gateway
+from bridge.httpbody import BodyLimit
 from bridge.realtime import RealtimeContext, notifications, stow_proxy
 from bridge.realtime.service import start_realtime
 from bridge.sync.service import run_service, sync_context
@@ -48,4 +50,14 @@ def create_app(settings: Settings, *, run_sync: bool = True) -> FastAPI:
         install_gateway(app, settings)
     if settings.smart.enabled:  # /smart, /app, /viewer (issue 7)
         app.include_router(smart_router(settings))
+    # every other body is read at most 1 MiB, whatever the route does (issue 12 item 5)
+    app.add_middleware(BodyLimit, exempt=bounds_itself)
+    app.add_middleware(SecurityHeaders, frame_sources=settings.api.frame_ancestors)
     return app
+
+
+def bounds_itself(method: str, path: str) -> bool:
+    """Routes that bound their own bodies: the STOW-RS proxy streams each upload to the
+    archive as it reads it; ``/notifications`` reads at most its own cap."""
+    return method == "POST" and (path in ("/notifications", "/dicom-web/studies")
+                                 or path.startswith("/dicom-web/studies/"))

@@ -8,8 +8,11 @@ Two body forms are accepted (a single object, or a JSON array of them):
   "ResourceType": "Series", "ID": "<orthanc id>", "Seq": 12}``, optionally with
   ``"StudyInstanceUID"`` (``docker/orthanc/notifier.lua`` adds it, sparing a lookup).
 
-Every request must be signed (see :mod:`bridge.realtime.signing`): missing, wrong, stale or
-replayed signatures get 401 before the body is even parsed; a malformed body gets 400.
+Every request must be signed (see :mod:`bridge.realtime.signing`): missing or stale signature
+headers get 401 before a byte of the body is read; a body over :data:`MAX_BODY` gets 413
+(its declared ``Content-Length`` is checked first, and the body is read in pieces that
+stop at the limit, never whole: :func:`bridge.httpbody.read_body`); a wrong or replayed
+signature gets 401 before the body is parsed; a malformed body gets 400.
 Signatures used are remembered in the state store, so a replay is refused by every process
 sharing it (503 with Retry-After when the store does not answer).  A valid request is
 answered 202 at once and its events are processed right after (:func:`process_inbox`):
@@ -28,7 +31,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, RequestTooLarge
+from bridge.httpbody import read_body
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.events import EventKind, handle_event
 from bridge.realtime.metrics import NOTIFICATIONS_REFUSED
@@ -38,6 +42,7 @@ from bridge.realtime.signing import (
     TIMESTAMP_HEADER,
     ReplayedSignature,
     SignatureError,
+    check_headers,
     verify_signature,
 )
 from bridge.state import StateUnavailable
@@ -98,18 +103,23 @@ async def notifications(request: Request, rt: Rt) -> JSONResponse:
     if secret is None:
         return _refuse(rt, "not-configured", 503,
                        "notifications are not configured (realtime.webhook_secret)")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return _refuse(rt, "too-large", 413, f"notification body over {MAX_BODY} bytes")
+    timestamp = request.headers.get(TIMESTAMP_HEADER)
+    signature = request.headers.get(SIGNATURE_HEADER)
     try:
+        # headers first: an unsigned or stale request costs no body read at all
+        check_headers(timestamp=timestamp, signature=signature,
+                      tolerance=rt.settings.signature_tolerance)
+        body = await read_body(request, limit=MAX_BODY)
         # in a thread: the replay memory is in the state store (blocking I/O)
         await asyncio.to_thread(
             verify_signature,
             secret=secret.get_secret_value().encode(), body=body,
-            timestamp=request.headers.get(TIMESTAMP_HEADER),
-            signature=request.headers.get(SIGNATURE_HEADER),
+            timestamp=timestamp, signature=signature,
             tolerance=rt.settings.signature_tolerance, replays=rt.replays,
         )
+    except RequestTooLarge as exc:
+        log.warning("notification refused", extra={"error_type": exc.kind})
+        return _refuse(rt, "too-large", exc.status_code, f"notification {exc.message}")
     except SignatureError as exc:
         reason = "replay" if isinstance(exc, ReplayedSignature) else "signature"
         log.warning("notification refused", extra={"error_type": reason, "detail": str(exc)})

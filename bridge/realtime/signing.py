@@ -98,6 +98,31 @@ def replay_ttl(tolerance: float) -> float:
     return 2 * tolerance
 
 
+def check_headers(
+    *, timestamp: str | None, signature: str | None, tolerance: float,
+    now: float | None = None,
+) -> tuple[str, str]:
+    """The two header values; :class:`SignatureError` unless both are present, well formed
+    and the timestamp is within ``tolerance`` of ``now``.
+
+    Needs no body: the receiver runs it before reading one, so an unsigned or stale
+    request is refused on its headers alone.
+    """
+    if not timestamp or not signature:
+        missing = [h for h, v in ((TIMESTAMP_HEADER, timestamp), (SIGNATURE_HEADER, signature))
+                   if not v]
+        raise SignatureError(f"missing header {' and '.join(missing)}")
+    sent_at = parse_timestamp(timestamp)
+    if not signature.startswith(_PREFIX):
+        raise SignatureError(f"{SIGNATURE_HEADER} must be 'sha256=<hex>'")
+    current = time.time() if now is None else now
+    if abs(current - sent_at) > tolerance:
+        raise SignatureError(
+            f"timestamp is {current - sent_at:+.0f} s off (tolerance {tolerance:.0f} s)"
+        )
+    return timestamp, signature
+
+
 def verify_signature(
     *,
     secret: bytes,
@@ -113,21 +138,11 @@ def verify_signature(
     :class:`ReplayedSignature` for a replay; :class:`bridge.state.StateUnavailable` if the
     replay memory is in a state store that does not answer.
     """
-    if not timestamp or not signature:
-        missing = [h for h, v in ((TIMESTAMP_HEADER, timestamp), (SIGNATURE_HEADER, signature))
-                   if not v]
-        raise SignatureError(f"missing header {' and '.join(missing)}")
-    sent_at = parse_timestamp(timestamp)
-    if not signature.startswith(_PREFIX):
-        raise SignatureError(f"{SIGNATURE_HEADER} must be 'sha256=<hex>'")
+    timestamp, signature = check_headers(timestamp=timestamp, signature=signature,
+                                         tolerance=tolerance, now=now)
     expected = sign(secret, timestamp, body)
     if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
         raise SignatureError("signature does not match the body")
-    current = time.time() if now is None else now
-    if abs(current - sent_at) > tolerance:
-        raise SignatureError(
-            f"timestamp is {current - sent_at:+.0f} s off (tolerance {tolerance:.0f} s)"
-        )
     # last, so only authentic and fresh requests reach the (possibly shared) memory
     if not replays.first_time(expected.removeprefix(_PREFIX)):
         raise ReplayedSignature("replayed request (signature already used)")

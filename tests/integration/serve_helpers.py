@@ -1,0 +1,96 @@
+"""A real ``imaging-bridge serve`` process for tests: config, start, wait, memory, stop."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import devstack
+import httpx
+
+from tests.integration.fault_helpers import BRIDGE_CLI, wait_for
+from tests.integration.sync_helpers import REPO_ROOT
+
+
+def serve_config(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, **sections: Any
+                 ) -> dict[str, Any]:
+    """A config of its own archive name and SQLite store; ``sections`` add or replace keys.
+
+    The poller stays out of the way (one poll an hour): these tests are about the HTTP face.
+    """
+    return {
+        "archives": [{"name": f"orthanc-{ns.token}", "base_url": orthanc.dicomweb_url,
+                      "auth": {"kind": "basic", "username": orthanc.username,
+                               "password": orthanc.password}}],
+        "fhir": {"base_url": hapi.fhir_url},
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "sync": {"poll_interval": 3600.0, "workers": 1},
+        "mapping": {"files": [str(REPO_ROOT / "mappings" / "default.yaml")]},
+        "api": {"port": devstack.free_port()},
+        **sections,
+    }
+
+
+class ServeProcess:
+    """``imaging-bridge serve -c <config>`` in its own process, until ``__exit__``."""
+
+    def __init__(self, config: dict[str, Any], work: Path) -> None:
+        self.config = config
+        self.work = work
+        api = config["api"]
+        self.url = f"http://127.0.0.1:{api['port']}"
+        admin = api.get("admin_listener")
+        self.admin_url = f"http://127.0.0.1:{admin['port']}" if admin else self.url
+        self.log = work / "serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def __enter__(self) -> ServeProcess:
+        path = self.work / "bridge.yaml"
+        path.write_text(json.dumps(self.config))
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen([str(BRIDGE_CLI), "serve", "-c", str(path)],
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        wait_for(lambda: self._up(self.url) and self._up(self.admin_url), timeout=60,
+                 interval=0.1, what=f"imaging-bridge serve (log: {self.log})")
+        return self
+
+    def _up(self, base: str) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"serve exited {self.proc.returncode}: {self.output()}")
+        try:
+            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def memory_kib(self, field: str = "VmHWM") -> int:
+        """``VmHWM`` (peak resident set) or ``VmRSS`` of the process, KiB (proc(5))."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+        raise AssertionError(f"no {field} in /proc/{self.pid}/status")
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
