@@ -10,7 +10,6 @@ from fastapi import FastAPI
 
 from bridge import __version__
 from bridge.api.routes import admin, jwks
-from bridge.api.security_headers import SecurityHeaders
 from bridge.config import Settings
 from bridge.gateway import install as install_gateway
 from bridge.httpbody import BodyLimit
@@ -52,7 +51,6 @@ def create_app(settings: Settings, *, run_sync: bool = True) -> FastAPI:
         app.include_router(smart_router(settings))
     # every other body is read at most 1 MiB, whatever the route does (issue 12 item 5)
     app.add_middleware(BodyLimit, exempt=bounds_itself)
-    app.add_middleware(SecurityHeaders, frame_sources=settings.api.frame_ancestors)
     return app
 
 
