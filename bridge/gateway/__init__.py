@@ -38,6 +38,10 @@ def install(app: FastAPI, settings: Settings) -> Gateway:
 
     gateway = Gateway(settings)
     app.state.gateway = gateway
+    # /readyz fails while the EHR's token service refuses the gateway or cannot be reached
+    checks = dict(getattr(app.state, "readiness_checks", {}))
+    checks["gateway:token-validation"] = gateway.tokens.ready
+    app.state.readiness_checks = checks
     app.include_router(dicomweb_router(gateway))
     if settings.gateway.iid_enabled:
         app.include_router(iid_router())

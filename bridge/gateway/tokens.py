@@ -5,9 +5,10 @@ Three kinds of token are accepted:
 * **viewer tokens** minted by the SMART app (:mod:`bridge.gateway.viewer_tokens`), told
   apart by their JWT ``typ``; verified locally with the shared HMAC key;
 * **EHR SMART access tokens**, validated either by RFC 7662 introspection (POST the token
-  to the EHR's introspection endpoint with the gateway's client credentials; ``active``,
-  ``exp``, ``scope``, ``patient``, ``client_id``, optional ``aud``) or as a JWT against the
-  EHR's JWKS (signature, ``iss``, ``aud``, ``exp``/``nbf``), as configured;
+  to the EHR's introspection endpoint, the gateway authenticated as configured, see
+  :mod:`bridge.gateway.introspection`; ``active``, ``exp``, ``scope``, ``patient``,
+  ``client_id``, optional ``aud``) or as a JWT against the EHR's JWKS (signature, and the
+  ``iss`` and ``aud`` the settings require, ``exp``/``nbf``), as configured;
 * **system tokens**: EHR tokens with ``system/`` scopes, accepted only for the client ids
   listed in ``gateway.system_clients`` (SMART Backend Services); they carry no patient.
 
@@ -37,6 +38,7 @@ from joserfc.jwk import KeySet
 
 from bridge.config import GatewaySettings, TokenValidation
 from bridge.gateway.errors import InvalidToken, TokenServiceUnavailable
+from bridge.gateway.introspection import Introspector
 from bridge.gateway.viewer_tokens import TOKEN_TYPE, ViewerTokens
 from bridge.httpclient import HttpClient
 
@@ -131,6 +133,9 @@ class TokenValidator:
         #: set by the SMART app: is the session (``sid`` of a viewer token) still open?
         self.session_alive: Callable[[str], Awaitable[bool]] | None = None
         self._http = HttpClient(timeout=10.0, transport=transport)
+        self.introspector: Introspector | None = None
+        if settings.validation is TokenValidation.INTROSPECTION:
+            self.introspector = Introspector(settings, http=self._http)
         self._cache: TtlLru[str, TokenInfo | InvalidToken] = TtlLru(settings.cache_size)
         self._jwks: KeySet | None = None
         self._jwks_fetched = 0.0
@@ -138,6 +143,15 @@ class TokenValidator:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def ready(self) -> None:
+        """Readiness (``/readyz``): raise the error a token check would meet now, e.g.
+        :class:`~bridge.gateway.errors.GatewayMisconfigured` when the introspection endpoint
+        refuses the gateway's credentials."""
+        if self.introspector is not None:
+            await self.introspector.probe()
+        else:
+            await self._keyset(refresh=False)
 
     async def validate(self, token: str) -> TokenInfo:
         """The token's :class:`TokenInfo`, or raise :class:`InvalidToken` (401)."""
@@ -171,8 +185,8 @@ class TokenValidator:
                                    "(signed out or expired)")
             return TokenInfo(kind="viewer", scopes=_scopes(claims.scope), patient=claims.patient,
                              client_id=None, expires_at=float(claims.expires_at))
-        if self.settings.validation is TokenValidation.INTROSPECTION:
-            body = await self._introspect(token)
+        if self.introspector is not None:
+            body = await self.introspector.introspect(token)
         else:
             body = await self._verify_jwt(token)
         return self._info_from_claims(body)
@@ -186,41 +200,6 @@ class TokenValidator:
         except (JoseError, ValueError):
             return False
         return header.get("typ") == TOKEN_TYPE
-
-    # --- RFC 7662 introspection -------------------------------------------------------------
-
-    async def _introspect(self, token: str) -> dict[str, Any]:
-        s = self.settings
-        assert s.introspection_url and s.client_id and s.client_secret
-        try:
-            resp = await self._http.post(
-                s.introspection_url,
-                data={"token": token, "token_type_hint": "access_token"},
-                # RFC 7662 2.1: the protected resource authenticates to the endpoint
-                auth=(s.client_id, s.client_secret.get_secret_value()),
-                headers={"Accept": "application/json"},
-            )
-        except httpx.HTTPError as exc:
-            raise TokenServiceUnavailable(
-                f"introspection endpoint unreachable: {type(exc).__name__}") from exc
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise TokenServiceUnavailable(f"introspection endpoint answered {resp.status_code}")
-        if resp.status_code != 200:
-            # 401/403 here means the gateway's own credentials are wrong: not the caller's fault
-            log.error("introspection refused the gateway's credentials",
-                      extra={"status": resp.status_code})
-            raise TokenServiceUnavailable(
-                f"introspection endpoint refused the gateway ({resp.status_code})")
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise TokenServiceUnavailable("introspection endpoint returned non-JSON") from exc
-        if not isinstance(body, dict):
-            raise TokenServiceUnavailable("introspection endpoint returned a non-object")
-        # RFC 7662 2.2: anything but active=true is an inactive token, whatever the reason
-        if body.get("active") is not True:
-            raise InvalidToken("token is not active (expired, revoked or unknown)")
-        return body
 
     # --- JWT against the EHR's JWKS (RFC 7515 / 7517 / 9068) --------------------------------
 
@@ -261,9 +240,11 @@ class TokenValidator:
                 decoded = jwt.decode(token, keys, algorithms=JWT_ALGORITHMS)
             except (JoseError, ValueError) as exc:
                 raise InvalidToken("token signature is invalid") from exc
-        options: dict[str, Any] = {"exp": {"essential": True}}
-        if self.settings.issuer:
-            options["iss"] = {"essential": True, "value": self.settings.issuer}
+        # the settings require an issuer in jwks mode (RFC 8725 3.8); aud is checked in
+        # _info_from_claims, for introspection answers too
+        assert self.settings.issuer is not None
+        options: dict[str, Any] = {"exp": {"essential": True},
+                                   "iss": {"essential": True, "value": self.settings.issuer}}
         registry = jwt.JWTClaimsRegistry(leeway=5, **options)
         try:
             registry.validate(decoded.claims)

@@ -33,8 +33,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(ctx: Ctx) -> JSONResponse:
-    """Readiness: every archive and the FHIR server answer (auth included)."""
+async def readyz(ctx: Ctx, request: Request) -> JSONResponse:
+    """Readiness: every archive and the FHIR server answer (auth included), and the checks
+    other parts registered in ``app.state.readiness_checks`` (name -> async callable)."""
     checks: dict[str, str] = {}
 
     async def check(name: str, coro: Any) -> None:
@@ -47,6 +48,8 @@ async def readyz(ctx: Ctx) -> JSONResponse:
     await asyncio.gather(
         check("fhir", ctx.fhir.capability()),
         *(check(f"archive:{n}", a.ping()) for n, a in ctx.archives.items()),
+        *(check(name, probe())
+          for name, probe in getattr(request.app.state, "readiness_checks", {}).items()),
     )
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

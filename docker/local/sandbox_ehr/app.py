@@ -9,7 +9,7 @@ import html
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import httpx
@@ -19,7 +19,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from .models import SandboxClient, Store, check_fhir_user
-from .oauth import ID_TOKEN_ALG, FormRequest, SmartServer, verify_access_token
+from .oauth import (
+    ID_TOKEN_ALG,
+    FormRequest,
+    SmartServer,
+    bearer_introspection,
+    verify_access_token,
+)
 from .proxy import Denied, FhirProxy, classify, outcome
 
 #: SMART 2.2 "Capabilities" (conformance.html).  Revocation has no capability code: SMART
@@ -50,6 +56,7 @@ class ClientIn(BaseModel):
 class SwitchesIn(BaseModel):
     token_lifetime: int | None = None
     fail_client_auth: bool | None = None
+    introspection_auth: Literal["client", "bearer"] | None = None
     fhir_user: str | None = None
 
 
@@ -213,6 +220,11 @@ def create_app(*, server: SmartServer, store: Store, base_url: str, upstream: st
     @app.post("/introspect")
     async def introspect(request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
+        if store.switches.introspection_auth == "bearer":
+            status, body, headers = bearer_introspection(
+                server, request.headers.get("authorization", ""), form.get("token", ""))
+            return Response(json.dumps(body), status, headers=headers,
+                            media_type="application/json")
         resp: Response = server.create_endpoint_response(
             "introspection", _form_request(request, form))
         return resp

@@ -192,6 +192,10 @@ class Switches:
     token_lifetime: int = 3600
     #: every client authentication at the token endpoint fails with invalid_client
     fail_client_auth: bool = False
+    #: how a resource server authenticates at /introspect: ``client`` (client
+    #: authentication as at the token endpoint) or ``bearer`` (an access token this sandbox
+    #: issued without patient context, as in SMART App Launch 2.2's introspection example)
+    introspection_auth: str = "client"
     #: the user the sandbox simulates from now on (fhirUser of the id_token): a
     #: Practitioner (the default, an EHR user) or e.g. a Patient (a patient portal)
     fhir_user: str = DEFAULT_FHIR_USER

@@ -494,6 +494,29 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         return out
 
 
+def bearer_introspection(server: SmartServer, authorization: str, token: str
+                         ) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """RFC 7662 with the resource server authenticated by a bearer token (SMART App Launch
+    2.2, Token Introspection: its example request carries ``Authorization: Bearer``): the
+    caller presents an active access token this sandbox issued without patient context
+    (a backend token, e.g. client_credentials); anything else is 401 ``invalid_token``
+    (RFC 6750 3.1).  Answers (status, body, headers)."""
+    scheme, _, value = authorization.partition(" ")
+    caller = verify_access_token(server, value.strip()) if scheme.lower() == "bearer" \
+        else None
+    if caller is None or caller.patient:
+        return (401, {"error": "invalid_token",
+                      "error_description": "introspection needs the resource server's "
+                                           "bearer token"},
+                {"WWW-Authenticate": 'Bearer error="invalid_token"', "Cache-Control": "no-store"})
+    if not token:
+        return 400, {"error": "invalid_request"}, {"Cache-Control": "no-store"}
+    endpoint = Introspection(server)
+    found = endpoint.query_token(token, None)
+    body = endpoint.introspect_token(found) if found is not None else {"active": False}
+    return 200, body, {"Cache-Control": "no-store"}
+
+
 class _Found:
     """A token record as authlib's introspection endpoint expects it; activity is decided in
     :meth:`Introspection.introspect_token`."""

@@ -151,6 +151,12 @@ class SandboxEhr:
         """Every client authentication at the token endpoint fails with invalid_client."""
         self.store.switches.fail_client_auth = on
 
+    def require_bearer_introspection(self, on: bool = True) -> None:
+        """``/introspect`` authenticates the resource server by a bearer token (an active
+        access token of this sandbox without patient context) instead of client
+        authentication, as SMART App Launch 2.2's introspection example does."""
+        self.store.switches.introspection_auth = "bearer" if on else "client"
+
     def expire_tokens(self) -> int:
         """Every access token issued so far is expired from now on."""
         return expire_all_access_tokens(self.store)
