@@ -10,6 +10,7 @@ credentials) are refused here, before anything connects anywhere.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -38,6 +40,16 @@ REPO_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
 
 
+class StrictModel(BaseModel):
+    """Base of every settings section: an unknown key is an error naming it.
+
+    A typo such as ``sync.pol_interval`` or ``gateway.viewer_token_secrett`` would otherwise
+    load fine and leave the default in force, silently (issue 20).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class AuthKind(StrEnum):
     NONE = "none"
     BASIC = "basic"
@@ -46,7 +58,7 @@ class AuthKind(StrEnum):
     SMART_BACKEND = "smart_backend"
 
 
-class AuthSettings(BaseModel):
+class AuthSettings(StrictModel):
     """Outbound credentials for one remote (archive or FHIR server)."""
 
     kind: AuthKind = AuthKind.NONE
@@ -93,7 +105,7 @@ HttpBase = Annotated[str, AfterValidator(_http_base)]
 RESERVED_ARCHIVE_NAMES = frozenset({"studies", "series", "instances", ".", ".."})
 
 
-class ArchiveSettings(BaseModel):
+class ArchiveSettings(StrictModel):
     """One DICOMweb archive (PS3.18): its QIDO/WADO/STOW root and how to talk to it."""
 
     #: also a URL path segment (the gateway serves the archive at ``/dicom-web/{name}``) and
@@ -119,7 +131,7 @@ class ArchiveSettings(BaseModel):
         return v
 
 
-class FhirSettings(BaseModel):
+class FhirSettings(StrictModel):
     """The EHR's FHIR R4 server."""
 
     base_url: HttpBase = "http://127.0.0.1:8080/fhir"
@@ -129,12 +141,12 @@ class FhirSettings(BaseModel):
     timeout: float = Field(default=60.0, gt=0)
 
 
-class StateSettings(BaseModel):
+class StateSettings(StrictModel):
     #: SQLAlchemy URL: sqlite:///path (default, one process) or postgresql+psycopg://...
     url: str = "sqlite:///bridge-state.db"
 
 
-class SyncSettings(BaseModel):
+class SyncSettings(StrictModel):
     poll_interval: float = Field(default=30.0, gt=0, description="seconds between QIDO polls")
     poll_window_days: int = Field(default=2, ge=0, description="StudyDate window polled")
     workers: int = Field(default=2, ge=1, le=64)
@@ -154,19 +166,76 @@ class SyncSettings(BaseModel):
         "(marked and checkpointed in date order all the same)")
 
 
-class MappingSettings(BaseModel):
+class MappingSettings(StrictModel):
     files: list[Path] = Field(default_factory=lambda: [REPO_MAPPINGS / "default.yaml"])
 
 
-class ApiSettings(BaseModel):
+def _frame_source(value: str) -> str:
+    """One CSP Level 3 ``frame-ancestors`` source: ``'self'``, ``'none'`` or an origin
+    (``scheme://host[:port]``, the host may start with ``*.``), https unless on loopback."""
+    if value in ("'self'", "'none'"):
+        return value
+    problem = f"api.frame_ancestors: {value!r} is not 'self', 'none' or an origin such as " \
+        "https://ehr.example.org"
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if (parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/")
+            or parts.query or parts.fragment or "@" in parts.netloc
+            or "*" in host.removeprefix("*.") or any(c in value for c in " ,;'\"")):
+        raise ValueError(problem)
+    try:
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ValueError(problem) from exc
+    if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"api.frame_ancestors: {value!r}: an EHR framing the app must be "
+                         "https (plain http only on loopback)")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+FrameSource = Annotated[str, AfterValidator(_frame_source)]
+
+
+class ApiSettings(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=1, le=65535)
     #: the public base URL clients use to reach this service (Endpoint addresses, SMART
     #: redirect URIs); defaults to http://host:port
     public_url: str | None = None
+    #: who may call the admin routes (``/status``, ``/metrics``, ``/studies/{uid}``): bearer
+    #: tokens and basic users; with none configured they answer 401.  The string ``none``
+    #: leaves them open to anyone who reaches the listener (a warning at every start-up).
+    admin_auth: InboundAuthSettings | Literal["none"] = Field(
+        default_factory=lambda: InboundAuthSettings())
+    #: serve the admin routes on a listener of their own (``admin_host``, default ``host``;
+    #: ``admin_port``) instead of beside the public ones (gateway, SMART app, STOW proxy,
+    #: notifications); /healthz and /readyz answer on both
+    admin_host: str | None = None
+    admin_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _admin_listener(self) -> ApiSettings:
+        if self.admin_port is None:
+            if self.admin_host is not None:
+                raise ValueError("api.admin_host needs api.admin_port")
+        elif self.admin_port == self.port and (self.admin_host or self.host) == self.host:
+            raise ValueError("api.admin_port must differ from api.port on the same host")
+        return self
+    #: who may show this service's pages in a frame (CSP Level 3 ``frame-ancestors``):
+    #: ``'self'`` (default), ``'none'``, or the origins of the EHRs that embed the SMART
+    #: app, e.g. ``["'self'", "https://ehr.example.org"]`` (issue 12 item 8)
+    frame_ancestors: list[FrameSource] = Field(default_factory=lambda: ["'self'"],
+                                               min_length=1)
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _none_alone(cls, sources: list[str]) -> list[str]:
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("api.frame_ancestors: 'none' cannot be combined with sources")
+        return list(dict.fromkeys(sources))
 
 
-class LogSettings(BaseModel):
+class LogSettings(StrictModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_output: bool = False
 
@@ -184,8 +253,9 @@ def _refuse_placeholder(name: str, secret: SecretStr | None) -> None:
         raise ValueError(f"{name} is a placeholder value; set a real secret")
 
 
-class InboundAuthSettings(BaseModel):
-    """Credentials system clients present to the STOW-RS proxy (bearer tokens, basic users)."""
+class InboundAuthSettings(StrictModel):
+    """Credentials system clients present to the STOW-RS proxy or the admin API (bearer tokens,
+    basic users)."""
 
     bearer_tokens: list[SecretStr] = Field(default_factory=list)
     basic_users: dict[str, SecretStr] = Field(default_factory=dict)
@@ -201,7 +271,7 @@ class InboundAuthSettings(BaseModel):
         return self
 
 
-class OrthancChangesSettings(BaseModel):
+class OrthancChangesSettings(StrictModel):
     """Pull Orthanc's ``/changes`` feed (cursor kept as a state-store checkpoint)."""
 
     #: the archive (by name) whose Orthanc this is; its credentials are reused
@@ -212,7 +282,7 @@ class OrthancChangesSettings(BaseModel):
     limit: int = Field(default=100, ge=1, le=10000)
 
 
-class RealtimeSettings(BaseModel):
+class RealtimeSettings(StrictModel):
     """Event sources (STOW proxy, webhook, Orthanc changes), deletes and reconciliation."""
 
     #: shared secret of the HMAC-SHA256 signed ``POST /notifications``; None disables it
@@ -250,7 +320,7 @@ class TokenValidation(StrEnum):
     JWKS = "jwks"  # JWT signature against the EHR's JWK Set (RFC 7517 / RFC 9068)
 
 
-class GatewaySettings(BaseModel):
+class GatewaySettings(StrictModel):
     """The patient-scoped DICOMweb gateway (``/dicom-web``) and IHE IID (issue 8)."""
 
     enabled: bool = False
@@ -364,7 +434,7 @@ class ScopeForm(StrEnum):
     V2 = "v2"  # patient/ImagingStudy.rs
 
 
-class SmartSettings(BaseModel):
+class SmartSettings(StrictModel):
     """The SMART on FHIR launch app (``/smart``, ``/app``, ``/viewer``; issue 7)."""
 
     enabled: bool = False
@@ -496,12 +566,32 @@ class Settings(BaseSettings):
                           f"{', '.join(a.name for a in self.archives) or 'none'})")
 
 
+def unknown_env_sections(environ: Mapping[str, str]) -> list[str]:
+    """``BRIDGE_X__...`` variables whose section ``X`` is not a settings section.
+
+    Variables below a known section are checked by the models themselves (``extra`` is
+    forbidden everywhere), but pydantic-settings never looks at a variable whose first
+    segment names no field, so ``BRIDGE_SYNCC__POLL_INTERVAL`` would be ignored silently.
+    Variables without ``__`` (``BRIDGE_CONFIG_FILE``, the test tools' ``BRIDGE_HAPI_JAR``)
+    are not settings and are left alone.
+    """
+    sections = set(Settings.model_fields)
+    return sorted(name for name in environ
+                  if name.upper().startswith("BRIDGE_") and "__" in name
+                  and name[len("BRIDGE_"):].split("__", 1)[0].lower() not in sections)
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Read, validate and return the settings; raise :class:`ConfigError` naming each bad key."""
     if config_file is not None:
         if not config_file.is_file():
             raise ConfigError(f"config file {config_file} does not exist")
         os.environ["BRIDGE_CONFIG_FILE"] = str(config_file)
+    unknown = unknown_env_sections(os.environ)
+    if unknown:
+        raise ConfigError(
+            f"invalid settings: {', '.join(unknown)}: no such settings section (have: "
+            f"{', '.join(sorted(Settings.model_fields))})")
     try:
         return Settings(**overrides)
     except ValidationError as exc:
