@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bridge.archive.client import DicomwebClient
@@ -73,6 +73,8 @@ class _Job:
     #: the mapping's warnings as the store keeps them; ``None`` until the study is mapped
     #: (an outcome recorded before that leaves the stored warnings alone)
     warnings: tuple[StudyWarning, ...] | None = None
+    #: when this worker claimed it (monotonic), for the per-study log line
+    started: float = field(default_factory=time.monotonic)
 
 
 class EndpointFor(Protocol):
@@ -364,6 +366,13 @@ class SyncRunner:
         if not ok:
             log.warning("lease lost before completion; another worker owns the study",
                         extra={"study_uid": job.claim.study_uid})
+        else:
+            # one line per settled study for operators (issue 20): identifiers and timing
+            # only, never the patient
+            log.info("study synced", extra={
+                "study_uid": job.claim.study_uid, "archive": job.claim.archive,
+                "outcome": action, "seconds": round(time.monotonic() - job.started, 3),
+                "warnings": len(job.warnings or ())})
         return bool(ok)
 
     async def _settle_error(
