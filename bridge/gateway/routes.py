@@ -32,6 +32,7 @@ from starlette.responses import Response
 from bridge.errors import ArchiveUnavailable, BridgeError, FhirBusy
 from bridge.gateway import paths
 from bridge.gateway.errors import (
+    BadRequest,
     Forbidden,
     GatewayError,
     InvalidQueryParameter,
@@ -108,10 +109,11 @@ async def _serve(request: Request, token: TokenInfo, path: str,
                                       archive=archive)
         return await gateway.wado(token, target, request, _params(request), archive=archive)
     except GatewayError as exc:
-        if exc.status_code == 400 and token.kind != "system" \
+        if isinstance(exc, BadRequest) and token.kind != "system" \
                 and not isinstance(exc, InvalidQueryParameter):
             # a patient token gets 403 for anything not provably its own, malformed or not;
-            # a malformed QIDO parameter is 400 for everyone (syntax alone, no oracle)
+            # a malformed QIDO parameter is 400 for everyone (syntax alone, no oracle), and
+            # so is the archive's own 400 (ArchiveRefused) once the compartment was checked
             raise http_error(Forbidden(f"refused: {exc.message}")) from exc
         raise http_error(exc) from exc
     except BridgeError as exc:
