@@ -7,6 +7,12 @@ byte outside ASCII ("M\\xfcller" becomes "Mller", a PatientID "P\\xc41" becomes 
 pydicom decodes as Latin-1.  Nothing in the decoded text shows the loss, so the mapping
 reports the term, and distrusts the values a wrong reading would harm: PatientName (written
 to a created Patient) and PatientID (which would find another patient's record).
+
+Orthanc 1.10 drops the non-ASCII bytes of a value that is not valid in a *known* character
+set too (invalid UTF-8 under ISO_IR 192: "M\xfcller^J\xc3" arrives as "Mller^J"), and that
+leaves no trace in DICOM JSON at all; only the raw bytes (Part-10, or Orthanc's
+``/instances/{id}/content/gggg-eeee``) can tell.  Decoders that replace (pydicom, Java's)
+leave U+FFFD, which :mod:`bridge.mapping.values` reports.
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 Each input below is what the real Orthanc 1.10 + DICOMweb 1.7 sends in WADO-RS metadata
 (measured against the dev stack) or what pydicom gives for a Part-10 file: a non-numeric IS
-arrives as an empty ``Value`` array, bytes undecodable under an unknown SpecificCharacterSet
-are dropped, invalid UTF-8 under ISO_IR 192 arrives as U+FFFD.  Each gives a warning
-naming the tag; an unusable PatientID is a data error, never a link to another Patient.
+arrives from Orthanc as an empty ``Value`` array; bytes undecodable under an unknown
+SpecificCharacterSet are dropped by Orthanc and guessed as Latin-1 by pydicom; invalid UTF-8
+under ISO_IR 192 is U+FFFD from pydicom (and from decoders that replace, as Java's do).
+Each gives a warning naming the tag; an unusable PatientID is a data error, never a link to
+another Patient.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def test_known_character_sets_give_no_warning(charset: Any) -> None:
 
 
 def test_invalid_utf8_patient_name_is_left_out_with_a_warning() -> None:
-    # Orthanc sends U+FFFD for each invalid byte sequence of an ISO_IR 192 value
+    # a decoder that replaces invalid UTF-8 sequences leaves U+FFFD (PS3.5 6.1)
     result = mapped(
         study_attrs={"SpecificCharacterSet": "ISO_IR 192", "PatientName": "M\ufffdller^J\ufffd"}
     )
@@ -169,6 +171,12 @@ def test_several_accession_numbers_give_a_warning() -> None:
 
 
 def _part10(tmp_path: Path, charset: str | None, **raw: tuple[str, bytes]) -> Path:
+    """A Part-10 file whose ``raw`` attributes hold exactly the given bytes.
+
+    pydicom re-encodes text with the data set's character set when writing (invalid UTF-8
+    would be written as a valid U+FFFD), so each is written as a placeholder of the same
+    length whose bytes are then replaced.
+    """
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -183,15 +191,25 @@ def _part10(tmp_path: Path, charset: str | None, **raw: tuple[str, bytes]) -> Pa
     ds.Modality = "OT"
     ds.StudyDate = "20240101"
     values = {"PatientID": ("LO", b"P0001"), "PatientName": ("PN", b"Doe^Jane"), **raw}
-    for keyword, (vr, data) in values.items():
-        tag = Tag(keyword)
+    patches: dict[bytes, bytes] = {}
+    for n, (keyword, (vr, data)) in enumerate(sorted(values.items())):
         padded = data + b" " if len(data) % 2 else data
-        # raw bytes, written as they are: pydicom would refuse "abc" as an IS value
-        ds[tag] = RawDataElement(tag, vr, len(padded), padded, 0, False, True)
+        tag = Tag(keyword)
+        if vr == "IS":
+            # ASCII is written as it is; pydicom would refuse "abc" as an IS value
+            ds[tag] = RawDataElement(tag, vr, len(padded), padded, 0, False, True)
+            continue
+        placeholder = "QRSTUVWXYZ"[n] * len(padded)
+        setattr(ds, keyword, placeholder)
+        patches[placeholder.encode("ascii")] = padded
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    blob = buffer.getvalue()
+    for placeholder, data in patches.items():
+        assert blob.count(placeholder) == 1
+        blob = blob.replace(placeholder, data)
     path = tmp_path / "instance.dcm"
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(blob)
     return path
 
 
@@ -212,7 +230,8 @@ def test_part10_non_numeric_is_maps_with_a_warning(tmp_path: Path) -> None:
 def test_part10_unknown_character_set_warns(tmp_path: Path) -> None:
     # pydicom guesses Latin-1 for a term it does not know: the name may be wrong, so it is
     # left out; the PatientID cannot be trusted either
-    path = _part10(tmp_path, "ISO_IR 999", PatientName=("PN", b"M\xfcller^J\xf6rg"))
+    path = _part10(tmp_path, "ISO_IR 999", PatientName=("PN", b"M\xfcller^J\xf6rg"),
+                   PatientID=("LO", b"P\xc41"))
     with pytest.raises(DicomDataError) as caught:
         ENGINE.map_study(map_files([path]), endpoint=ENDPOINT)
     assert caught.value.tag == PATIENT_ID
