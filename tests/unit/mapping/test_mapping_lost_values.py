@@ -205,9 +205,9 @@ def _part10(tmp_path: Path, charset: str | None, **raw: tuple[str, bytes]) -> Pa
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
     blob = buffer.getvalue()
-    for placeholder, data in patches.items():
-        assert blob.count(placeholder) == 1
-        blob = blob.replace(placeholder, data)
+    for written, data in patches.items():
+        assert blob.count(written) == 1
+        blob = blob.replace(written, data)
     path = tmp_path / "instance.dcm"
     path.write_bytes(blob)
     return path
