@@ -100,6 +100,24 @@ def _parse_status(text: str) -> int:
         return 0
 
 
+@dataclass
+class SearchTally:
+    """What a paged search returned against what the server said matched.
+
+    Some servers cut a search at ``_count`` and give no ``next`` link; ``Bundle.total``
+    (R4 3.1.1.4.1, "the number of matches", without included resources) then exceeds
+    what was received.
+    """
+
+    total: int | None = None
+    received: int = 0
+
+    @property
+    def shortfall(self) -> int:
+        """Matches the server counted but never returned (0 when complete or unknown)."""
+        return max(0, (self.total or 0) - self.received) if self.total is not None else 0
+
+
 class FhirClient:
     """The EHR's FHIR server.  Use as an async context manager."""
 
@@ -174,13 +192,24 @@ class FhirClient:
         return body
 
     async def search_all(
-        self, resource_type: str, params: Mapping[str, Any] | Sequence[tuple[str, Any]]
+        self, resource_type: str, params: Mapping[str, Any] | Sequence[tuple[str, Any]],
+        *, tally: SearchTally | None = None,
     ) -> AsyncIterator[Resource]:
-        """Every entry resource of every page (following Bundle.link[next])."""
+        """Every entry resource of every page (following Bundle.link[next]).
+
+        ``tally``, when given, records the first page's ``Bundle.total`` and how many match
+        entries were received, so a caller that concludes from absence (reconcile) can
+        tell a complete answer from a truncated one.
+        """
         bundle = await self.search(resource_type, params)
+        if tally is not None and isinstance(bundle.get("total"), int):
+            tally.total = bundle["total"]
         while True:
             for entry in bundle.get("entry", []) or []:
                 if "resource" in entry:
+                    if tally is not None and (entry.get("search") or {}).get("mode") != \
+                            "include":
+                        tally.received += 1
                     yield entry["resource"]
             next_url = next(
                 (lnk["url"] for lnk in bundle.get("link", []) if lnk.get("relation") == "next"),

@@ -125,6 +125,20 @@ class QueueOps(StoreBase):
                 total += int(conn.execute(requeue.where(s.study_uid.in_(chunk))).rowcount)
         return total
 
+    def forget_write(self, archive: str, study_uid: str) -> bool:
+        """Forget the content hash of the study's last confirmed write, so its next sync
+        writes the resource even when the mapping's output is unchanged (reconcile found
+        the EHR's copy deleted or different).  Returns whether the study was known.
+
+        ``UPDATE study SET content_hash = NULL, updated_at = :now
+        WHERE archive = :archive AND study_uid = :study_uid``
+        """
+        s = STUDY.c
+        query = update(STUDY).where(s.archive == archive, s.study_uid == study_uid).values(
+            content_hash=None, updated_at=self._now())
+        with self._write() as conn:
+            return bool(conn.execute(query).rowcount)
+
     @staticmethod
     def _due_params(
         archive: str,

@@ -3,18 +3,25 @@
 Issue 5, "Reconciliation".  For one archive and an optional StudyDate window:
 
 * the archive's studies come from QIDO-RS (PS3.18 10.6, ``StudyDate`` range matching);
-* the FHIR side is *our* ImagingStudy resources (``_tag`` = :data:`BRIDGE_TAG`) that point
-  at this archive's Endpoint, ``started`` within the window widened by a day each side
-  (time zones);
+* the FHIR side is *our* ImagingStudy resources (``_tag`` = :data:`BRIDGE_TAG`, identified
+  by their ``urn:dicom:uid`` identifier), ``started`` within the window widened by a day
+  each side (time zones), that belong to this archive: the store holds the study under
+  this archive's name, or the archive has it.  Not by Endpoint address: with the gateway
+  on, the Endpoints point at the gateway, not at the archive, and an address is not
+  something we own (issue 20);
 * the state store says which studies are in flight (due or leased: not drift yet).
 
 Drift kinds: ``missing-in-fhir``, ``stale`` (series/instance counts or modalities differ),
 ``gone-from-archive``, ``duplicate`` (several of our ImagingStudy for one study UID),
-``failed`` (the store holds a failure for a study the archive has).  Each candidate is
+``failed`` (the store holds a failure for a study the archive has), ``incomplete-search``
+(the FHIR server counted more matches than it returned: no conclusion of absence is drawn
+from such an answer).  Each candidate is
 checked once more by a direct lookup before it is reported, so a study just outside the
 window on one side is not reported.  ``fix`` marks studies due (reason ``reconcile``) and
-the normal pipeline repairs them; a gone study is settled by the delete policy when the
-worker finds it gone.  Duplicates are reported only: which one to keep is a human choice.
+the normal pipeline repairs them, with the hash of the last write forgotten so the
+repaired resource is written even if the mapping's output did not change; a gone study
+is settled by the delete policy when the worker finds it gone.  Duplicates are reported
+only: which one to keep is a human choice.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from bridge.archive.dicomjson import (
     values,
 )
 from bridge.errors import StudyGone
-from bridge.fhir.client import FhirClient, Resource
+from bridge.fhir.client import FhirClient, Resource, SearchTally
 from bridge.state import StateStore
 from bridge.state.enums import Reason, Status
 from bridge.sync.deletes import TAG_QUERY, is_ours, our_imaging_studies
@@ -101,15 +108,6 @@ def _study_uid(resource: Resource) -> str | None:
     return None
 
 
-async def endpoint_refs(fhir: FhirClient, archive: DicomwebClient) -> list[str]:
-    """Our Endpoint resources whose address is this archive's DICOMweb root."""
-    refs = []
-    async for res in fhir.search_all("Endpoint", [("_tag", TAG_QUERY), ("_count", "100")]):
-        if is_ours(res) and str(res.get("address", "")).rstrip("/") == archive.base_url:
-            refs.append(f"Endpoint/{res['id']}")
-    return refs
-
-
 async def _archive_side(archive: DicomwebClient, start: date | None, end: date | None
                         ) -> dict[str, DicomJson]:
     filters = {"StudyDate": dicom_date_range(start, end)} if start and end else None
@@ -134,17 +132,15 @@ async def _undated_side(archive: DicomwebClient, store: StateStore, start: date,
     return found
 
 
-async def _fhir_side(fhir: FhirClient, endpoints: list[str], start: date | None,
-                     end: date | None) -> dict[str, list[Resource]]:
+async def _fhir_side(fhir: FhirClient, start: date | None, end: date | None,
+                     tally: SearchTally) -> dict[str, list[Resource]]:
+    """Our ImagingStudy resources by study UID (of every archive: attributed later)."""
     found: dict[str, list[Resource]] = {}
-    if not endpoints:
-        return found  # nothing was ever written for this archive
-    params: list[tuple[str, str]] = [("_tag", TAG_QUERY), ("endpoint", ",".join(endpoints)),
-                                     ("_count", "200")]
+    params: list[tuple[str, str]] = [("_tag", TAG_QUERY), ("_count", "200")]
     if start and end:
         params += [("started", f"ge{(start - timedelta(days=1)).isoformat()}"),
                    ("started", f"le{(end + timedelta(days=1)).isoformat()}")]
-    async for res in fhir.search_all("ImagingStudy", params):
+    async for res in fhir.search_all("ImagingStudy", params, tally=tally):
         uid = _study_uid(res)
         if uid and is_ours(res):
             found.setdefault(uid, []).append(res)
@@ -176,16 +172,28 @@ async def reconcile(
 ) -> ReconcileReport:
     """Compare the three sides for ``archive`` (StudyDate in [start, end], or everything)."""
     report = ReconcileReport(archive.name, start, end)
-    endpoints = await endpoint_refs(fhir, archive)
+    tally = SearchTally()
     in_archive, in_fhir = await asyncio.gather(
-        _archive_side(archive, start, end), _fhir_side(fhir, endpoints, start, end))
+        _archive_side(archive, start, end), _fhir_side(fhir, start, end, tally))
     if start and end:
         undated = await _undated_side(archive, store, start, end)
         report.undated_studies = len(undated.keys() - in_archive.keys())
         in_archive.update(undated)
-    report.archive_studies, report.fhir_studies = len(in_archive), len(in_fhir)
     states = {uid: await asyncio.to_thread(store.get_study, archive.name, uid)
               for uid in set(in_archive) | set(in_fhir)}
+    # ours for this archive: the store holds the study under this archive, or the archive
+    # has it (an ImagingStudy of another archive's study has neither)
+    in_fhir = {uid: res for uid, res in in_fhir.items()
+               if uid in in_archive or states.get(uid) is not None}
+    report.archive_studies, report.fhir_studies = len(in_archive), len(in_fhir)
+    if tally.shortfall:
+        # R4 3.1.1.4.1: total counts the matches; fewer received and no next link means
+        # the server truncated the answer. Absence in it proves nothing.
+        report.drift.append(Drift(
+            "incomplete-search", "*",
+            f"the FHIR server counted {tally.total} ImagingStudy but returned "
+            f"{tally.received} (no next link): studies missing from the answer are not "
+            f"reported as missing", fixable=False))
     busy = {Status.DUE, Status.LEASED}
 
     for uid, study in sorted(in_archive.items()):
@@ -197,6 +205,8 @@ async def reconcile(
         if resources is None:
             # outside the widened window on the FHIR side? ask directly before reporting
             resources = await our_imaging_studies(fhir, uid) or None
+            if resources is not None and len(resources) > 1:
+                in_fhir[uid] = resources  # a duplicate found here is reported below too
         if resources is None:
             report.drift.append(Drift("missing-in-fhir", uid, "in the archive, no ImagingStudy"))
             continue
@@ -240,12 +250,19 @@ async def _fix(report: ReconcileReport, store: StateStore, in_archive: dict[str,
                ) -> None:
     for drift in report.drift:
         if not drift.fixable:
-            drift.fixed = ("reported only: choose which ImagingStudy to keep"
-                           if drift.kind == "duplicate" else "reported only: policy keep")
+            drift.fixed = {
+                "duplicate": "reported only: choose which ImagingStudy to keep",
+                "incomplete-search": "reported only: page the search or raise the "
+                                     "server's page limit",
+            }.get(drift.kind, "reported only: policy keep")
             continue
         # with the archive's fingerprint, as a poll stores it: the next undated pass then
         # knows the study instead of looking it up in FHIR again
         study = in_archive.get(drift.study_uid)
+        if drift.kind in ("missing-in-fhir", "stale"):
+            # the EHR's copy is lost or differs: the unchanged mapping output must still be
+            # written, so the content-hash skip must not apply
+            await asyncio.to_thread(store.forget_write, report.archive, drift.study_uid)
         await asyncio.to_thread(store.mark_due, report.archive, drift.study_uid,
                                 reason=Reason.RECONCILE,
                                 fingerprint=study_fingerprint(study) if study else None)
