@@ -179,6 +179,10 @@ def test_jwks_mode_refuses_forged_expired_wrong_issuer_and_wrong_audience_tokens
         "not yet valid": sandbox_signed(nbf=now + 600),
         "wrong issuer": sandbox_signed(iss="http://127.0.0.1:1"),
         "wrong audience": sandbox_signed(aud="http://elsewhere.example/fhir"),
+        # issuer and audience are required settings in jwks mode (issue 12 item 10), so a
+        # token that names neither is refused too
+        "no issuer": sandbox_signed(iss=None),
+        "no audience": sandbox_signed(aud=None),
         "alg none": _b64(json.dumps({"alg": "none", "kid": key.kid}).encode()) + "."
         + _b64(json.dumps({**claims, "jti": uuid.uuid4().hex}).encode()) + ".",
         "HS256 keyed with the public key": _hs256_with_public_key(
