@@ -140,3 +140,37 @@ async def test_non_numeric_is_values_orthanc_drops_are_synced_with_warnings(
         ("(0020,0011) SeriesNumber", "invalid-integer"),
         ("(0020,0013) InstanceNumber", "invalid-integer"),
     }
+
+
+async def test_studies_with_unusable_or_odd_study_dates_are_synced_with_warnings(
+    orthanc: Any, hapi: Any, ns: Any, tmp_path: Path
+) -> None:
+    """Issue 12 item 3, the mapping half: whatever source finds them, studies dated empty,
+    invalid, 1975 or 2099 all reach the EHR; an unusable date leaves `started` out."""
+    def dated(value: str) -> Callable[[Dataset, GeneratedStudy, Patches], None]:
+        def alter(ds: Dataset, _study: GeneratedStudy, _patches: Patches) -> None:
+            tag = Tag("StudyDate")
+            text = value.encode("ascii")
+            # raw: pydicom would refuse "abcdefgh" as a DA value on write
+            ds[tag] = RawDataElement(tag, "DA", len(text), text, 0, False, True)
+        return alter
+
+    cases = {"": None, "abcdefgh": None, "19750101": "1975-01-01", "20990101": "2099-01-01"}
+    studies = {value: _store_altered(orthanc, hapi, ns, 20 + n, dated(value))
+               for n, value in enumerate(cases)}
+    settings = bridge_settings(orthanc, hapi, tmp_path)
+    async with sync_context(settings) as ctx:
+        for study in studies.values():
+            ctx.store.mark_due(ARCHIVE, study.study_uid, reason="manual")
+        stats = await ctx.runner.drain()
+        codes = {value: {w.code for w in ctx.store.study_warnings(study.study_uid)
+                         if w.tag == "(0008,0020) StudyDate"}
+                 for value, study in studies.items()}
+
+    assert (stats.synced, stats.failed) == (4, 0)
+    for value, study in studies.items():
+        [written] = study_by_uid(hapi, study.study_uid)
+        expected = cases[value]
+        assert written.get("started", "")[:10] == (expected or ""), value
+    assert codes == {"": {"missing-study-date"}, "abcdefgh": {"invalid-date"},
+                     "19750101": set(), "20990101": {"future-date"}}
