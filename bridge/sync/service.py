@@ -5,21 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 from bridge.archive.client import DicomwebClient
 from bridge.auth.health import AUTH_HEALTH
-from bridge.config import Settings
+from bridge.config import DeletePolicy, Settings
 from bridge.errors import AuthError, BridgeError, ConfigError, FhirRejected
+from bridge.fhir.capabilities import Needs, missing_capabilities
 from bridge.fhir.client import FhirClient
 from bridge.gateway.endpoint import gateway_endpoint_hooks
 from bridge.mapping import MappingEngine, load_mapping
 from bridge.metrics import QUEUE_DEPTH
 from bridge.state import StateStore, open_store
 from bridge.sync.deletes import GoneHandler
+from bridge.sync.patience import Patience
 from bridge.sync.poller import Poller
 from bridge.sync.runner import DrainStats, SyncRunner
+from bridge.sync.undated import UndatedResult, mark_undated
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,34 @@ async def check_fhir_credentials(fhir: FhirClient) -> None:
         return
 
 
+def capability_needs(ctx: SyncContext) -> Needs:
+    """What this deployment's mapping and delete policy ask of the FHIR server."""
+    return Needs(patient_create=ctx.engine.mapping.patient.policy == "create",
+                 delete=ctx.settings.realtime.delete_policy is DeletePolicy.DELETE)
+
+
+async def check_fhir_capabilities(fhir: FhirClient, needs: Needs) -> None:
+    """Raise :class:`ConfigError` naming what the server's CapabilityStatement does not
+    declare of what the sync relies on (see :mod:`bridge.fhir.capabilities`); transport
+    and auth errors propagate as they are."""
+    missing = missing_capabilities(await fhir.capability(), needs)
+    if missing:
+        raise ConfigError("the FHIR server does not declare what the sync needs: "
+                          + "; ".join(missing))
+
+
+async def announce_capabilities(ctx: SyncContext) -> None:
+    """At start-up: one clear log line when the FHIR server does not declare what the sync
+    needs.  Not a refusal to start: a server may do more than it declares, and /readyz
+    keeps failing with the same words until it is fixed."""
+    try:
+        await check_fhir_capabilities(ctx.fhir, capability_needs(ctx))
+    except ConfigError as exc:
+        log.error("FHIR server capabilities incomplete", extra={"detail": exc.message})
+    except BridgeError:
+        return  # unreachable or refused: the sync's own errors say so
+
+
 def nothing_written_reason(stats: DrainStats) -> str | None:
     """Why a run wrote nothing, when the reason is the credentials: no study was written
     or found unchanged, some were tried, and the outbound auth holds an unresolved failure
@@ -88,6 +120,38 @@ def nothing_written_reason(stats: DrainStats) -> str | None:
     if failure is None:
         return None
     return f"credentials refused by {failure.remote}: {failure.message}"
+
+
+async def sweep_undated(
+    archives: list[DicomwebClient], store: StateStore, *, window_days: int,
+    today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+) -> list[UndatedResult]:
+    """The undated pass (:mod:`bridge.sync.undated`) outside the poll's window: what the
+    poll can never see (StudyDate empty, invalid, older or later) is marked due when new or
+    changed.  One archive down does not stop the others; the next sweep tries again."""
+    day = today()
+    start, end = day - timedelta(days=window_days), day + timedelta(days=1)
+    results = []
+    for archive in archives:
+        try:
+            results.append(await mark_undated(archive, store, start=start, end=end,
+                                              patience=Patience(seconds=0.0), reason="poll"))
+        except Exception as exc:
+            log.warning("undated sweep failed", extra={"archive": archive.name,
+                                                       "error_type": type(exc).__name__})
+    return results
+
+
+async def undated_loop(ctx: SyncContext, stop: asyncio.Event, *, interval: float) -> None:
+    """:func:`sweep_undated` at start and every ``interval`` seconds: ``imaging-bridge
+    sync`` has no scheduled reconciliation (``serve`` has) to find those studies."""
+    while not stop.is_set():
+        results = await sweep_undated(list(ctx.archives.values()), ctx.store,
+                                      window_days=ctx.settings.sync.poll_window_days)
+        if any(r.marked for r in results):
+            ctx.poller.woke.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
 async def worker_loop(ctx: SyncContext, stop: asyncio.Event, *, idle: float = 1.0) -> None:
@@ -118,11 +182,17 @@ async def _first(*events: asyncio.Event) -> None:
             w.cancel()
 
 
-async def run_service(ctx: SyncContext, stop: asyncio.Event) -> None:
-    """Poller plus ``settings.sync.workers`` concurrent batch loops, until ``stop``."""
-    tasks = [asyncio.create_task(ctx.poller.run(stop), name="poller")]
+async def run_service(ctx: SyncContext, stop: asyncio.Event, *, undated_interval: float = 0.0
+                      ) -> None:
+    """Poller plus ``settings.sync.workers`` concurrent batch loops, until ``stop``; with
+    ``undated_interval`` > 0 also :func:`undated_loop` (for ``sync`` without ``serve``)."""
+    tasks = [asyncio.create_task(announce_capabilities(ctx), name="capabilities"),
+             asyncio.create_task(ctx.poller.run(stop), name="poller")]
     tasks += [asyncio.create_task(worker_loop(ctx, stop), name=f"worker-{i}")
               for i in range(ctx.settings.sync.workers)]
+    if undated_interval > 0:
+        tasks.append(asyncio.create_task(undated_loop(ctx, stop, interval=undated_interval),
+                                         name="undated"))
     try:
         await stop.wait()
     finally:

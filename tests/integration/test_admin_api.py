@@ -27,6 +27,7 @@ from bridge.sync.backfill import mark_history
 from bridge.sync.service import sync_context
 from samples.generator import generate_studies, write_part10
 from samples.seed_ehr import seed_ehr
+from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.fault_helpers import archive_entry, imaging_studies, write_config
 from tests.integration.sync_helpers import Loaded, load_and_seed
 
@@ -38,16 +39,17 @@ def archive(orthanc_factory: Any) -> Any:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Any]:
-    """``running(settings, run_sync=...)``: the app with its lifespan, and a client on it."""
+    """``running(settings, run_sync=...)``: the app with its lifespan, and a client on it
+    carrying admin credentials."""
     stack: list[Any] = []
 
     async def start(settings: Any, *, run_sync: bool) -> tuple[FastAPI, httpx.AsyncClient]:
-        app = create_app(settings, run_sync=run_sync)
+        app = create_app(with_admin(settings), run_sync=run_sync)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         stack.append(lifespan)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                   base_url="http://bridge.test")
+                                   base_url="http://bridge.test", headers=ADMIN_HEADERS)
         stack.append(client)
         return app, client
 
@@ -98,7 +100,7 @@ async def test_admin_api_reports_health_status_history_and_metrics_of_a_real_bac
     assert status["studies"]["failed"] == 0
     assert status["this_process"]["synced"] == n
     assert status["last_poll"] is not None  # the service's poller ran
-    assert status["lag_seconds"] is None  # nothing waiting
+    assert status["lag_seconds"] == 0.0  # nothing waiting (was null: issue 20 item 10)
     assert "realtime" not in status  # no event source configured
 
     uid = loaded.truths[0].study_uid

@@ -1,4 +1,10 @@
-"""Operations endpoints: liveness, readiness, status, per-study history, metrics."""
+"""Operations endpoints: liveness, readiness, status, per-study history, metrics.
+
+:data:`health_router` (``/healthz``, ``/readyz``) stays open for probes, on every
+listener; :data:`router` (``/status``, ``/studies/{uid}``, ``/metrics``) is the admin API:
+the app factory puts it behind :func:`bridge.api.admin_auth.admin_guard`, on the admin
+listener when there is one (issue 12 item 6).
+"""
 
 from __future__ import annotations
 
@@ -13,26 +19,31 @@ from bridge.auth.health import AUTH_HEALTH
 from bridge.errors import BridgeError
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.status import realtime_status
-from bridge.sync.service import SyncContext
+from bridge.sync.service import SyncContext, capability_needs, check_fhir_capabilities
 
+health_router = APIRouter()
 router = APIRouter()
 
 
 def _ctx(request: Request) -> SyncContext:
-    ctx: SyncContext = request.app.state.ctx
+    # a separate admin listener may answer before the public one has started the service
+    ctx: SyncContext | None = getattr(request.app.state, "ctx", None)
+    if ctx is None:
+        raise HTTPException(status_code=503, detail="the service is starting",
+                            headers={"Retry-After": "1"})
     return ctx
 
 
 Ctx = Annotated[SyncContext, Depends(_ctx)]
 
 
-@router.get("/healthz")
+@health_router.get("/healthz")
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@health_router.get("/readyz")
 async def readyz(ctx: Ctx, request: Request) -> JSONResponse:
     """Readiness: every archive and the FHIR server answer (auth included), and the checks
     other parts registered in ``app.state.readiness_checks`` (name -> async callable)."""
@@ -46,7 +57,8 @@ async def readyz(ctx: Ctx, request: Request) -> JSONResponse:
             checks[name] = f"{exc.kind}: {exc.message}"
 
     await asyncio.gather(
-        check("fhir", ctx.fhir.capability()),
+        # what the sync relies on, read from the CapabilityStatement (issue 20 item 8a)
+        check("fhir", check_fhir_capabilities(ctx.fhir, capability_needs(ctx))),
         *(check(f"archive:{n}", a.ping()) for n, a in ctx.archives.items()),
         *(check(name, probe())
           for name, probe in getattr(request.app.state, "readiness_checks", {}).items()),
@@ -67,7 +79,9 @@ async def status(ctx: Ctx, request: Request) -> dict[str, Any]:
     body: dict[str, Any] = {
         "studies": counts,
         "queue_depth": depth,
-        "lag_seconds": lag,
+        # how far behind the sync is now: the oldest ready study's wait, 0 when none waits
+        # (null read as "unknown" to operators and alerting; issue 20 item 10)
+        "lag_seconds": round(lag, 3) if lag is not None else 0.0,
         # studies whose latest mapping had warnings (`imaging-bridge warnings list`)
         "studies_with_warnings": warned,
         "last_poll": poller.last_poll.isoformat() if poller.last_poll else None,
