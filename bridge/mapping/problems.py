@@ -10,8 +10,8 @@ the offending value (the value travels separately, in ``MappingWarning.value``).
 ``fix`` tells an interface team where the cure lies: ``mapping`` (an entry in
 mappings/*.yaml would make the value usable) or ``source`` (the data sent by the modality or
 the archive is wrong).  ``value_is_term`` marks codes whose offending value is a term of a
-coded vocabulary the mapping looks up (a body part, modality, laterality or coding scheme
-designator), never a fact about the patient.
+coded vocabulary the mapping looks up (a body part, modality, laterality, coding scheme
+designator or character set), never a fact about the patient.
 """
 
 from __future__ import annotations
@@ -149,6 +149,7 @@ WARNING_CODES: dict[str, WarningCode] = _catalogue(
         "SpecificCharacterSet is not a PS3.3 C.12.1.1.2 defined term: text may have lost "
         "characters; PatientName is left out",
         "source",
+        value_is_term=True,
     ),
     WarningCode("control-characters", "characters FHIR strings do not allow: left out", "source"),
     # --- DICOM JSON that does not follow PS3.18 F.2 -----------------------------------

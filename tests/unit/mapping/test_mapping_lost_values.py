@@ -25,6 +25,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from bridge.errors import DicomDataError
 from bridge.mapping import MappingResult, map_files
+from bridge.sync import recorded_warnings
 
 ENGINE = default_engine()
 PATIENT_ID = "(0010,0020) PatientID"
@@ -88,6 +89,9 @@ def test_unknown_character_set_warns_and_leaves_the_patient_name_out() -> None:
     assert tags[CHARSET] == {"unknown-character-set"}
     assert "undecodable-characters" in tags[PATIENT_NAME]
     assert result.patient.names == ()
+    # the term is what the site needs to see; it says nothing about the patient
+    kept = {w.tag: w.value for w in recorded_warnings.to_stored(result.warnings)}
+    assert kept[CHARSET] == "ISO_IR 999" and kept[PATIENT_NAME] is None
 
 
 def test_unknown_character_set_makes_the_patient_id_a_data_error() -> None:
