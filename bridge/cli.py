@@ -94,7 +94,10 @@ def sync(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await run_service(ctx, stop)
+            # no scheduled reconciliation here (serve has one): sweep for the studies no
+            # poll window finds at the same rate instead
+            await run_service(ctx, stop,
+                              undated_interval=settings.realtime.reconcile_interval)
             return None
 
     stats = _run(main())

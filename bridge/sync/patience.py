@@ -57,8 +57,3 @@ class Patience:
                             extra={"archive": archive, "error_type": exc.kind,
                                    "attempt": attempt, "delay": round(delay, 1)})
                 await self.sleep(delay)
-
-
-#: a scan that gives up at the first failure (the behaviour of direct callers and tests
-#: that want the error itself)
-IMPATIENT = Patience(seconds=0.0)

@@ -20,6 +20,7 @@ from bridge.errors import ArchiveRejected, ArchiveUnavailable
 from bridge.state import StateStore, open_store
 from bridge.sync.backfill import DEFAULT_START, mark_history
 from bridge.sync.patience import Patience
+from bridge.sync.service import sweep_undated
 from bridge.sync.undated import mark_undated, outside
 
 END = date(2026, 12, 1)
@@ -168,3 +169,18 @@ async def test_a_refused_credential_is_not_waited_for(store: StateStore) -> None
             await mark_history(client, store, start=DEFAULT_START, end=END, window_days=3650,
                                patience=time.patience(60.0))
     assert time.slept == []
+
+
+async def test_the_sync_services_sweep_marks_what_its_poll_window_never_sees(
+    store: StateStore,
+) -> None:
+    # `imaging-bridge sync` polls the last days only and has no scheduled reconciliation
+    archive = DateArchive({**ODD_DATES, **DATED, "1.2.826.0.1.9": "20261130"})
+    down = DateArchive(dict(DATED), fail=1000)
+    async with archive.client() as client, down.client() as broken:
+        results = await sweep_undated([broken, client], store, window_days=2,
+                                      today=lambda: date(2026, 12, 1))
+    # the broken archive is skipped, the other one swept; 2026-11-30 is the poll's
+    assert [(r.seen, r.marked) for r in results] == [(len(ODD_DATES) + len(DATED),) * 2]
+    assert store.get_study("arc", "1.2.826.0.1.9") is None
+    assert store.counts()["due"] == len(ODD_DATES) + len(DATED)
