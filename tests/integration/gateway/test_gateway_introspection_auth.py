@@ -25,6 +25,7 @@ import httpx
 import pytest
 from sandbox_ehr import SandboxEhr
 
+from bridge.auth.health import AUTH_HEALTH
 from bridge.auth.keys import generate_signing_key, write_key_files
 from tests.integration.gateway.conftest import GATEWAY_CLIENT, VIEWER_APP
 from tests.integration.gateway.gateway_helpers import (
@@ -42,6 +43,13 @@ RESOURCE_SERVER = ("imaging-gateway-rs", "gateway-rs-secret-" + "r" * 24)
 BACKEND = "imaging-gateway-backend"
 CHECK = "gateway:token-validation"
 REFUSED_LOG = "introspection refuses the gateway: configuration error"
+
+
+@pytest.fixture(autouse=True)
+def _forget_auth_failures() -> Iterator[None]:
+    """The refusals recorded for ``/status`` (process-wide) do not outlive the test."""
+    yield
+    AUTH_HEALTH.clear()
 
 
 @pytest.fixture(scope="module")

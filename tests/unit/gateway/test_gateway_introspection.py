@@ -4,11 +4,13 @@ the real sandbox EHR: tests/integration/gateway/test_gateway_introspection_auth.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from bridge.auth.health import AUTH_HEALTH
 from bridge.config import GatewaySettings
 from bridge.gateway.errors import GatewayMisconfigured, InvalidToken, TokenServiceUnavailable
 from bridge.gateway.introspection import Introspector
@@ -16,6 +18,13 @@ from bridge.gateway.introspection import Introspector
 SECRET = "s" * 40
 URL = "https://ehr.example.org/introspect"
 STATIC = "static-token-" + "t" * 20
+
+
+@pytest.fixture(autouse=True)
+def _forget_auth_failures() -> Iterator[None]:
+    """The refusals recorded for ``/status`` (process-wide) do not outlive the test."""
+    yield
+    AUTH_HEALTH.clear()
 
 
 def _introspector(answer: Any, **auth: Any) -> tuple[Introspector, list[httpx.Request]]:
