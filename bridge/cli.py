@@ -57,15 +57,14 @@ def _summary(stats: Any) -> None:
 
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
-    """Run the service: admin API, poller and sync workers."""
-    import uvicorn
-
-    from bridge.api import create_app
+    """Run the service: admin API, poller and sync workers (the admin API on a listener of
+    its own with api.admin_port)."""
+    from bridge.api.serve import serve as serve_listeners
 
     settings = settings_or_exit(config)
-    # no access log: QIDO query strings through the gateway carry patient identifiers
-    uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port,
-                log_config=None, access_log=False)
+    status = serve_listeners(settings)
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command()

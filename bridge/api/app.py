@@ -1,14 +1,27 @@
-"""FastAPI application factory.  The sync engine runs inside the app's lifespan."""
+"""FastAPI application factory.  The sync engine runs inside the app's lifespan.
+
+The routes form two faces (issue 12 item 6):
+
+* public: the DICOMweb gateway, the SMART app, the STOW-RS proxy, ``/notifications``,
+  the JWKS; each authenticates its own callers;
+* admin: ``/status``, ``/studies/{uid}``, ``/metrics``, behind ``api.admin_auth``.
+
+``/healthz`` and ``/readyz`` are on both.  By default one listener (``api.host``/``port``)
+serves both faces; with ``api.admin_port`` the admin face has a listener of its own, so it
+can sit on an interface patients' browsers never reach.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from bridge import __version__
+from bridge.api.admin_auth import admin_guard, announce
 from bridge.api.routes import admin, jwks
 from bridge.config import Settings
 from bridge.gateway import install as install_gateway
@@ -19,17 +32,50 @@ from bridge.sync.service import run_service, sync_context
 from smart_app import smart_router
 
 
-def create_app(settings: Settings, *, run_sync: bool = True) -> FastAPI:
-    """Build the app; with ``run_sync`` the poller and workers run for the app's lifetime."""
+@dataclass(frozen=True)
+class Listener:
+    """One app and the address it is served on."""
 
+    name: str  # "public" or "admin"
+    app: FastAPI
+    host: str
+    port: int
+
+
+def create_app(settings: Settings, *, run_sync: bool = True) -> FastAPI:
+    """The app served on ``api.host:api.port``; with ``run_sync`` the poller and workers run
+    for its lifetime.  It carries the admin routes too unless ``api.admin_port`` is set."""
+    return create_listeners(settings, run_sync=run_sync)[0].app
+
+
+def create_listeners(settings: Settings, *, run_sync: bool = True) -> list[Listener]:
+    """The public listener first (its lifespan runs the service for all), then the admin
+    listener when ``api.admin_port`` is set."""
+    api = settings.api
+    separate = api.admin_port is not None
+    admin_app = _admin_app(settings) if separate else None
+    public = _public_app(settings, run_sync=run_sync, peers=[admin_app] if admin_app else [])
+    _guarded_admin_routes(admin_app or public, settings)
+    listeners = [Listener("public", public, api.host, api.port)]
+    if admin_app is not None and api.admin_port is not None:
+        listeners.append(Listener("admin", admin_app, api.admin_host or api.host,
+                                  api.admin_port))
+    return listeners
+
+
+def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI]) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        announce(settings.api.admin_auth, listener="admin" if peers else "public")
         async with sync_context(settings) as ctx:
-            app.state.ctx = ctx
             stop = asyncio.Event()
             task = asyncio.create_task(run_service(ctx, stop)) if run_sync else None
             realtime = RealtimeContext.create(ctx)
-            app.state.realtime = realtime
+            for shared in (app, *peers):  # one service, seen by every listener
+                shared.state.ctx = ctx
+                shared.state.realtime = realtime
+            for peer in peers:  # the gateway's readiness checks (introspection credentials)
+                peer.state.readiness_checks = getattr(app.state, "readiness_checks", {})
             realtime_tasks = start_realtime(realtime, stop, background=run_sync)
             try:
                 yield
@@ -41,7 +87,7 @@ def create_app(settings: Settings, *, run_sync: bool = True) -> FastAPI:
                 await realtime.aclose()
 
     app = FastAPI(title="imaging-fhir-bridge", version=__version__, lifespan=lifespan)
-    app.include_router(admin.router)
+    app.include_router(admin.health_router)
     app.include_router(jwks.router)
     app.include_router(notifications.router)
     app.include_router(stow_proxy.router)
@@ -49,9 +95,25 @@ def create_app(settings: Settings, *, run_sync: bool = True) -> FastAPI:
         install_gateway(app, settings)
     if settings.smart.enabled:  # /smart, /app, /viewer (issue 7)
         app.include_router(smart_router(settings))
+    _middleware(app, settings)
+    return app
+
+
+def _admin_app(settings: Settings) -> FastAPI:
+    """The admin listener's app: no lifespan of its own, the public one shares its state."""
+    app = FastAPI(title="imaging-fhir-bridge admin", version=__version__)
+    app.include_router(admin.health_router)
+    _middleware(app, settings)
+    return app
+
+
+def _guarded_admin_routes(app: FastAPI, settings: Settings) -> None:
+    app.include_router(admin.router, dependencies=[Depends(admin_guard(settings.api.admin_auth))])
+
+
+def _middleware(app: FastAPI, settings: Settings) -> None:
     # every other body is read at most 1 MiB, whatever the route does (issue 12 item 5)
     app.add_middleware(BodyLimit, exempt=bounds_itself)
-    return app
 
 
 def bounds_itself(method: str, path: str) -> bool:

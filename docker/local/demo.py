@@ -43,7 +43,7 @@ def _ohif_dist() -> str:
 
 
 def _write_config(path: Path, stack: devstack.Stack, api_port: int, ehr: SandboxEhr,
-                  gateway_secret: str, stow_token: str) -> None:
+                  gateway_secret: str, stow_token: str, admin_password: str) -> None:
     assert stack.orthanc is not None and stack.hapi is not None
     api = f"http://127.0.0.1:{api_port}"
     config = {
@@ -61,7 +61,10 @@ def _write_config(path: Path, stack: devstack.Stack, api_port: int, ehr: Sandbox
         "fhir": {"base_url": stack.hapi.fhir_url, "batch_size": 20},
         "state": {"url": f"sqlite:///{path.parent / 'bridge-state.db'}"},
         "sync": {"poll_interval": 10, "poll_window_days": 3, "workers": 2},
-        "api": {"host": "127.0.0.1", "port": api_port},
+        # the admin routes (/status, /metrics, /studies/{uid}) ask for this user: a browser
+        # shows its sign-in prompt
+        "api": {"host": "127.0.0.1", "port": api_port,
+                "admin_auth": {"basic_users": {"admin": admin_password}}},
         "mapping": {"files": [str(ROOT / "mappings" / "default.yaml"),
                               str(ROOT / "mappings" / "site-example.yaml")]},
         # the patient-scoped DICOMweb gateway: EHR tokens checked by introspection at the
@@ -167,7 +170,8 @@ def main() -> int:
                             launch_url=f"{api}/smart/launch", name="Imaging history")
         config = workdir / "bridge.yaml"
         stow_token = secrets.token_urlsafe(24)
-        _write_config(config, stack, api_port, ehr, gateway_secret, stow_token)
+        _write_config(config, stack, api_port, ehr, gateway_secret, stow_token,
+                      admin_password=secrets.token_urlsafe(18))
         env = {**os.environ, "BRIDGE_CONFIG_FILE": str(config)}
         subprocess.run(_cli("backfill"), env=env, check=True, cwd=ROOT)
         in_ehr = _imaging_studies(stack.hapi.fhir_url)
@@ -189,10 +193,11 @@ def main() -> int:
         print("\n=== imaging-fhir-bridge demo is up ===")
         print(f"  EHR launch page     {ehr.launch_page_url}   <- pick a patient, click Imaging")
         print(f"  standalone launch   {api}/smart/launch")
-        print(f"  bridge status       {api}/status")
+        print(f"  bridge status       {api}/status   (user admin, password: "
+              f"api.admin_auth in the config below)")
         print(f"  bridge readiness    {api}/readyz")
-        print(f"  bridge metrics      {api}/metrics")
-        print(f"  one study's history {api}/studies/{first.study_uid}")
+        print(f"  bridge metrics      {api}/metrics  (same user)")
+        print(f"  one study's history {api}/studies/{first.study_uid}  (same user)")
         print(f"  EHR ImagingStudies  {fhir}/ImagingStudy?_sort=-started&_count=20")
         print(
             f"  one patient's       {fhir}/ImagingStudy?subject.identifier="

@@ -20,6 +20,8 @@ def serve_config(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, **sections: A
     """A config of its own archive name and SQLite store; ``sections`` add or replace keys.
 
     The poller stays out of the way (one poll an hour): these tests are about the HTTP face.
+    ``orthanc`` should be the test's own (``orthanc_factory``): the first poll runs at
+    start-up, and a shared archive's studies are not this test's to sync.
     """
     return {
         "archives": [{"name": f"orthanc-{ns.token}", "base_url": orthanc.dicomweb_url,
@@ -42,8 +44,8 @@ class ServeProcess:
         self.work = work
         api = config["api"]
         self.url = f"http://127.0.0.1:{api['port']}"
-        admin = api.get("admin_listener")
-        self.admin_url = f"http://127.0.0.1:{admin['port']}" if admin else self.url
+        admin_port = api.get("admin_port")
+        self.admin_url = f"http://127.0.0.1:{admin_port}" if admin_port else self.url
         self.log = work / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -19,6 +19,7 @@ from bridge.cli import app as cli_app
 from bridge.sync.service import sync_context
 from samples.generator import generate_studies, write_part10
 from samples.seed_ehr import seed_ehr
+from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.sync_helpers import bridge_settings, study_by_uid
 
 ARCHIVE = "orthanc"  # the name bridge_settings gives the archive
@@ -55,9 +56,10 @@ async def test_a_study_with_an_unknown_body_part_is_synced_and_its_warning_repor
     assert written["numberOfInstances"] == study.truth.instance_count
     assert all("bodySite" not in series for series in written["series"])
 
-    app = create_app(settings, run_sync=False)
+    app = create_app(with_admin(settings), run_sync=False)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bridge.test"
+        transport=httpx.ASGITransport(app=app), base_url="http://bridge.test",
+        headers=ADMIN_HEADERS,
     ) as client:
         resp = await client.get(f"/studies/{uid}")
         assert resp.status_code == 200, resp.text

@@ -27,6 +27,7 @@ from bridge.errors import AuthError
 from bridge.fhir.client import FhirClient
 from bridge.sync.backfill import mark_history
 from bridge.sync.service import sync_context
+from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.sync_helpers import load_and_seed, study_by_uid
 
 
@@ -58,9 +59,10 @@ async def test_backfill_pushes_through_the_sandbox_with_backend_services(
 
 async def _checks(settings: Any) -> tuple[httpx.Response, dict[str, Any]]:
     """``/readyz`` and ``/status`` of a bridge app built from ``settings``."""
-    app = create_app(settings, run_sync=False)
+    app = create_app(with_admin(settings), run_sync=False)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://bridge") as client:
+            transport=httpx.ASGITransport(app=app), base_url="http://bridge",
+            headers=ADMIN_HEADERS) as client:
         ready = await client.get("/readyz")
         status = (await client.get("/status")).json()
     return ready, status

@@ -25,6 +25,7 @@ from bridge.api import create_app
 from bridge.config import Settings, load_settings
 from samples.generator import GeneratedStudy, generate_studies, write_part10
 from samples.seed_ehr import seed_ehr
+from tests.integration.admin_helpers import ADMIN_AUTH, ADMIN_HEADERS
 from tests.integration.sync_helpers import REPO_ROOT, study_by_uid
 
 T = TypeVar("T")
@@ -48,6 +49,7 @@ def realtime_settings(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, *,
         "sync": {"backoff_base": 0.2, "backoff_max": 2.0, "lease_seconds": 30.0,
                  "poll_interval": 3600.0, "workers": 2, **sync},
         "mapping": {"files": [str(REPO_ROOT / "mappings" / "default.yaml")]},
+        "api": {"admin_auth": ADMIN_AUTH},
         "realtime": {"webhook_secret": WEBHOOK_SECRET, "quiet_period": 1.0,
                      "stow_auth": {"bearer_tokens": [STOW_TOKEN],
                                    "basic_users": {"modality": STOW_TOKEN}},
@@ -196,7 +198,7 @@ def store_in_orthanc(orthanc: Any, datasets: Sequence[Dataset]) -> str:
 
 def get_status(bridge: RunningBridge) -> dict[str, Any]:
     with httpx.Client(timeout=30) as client:
-        resp = client.get(f"{bridge.url}/status")
+        resp = client.get(f"{bridge.url}/status", headers=ADMIN_HEADERS)
         resp.raise_for_status()
         body: dict[str, Any] = resp.json()
     return body
