@@ -5,11 +5,13 @@ values Orthanc cannot convert are warned about rather than dropped silently."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import devstack
 import httpx
+import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
@@ -20,6 +22,18 @@ from samples.seed_ehr import seed_ehr
 from tests.integration.sync_helpers import bridge_settings, fhir_search, study_by_uid
 
 ARCHIVE = "orthanc"  # the name bridge_settings gives the archive
+
+
+@pytest.fixture(scope="module")
+def orthanc() -> Iterator[devstack.Orthanc]:
+    """This module's own Orthanc, in place of the shared one: the studies stored here are
+    broken on purpose, and other tests backfill the shared archive expecting no failure."""
+    server = devstack.Orthanc()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 Patches = dict[bytes, bytes]

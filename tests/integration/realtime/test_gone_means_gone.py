@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import devstack
 import httpx
 import pytest
 from pydicom.uid import UID
@@ -30,6 +32,18 @@ from tests.integration.realtime.realtime_helpers import (
     store_in_orthanc,
     wait_for,
 )
+
+
+@pytest.fixture(scope="module")
+def orthanc() -> Iterator[devstack.Orthanc]:
+    """This module's own Orthanc, in place of the shared one: the studies stored here are
+    broken on purpose, and other tests backfill the shared archive expecting no failure."""
+    server = devstack.Orthanc()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("policy", ["delete", "entered-in-error", "keep"])
