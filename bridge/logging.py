@@ -29,6 +29,8 @@ from typing import Any
 from bridge.config import LogSettings
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+#: uvicorn's copy of its message with terminal colour codes: noise in a log line
+_STANDARD |= {"color_message"}
 _SECRETS = re.compile(
     r"(?i)(bearer\s+|basic\s+|access_token\W+|client_assertion\W+|refresh_token\W+)"
     r"[A-Za-z0-9._~+/=-]{8,}"

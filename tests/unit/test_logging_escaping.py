@@ -119,3 +119,9 @@ def test_plain_values_stay_bare() -> None:
     assert escape_value(3) == "3"
     assert escape_value("a b") == '"a b"'
     assert escape_value("a\nb") == '"a\\nb"'
+
+
+def test_uvicorns_colour_copy_of_the_message_is_left_out() -> None:
+    record = _record(color_message="Started server process [\x1b[36m%d\x1b[0m]")
+    assert "color_message" not in _PLAIN.format(record)
+    assert "color_message" not in json.loads(JsonFormatter().format(record))
