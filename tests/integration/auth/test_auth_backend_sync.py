@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import devstack
 import httpx
 import pytest
 from joserfc import jwt
@@ -26,9 +27,23 @@ from bridge.config import AuthSettings, FhirSettings
 from bridge.errors import AuthError
 from bridge.fhir.client import FhirClient
 from bridge.sync.backfill import mark_history
+from bridge.sync.runner import DrainStats
 from bridge.sync.service import sync_context
 from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.sync_helpers import load_and_seed, study_by_uid
+
+
+@pytest.fixture(scope="module")
+def orthanc() -> Iterator[devstack.Orthanc]:
+    """This module's own Orthanc: its tests backfill the whole archive over the studies'
+    dates and expect no failure, which the shared archive cannot promise (other tests
+    store broken or unseeded studies in it on purpose)."""
+    server = devstack.Orthanc()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 async def _backfill(settings: Any, start: Any, end: Any) -> Any:
@@ -107,21 +122,16 @@ async def test_token_expiring_mid_backfill_is_renewed_and_nothing_is_lost(
     settings.fhir.batch_size = 1
     sandbox_ehr.set_token_lifetime(2)
 
-    async def kill_tokens(stop: asyncio.Event) -> int:
-        """Expire every live token now and then, so requests in flight meet a dead token."""
-        killed = 0
-        while not stop.is_set():
-            await asyncio.sleep(0.7)
+    # After every batch the sandbox expires every live token, so the next request meets a
+    # dead one: a condition, not a race with a timer (the six studies of this module's own
+    # archive drain faster than any timer would fire).
+    killed = 0
+    async with sync_context(settings) as ctx:
+        await mark_history(ctx.archives["orthanc"], ctx.store, start=loaded.dates[0],
+                           end=loaded.dates[1], window_days=3650)
+        stats = DrainStats()
+        while await ctx.runner.run_once(stats):
             killed += sandbox_ehr.expire_tokens()
-        return killed
-
-    stop = asyncio.Event()
-    killer = asyncio.create_task(kill_tokens(stop))
-    try:
-        stats = await _backfill(settings, *loaded.dates)
-    finally:
-        stop.set()
-        killed = await killer
     assert stats.failed == 0
     for truth in loaded.truths:
         assert len(study_by_uid(hapi, truth.study_uid)) == 1, truth.study_uid
