@@ -129,25 +129,52 @@ def _message(error: ErrorDetails) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _validation_errors(exc: ValidationError, origins: Origins, fallback: str) -> str:
+def _validation_errors(exc: ValidationError, origins: Origins, fallback: str) -> list[str]:
     lines = []
     for error in exc.errors():
         loc: PathKey = tuple(part for part in error["loc"] if part != "[key]")
         lines.append(f"{_where(loc, origins, fallback)} {dotted(loc)}: {_message(error)}")
-    return "\n".join(lines)
+    return lines
 
 
-def _check_body_parts(mapping: Mapping, tables: Tables, origins: Origins, fallback: str) -> None:
+def _section(merged: dict[str, Any], name: str) -> dict[str, Any]:
+    """A section of the merged data when it is a mapping (else the schema reports it)."""
+    value = merged.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _check_body_parts(
+    merged: dict[str, Any], tables: Tables, origins: Origins, fallback: str
+) -> list[str]:
     problems = []
-    for local, term in mapping.body_parts.items():
-        if term.upper() not in tables.body_parts:
+    for local, term in _section(merged, "body_parts").items():
+        if isinstance(term, str) and term.strip() and term.upper() not in tables.body_parts:
             loc: PathKey = ("body_parts", local)
             problems.append(
                 f"{_where(loc, origins, fallback)} {dotted(loc)}: {term!r} is not a Body Part "
                 "Examined term of tables/body_parts.json"
             )
-    if problems:
-        raise MappingConfigError("\n".join(problems))
+    return problems
+
+
+def _check_schemes(
+    merged: dict[str, Any], tables: Tables, origins: Origins, fallback: str
+) -> list[str]:
+    """Every procedure code map is under a declared Coding Scheme Designator (0008,0102):
+    the engine looks maps up by the designator the study carries, and a designator it cannot
+    turn into a FHIR system keeps the code as text only, so a map under an undeclared one is
+    a typo or a missing ``coding_schemes`` entry (PS3.16 8.1 Table 8-1)."""
+    declared = set(tables.coding_schemes) | set(_section(merged, "coding_schemes"))
+    problems = []
+    for scheme in _section(merged, "procedure_codes"):
+        if scheme not in declared:
+            loc: PathKey = ("procedure_codes", scheme)
+            problems.append(
+                f"{_where(loc, origins, fallback)} {dotted(loc)}: coding scheme {scheme!r} "
+                "is not declared: add it under coding_schemes (local designators start "
+                "with 99) or use one of tables/coding_schemes.json"
+            )
+    return problems
 
 
 def load_mapping(paths: Sequence[str | Path], *, tables_dir: str | Path | None = None) -> Mapping:
@@ -155,7 +182,8 @@ def load_mapping(paths: Sequence[str | Path], *, tables_dir: str | Path | None =
 
     ``tables_dir`` defaults to ``tables/`` beside the first file when it exists, else the
     repository's mappings/tables.  Raises :class:`~bridge.errors.MappingConfigError` naming
-    file, line and key for every problem found.
+    file, line and key for every problem found: schema errors and references to table terms
+    and coding schemes are all reported in one run.
     """
     if not paths:
         raise MappingConfigError("no mapping file given")
@@ -165,15 +193,21 @@ def load_mapping(paths: Sequence[str | Path], *, tables_dir: str | Path | None =
     for path in files:
         merged = deep_merge(merged, read_yaml(path, origins))
     fallback = str(files[0])
-    try:
-        mapping = Mapping.model_validate(merged)
-    except ValidationError as exc:
-        raise MappingConfigError(_validation_errors(exc, origins, fallback)) from exc
     if tables_dir is None:
         beside = files[0].parent / "tables"
         tables_dir = beside if beside.is_dir() else DEFAULT_TABLES_DIR
     tables = load_tables(tables_dir)
-    _check_body_parts(mapping, tables, origins, fallback)
+    problems: list[str] = []
+    mapping: Mapping | None = None
+    try:
+        mapping = Mapping.model_validate(merged)
+    except ValidationError as exc:
+        problems += _validation_errors(exc, origins, fallback)
+    # checked on the merged data, so they are reported along with any schema errors
+    problems += _check_schemes(merged, tables, origins, fallback)
+    problems += _check_body_parts(merged, tables, origins, fallback)
+    if problems or mapping is None:
+        raise MappingConfigError("\n".join(problems))
     mapping._sources = tuple(str(p) for p in files)
     mapping._tables_dir = str(Path(tables_dir).resolve())
     return mapping

@@ -13,13 +13,28 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
+#: the systems FHIR R4 expects (2.24.0.1 uri; 2.1.0.2 "Using Codes": a code system is named
+#: by an http(s) URL or a URN, urn:oid: / urn:uuid: for OIDs and UUIDs): an http(s) URL with
+#: a host (RFC 3986 3.2 authority), or a URN ``urn:<NID>:<NSS>`` (RFC 8141 2).  RFC 3986
+#: alone would accept ``htp:/loinc`` (scheme ``htp``, an absolute path), a typo that would
+#: make every coding it is in unrecognisable to the EHR.
+_HTTP_URL = re.compile(r"https?://[^\s/?#@]+(?:[/?#][^\s]*)?", re.IGNORECASE)
+_URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[^\s]+", re.IGNORECASE)
+_OID_URN = re.compile(r"urn:oid:[0-2](?:\.(?:0|[1-9][0-9]*))+", re.IGNORECASE)
+_UUID_URN = re.compile(r"urn:uuid:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 def _check_uri(value: str) -> str:
-    # RFC 3986 3.1: scheme ":" hier-part; FHIR R4 uri has no whitespace (2.24.0.1)
-    if _URI.fullmatch(value) is None:
-        raise ValueError("not a URI")
+    lowered = value.lower()
+    if lowered.startswith("urn:oid:"):
+        ok = _OID_URN.fullmatch(value) is not None
+    elif lowered.startswith("urn:uuid:"):
+        ok = _UUID_URN.fullmatch(value) is not None
+    else:
+        ok = _HTTP_URL.fullmatch(value) is not None or _URN.fullmatch(value) is not None
+    if not ok:
+        raise ValueError(f"not a URI: {value!r} is neither an http(s) URL with a host nor a "
+                         "URN (urn:...), e.g. http://loinc.org or urn:oid:1.2.3")
     return value
 
 
