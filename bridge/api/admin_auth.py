@@ -17,8 +17,8 @@ from typing import Literal
 
 from fastapi import HTTPException, Request
 
+from bridge.auth.inbound import authenticate
 from bridge.config import InboundAuthSettings
-from bridge.realtime.stow_proxy import authenticate
 
 log = logging.getLogger(__name__)
 

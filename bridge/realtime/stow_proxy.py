@@ -13,8 +13,6 @@ Authentication (system clients): ``Authorization: Bearer <token>`` or ``Basic`` 
 
 from __future__ import annotations
 
-import base64
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -26,8 +24,8 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from bridge.archive.client import DicomwebClient
+from bridge.auth.inbound import authenticate
 from bridge.auth.outbound import build_auth
-from bridge.config import InboundAuthSettings
 from bridge.dicom_uid import STUDY_UID_TAG, is_valid_uid, uid_segment
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.metrics import STOW_BYTES, STOW_REQUESTS, STOW_SECONDS
@@ -56,35 +54,6 @@ Rt = Annotated[RealtimeContext, Depends(_rt)]
 def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     STOW_REQUESTS.labels(status=str(status)).inc()
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
-
-
-def authenticate(header: str | None, auth: InboundAuthSettings) -> str | None:
-    """The client's name when ``header`` carries configured credentials, else ``None``.
-
-    Every candidate is compared in constant time, so timing tells nothing about which
-    (or how much of a) credential matched.
-    """
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and value:
-        matched = None
-        for n, token in enumerate(auth.bearer_tokens):
-            if hmac.compare_digest(value.encode(), token.get_secret_value().encode()):
-                matched = f"bearer-{n}"
-        return matched
-    if scheme.lower() == "basic" and value:
-        try:
-            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except ValueError:
-            return None
-        expected = auth.basic_users.get(user)
-        if expected is not None and hmac.compare_digest(
-            password.encode(), expected.get_secret_value().encode()
-        ):
-            return user
-    return None
 
 
 class UpstreamAborted(Exception):

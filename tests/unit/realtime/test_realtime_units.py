@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bridge.auth.inbound import authenticate
 from bridge.config import InboundAuthSettings, RealtimeSettings, Settings
 from bridge.errors import ConfigError
 from bridge.realtime.coalesce import Coalescer
@@ -22,7 +23,6 @@ from bridge.realtime.signing import (
     sign,
     verify_signature,
 )
-from bridge.realtime.stow_proxy import authenticate
 from bridge.realtime.stow_response import stored_studies
 from bridge.state.enums import Reason
 
