@@ -1,8 +1,15 @@
 """``imaging-bridge preview`` and ``imaging-bridge mappings validate|doc|diff``.
 
-For interface teams: see what the mapping makes of a study (local files or one in the
-archive), check a mapping file, regenerate the mapping reference, and review what a proposed
-mapping would change on the archive's most recent studies before it goes live.
+For interface teams: see what the sync writes for a study (local files or one in the
+archive), check a mapping file, generate the reference of the configured mapping, and review
+what a proposed mapping would change on the archive's most recent studies before it goes
+live.
+
+``preview`` runs the sync's own assembly (:class:`bridge.sync.assemble.StudyAssembly`, with
+the gateway's Endpoints when the gateway is on) and looks the references up read-only on
+the configured FHIR server (:mod:`bridge.sync.preview`), so it shows the ImagingStudy and
+the content hash the sync writes and records; ``--offline`` shows every reference by
+identifier instead.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import json
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -51,6 +58,7 @@ MappingOpt = Annotated[
     typer.Option("--mapping", "-m", help="mapping files to use instead of the configured ones"),
 ]
 ArchiveOpt = Annotated[str | None, typer.Option(help="archive name (default: the first)")]
+DiffMode = Literal["layer", "replace"]
 
 
 def _settings(config: Path | None) -> Any:
@@ -64,16 +72,27 @@ def _settings(config: Path | None) -> Any:
         raise typer.Exit(2) from exc
 
 
+def _optional_settings(config: Path | None) -> Any:
+    """The settings when they load, else None (said on stderr): a file preview or the
+    mapping commands need none."""
+    from bridge.config import load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[yellow]settings not loaded ({exc.message})[/yellow]")
+        return None
+
+
 def _mapping_files(config: Path | None, explicit: Sequence[Path] | None) -> list[Path]:
+    """``--mapping`` files, else the configured ``mapping.files``, else default.yaml."""
     if explicit:
         return list(explicit)
-    try:
-        from bridge.config import load_settings
+    return _configured_files(_optional_settings(config))
 
-        files = list(load_settings(config).mapping.files)
-    except ConfigError as exc:
-        err.print(f"[yellow]settings not loaded ({exc.message}); using {DEFAULT_MAPPING}[/yellow]")
-        files = []
+
+def _configured_files(settings: Any) -> list[Path]:
+    files = list(settings.mapping.files) if settings is not None else []
     return files or [DEFAULT_MAPPING]
 
 
@@ -102,21 +121,28 @@ def _run(coro: Any) -> Any:
         raise typer.Exit(1) from exc
 
 
-async def _fetch_study(archive_settings: Any, study_uid: str) -> tuple[list[dict[str, Any]], str]:
+async def _fetch_study(archive_settings: Any, study_uid: str) -> list[dict[str, Any]]:
     from bridge.archive.client import DicomwebClient
 
     async with DicomwebClient(archive_settings) as client:
-        instances = await client.study_instances(study_uid)
-        return list(instances), str(client.base_url)
+        return list(await client.study_instances(study_uid))
 
 
-def _show(result: MappingResult, *, as_json: bool) -> None:
+def _show(shown: Any, *, as_json: bool) -> None:
+    """Print one :class:`bridge.sync.preview.StudyPreview`."""
     if as_json:
-        out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
+        out.print_json(json.dumps(shown.to_json(), ensure_ascii=False))
         return
-    title = f"study {result.study_uid}  hash {result.content_hash[:16]}"
-    out.print(Panel(RichJson.from_data(result.imaging_study), title=f"ImagingStudy — {title}"))
-    out.print(Panel(RichJson.from_data(result.endpoint), title="Endpoint"))
+    result: MappingResult = shown.result
+    title = f"study {result.study_uid}  content hash {shown.study.content_hash[:16]}"
+    out.print(Panel(RichJson.from_data(shown.imaging_study), title=f"ImagingStudy — {title}"))
+    for endpoint in shown.endpoints:
+        out.print(Panel(RichJson.from_data(endpoint), title="Endpoint"))
+    if not shown.looked_up:
+        out.print("[yellow]references not looked up (no FHIR server, or --offline): shown "
+                  "by identifier; the sync's content hash differs by them[/yellow]")
+    for note in shown.pending:
+        out.print(f"[yellow]differs from the sync's write:[/yellow] {note}")
     patient = {"policy": result.patient.policy, "resource": result.patient.resource()}
     out.print(Panel(RichJson.from_data(patient), title="Patient link"))
     if result.service_requests:
@@ -137,38 +163,96 @@ def _show(result: MappingResult, *, as_json: bool) -> None:
         out.print("[green]no mapping warnings[/green]")
 
 
+def _placeholder_spec(_archive: Any) -> EndpointSpec:
+    return EndpointSpec(address=PLACEHOLDER_BASE, name="preview")
+
+
+async def _previews(
+    studies: Sequence[list[dict[str, Any]]], engine: MappingEngine, *, settings: Any,
+    archive_settings: Any, offline: bool,
+) -> list[Any]:
+    """Map each study and assemble it as the sync does; one preview or error per study."""
+    from bridge.errors import AuthError, FhirBusy
+    from bridge.fhir.client import FhirClient
+    from bridge.sync.assemble import StudyAssembly
+    from bridge.sync.preview import preview_study
+
+    if archive_settings is None:  # local files, no archive configured
+        assembly, name = StudyAssembly(endpoint_for=_placeholder_spec), "preview"
+    else:
+        from bridge.gateway.endpoint import gateway_endpoint_hooks
+
+        assembly, name = StudyAssembly(**gateway_endpoint_hooks(settings)), archive_settings.name
+    fhir = None if offline or archive_settings is None else FhirClient(settings.fhir)
+    shown: list[Any] = []
+    try:
+        for instances in studies:
+            try:
+                result = engine.map_study(instances,
+                                          endpoint=assembly.endpoint_spec(archive_settings))
+            except BridgeError as exc:
+                shown.append(exc)
+                continue
+            try:
+                shown.append(await preview_study(result, archive=name, assembly=assembly,
+                                                 fhir=fhir))
+            except (FhirBusy, AuthError) as exc:
+                # the mapping is still worth seeing: say why the references are not resolved
+                err.print(f"[yellow]FHIR server not usable ({exc.message}): references "
+                          "shown by identifier[/yellow]")
+                if fhir is not None:
+                    await fhir.aclose()
+                    fhir = None
+                shown.append(await preview_study(result, archive=name, assembly=assembly,
+                                                 fhir=None))
+    finally:
+        if fhir is not None:
+            await fhir.aclose()
+    return shown
+
+
 def preview(
     targets: Annotated[list[str], typer.Argument(help="DICOM/JSON files or dirs, or a Study UID")],
     config: ConfigOpt = None,
     mapping: MappingOpt = None,
     archive: ArchiveOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="look nothing up on the FHIR server")
+    ] = False,
 ) -> None:
-    """Show the FHIR resources and mapping warnings for local files or an archive study."""
-    engine = MappingEngine(_load(_mapping_files(config, mapping)))
-    if len(targets) == 1 and not Path(targets[0]).exists():
-        archive_settings = _archive(_settings(config), archive)
-        instances, base_url = _run(_fetch_study(archive_settings, targets[0]))
-        studies = {targets[0]: instances}
-        endpoint = EndpointSpec(address=base_url, name=archive_settings.name)
+    """Show what the sync writes for local files or an archive study: the ImagingStudy,
+    its Endpoints, its content hash and the mapping warnings.
+
+    References are looked up (read only) on the configured FHIR server; local files are
+    shown as if stored in the archive (--archive, else the first configured one)."""
+    from_archive = len(targets) == 1 and not Path(targets[0]).exists()
+    settings = _settings(config) if from_archive else _optional_settings(config)
+    engine = MappingEngine(_load(list(mapping) if mapping else _configured_files(settings)))
+    if from_archive:
+        archive_settings = _archive(settings, archive)
+        studies = [_run(_fetch_study(archive_settings, targets[0]))]
     else:
         missing = [target for target in targets if not Path(target).exists()]
         if missing:
             err.print(f"[red]no such file:[/red] {', '.join(missing)}")
             raise typer.Exit(2)
         try:
-            studies = group_by_study(map_files(targets))
+            studies = list(group_by_study(map_files(targets)).values())
         except BridgeError as exc:
             err.print(f"[red]{exc.kind}:[/red] {exc.message}")
             raise typer.Exit(1) from exc
-        endpoint = EndpointSpec(address=PLACEHOLDER_BASE, name="preview")
+        configured = settings is not None and (settings.archives or archive is not None)
+        archive_settings = _archive(settings, archive) if configured else None
+    shown = _run(_previews(studies, engine, settings=settings,
+                           archive_settings=archive_settings, offline=offline))
     failed = False
-    for instances in studies.values():
-        try:
-            _show(engine.map_study(instances, endpoint=endpoint), as_json=as_json)
-        except BridgeError as exc:
+    for item in shown:
+        if isinstance(item, BridgeError):
             failed = True
-            err.print(f"[red]{exc.kind}:[/red] {exc.message}")
+            err.print(f"[red]{item.kind}:[/red] {item.message}")
+        else:
+            _show(item, as_json=as_json)
     if failed:
         raise typer.Exit(1)
 

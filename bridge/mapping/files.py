@@ -40,15 +40,20 @@ def _no_bulk_data(_elem: DataElement) -> str:
 
 
 def _element_json(elem: DataElement) -> dict[str, Any]:
+    if elem.VR == "SQ":
+        # item by item (PS3.18 F.2.2): pydicom converts a sequence in one go, so one bad
+        # IS/DS in an item (a decimal comma in PixelSpacing) would otherwise fail the file
+        return {"vr": "SQ", "Value": [_to_json(item) for item in elem.value]}
     try:
         found: dict[str, Any] = elem.to_json_dict(_no_bulk_data, 1 << 30)
         return found
     except ValueError:
         if elem.VR not in ("IS", "DS"):
             raise
-    # pydicom keeps an IS/DS it cannot convert ("abc") as text but cannot write it as a JSON
-    # number (PS3.18 F.2.3.1): pass the text on, for the mapping to report under its tag
-    # instead of refusing the whole file
+    # pydicom keeps an IS/DS it cannot convert ("abc", "1,5") as text but cannot write it as
+    # a JSON number (PS3.18 F.2.3.1): pass the text on, for the mapping to report under its
+    # tag (values.py: invalid-integer) and leave out, instead of refusing the whole file; an
+    # IS/DS the mapping does not read is ignored, as when the archive sends it
     values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
     return {"vr": elem.VR, "Value": [None if x is None else str(x) for x in values]}
 

@@ -31,14 +31,19 @@ from bridge.errors import (
     StudyGone,
 )
 from bridge.fhir.client import FhirClient
-from bridge.mapping import EndpointSpec, MappingEngine, MappingResult, content_hash
+from bridge.mapping import EndpointSpec, MappingEngine, MappingResult
 from bridge.metrics import FAILURES, RETRIES, STUDIES_SYNCED, WRITES_SKIPPED
 from bridge.state import ClaimedStudy, StateStore, StudyWarning
 from bridge.sync import recorded_warnings
-from bridge.sync.assemble import assemble, with_bridge_tag
+from bridge.sync.assemble import (
+    References,
+    StudyAssembly,
+    archive_endpoint_spec,
+    endpoint_key,
+    with_bridge_tag,
+)
 from bridge.sync.backoff import retry_delay
 from bridge.sync.references import (
-    ENDPOINT_ID_SYSTEM,
     ReferenceResolver,
     demographics_conflict,
     identifier_query,
@@ -88,10 +93,6 @@ class OnGone(Protocol):
     async def __call__(self, claim: ClaimedStudy, *, worker: str) -> str | None: ...
 
 
-def _endpoint_spec(archive: DicomwebClient) -> EndpointSpec:
-    return EndpointSpec(id_or_ref=None, address=archive.base_url, name=archive.name)
-
-
 class SyncRunner:
     """Drains the work queue of one process.  Safe to run several in separate processes."""
 
@@ -105,7 +106,7 @@ class SyncRunner:
         sync: SyncSettings,
         fhir_settings: FhirSettings,
         worker_id: str | None = None,
-        endpoint_for: EndpointFor = _endpoint_spec,
+        endpoint_for: EndpointFor = archive_endpoint_spec,
         on_gone: OnGone | None = None,
         #: final say on the Endpoint resource (the gateway adds requires-access-token)
         endpoint_resource: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
@@ -121,10 +122,11 @@ class SyncRunner:
         self.fhir_settings = fhir_settings
         self.worker_id = worker_id or default_worker_id()
         self.resolver = ReferenceResolver(fhir)
-        self._endpoint_for = endpoint_for
         self._on_gone = on_gone
-        self._decorate_endpoint = endpoint_resource
-        self._extra_endpoints = [with_bridge_tag(dict(e)) for e in extra_endpoints]
+        # what is written for a mapped study, shared with `imaging-bridge preview`
+        self.assembly = StudyAssembly(endpoint_for=endpoint_for,
+                                      endpoint_resource=endpoint_resource,
+                                      extra_endpoints=extra_endpoints)
 
     # --- public ---------------------------------------------------------------------------
 
@@ -214,7 +216,7 @@ class SyncRunner:
             if archive is None:
                 raise FhirRejected(f"archive {claim.archive!r} is no longer configured")
             instances = await archive.study_instances(claim.study_uid)
-            result = self.engine.map_study(instances, endpoint=self._endpoint_for(archive))
+            result = self.engine.map_study(instances, endpoint=self.assembly.endpoint_spec(archive))
             if result.study_uid != claim.study_uid:
                 raise DicomDataError(
                     f"archive returned study {result.study_uid} for {claim.study_uid}",
@@ -289,32 +291,17 @@ class SyncRunner:
                 log.warning("patient demographics differ from the EHR",
                             extra={"study_uid": job.claim.study_uid,
                                    "fields": ",".join(conflicts)})
-            archive = self.archives[job.claim.archive]
-            endpoint_ref = await self.resolver.endpoint(
-                archive.name, self._endpoint_resource(archive.name, result)
-            )
-            extra_refs = [await self.resolver.endpoint(archive.name, e)
-                          for e in self._extra_endpoints]
+            archive = job.claim.archive
+            endpoints = {endpoint_key(e): await self.resolver.endpoint(archive, e)
+                         for e in self.assembly.endpoints(archive, result)}
             requests = {k: r for k in self._request_keys(result)
                         if (r := self.resolver.service_request(k))}
-            job.resource = assemble(
-                result.imaging_study,
-                patient_reference=ref if policy != "identifier-only" else None,
-                service_requests=requests,
-                endpoint_reference=endpoint_ref,
-                extra_endpoints=extra_refs,
-            )
-            job.hash = content_hash(job.resource)
+            assembled = self.assembly.study(archive, result, References(
+                patient=ref if policy != "identifier-only" else None,
+                service_requests=requests, endpoints=endpoints))
+            job.resource, job.hash = assembled.resource, assembled.content_hash
             ready.append(job)
         return ready
-
-    def _endpoint_resource(self, archive: str, result: MappingResult) -> dict[str, Any]:
-        endpoint = with_bridge_tag(dict(result.endpoint))
-        if not endpoint.get("identifier"):
-            endpoint["identifier"] = [{"system": ENDPOINT_ID_SYSTEM, "value": archive}]
-        if self._decorate_endpoint is not None:
-            endpoint = self._decorate_endpoint(archive, endpoint)
-        return endpoint
 
     async def _write(self, jobs: Sequence[_Job], stats: DrainStats) -> None:
         if not jobs:

@@ -117,7 +117,9 @@ class FakeSettings:
     """Just what the commands read of bridge.config.Settings."""
 
     def __init__(self) -> None:
-        self.archives = [SimpleNamespace(name="fake")]
+        self.archives = [SimpleNamespace(name="fake", base_url="http://fake.example.org/dicom-web")]
+        self.gateway = SimpleNamespace(enabled=False)
+        self.mapping = SimpleNamespace(files=[DEFAULT_YAML])
 
     def archive_named(self, name: str) -> SimpleNamespace:
         return self.archives[0]
@@ -145,7 +147,7 @@ def _fake_archive(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_preview_of_a_study_uid_fetches_from_the_archive(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_archive(monkeypatch)
     uid = next(iter(FakeArchive.studies))
-    result = runner.invoke(app, ["preview", uid, "--json"])
+    result = runner.invoke(app, ["preview", uid, "--json", "--offline"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
     assert document["studyInstanceUid"] == uid
