@@ -506,6 +506,30 @@ class SmartSettings(StrictModel):
         return self
 
 
+class AuditSettings(StrictModel):
+    """The audit trail of image access (``bridge.audit``; IHE BALP AuditEvents, issue 20).
+
+    Every gateway, IID and SMART app access decision is logged (logger ``bridge.audit``,
+    no tokens, names or identifiers of patients) and, when ``enabled``, written as a FHIR R4
+    AuditEvent to ``base_url`` (default ``fhir.base_url``, with ``fhir.auth`` unless
+    ``auth`` is given)."""
+
+    enabled: bool = True
+    base_url: HttpBase | None = None
+    #: credentials for ``base_url``; default ``fhir.auth`` when ``base_url`` is unset, else none
+    auth: AuthSettings | None = None
+    #: records waiting to be written; when full, new records are dropped and counted
+    queue_size: int = Field(default=10000, ge=1)
+    #: at most this many AuditEvents per FHIR batch Bundle (the writer sends what is
+    #: waiting, so batches grow only while the audit server is slower than the requests)
+    batch_size: int = Field(default=50, ge=1, le=500)
+    #: a decision identical to one recorded less than this many seconds ago (same who,
+    #: patient, study, action, outcome) is counted, not recorded again: a viewer's hundreds
+    #: of frame requests for one study make one record per window; 0 records every request
+    aggregate_seconds: float = Field(default=60.0, ge=0)
+    timeout: float = Field(default=30.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All settings of the bridge.  Build with :func:`load_settings`."""
 
@@ -528,6 +552,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     realtime: RealtimeSettings = RealtimeSettings()
     smart: SmartSettings = SmartSettings()
+    audit: AuditSettings = AuditSettings()
 
     @model_validator(mode="after")
     def _archives(self) -> Settings:

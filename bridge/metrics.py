@@ -37,3 +37,40 @@ PATIENT_CONFLICTS = Counter(
     "bridge_patient_demographic_conflicts_total",
     "Studies whose DICOM demographics differ from the EHR's Patient",
 )
+
+# --- DICOMweb gateway, IHE IID, SMART app, audit trail (issue 20 items 9 and 10) ----------
+
+GATEWAY_REQUESTS = Counter(
+    "bridge_gateway_requests_total",
+    "Gateway requests by route kind (qido, retrieve, metadata, frames, rendered, thumbnail, "
+    "bulk, iid, invalid) and the HTTP status answered",
+    ["kind", "status"],
+)
+GATEWAY_BYTES = Counter(
+    "bridge_gateway_response_bytes_total",
+    "Body bytes the gateway sent to clients (counted as streamed)", ["kind"],
+)
+GATEWAY_LATENCY = Histogram(
+    "bridge_gateway_request_seconds",
+    "Gateway request duration, from the route to the last byte sent (or the refusal)",
+    ["kind"], buckets=_LATENCY_BUCKETS,
+)
+ACCESS_DECISIONS = Counter(
+    "bridge_access_decisions_total",
+    "Access decisions (every request, before audit aggregation) by source (gateway, iid, "
+    "smart-app), action and outcome (permitted, refused, failed)",
+    ["source", "action", "outcome"],
+)
+SMART_LAUNCHES = Counter(
+    "bridge_smart_launches_total",
+    "SMART app launches (callback) and launch starts by outcome and reason",
+    ["step", "outcome", "reason"],
+)
+AUDIT_RECORDS = Counter(
+    "bridge_audit_records_total",
+    "Audit records by result: recorded (logged and queued), coalesced (same decision "
+    "within audit.aggregate_seconds), written (confirmed by the audit server), dropped "
+    "(queue full or shut down), failed (the audit server refused or did not answer)",
+    ["result"],
+)
+AUDIT_QUEUE = Gauge("bridge_audit_queue_depth", "Audit records waiting to be written")

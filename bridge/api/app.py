@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI
 from bridge import __version__
 from bridge.api.admin_auth import admin_guard, announce
 from bridge.api.routes import admin, jwks
+from bridge.audit import install as install_audit
 from bridge.config import Settings
 from bridge.gateway import install as install_gateway
 from bridge.httpbody import BodyLimit
@@ -91,8 +92,9 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
     app.include_router(jwks.router)
     app.include_router(notifications.router)
     app.include_router(stow_proxy.router)
+    audit = install_audit(app, settings)  # access decisions: log lines, AuditEvents (issue 20)
     if settings.gateway.enabled:  # GET /dicom-web/*, /IHEInvokeImageDisplay (issue 8)
-        install_gateway(app, settings)
+        install_gateway(app, settings, audit=audit)
     if settings.smart.enabled:  # /smart, /app, /viewer (issue 7)
         app.include_router(smart_router(settings))
     _middleware(app, settings)

@@ -5,7 +5,7 @@ at ``/dicom-web`` and each one at ``/dicom-web/{archive}`` (:mod:`bridge.gateway
 
 Public API::
 
-    install(app, settings)                 # /dicom-web GET routes + /IHEInvokeImageDisplay
+    install(app, settings, audit=trail)    # /dicom-web GET routes + /IHEInvokeImageDisplay
     gateway_endpoint_hooks(settings)       # SyncRunner kwargs: gateway Endpoints, ihe-iid
     app.state.gateway.viewer.mint(patient="Patient/123")   # viewer token for OHIF
     app.state.gateway.session_resolver = resolve            # IID session hook (SMART app)
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from bridge.audit import AuditTrail
 from bridge.config import Settings
 from bridge.gateway.endpoint import (
     REQUIRES_ACCESS_TOKEN,
@@ -30,13 +31,14 @@ from bridge.gateway.tokens import TokenInfo, TokenValidator
 from bridge.gateway.viewer_tokens import ViewerClaims, ViewerTokens
 
 
-def install(app: FastAPI, settings: Settings) -> Gateway:
+def install(app: FastAPI, settings: Settings, *, audit: AuditTrail | None = None
+            ) -> Gateway:
     """Create the gateway and mount its routers on ``app`` (the caller checks
-    ``settings.gateway.enabled``)."""
+    ``settings.gateway.enabled``); access decisions go to ``audit``."""
     from bridge.gateway.iid import iid_router
     from bridge.gateway.routes import dicomweb_router
 
-    gateway = Gateway(settings)
+    gateway = Gateway(settings, audit=audit)
     app.state.gateway = gateway
     # /readyz fails while the EHR's token service refuses the gateway or cannot be reached
     checks = dict(getattr(app.state, "readiness_checks", {}))

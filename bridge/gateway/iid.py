@@ -39,6 +39,7 @@ from bridge.errors import BridgeError
 from bridge.gateway.archives import ArchiveRoute
 from bridge.gateway.compartment import PATIENT_FIELDS, STUDY_UID, PatientKey, first_value
 from bridge.gateway.errors import BadRequest, Forbidden, InvalidToken, NotFound
+from bridge.gateway.observe import Seen
 from bridge.gateway.paths import uid as check_uid
 from bridge.gateway.routes import gateway_of, http_error
 from bridge.gateway.scopes import Need
@@ -176,15 +177,19 @@ async def _patients_studies(gateway: Gateway, uids: list[str], accessions: list[
     return found
 
 
-async def invoke(gateway: Gateway, request: Request) -> Response:
+async def invoke(gateway: Gateway, request: Request, seen: Seen | None = None) -> Response:
+    """Answer RAD-106; ``seen`` learns the session and the studies (for the audit)."""
+    seen = seen or Seen(None, request, source="iid", kind="iid")
     query = dict(request.query_params)
-    session = await session_of(gateway, request)
+    session = seen.token = await session_of(gateway, request)
     params = parse_query(query)
+    seen.studies = tuple(params.get("studyUID", ()))
     ids = await gateway.patient_ids(session, Need.READ)
     settings = gateway.settings
     if params["requestType"] == STUDY:
         studies = await _patients_studies(gateway, params["studyUID"],
                                           params["accessionNumber"], ids)
+        seen.studies = tuple(studies)
         first = next(iter(studies.values()))
         target = settings.viewer_url_template.format(
             study_uids=quote(",".join(studies), safe=","),
@@ -220,12 +225,15 @@ def iid_router() -> APIRouter:
     @router.get("/IHEInvokeImageDisplay")
     async def invoke_image_display(request: Request) -> Response:
         gateway = gateway_of(request)
+        seen = Seen(gateway.audit, request, source="iid", kind="iid")  # metrics, audit
         try:
-            return await invoke(gateway, request)
+            return seen.permitted(await invoke(gateway, request, seen))
         except BadRequest as exc:
+            seen.refused(exc, 400)
             raise HTTPException(400, exc.message) from exc
         except BridgeError as exc:
-            raise http_error(exc, token_present=bool(request.headers.get("authorization"))
-                             ) from exc
+            error = http_error(exc, token_present=bool(request.headers.get("authorization")))
+            seen.refused(exc, error.status_code)
+            raise error from exc
 
     return router

@@ -39,6 +39,7 @@ from bridge.gateway.errors import (
     InvalidToken,
     TokenServiceUnavailable,
 )
+from bridge.gateway.observe import Seen, target_of
 from bridge.gateway.service import Gateway
 from bridge.gateway.tokens import TokenInfo
 
@@ -89,7 +90,11 @@ async def require_token(request: Request) -> TokenInfo:
         return await gateway.authenticate(request)
     except BridgeError as exc:
         present = bool(request.headers.get("authorization"))
-        raise http_error(exc, token_present=present) from exc
+        error = http_error(exc, token_present=present)
+        if request.method == "GET":  # the STOW proxy's POSTs are not the gateway's to count
+            Seen(gateway.audit, request, target=target_of(request)).refused(
+                exc, error.status_code)
+        raise error from exc
 
 
 Token = Annotated[TokenInfo, Depends(require_token)]
@@ -102,22 +107,31 @@ def _params(request: Request) -> list[tuple[str, str]]:
 async def _serve(request: Request, token: TokenInfo, path: str,
                  archive: str | None = None) -> Response:
     gateway = gateway_of(request)
+    seen = Seen(gateway.audit, request, token=token, archive=archive)  # metrics, audit
     try:
-        target = paths.parse(path)
+        target = seen.target = paths.parse(path)
         if target.qido_level is not None:
-            return await gateway.qido(token, target, request, _params(request),
-                                      archive=archive)
-        return await gateway.wado(token, target, request, _params(request), archive=archive)
+            response = await gateway.qido(token, target, request, _params(request),
+                                          archive=archive)
+        else:
+            response = await gateway.wado(token, target, request, _params(request),
+                                          archive=archive)
     except GatewayError as exc:
+        refusal: GatewayError = exc
         if isinstance(exc, BadRequest) and token.kind != "system" \
                 and not isinstance(exc, InvalidQueryParameter):
             # a patient token gets 403 for anything not provably its own, malformed or not;
             # a malformed QIDO parameter is 400 for everyone (syntax alone, no oracle), and
             # so is the archive's own 400 (ArchiveRefused) once the compartment was checked
-            raise http_error(Forbidden(f"refused: {exc.message}")) from exc
-        raise http_error(exc) from exc
+            refusal = Forbidden(f"refused: {exc.message}")
+        error = http_error(refusal)
+        seen.refused(refusal, error.status_code)
+        raise error from exc
     except BridgeError as exc:
-        raise http_error(exc) from exc
+        error = http_error(exc)
+        seen.refused(exc, error.status_code)
+        raise error from exc
+    return seen.permitted(response)
 
 
 def dicomweb_router(gateway: Gateway) -> APIRouter:

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bridge.audit import AuditTrail
 from bridge.config import Settings
 from bridge.fhir.client import FhirClient
 from bridge.gateway.archives import ArchiveRoute, ArchiveRoutes
@@ -69,7 +70,8 @@ def bearer(request: Request) -> str:
 class Gateway:
     """Everything the ``/dicom-web`` routes need; one per app, ``aclose()`` on shutdown."""
 
-    def __init__(self, settings: Settings, *, fhir: FhirClient | None = None) -> None:
+    def __init__(self, settings: Settings, *, fhir: FhirClient | None = None,
+                 audit: AuditTrail | None = None) -> None:
         gw = settings.gateway
         assert gw.viewer_token_secret is not None
         self.settings = gw
@@ -85,6 +87,8 @@ class Gateway:
         self._own_fhir = fhir is None
         self.fhir = fhir or FhirClient(settings.fhir)
         self.patients = PatientDirectory(fhir=self.fhir, ttl=gw.cache_ttl, size=gw.cache_size)
+        #: where access decisions are recorded (:mod:`bridge.gateway.observe`)
+        self.audit = audit
         #: set by the SMART app: resolves its session cookie for IHE IID
         self.session_resolver: SessionResolver | None = None
 
