@@ -281,32 +281,58 @@ def validate(
     )
 
 
+#: where ``mappings doc`` writes the reference of a site mapping (the product's own
+#: docs/mapping-reference.md documents default.yaml alone)
+SITE_DOC = Path("mapping-reference.md")
+
+
+def _names(files: Sequence[Path]) -> str:
+    return " + ".join(f.name for f in files)
+
+
 @mappings_app.command("doc")
 def doc(
-    output: Annotated[Path, typer.Option(help="where to write")] = DEFAULT_DOC,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="where to write (default: docs/mapping-reference.md for "
+                          "default.yaml alone, else ./mapping-reference.md)"),
+    ] = None,
     mapping: MappingOpt = None,
+    config: ConfigOpt = None,
     check: Annotated[bool, typer.Option("--check", help="fail if the file is stale")] = False,
 ) -> None:
-    """Generate docs/mapping-reference.md from the mapping YAML and mappings/tables."""
-    loaded = _load(list(mapping) if mapping else [DEFAULT_MAPPING])
+    """Generate the mapping reference of the configured mapping (mapping.files in the
+    settings, or --mapping) from its YAML and mappings/tables."""
+    files = _mapping_files(config, mapping)
+    loaded = _load(files)
+    if output is None:
+        only_default = [f.resolve() for f in files] == [DEFAULT_MAPPING.resolve()]
+        output = DEFAULT_DOC if only_default else SITE_DOC
     text = render_reference(loaded, load_tables(loaded.tables_dir))
     current = output.read_text(encoding="utf-8") if output.exists() else None
     if check:
         if current != text:
-            err.print(f"[red]{output} is out of date:[/red] run `imaging-bridge mappings doc`")
+            err.print(f"[red]{output} is out of date for {_names(files)}:[/red] run "
+                      "`imaging-bridge mappings doc`")
             raise typer.Exit(1)
-        out.print(f"[green]{output} is up to date[/green]")
+        out.print(f"[green]{output} is up to date[/green] ({_names(files)})")
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
-    out.print(f"wrote {output} ({len(text.splitlines())} lines)")
+    out.print(f"wrote {output} ({len(text.splitlines())} lines) documenting {_names(files)}")
 
 
-def proposed_files(current: Sequence[Path], proposed: Path) -> list[Path]:
-    """The proposed mapping: ``proposed`` replaces the current file of the same name, or is
-    layered on top of the current files when no name matches."""
-    replaced = [proposed if f.name == proposed.name else f for f in current]
-    return replaced if proposed in replaced else [*current, proposed]
+def proposed_files(current: Sequence[Path], proposed: Path, mode: DiffMode) -> list[Path]:
+    """The proposed mapping.  ``layer``: ``proposed`` merged on top of the current files
+    (a new site file).  ``replace``: ``proposed`` in place of the current file of the same
+    name (an edited copy of it); :class:`~bridge.errors.ConfigError` when there is none."""
+    if mode == "layer":
+        return [*current, proposed]
+    if not any(f.name == proposed.name for f in current):
+        raise ConfigError(
+            f"--mode replace: no current mapping file is named {proposed.name} (current: "
+            f"{', '.join(str(f) for f in current)}); use --mode layer to add it on top")
+    return [proposed if f.name == proposed.name else f for f in current]
 
 
 async def _recent_studies(client: Any, count: int) -> list[str]:
@@ -352,6 +378,12 @@ async def _diff_archive(
 @mappings_app.command("diff")
 def diff(
     proposed: Annotated[Path, typer.Option("--proposed", help="the changed mapping file")],
+    mode: Annotated[
+        DiffMode,
+        typer.Option("--mode", help="layer: add the proposed file on top of the current "
+                                    "ones; replace: use it instead of the current file of "
+                                    "the same name"),
+    ],
     studies: Annotated[int, typer.Option("--studies", min=1, help="how many recent studies")] = 20,
     config: ConfigOpt = None,
     mapping: MappingOpt = None,
@@ -360,8 +392,17 @@ def diff(
     """Map the archive's most recent studies with the current and the proposed mapping and
     show, study by study, what would change."""
     current_files = _mapping_files(config, mapping)
+    try:
+        candidate_files = proposed_files(current_files, proposed, mode)
+    except ConfigError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    replaced = [f for f in current_files if f not in candidate_files]
+    instead = f" (in place of {replaced[0]})" if replaced else ""
+    out.print(f"mode {mode}: {_names(candidate_files)}{instead}", markup=False,
+              highlight=False)
     current = MappingEngine(_load(current_files))
-    candidate = MappingEngine(_load(proposed_files(current_files, proposed)))
+    candidate = MappingEngine(_load(candidate_files))
     archive_settings = _archive(_settings(config), archive)
     diffs = _run(_diff_archive(archive_settings, current, candidate, studies))
     changed = [d for d in diffs if d.changed]

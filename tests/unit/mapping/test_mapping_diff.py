@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mapping_helpers import (
     DEFAULT_YAML,
     ENDPOINT,
@@ -15,6 +16,7 @@ from mapping_helpers import (
 )
 
 from bridge.cli_mapping import proposed_files
+from bridge.errors import ConfigError
 from bridge.mapping.diff import Change, compare_study, diff_json
 
 
@@ -87,8 +89,12 @@ def test_same_mapping_changes_nothing() -> None:
     assert not compare_study(engine, engine, study(), endpoint=ENDPOINT).changed
 
 
-def test_proposed_file_replaces_the_file_of_the_same_name(tmp_path: Path) -> None:
+def test_proposed_file_replaces_or_layers_as_the_mode_says(tmp_path: Path) -> None:
     edited = tmp_path / "site-example.yaml"
-    assert proposed_files([DEFAULT_YAML, SITE_YAML], edited) == [DEFAULT_YAML, edited]
+    current = [DEFAULT_YAML, SITE_YAML]
+    assert proposed_files(current, edited, "replace") == [DEFAULT_YAML, edited]
+    assert proposed_files(current, edited, "layer") == [DEFAULT_YAML, SITE_YAML, edited]
     other = tmp_path / "site-b.yaml"
-    assert proposed_files([DEFAULT_YAML, SITE_YAML], other) == [DEFAULT_YAML, SITE_YAML, other]
+    assert proposed_files(current, other, "layer") == [DEFAULT_YAML, SITE_YAML, other]
+    with pytest.raises(ConfigError, match=r"no current mapping file is named site-b\.yaml"):
+        proposed_files(current, other, "replace")

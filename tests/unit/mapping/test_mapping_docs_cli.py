@@ -157,7 +157,7 @@ def test_preview_of_a_study_uid_fetches_from_the_archive(monkeypatch: pytest.Mon
 def test_mappings_diff_reports_study_by_study(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_archive(monkeypatch)
     result = runner.invoke(
-        app, ["mappings", "diff", "--proposed", str(SITE_YAML), "--studies", "5"]
+        app, ["mappings", "diff", "--proposed", str(SITE_YAML), "--mode", "layer", "--studies", "5"]
     )
     assert result.exit_code == 0, result.output
     assert "2 of 2 studies would change" in result.output
