@@ -78,7 +78,13 @@ IMAGING_STUDY: tuple[Row, ...] = (
         "one display `Given Family` per name",
         "elements.interpreter",
     ),
-    Row("endpoint", (), "the archive's Endpoint (resolved, else logical by its address)"),
+    Row(
+        "endpoint",
+        (),
+        "the archive's Endpoint (address: its WADO-RS base); with the gateway on, the "
+        "gateway's (requires-access-token) then the `ihe-iid` one; resolved by the sync, "
+        "else logical by identifier",
+    ),
     Row(
         "numberOfSeries",
         (t.NUMBER_OF_STUDY_RELATED_SERIES,),
