@@ -8,7 +8,7 @@ SQLite file by default, PostgreSQL by URL; schema managed by alembic migrations 
 from __future__ import annotations
 
 from bridge.state.base import Clock, utcnow
-from bridge.state.enums import AuditAction, Reason, Status
+from bridge.state.enums import LANE_OF_REASON, AuditAction, Lane, Reason, Status
 from bridge.state.errors import StateUnavailable
 from bridge.state.store import StateStore, open_store
 from bridge.state.views import (
@@ -17,6 +17,7 @@ from bridge.state.views import (
     Completion,
     FailureView,
     HistoryEvent,
+    LaneFigures,
     StudyView,
     StudyWarning,
     WarnedStudy,
@@ -24,6 +25,7 @@ from bridge.state.views import (
 )
 
 __all__ = [
+    "LANE_OF_REASON",
     "AuditAction",
     "AuditView",
     "ClaimedStudy",
@@ -31,6 +33,8 @@ __all__ = [
     "Completion",
     "FailureView",
     "HistoryEvent",
+    "Lane",
+    "LaneFigures",
     "Reason",
     "StateStore",
     "StateUnavailable",

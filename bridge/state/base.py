@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from fractions import Fraction
 from types import TracebackType
 from typing import Any, Self
 
@@ -21,6 +23,9 @@ Clock = Callable[[], datetime]
 
 #: keys per IN list (well under SQLite's and PostgreSQL's bound-parameter limits)
 CHUNK = 500
+
+#: share of each claim kept for bulk work while real-time work waits (``sync.bulk_share``)
+DEFAULT_BULK_SHARE = 0.2
 
 
 def utcnow() -> datetime:
@@ -58,7 +63,16 @@ def nonnegative(name: str, value: float) -> None:
 class StoreBase:
     """Engine, clock and transactions shared by the parts of :class:`StateStore`."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock = utcnow, bulk_share: float = DEFAULT_BULK_SHARE
+    ) -> None:
+        if not 0 <= bulk_share <= 1:
+            raise ValueError(f"bulk_share must be between 0 and 1, got {bulk_share}")
+        # exact arithmetic: 0.2 as 1/5, so five one-row claims owe bulk exactly one row
+        self._bulk_share = Fraction(str(bulk_share))
+        #: bulk slots owed by earlier claims but not given yet (always < 1; see _bulk_slots)
+        self._bulk_owed = Fraction(0)
+        self._bulk_lock = threading.Lock()
         self._engine = engine
         self._writer = writer(engine)
         self._clock = clock
@@ -77,6 +91,11 @@ class StoreBase:
         self._insert_audit = insert(AUDIT)
 
     # --- lifecycle --------------------------------------------------------------------
+
+    @property
+    def bulk_share(self) -> float:
+        """The share of each claim kept for bulk work while real-time work waits."""
+        return float(self._bulk_share)
 
     @property
     def dialect(self) -> str:

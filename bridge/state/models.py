@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, Table, Text
 from sqlmodel import Field, SQLModel
 
-from bridge.state.enums import Status
+from bridge.state.enums import Lane, Status
 from bridge.state.sqltypes import JSONDoc, UTCDateTime
 
 _STATUS_VALUES = ", ".join(f"'{s.value}'" for s in Status)
@@ -39,8 +39,8 @@ class Study(SQLModel, table=True):
     __tablename__ = "bridge_study"
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUS_VALUES})", name="ck_bridge_study_status"),
-        Index("ix_bridge_study_ready_at", "ready_at"),
-        Index("ix_bridge_study_archive_ready_at", "archive", "ready_at"),
+        Index("ix_bridge_study_lane_ready_at", "lane", "ready_at"),
+        Index("ix_bridge_study_archive_lane_ready_at", "archive", "lane", "ready_at"),
         Index("ix_bridge_study_status", "status"),
         Index("ix_bridge_study_study_uid", "study_uid"),
     )
@@ -50,6 +50,13 @@ class Study(SQLModel, table=True):
     status: str = Field(max_length=16)
     #: why the row was last marked due (``Reason``)
     reason: str | None = Field(default=None, max_length=16)
+    #: the work-queue lane (``Lane``): real-time work is claimed before bulk work; the
+    #: server default serves rows written by a bridge older than revision 0005
+    lane: str = Field(
+        default=Lane.BULK.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": Lane.BULK.value},
+    )
     #: last fingerprint known for the study: from the poll that marked it due, or from the
     #: confirmed sync; the poller compares the archive's current fingerprint with it
     fingerprint: str | None = Field(default=None, max_length=128)
@@ -63,7 +70,7 @@ class Study(SQLModel, table=True):
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     #: when the row can be claimed: next_attempt_at for due/waiting rows, lease_expires_at
     #: for leased rows, NULL otherwise (so NULL exactly when the row is not claimable);
-    #: the one column the claim query reads, through an index
+    #: the column the claim query reads, lane by lane, through an index
     ready_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error_kind: str | None = Field(default=None, max_length=64)
     last_error: str | None = Field(default=None, sa_type=Text)

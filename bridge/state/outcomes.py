@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, literal, select, update
 
 from bridge.state.base import CHUNK, StoreBase, chunks, nonnegative
-from bridge.state.enums import AuditAction, Reason
+from bridge.state.enums import LANE_OF_REASON, AuditAction, Reason
 from bridge.state.mapping_warnings import Replacement, clear_warnings, replace_warnings
 from bridge.state.models import FAILURE, STUDY
 from bridge.state.sqltypes import UTCDateTime
@@ -416,7 +416,8 @@ class OutcomeOps(StoreBase):
         all: bool = False,
         archive: str | None = None,
     ) -> int:
-        """Make failed studies due again now (``reason=manual``, attempts reset).
+        """Make failed studies due again now (``reason=manual``, in the bulk lane: ``--all``
+        may requeue thousands; attempts reset).
 
         Either one study (``study_uid``, in every archive unless ``archive`` is given) or
         ``all=True``.  Returns the number of studies requeued.
@@ -431,6 +432,7 @@ class OutcomeOps(StoreBase):
             .values(
                 status=DUE,
                 reason=Reason.MANUAL.value,
+                lane=LANE_OF_REASON[Reason.MANUAL].value,
                 attempts=0,
                 next_attempt_at=now,
                 ready_at=now,

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, exists, update
+from sqlalchemy import Connection, Row, exists, update
 
 from bridge.state.base import CHUNK, StoreBase, chunks, nonnegative, reason_value
-from bridge.state.enums import Reason
+from bridge.state.enums import LANE_OF_REASON, Lane, Reason
 from bridge.state.models import MAPPING_WARNING, STUDY
-from bridge.state.statements import DUE, LEASED, SYNCED
+from bridge.state.statements import BULK, DUE, LEASED, REALTIME, SYNCED
 from bridge.state.views import ClaimedStudy
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ class QueueOps(StoreBase):
         due earlier.  A leased study stays leased, but its worker's outcome will make it
         due again (at this due time) instead of synced, so an event arriving mid-sync is
         never lost.  A synced, failed or deleted study becomes due with ``attempts`` reset.
-        ``fingerprint`` (when given) replaces the stored one.
+        ``fingerprint`` (when given) replaces the stored one.  The reason decides the lane
+        (``LANE_OF_REASON``): a real-time reason moves a queued bulk study to the real-time
+        lane; a bulk reason never moves a queued study out of it.
         """
         nonnegative("delay", delay)
         now = self._now()
@@ -63,6 +66,7 @@ class QueueOps(StoreBase):
         written in transactions of a few thousand.  Returns the number of distinct studies.
         """
         reason_str = reason_value(reason)
+        lane = LANE_OF_REASON[Reason(reason_str)].value
         merged: dict[str, str | None] = {}
         for uid, fingerprint in items:
             if fingerprint is not None or uid not in merged:
@@ -71,7 +75,9 @@ class QueueOps(StoreBase):
         # sorted: concurrent bulk upserts then lock rows in one order (no deadlock on PG)
         pairs = sorted(merged.items())
         for chunk in chunks(pairs, _BULK_TXN):
-            params: dict[str, Any] = {"archive": archive, "reason": reason_str, "now": now}
+            params: dict[str, Any] = {
+                "archive": archive, "reason": reason_str, "lane": lane, "now": now,
+            }
             if self._dialect == "postgresql":
                 params["uids"] = [uid for uid, _ in chunk]
                 params["fps"] = [fingerprint for _, fingerprint in chunk]
@@ -103,7 +109,8 @@ class QueueOps(StoreBase):
         now = self._now()
         s = STUDY.c
         values: dict[str, Any] = {
-            "status": DUE, "reason": Reason.RESYNC.value, "attempts": 0,
+            "status": DUE, "reason": Reason.RESYNC.value,
+            "lane": LANE_OF_REASON[Reason.RESYNC].value, "attempts": 0,
             "next_attempt_at": now, "ready_at": now, "due_seq": s.due_seq + 1,
             "updated_at": now,
         }
@@ -154,6 +161,7 @@ class QueueOps(StoreBase):
             "study_uid": study_uid,
             "status": DUE,
             "reason": reason,
+            "lane": LANE_OF_REASON[Reason(reason)].value,
             "fingerprint": fingerprint,
             "attempts": 0,
             "next_attempt_at": due_at,
@@ -186,9 +194,13 @@ class QueueOps(StoreBase):
         """Lease up to ``limit`` ready studies to ``worker`` for ``lease_seconds``.
 
         Ready means due or waiting with a due time that has passed, or leased with an
-        expired lease (taken over).  Oldest due time first.  Each claimed row gets
-        ``attempts + 1`` and ``claimed_seq = due_seq``.  No two claimers ever get the
-        same row at the same time, across threads and processes.
+        expired lease (taken over).  The real-time lane first, but while both lanes have
+        ready studies the store's ``bulk_share`` of the batch goes to the bulk lane (see
+        :meth:`_bulk_slots`); a lane with too few ready studies leaves its slots to the
+        other.  Oldest due time first within a lane; real-time studies come first in the
+        returned list.  Each claimed row gets ``attempts + 1`` and ``claimed_seq =
+        due_seq``.  No two claimers ever get the same row at the same time, across threads
+        and processes.
         """
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
@@ -196,35 +208,73 @@ class QueueOps(StoreBase):
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
         now = self._now()
         expires = now + timedelta(seconds=lease_seconds)
-        params: dict[str, Any] = {"now": now, "limit": limit}
+        pick: dict[str, Any] = {"now": now}
         if archive is not None:
-            params["k_archive"] = archive
+            pick["k_archive"] = archive
         lease = {"worker": worker, "expires": expires, "now": now}
-        by_archive = archive is not None
+        reserved = self._bulk_slots(limit)
         with self._write() as conn:
-            if self._dialect == "postgresql":
-                statement = self._claim_lease_archive if by_archive else self._claim_lease
-                rows = list(conn.execute(statement, {**params, **lease}))
-                rows.sort(key=lambda row: row.picked_ready_at)
-                taken_over = {(r.archive, r.study_uid) for r in rows if r.previous_status == LEASED}
-            else:
-                pick = self._claim_pick_archive if by_archive else self._claim_pick
-                picked = conn.execute(pick, params).all()
-                if not picked:
-                    return []
-                order = {(row.archive, row.study_uid): n for n, row in enumerate(picked)}
-                taken_over = {
-                    key for key, row in zip(order, picked, strict=True) if row.status == LEASED
-                }
-                rows = list(conn.execute(self._claim_lease, {**lease, "keys": list(order)}))
-                rows.sort(key=lambda row: order[(row.archive, row.study_uid)])
-        claimed = [self._claimed(row, (row.archive, row.study_uid) in taken_over) for row in rows]
+            # Each take leases its rows before the next one looks, so a later take of the
+            # same lane cannot see them again (on PostgreSQL, FOR UPDATE SKIP LOCKED does
+            # not skip rows this transaction locked itself).
+            bulk = self._take(conn, BULK, reserved, pick, lease)
+            realtime = self._take(conn, REALTIME, limit - len(bulk), pick, lease)
+            if len(bulk) == reserved and len(bulk) + len(realtime) < limit:
+                # too little real-time work: bulk work fills the batch
+                bulk += self._take(conn, BULK, limit - len(bulk) - len(realtime), pick, lease)
+        claimed = realtime + bulk
+        taken_over = sum(c.taken_over for c in claimed)
         if taken_over:
             logger.info(
                 "expired leases taken over",
-                extra={"worker": worker, "count": len(taken_over)},
+                extra={"worker": worker, "count": taken_over},
             )
         return claimed
+
+    def _bulk_slots(self, limit: int) -> int:
+        """Slots of a ``limit``-row claim kept for bulk work: ``limit * bulk_share`` rounded
+        down, the fraction carried over to the next claims of this store, so that claims of
+        a few rows (or one) keep the share too: at 0.2, one claim in five of one row.
+        Unused slots go to real-time work, so the carry never grows past one slot."""
+        with self._bulk_lock:
+            owed = self._bulk_owed + limit * self._bulk_share
+            slots = min(limit, math.floor(owed))
+            self._bulk_owed = owed - slots
+        return slots
+
+    def _take(
+        self,
+        conn: Connection,
+        lane: str,
+        count: int,
+        pick: dict[str, Any],
+        lease: dict[str, Any],
+    ) -> list[ClaimedStudy]:
+        """Lease the ``count`` oldest ready rows of one lane (fewer if fewer are ready).
+
+        PostgreSQL: one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``.  SQLite:
+        the pick, then the lease of the picked keys (``BEGIN IMMEDIATE`` already excludes
+        every other writer).
+        """
+        if count < 1:
+            return []
+        params = {**pick, "k_lane": lane, "limit": count}
+        by_archive = "k_archive" in pick
+        if self._dialect == "postgresql":
+            statement = self._claim_lease_archive if by_archive else self._claim_lease
+            rows = sorted(conn.execute(statement, {**params, **lease}),
+                          key=lambda row: row.picked_ready_at)
+            return [self._claimed(row, row.previous_status == LEASED) for row in rows]
+        picked = conn.execute(
+            self._claim_pick_archive if by_archive else self._claim_pick, params
+        ).all()
+        if not picked:
+            return []
+        order = {(row.archive, row.study_uid): n for n, row in enumerate(picked)}
+        taken_over = {key for key, row in zip(order, picked, strict=True) if row.status == LEASED}
+        leased = conn.execute(self._claim_lease, {**lease, "keys": list(order)})
+        rows = sorted(leased, key=lambda row: order[(row.archive, row.study_uid)])
+        return [self._claimed(row, (row.archive, row.study_uid) in taken_over) for row in rows]
 
     @staticmethod
     def _claimed(row: Row[Any], taken_over: bool) -> ClaimedStudy:
@@ -234,6 +284,7 @@ class QueueOps(StoreBase):
             claimed_seq=row.claimed_seq,
             attempts=row.attempts,
             reason=Reason(row.reason) if row.reason is not None else None,
+            lane=Lane(row.lane),
             fingerprint=row.fingerprint,
             content_hash=row.content_hash,
             fhir_id=row.fhir_id,

@@ -7,12 +7,13 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, delete, func, select
 
 from bridge.state.base import StoreBase
-from bridge.state.enums import Status
+from bridge.state.enums import Lane, Status
 from bridge.state.models import AUDIT, CHECKPOINT, FAILURE, STUDY
 from bridge.state.statements import DUE, FAILED, OPEN, WAITING
 from bridge.state.views import (
     FailureView,
     HistoryEvent,
+    LaneFigures,
     StudyView,
     audit_view,
     failure_view,
@@ -94,14 +95,40 @@ def queue_depth(conn: Connection, *, archive: str | None) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def oldest_ready(conn: Connection, *, now: datetime, archive: str | None) -> datetime | None:
-    """The earliest due time among unclaimed rows whose due time has passed."""
+def oldest_ready(
+    conn: Connection, *, now: datetime, archive: str | None, lane: Lane | None = None
+) -> datetime | None:
+    """The earliest due time among unclaimed rows whose due time has passed (of one lane).
+
+    Read lane by lane from the claim's index, in ``ready_at`` order, stopping at the first
+    due or waiting row (``ORDER BY ... LIMIT 1`` rather than ``min()``, which would visit
+    every ready row to apply the status filter).
+    """
+    if lane is None:
+        found = [oldest_ready(conn, now=now, archive=archive, lane=each) for each in Lane]
+        return min((when for when in found if when is not None), default=None)
     s = STUDY.c
-    query = select(func.min(s.ready_at)).where(s.status.in_((DUE, WAITING)), s.ready_at <= now)
+    query = (
+        select(s.ready_at)
+        .where(s.lane == lane.value, s.ready_at <= now, s.status.in_((DUE, WAITING)))
+        .order_by(s.ready_at)
+        .limit(1)
+    )
     if archive is not None:
         query = query.where(s.archive == archive)
-    value: datetime | None = conn.execute(query).scalar_one()
+    value: datetime | None = conn.execute(query).scalar_one_or_none()
     return value
+
+
+def lane_depth(conn: Connection, *, lane: Lane, archive: str | None) -> int:
+    """Studies due, waiting or leased in one lane: the rows of the lane with a ``ready_at``
+    (set exactly for those statuses), counted from the claim's index alone."""
+    s = STUDY.c
+    query = select(func.count()).select_from(STUDY).where(
+        s.lane == lane.value, s.ready_at.is_not(None))
+    if archive is not None:
+        query = query.where(s.archive == archive)
+    return int(conn.execute(query).scalar_one())
 
 
 def checkpoint(conn: Connection, name: str) -> str | None:
@@ -147,6 +174,20 @@ class ReportOps(StoreBase):
         """Studies still needing work (due, waiting or leased)."""
         with self._read() as conn:
             return queue_depth(conn, archive=archive)
+
+    def lanes(self, archive: str | None = None) -> list[LaneFigures]:
+        """Depth and oldest wait of each lane of the queue, real-time first."""
+        now = self._now()
+        figures = []
+        with self._read() as conn:
+            for lane in Lane:
+                oldest = oldest_ready(conn, now=now, archive=archive, lane=lane)
+                figures.append(LaneFigures(
+                    lane=lane,
+                    depth=lane_depth(conn, lane=lane, archive=archive),
+                    oldest_age=None if oldest is None else (now - oldest).total_seconds(),
+                ))
+        return figures
 
     def oldest_due_age(self, archive: str | None = None) -> float | None:
         """Seconds the oldest ready-but-unclaimed study has waited (sync lag), or ``None``."""

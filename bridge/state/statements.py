@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bridge.state.enums import Status
+from bridge.state.enums import Lane, Status
 from bridge.state.models import CHECKPOINT, STUDY
 from bridge.state.sqltypes import UTCDateTime
 
@@ -42,6 +42,8 @@ FAILED = Status.FAILED.value
 DELETED = Status.DELETED.value
 #: statuses whose rows still need work; exactly the rows with a non-NULL ready_at
 OPEN = (DUE, WAITING, LEASED)
+REALTIME = Lane.REALTIME.value
+BULK = Lane.BULK.value
 
 
 def _insert(dialect: str, table: Any) -> Any:
@@ -53,9 +55,9 @@ def _insert(dialect: str, table: Any) -> Any:
 def mark_due(dialect: str) -> Any:
     """Upsert marking one study due.
 
-    Parameters: archive, study_uid, status (='due'), reason, fingerprint, attempts (=0),
-    next_attempt_at, ready_at (both = the event's due time), due_seq (=1), claimed_seq
-    (=0), first_seen_at, updated_at.  What happens to an existing row is
+    Parameters: archive, study_uid, status (='due'), reason, lane (the reason's),
+    fingerprint, attempts (=0), next_attempt_at, ready_at (both = the event's due time),
+    due_seq (=1), claimed_seq (=0), first_seen_at, updated_at.  What happens to an existing row is
     :func:`_coalesce_due`.
     """
     return _coalesce_due(_insert(dialect, STUDY))
@@ -68,8 +70,8 @@ def mark_many_due(dialect: str) -> Any:
     cost per row is the database's, not the driver's: a JSON array of ``[uid,
     fingerprint]`` pairs read with ``json_each`` on SQLite (parameter ``payload``), two
     arrays read with ``unnest`` on PostgreSQL (parameters ``uids`` and ``fps``).  Other
-    parameters: archive, reason, now.  UIDs must be distinct (PostgreSQL refuses to
-    update one row twice in one statement).
+    parameters: archive, reason, lane (the reason's), now.  UIDs must be distinct
+    (PostgreSQL refuses to update one row twice in one statement).
     """
     now = bindparam("now", type_=UTCDateTime())
     if dialect == "postgresql":
@@ -93,6 +95,7 @@ def mark_many_due(dialect: str) -> Any:
             uid,
             literal(DUE),
             _text("reason"),
+            _text("lane"),
             fingerprint,
             literal(0),
             now,
@@ -111,6 +114,7 @@ def mark_many_due(dialect: str) -> Any:
         "study_uid",
         "status",
         "reason",
+        "lane",
         "fingerprint",
         "attempts",
         "next_attempt_at",
@@ -132,6 +136,12 @@ def _coalesce_due(ins: Any) -> Any:
     ``next_attempt_at`` meanwhile); a due or waiting row becomes due at the earlier of its
     current and the new due time; a synced, failed or deleted row becomes due afresh with
     ``attempts`` reset.  A ``NULL`` fingerprint keeps the stored one.
+
+    Lanes (issue 19): a queued row (due, waiting or leased) already in the real-time lane
+    stays there whatever the new event's lane, so a bulk mark never demotes it; any other
+    row takes the new event's lane, so a real-time event moves a queued bulk row to the
+    real-time lane (keeping its earlier due time: it has waited longest) and a finished row
+    is queued afresh in the event's lane.
     """
     s, new = STUDY.c, ins.excluded
     # OR of equalities rather than an "expanding" IN: the SQL is compiled once and cached
@@ -149,6 +159,7 @@ def _coalesce_due(ins: Any) -> Any:
         set_={
             "status": case((leased, s.status), else_=new.status),
             "reason": new.reason,
+            "lane": case((and_(queued, s.lane == REALTIME), s.lane), else_=new.lane),
             "fingerprint": func.coalesce(new.fingerprint, s.fingerprint),
             "attempts": case((queued, s.attempts), else_=new.attempts),
             "next_attempt_at": earliest,
@@ -185,11 +196,13 @@ def fingerprints(dialect: str) -> Any:
 
 
 def claim_pick(dialect: str, *, by_archive: bool) -> Select[Any]:
-    """The rows a claim takes: parameters now, limit (and k_archive if ``by_archive``).
+    """The rows a claim takes from one lane: parameters k_lane, now, limit (and k_archive if
+    ``by_archive``).
 
     ``ready_at`` is NULL exactly when a row is not claimable, so this range alone, read
-    from ``ix_bridge_study_ready_at`` (or ``ix_bridge_study_archive_ready_at``) already in
-    claim order, finds the due and waiting rows whose time has come and the expired leases.
+    from ``ix_bridge_study_lane_ready_at`` (or ``ix_bridge_study_archive_lane_ready_at``)
+    already in claim order, finds the lane's due and waiting rows whose time has come and
+    its expired leases.  How many rows each lane gets is the caller's (``QueueOps.claim``).
     On PostgreSQL the rows are locked, and rows locked by a concurrent claim are skipped
     instead of waited for (``FOR UPDATE SKIP LOCKED``); on SQLite the claim's ``BEGIN
     IMMEDIATE`` already excludes every other writer.
@@ -197,7 +210,7 @@ def claim_pick(dialect: str, *, by_archive: bool) -> Select[Any]:
     s = STUDY.c
     pick = (
         select(s.archive, s.study_uid, s.status, s.ready_at)
-        .where(s.ready_at <= bindparam("now", type_=UTCDateTime()))
+        .where(s.lane == _text("k_lane"), s.ready_at <= bindparam("now", type_=UTCDateTime()))
         .order_by(s.ready_at)
         .limit(bindparam("limit", type_=Integer()))
     )
@@ -228,6 +241,7 @@ def claim_lease(dialect: str, *, by_archive: bool) -> Any:
         s.claimed_seq,
         s.attempts,
         s.reason,
+        s.lane,
         s.fingerprint,
         s.content_hash,
         s.fhir_id,

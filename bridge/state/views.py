@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from bridge.state.enums import AuditAction, Reason, Status
+from bridge.state.enums import AuditAction, Lane, Reason, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,8 @@ class ClaimedStudy:
     claimed_seq: int
     attempts: int
     reason: Reason | None
+    #: the lane it was claimed from
+    lane: Lane
     fingerprint: str | None
     content_hash: str | None
     fhir_id: str | None
@@ -81,6 +83,7 @@ class StudyView:
     study_uid: str
     status: Status
     reason: Reason | None
+    lane: Lane
     fingerprint: str | None
     content_hash: str | None
     fhir_id: str | None
@@ -96,6 +99,19 @@ class StudyView:
     first_seen_at: datetime
     updated_at: datetime
     synced_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LaneFigures:
+    """The work waiting in one lane of the queue (``/status``, ``/metrics``).
+
+    ``depth``: studies due, waiting or leased in the lane; ``oldest_age``: seconds the
+    oldest ready-but-unclaimed study of the lane has waited, ``None`` when none waits.
+    """
+
+    lane: Lane
+    depth: int
+    oldest_age: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +186,7 @@ def study_view(row: Row[Any]) -> StudyView:
         study_uid=m["study_uid"],
         status=Status(m["status"]),
         reason=_reason(m["reason"]),
+        lane=Lane(m["lane"]),
         fingerprint=m["fingerprint"],
         content_hash=m["content_hash"],
         fhir_id=m["fhir_id"],

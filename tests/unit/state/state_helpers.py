@@ -23,6 +23,9 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+#: the head revision of the state store's migrations
+HEAD = "0005"
+
 #: the moment the revision-0001 rows below are written relative to
 SEED_NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 SEED_OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
@@ -68,6 +71,13 @@ def seed_revision_0001(engine: Engine, archive: str) -> None:
             "status": "due",
             "fingerprint": "fp-due",
             "next_attempt_at": now - timedelta(seconds=60),
+        },
+        {
+            **base,
+            "study_uid": "backfilled-1",
+            "status": "due",
+            "reason": "backfill",
+            "next_attempt_at": now - timedelta(seconds=120),
         },
         {
             **base,
@@ -164,13 +174,19 @@ def check_seeded_data_after_upgrade(store: StateStore, archive: str) -> None:
     assert (failure.study_uid, failure.operation_outcome) == ("failed-1", SEED_OUTCOME)
     (audit,) = store.study_history("synced-1", archive=archive)
     assert audit.at == SEED_NOW - timedelta(hours=1)
-    assert store.oldest_due_age(archive) == 60.0
-    # revision 0002 computed ready_at: the due row and the expired lease are claimable,
-    # oldest due time first; the waiting row only after its time
+    assert store.oldest_due_age(archive) == 120.0
+    # revision 0005 put the queued rows of real-time reasons in the real-time lane, the
+    # others in the bulk lane
+    lanes = {uid: store.get_study(archive, uid) for uid in ("waiting-1", "synced-1")}
+    assert {uid: v.lane.value for uid, v in lanes.items() if v is not None} == {
+        "waiting-1": "realtime", "synced-1": "bulk"}
+    # revision 0002 computed ready_at: the due rows and the expired lease are claimable,
+    # oldest due time first in each lane; the waiting row only after its time
     claimed = store.claim(worker="new-worker", limit=10, lease_seconds=60, archive=archive)
-    assert [(c.study_uid, c.taken_over) for c in claimed] == [
-        ("due-1", False),
-        ("leased-1", True),
+    assert [(c.study_uid, c.taken_over, c.lane.value) for c in claimed] == [
+        ("due-1", False, "realtime"),
+        ("leased-1", True, "realtime"),
+        ("backfilled-1", False, "bulk"),
     ]
     assert claimed[1].attempts == 2
     assert claimed[0].fingerprint == "fp-due"

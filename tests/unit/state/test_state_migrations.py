@@ -6,13 +6,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
-from state_helpers import SEED_NOW, check_seeded_data_after_upgrade, seed_revision_0001
+from state_helpers import HEAD, SEED_NOW, check_seeded_data_after_upgrade, seed_revision_0001
 
 from bridge.state import StudyWarning, open_store
 from bridge.state.engine import create_state_engine
 from bridge.state.migrate import VERSION_TABLE, current_revision, downgrade, upgrade
-
-HEAD = "0004"
 
 
 def test_opening_a_new_store_creates_the_schema_at_head(db_url: str) -> None:
@@ -137,6 +135,34 @@ def test_downgrade_to_0003_drops_only_the_warnings_and_upgrade_brings_the_table_
         assert (study.status.value, study.fhir_id, study.content_hash) == ("synced", "is-1", "h")
         assert [e.fhir_id for e in again.study_history("1.1")] == ["is-1"]
         assert again.study_warnings("1.1") == []  # the warnings did not: the next sync rewrites
+    finally:
+        again.close()
+
+
+def test_downgrade_to_0004_drops_only_the_lanes_and_upgrade_puts_queued_studies_back_in_them(
+    db_url: str,
+) -> None:
+    store = open_store(db_url)
+    store.mark_due("archive-a", "1.1", reason="stow")
+    store.mark_due("archive-a", "1.2", reason="backfill")
+    store.close()
+    engine = create_state_engine(db_url)
+    try:
+        downgrade(engine, "0004")
+        assert current_revision(engine) == "0004"
+        assert "lane" not in {c["name"] for c in inspect(engine).get_columns("bridge_study")}
+        indexes = {i["name"] for i in inspect(engine).get_indexes("bridge_study")}
+        assert {"ix_bridge_study_ready_at", "ix_bridge_study_archive_ready_at"} <= indexes
+        upgrade(engine)
+        assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
+    again = open_store(db_url)
+    try:
+        assert again.counts()["due"] == 2  # the queue survived both ways
+        claimed = again.claim(worker="w1", limit=2, lease_seconds=60)
+        assert [(c.study_uid, c.lane.value) for c in claimed] == [
+            ("1.1", "realtime"), ("1.2", "bulk")]
     finally:
         again.close()
 

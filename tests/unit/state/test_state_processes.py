@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from state_helpers import HEAD
 from state_workers import drain, open_and_report
 
 from bridge.state import StateStore
@@ -57,4 +58,4 @@ def test_processes_opening_a_new_store_at_once_all_succeed(db_url: str, tmp_path
 
     run_workers(open_and_report, [(db_url, start, str(out)) for out in outs], start)
 
-    assert [json.loads(out.read_text()) for out in outs] == ["0004"] * 3
+    assert [json.loads(out.read_text()) for out in outs] == [HEAD] * 3

@@ -8,8 +8,7 @@ from datetime import timedelta
 import pytest
 from state_helpers import FakeClock
 
-from bridge.state import Reason, StateStore, Status, statements
-from bridge.state.engine import create_state_engine
+from bridge.state import Reason, StateStore, Status
 
 A = "archive-a"
 
@@ -259,34 +258,3 @@ def test_bad_arguments_are_refused(store: StateStore) -> None:
     with pytest.raises(ValueError):
         store.claim(worker="w1", limit=1, lease_seconds=0)
     assert store.counts()["due"] == 0
-
-
-@pytest.mark.parametrize(
-    ("by_archive", "index"),
-    [(False, "ix_bridge_study_ready_at"), (True, "ix_bridge_study_archive_ready_at")],
-)
-def test_claim_reads_ready_rows_from_an_index_already_in_claim_order(
-    store: StateStore, db_url: str, by_archive: bool, index: str
-) -> None:
-    # the claim must stay a short index range scan however large the table grows: no
-    # scan of the archive, no sort of every candidate
-    store.mark_many_due(A, [(f"1.{n}", None) for n in range(500)], reason="backfill")
-    engine = create_state_engine(db_url)
-    try:
-        compiled = statements.claim_pick("sqlite", by_archive=by_archive).compile(
-            dialect=engine.dialect
-        )
-        values = compiled.construct_params(
-            {"now": "2025-01-01 00:00:00.000000", "limit": 10, "k_archive": A}
-        )
-        assert compiled.positiontup is not None
-        args = tuple(values[name] for name in compiled.positiontup)
-        with engine.connect() as conn:
-            plan = " / ".join(
-                str(row[-1])
-                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", args)
-            )
-    finally:
-        engine.dispose()
-    assert f"USING INDEX {index}" in plan
-    assert "TEMP B-TREE" not in plan, plan
