@@ -1,6 +1,7 @@
 """The SMART app's access decisions, observed from outside the app (issue 20 items 9, 10).
 
-An ASGI middleware watches the app's routes and records, once each answer is sent:
+An ASGI middleware watches the app's routes and records each decision as its answer
+starts (one session read, the app's own, before the status line leaves):
 
 =====================  ===============  ===================================================
 route                  action           who / patient / studies
@@ -80,28 +81,34 @@ class SmartAccessObserver:
         if action is None:
             await self.app(scope, receive, send)
             return
-        answer: dict[str, Any] = {"status": 500, "headers": None}
+        recorded = False
 
         async def observed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-                answer["headers"] = MutableHeaders(raw=list(message.get("headers", [])))
+            nonlocal recorded
+            if message["type"] == "http.response.start" and not recorded:
+                # recorded before the answer leaves: whoever sees the page, the trail has it
+                recorded = True
+                await self._decided(scope, action, message["status"],
+                                    MutableHeaders(raw=list(message.get("headers", []))))
             await send(message)
 
         try:
             await self.app(scope, receive, observed)
         finally:
-            status = int(answer["status"])
-            outcome = _outcome(status)
-            reason = reason_of(status) or "ok"
-            if action == "start":
-                SMART_LAUNCHES.labels(step="start", outcome=outcome.value, reason=reason).inc()
-            else:
-                assert isinstance(action, Action)
-                if action is Action.LAUNCH:
-                    SMART_LAUNCHES.labels(step="callback", outcome=outcome.value,
-                                          reason=reason).inc()
-                await self._record(scope, action, status, answer["headers"])
+            if not recorded:  # the app failed before answering
+                await self._decided(scope, action, 500, None)
+
+    async def _decided(self, scope: Scope, action: Action | str, status: int,
+                       headers: MutableHeaders | None) -> None:
+        outcome = _outcome(status)
+        reason = reason_of(status) or "ok"
+        if action == "start":
+            SMART_LAUNCHES.labels(step="start", outcome=outcome.value, reason=reason).inc()
+            return
+        assert isinstance(action, Action)
+        if action is Action.LAUNCH:
+            SMART_LAUNCHES.labels(step="callback", outcome=outcome.value, reason=reason).inc()
+        await self._record(scope, action, status, headers)
 
     async def _record(self, scope: Scope, action: Action, status: int,
                       headers: MutableHeaders | None) -> None:
