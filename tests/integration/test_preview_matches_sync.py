@@ -68,23 +68,36 @@ def test_preview_shows_the_resource_endpoints_and_hash_the_sync_wrote(
     bridge_settings(orthanc, hapi, tmp_path)
     config = tmp_path / "bridge.yaml"
     settings = _with_gateway(config, ns.token)
+
+    def preview() -> dict[str, Any]:
+        result = CliRunner().invoke(app, ["preview", uid, "--config", str(config), "--json"])
+        assert result.exit_code == 0, result.output
+        document: dict[str, Any] = json.loads(result.stdout)
+        return document
+
+    # before the sync: the Endpoints do not exist yet, and the preview says so
+    before = preview()
+    assert before["references"]["lookedUp"] is True
+    pending = before["references"]["pending"]
+    assert len(pending) == 2, pending  # the gateway's and the ihe-iid Endpoint
+    assert all(p.startswith("no Endpoint with identifier urn:ietf:rfc:3986|http://")
+               and p.endswith("the sync creates it first") for p in pending), pending
+    assert before["imagingStudy"]["subject"]["reference"].startswith("Patient/")
+
     recorded = asyncio.run(_sync(settings, uid))
     [written] = study_by_uid(hapi, uid)
 
-    result = CliRunner().invoke(app, ["preview", uid, "--config", str(config), "--json"])
-    assert result.exit_code == 0, result.output
-    preview = json.loads(result.stdout)
-
-    assert preview["references"] == {"lookedUp": True, "pending": []}
-    assert preview["contentHash"] == recorded
-    assert _server_free(preview["imagingStudy"]) == _server_free(written)
-    assert preview["imagingStudy"]["meta"]["tag"] == written["meta"]["tag"]
+    after = preview()
+    assert after["references"] == {"lookedUp": True, "pending": []}
+    assert after["contentHash"] == recorded != before["contentHash"]
+    assert _server_free(after["imagingStudy"]) == _server_free(written)
+    assert after["imagingStudy"]["meta"]["tag"] == written["meta"]["tag"]
     # the Endpoints: the gateway's (with requires-access-token) first, then ihe-iid, each
     # as HAPI holds the one the ImagingStudy references
     with httpx.Client(base_url=hapi.fhir_url, timeout=30) as client:
         held = [client.get(ref["reference"]).json() for ref in written["endpoint"]]
-    assert [_server_free(e) for e in preview["endpoints"]] == [_server_free(e) for e in held]
-    gateway, iid = preview["endpoints"]
+    assert [_server_free(e) for e in after["endpoints"]] == [_server_free(e) for e in held]
+    gateway, iid = after["endpoints"]
     assert gateway["address"] == f"http://gateway-{ns.token}.test/dicom-web"
     assert {"url": REQUIRES_ACCESS_TOKEN, "valueBoolean": True} in gateway["extension"]
     assert iid["connectionType"]["code"] == "ihe-iid"
