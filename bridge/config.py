@@ -164,6 +164,10 @@ class SyncSettings(StrictModel):
     backfill_concurrency: int = Field(
         default=2, ge=1, le=8, description="backfill window QIDOs in flight at once "
         "(marked and checkpointed in date order all the same)")
+    bulk_share: float = Field(
+        default=0.2, ge=0, le=1, description="share of each claim kept for bulk work "
+        "(backfill, reconcile, resync, failures retry) while real-time work (STOW proxy, "
+        "notifications, Orthanc changes, the recent-window poll) waits; 0: real time first")
 
 
 class MappingSettings(StrictModel):

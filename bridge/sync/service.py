@@ -47,7 +47,8 @@ async def sync_context(settings: Settings, *, worker_id: str | None = None
     if not settings.archives:
         raise ConfigError("no archive configured: set BRIDGE_ARCHIVE__BASE_URL or archives:")
     engine = MappingEngine(load_mapping(settings.mapping.files))
-    store = await asyncio.to_thread(open_store, settings.state.url)
+    store = await asyncio.to_thread(open_store, settings.state.url,
+                                    bulk_share=settings.sync.bulk_share)
     archives = {a.name: DicomwebClient(a) for a in settings.archives}
     fhir = FhirClient(settings.fhir)
     try:
@@ -135,7 +136,8 @@ async def sweep_undated(
     for archive in archives:
         try:
             results.append(await mark_undated(archive, store, start=start, end=end,
-                                              patience=Patience(seconds=0.0), reason="poll"))
+                                              patience=Patience(seconds=0.0),
+                                              reason="backfill"))  # bulk lane: see LANE_OF_REASON
         except Exception as exc:
             log.warning("undated sweep failed", extra={"archive": archive.name,
                                                        "error_type": type(exc).__name__})
