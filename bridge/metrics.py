@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from bridge.state.errors import StateUnavailable
+
+if TYPE_CHECKING:
+    from bridge.state import StateStore
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -27,6 +34,20 @@ QIDO_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 QUEUE_DEPTH = Gauge("bridge_queue_depth", "Studies due or leased", ["archive"])
+# the work queue's lanes (issue 19), read from the store at scrape time (record_lanes)
+QUEUE_LANE_DEPTH = Gauge(
+    "bridge_queue_lane_depth", "Studies due, waiting or leased, by lane (realtime, bulk)",
+    ["lane"],
+)
+QUEUE_LANE_OLDEST_AGE = Gauge(
+    "bridge_queue_lane_oldest_age_seconds",
+    "Seconds the oldest ready, unclaimed study of the lane has waited (0 when none waits)",
+    ["lane"],
+)
+QUEUE_BULK_SHARE = Gauge(
+    "bridge_queue_bulk_share",
+    "Share of each claim kept for bulk work while real-time work waits (sync.bulk_share)",
+)
 MAPPING_WARNINGS = Counter(
     "bridge_mapping_warnings_total",
     "Study mappings that had a warning, by warning code (once per code per mapping; a study "
@@ -74,3 +95,18 @@ AUDIT_RECORDS = Counter(
     ["result"],
 )
 AUDIT_QUEUE = Gauge("bridge_audit_queue_depth", "Audit records waiting to be written")
+
+
+def record_lanes(store: StateStore) -> None:
+    """Set the lane gauges from the store.  Called when ``/metrics`` is scraped: the
+    workers only pause to update gauges when the queue is empty, and a lane's figures
+    matter most while a backfill keeps them busy.  A store that does not answer leaves the
+    last figures (``/readyz`` reports the outage)."""
+    try:
+        figures = store.lanes()
+    except StateUnavailable:
+        return
+    for lane in figures:
+        QUEUE_LANE_DEPTH.labels(lane=lane.lane.value).set(lane.depth)
+        QUEUE_LANE_OLDEST_AGE.labels(lane=lane.lane.value).set(lane.oldest_age or 0.0)
+    QUEUE_BULK_SHARE.set(store.bulk_share)

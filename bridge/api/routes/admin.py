@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.auth.health import AUTH_HEALTH
 from bridge.errors import BridgeError
+from bridge.metrics import record_lanes
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.status import realtime_status
 from bridge.sync.service import SyncContext, capability_needs, check_fhir_capabilities
@@ -69,12 +70,14 @@ async def readyz(ctx: Ctx, request: Request) -> JSONResponse:
 
 @router.get("/status")
 async def status(ctx: Ctx, request: Request) -> dict[str, Any]:
-    """Counts per state, queue depth, lag, studies mapped with warnings, the last poll and,
-    when an event source is configured, what the real-time sources did (``realtime``)."""
+    """Counts per state, queue depth, lag, the queue's lanes and bulk share, studies mapped
+    with warnings, the last poll and, when an event source is configured, what the
+    real-time sources did (``realtime``)."""
     counts = await asyncio.to_thread(ctx.store.counts)
     warned = await asyncio.to_thread(ctx.store.warned_study_count)
     depth = await asyncio.to_thread(ctx.store.queue_depth)
     lag = await asyncio.to_thread(ctx.store.oldest_due_age)
+    lanes = await asyncio.to_thread(ctx.store.lanes)
     poller = ctx.poller
     body: dict[str, Any] = {
         "studies": counts,
@@ -82,6 +85,13 @@ async def status(ctx: Ctx, request: Request) -> dict[str, Any]:
         # how far behind the sync is now: the oldest ready study's wait, 0 when none waits
         # (null read as "unknown" to operators and alerting; issue 20 item 10)
         "lag_seconds": round(lag, 3) if lag is not None else 0.0,
+        # the work queue's lanes (issue 19): real-time work is claimed first, but bulk work
+        # keeps bulk_share of each claim while both wait; waits as lag_seconds (0 when none)
+        "lanes": {
+            f.lane.value: {"depth": f.depth, "oldest_age_seconds": round(f.oldest_age or 0.0, 3)}
+            for f in lanes
+        },
+        "bulk_share": ctx.store.bulk_share,
         # studies whose latest mapping had warnings (`imaging-bridge warnings list`)
         "studies_with_warnings": warned,
         "last_poll": poller.last_poll.isoformat() if poller.last_poll else None,
@@ -130,5 +140,8 @@ async def study(study_uid: str, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    ctx: SyncContext | None = getattr(request.app.state, "ctx", None)
+    if ctx is not None:  # a separate admin listener may answer before the service starts
+        await asyncio.to_thread(record_lanes, ctx.store)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
