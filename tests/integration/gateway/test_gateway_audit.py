@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from starlette.requests import Request
 
+from bridge.gateway.tokens import TokenInfo
 from tests.integration.conftest import Namespace
 from tests.integration.gateway.gateway_helpers import RunningGateway, World
 from tests.integration.sync_helpers import fhir_search
@@ -174,3 +176,28 @@ def test_gateway_metrics_count_requests_bytes_decisions_and_latency(
     assert after[3] - before[3] == 1
     assert after[4] - before[4] == 1
     assert after[5] - before[5] == 1
+
+
+def test_iid_opened_and_refused_studies_are_audit_events_in_hapi(
+    bridge: RunningGateway, world: World, hapi: Any
+) -> None:
+    session = TokenInfo(kind="smart", scopes=frozenset({"patient/ImagingStudy.rs"}),
+                        patient=world.a.fhir_id, client_id="smart-app", expires_at=None)
+
+    async def resolve(request: Request) -> TokenInfo | None:
+        return session if request.cookies.get("iid_session") == "a" else None
+
+    bridge.gateway.session_resolver = resolve
+    mine, other = world.a.studies[-1], world.b.studies[-1]
+    for study, status in ((mine, 303), (other, 403)):
+        resp = httpx.get(f"{bridge.url}/IHEInvokeImageDisplay", timeout=30,
+                         params={"requestType": "STUDY", "studyUID": study},
+                         cookies={"iid_session": "a"}, follow_redirects=False)
+        assert resp.status_code == status, resp.text
+    _flush(bridge)
+    iid = [e for e in _events(hapi, world.a.fhir_id)
+           if e["source"]["observer"]["display"].endswith("(iid)")]
+    outcomes = {(s, e["outcome"]) for e in iid for s in _studies(e)}
+    assert outcomes == {(mine, "0"), (other, "4")}
+    client = next(a for a in iid[0]["agent"] if a["type"]["coding"][0]["code"] == "110153")
+    assert client["who"]["identifier"]["value"] == "smart-app"
