@@ -26,12 +26,30 @@ assets and wasm are therefore sent gzip-compressed to browsers that accept it (R
 the app bundle and its stylesheet as ``<link rel="prefetch">`` and starts preparing the
 bundles in the background: the largest downloads happen while the user reads the list, not
 after the click on "Open".
+
+Content-Security-Policy (CSP Level 3; issue 12 item 8): every ``/viewer/`` response carries
+:func:`ohif_policy`, what OHIF needs and no more: its scripts from this origin plus the two
+inline scripts of ``index.html`` by hash (never ``'unsafe-inline'`` for scripts);
+``'wasm-unsafe-eval'`` for the image codecs (WebAssembly); inline styles (React sets
+``style``); ``blob:`` and ``data:`` images; web workers from this origin and ``blob:``;
+connections to this origin and to the gateway's.  The codecs' Emscripten glue (embind)
+also builds functions from strings (``new Function``) when a codec starts, so the scripts
+of OHIF's web workers, which decode JPEG 2000, JPEG-LS and JPEG, need ``'unsafe-eval'``
+too: without it only uncompressed images render.  A worker is governed by the policy
+delivered with its own script (CSP Level 3 "Integration with HTML"), so ``'unsafe-eval'``
+is given only to responses the browser fetches for a worker (``Sec-Fetch-Dest``, Fetch
+Metadata): the page itself, which holds the DOM, runs without it.  A browser that sends
+no ``Sec-Fetch-Dest`` gets the worker policy everywhere (codecs work, the page is less
+strict).  The service's security headers (:mod:`bridge.api.security_headers`) add
+``frame-ancestors``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
+import hashlib
 import json
 import logging
 import mimetypes
@@ -41,6 +59,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
@@ -55,6 +74,7 @@ _GZIP_LEVEL = 4
 DEFAULT_DIST = Path.home() / ".cache" / "imaging-bridge" / "ohif" / "3.13.2" / "package" / "dist"
 _HASHED = re.compile(r"\.[0-9a-f]{16}\.(js|css)$|^[0-9a-f]{16}\.(wasm|woff2)$")
 _WEBPACK_PUBLIC_PATH = b'__webpack_require__.p = "/";'
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".js")
 
@@ -124,6 +144,36 @@ def app_config(*, sources: Sequence[DataSource]) -> str:
     return "window.config = " + json.dumps(config, indent=2) + ";\n"
 
 
+#: ``Sec-Fetch-Dest`` values of a page (the policy without ``'unsafe-eval'``)
+_PAGE_DESTINATIONS = frozenset({"document", "iframe", "frame"})
+
+
+def ohif_policy(*, inline_scripts: Sequence[bytes], sources: Sequence[DataSource],
+                worker: bool = False) -> str:
+    """OHIF's Content-Security-Policy (module doc), ``inline_scripts`` allowed by their
+    SHA-256 (CSP Level 3 "hash-source") and each data source's origin for connect-src;
+    ``worker``: the policy of a web worker's script, which may evaluate strings."""
+    hashes = [f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'"
+              for body in inline_scripts]
+    origins = sorted({f"{p.scheme}://{p.netloc}" for s in sources
+                      if (p := urlsplit(s.root)).scheme in ("http", "https")})
+    return "; ".join([
+        "default-src 'self'",
+        " ".join(["script-src 'self' 'wasm-unsafe-eval'",
+                  *(["'unsafe-eval'"] if worker else []), *hashes]),
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        " ".join(["connect-src 'self' data: blob:", *origins]),
+        "worker-src 'self' blob:",
+        "media-src 'self' data: blob:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "manifest-src 'self'",
+    ])
+
+
 class OhifFiles:
     """Serves files of one ``dist/`` with the ``/viewer/`` prefix patched in, gzipped for
     browsers that accept it."""
@@ -188,6 +238,12 @@ class OhifFiles:
             return Response(packed, media_type=media, headers=headers)
         return Response(body, media_type=media, headers=headers)
 
+    def inline_scripts(self) -> list[bytes]:
+        """The bodies of the inline ``<script>`` elements of the (patched) index.html."""
+        index = self.dist / "index.html"
+        body, _ = self._bodies_of("index.html", index)
+        return _INLINE_SCRIPT.findall(body)
+
     def prefetch_urls(self) -> list[str]:
         """What the history page prefetches: the app bundle and its stylesheet (the first
         and largest downloads of every open; the chunks follow from the bundle)."""
@@ -231,22 +287,36 @@ def accepts_gzip(request: Request) -> bool:
 
 def viewer_routes(files: OhifFiles, *, sources: Sequence[DataSource]) -> APIRouter:
     config_js = app_config(sources=sources)
+    scripts = files.inline_scripts()
+    page_policy = ohif_policy(inline_scripts=scripts, sources=sources)
+    worker_policy = ohif_policy(inline_scripts=scripts, sources=sources, worker=True)
     router = APIRouter(tags=["viewer"], include_in_schema=False)
 
     @router.get("/viewer/app-config.js")
     async def ohif_config() -> Response:
         return Response(config_js, media_type="text/javascript",
-                        headers={"Cache-Control": "no-store"})
+                        headers={"Cache-Control": "no-store",
+                                 "Content-Security-Policy": page_policy})
+
+    async def served(rel: str, request: Request) -> Response:
+        # reading (and the first time compressing) a 17 MB bundle is not for the event loop
+        resp = await asyncio.to_thread(files.response, rel, accept_gzip=accepts_gzip(request))
+        # the page's policy, or a worker script's own (module doc)
+        page = request.headers.get("sec-fetch-dest") in _PAGE_DESTINATIONS
+        resp.headers["Content-Security-Policy"] = page_policy if page else worker_policy
+        # one URL, two policies: caches must keep them apart (RFC 9110 12.5.5)
+        vary = resp.headers.get("vary")
+        resp.headers["Vary"] = f"{vary}, Sec-Fetch-Dest" if vary else "Sec-Fetch-Dest"
+        return resp
 
     @router.get("/viewer")
     async def viewer_root(request: Request) -> Response:
-        return await asyncio.to_thread(files.response, "", accept_gzip=accepts_gzip(request))
+        return await served("", request)
 
     @router.get("/viewer/{rel:path}")
     async def viewer_file(rel: str, request: Request) -> Response:
         if request.method != "GET":
             raise HTTPException(405)
-        # reading (and the first time compressing) a 17 MB bundle is not for the event loop
-        return await asyncio.to_thread(files.response, rel, accept_gzip=accepts_gzip(request))
+        return await served(rel, request)
 
     return router

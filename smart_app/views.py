@@ -9,6 +9,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -34,6 +35,7 @@ templates = Environment(loader=PackageLoader("smart_app", "templates"),
                         lstrip_blocks=True)
 _UID_CHARS = set("0123456789.")
 _NO_STORE = {"Cache-Control": "no-store"}
+_HISTORY_JS = (Path(__file__).parent / "templates" / "history.js").read_bytes()
 
 
 def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -196,6 +198,11 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
         response = render("signed_out.html", revoked=revoked, had_session=session is not None)
         smart.clear_cookie(response)
         return response
+
+    @router.get("/app/history.js", include_in_schema=False)
+    async def history_script() -> Response:
+        return Response(_HISTORY_JS, media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache"})
 
     @router.get("/app")
     async def app_root() -> Response:

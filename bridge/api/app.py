@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI
 from bridge import __version__
 from bridge.api.admin_auth import admin_guard, announce
 from bridge.api.routes import admin, jwks
+from bridge.api.security_headers import SecurityHeaders
 from bridge.audit import install as install_audit
 from bridge.config import Settings
 from bridge.gateway import install as install_gateway
@@ -116,6 +117,7 @@ def _guarded_admin_routes(app: FastAPI, settings: Settings) -> None:
 def _middleware(app: FastAPI, settings: Settings) -> None:
     # every other body is read at most 1 MiB, whatever the route does (issue 12 item 5)
     app.add_middleware(BodyLimit, exempt=bounds_itself)
+    app.add_middleware(SecurityHeaders, frame_sources=settings.api.frame_ancestors)
 
 
 def bounds_itself(method: str, path: str) -> bool:

@@ -6,6 +6,7 @@ on a slow, loaded 2-core machine."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from playwright import sync_api as playwright_sync
 
+from bridge.config import ApiSettings
 from smart_app.sessions import COOKIE_NAME
+from tests.e2e.compressed import store_jpeg2000_copy
 from tests.e2e.e2e_helpers import (
     APP_CLIENT,
     Product,
@@ -29,8 +34,14 @@ from tests.e2e.e2e_helpers import (
     touch_patient,
     wait_for_image,
 )
-from tests.integration.gateway.gateway_helpers import World, build_world
+from tests.integration.gateway.gateway_helpers import (
+    RunningGateway,
+    World,
+    build_world,
+    free_port,
+)
 from tests.integration.sync_helpers import study_by_uid
+from tests.unit.smart_app.servers import Served
 
 NAV_TIMEOUT = 120_000  # ms
 
@@ -265,3 +276,116 @@ def test_sign_out_revokes_the_ehr_tokens_and_the_old_cookie_no_longer_works(
                         params={"requestType": "STUDY", "studyUID": uid})
         assert iid.status_code == 401
     assert page.goto(f"{product.url}/app/history").status == 401
+
+
+# --- security headers (issue 12 item 8) ---------------------------------------------------
+# These come last in the module: the JPEG 2000 copy adds a study to patient B's history.
+
+#: records the page's Content-Security-Policy violations (CSP Level 3 6.2 "Report a
+#: violation": a securitypolicyviolation event at the document)
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(
+  `${e.effectiveDirective} blocked ${e.blockedURI} (${e.sourceFile}:${e.lineNumber})`));
+"""
+
+
+def _watch_csp(page: Any) -> list[str]:
+    """Chromium's console messages about the policy (the page's and its workers')."""
+    seen: list[str] = []
+    page.context.add_init_script(CSP_WATCH)
+    page.on("console", lambda m: seen.append(m.text)
+            if "Content Security Policy" in m.text or "EvalError" in m.text else None)
+    page.on("pageerror", lambda e: seen.append(str(e)))
+    return seen
+
+
+def _directives(header: str) -> dict[str, str]:
+    return {d.split()[0]: d.strip() for d in header.split(";") if d.strip()}
+
+
+def test_every_page_carries_the_security_headers(product: Product, world: World) -> None:
+    paths = ["/app/history", "/app/history.js", "/smart/launch?iss=https://evil.example/fhir",
+             "/smart/callback?state=x&code=y", "/viewer/viewer", "/viewer/app-config.js",
+             "/dicom-web/studies", f"/dicom-web/studies/{world.a.studies[0]}/metadata",
+             "/IHEInvokeImageDisplay?requestType=STUDY", "/status", "/healthz"]
+    with httpx.Client(timeout=60, follow_redirects=False) as client:
+        for path in paths:
+            resp = client.get(product.url + path)
+            policy = _directives(resp.headers.get("content-security-policy", ""))
+            assert policy.get("frame-ancestors") == "frame-ancestors 'self'", path
+            assert "'unsafe-inline'" not in policy.get("script-src", "'unsafe-inline'"), path
+            assert resp.headers.get("x-content-type-options") == "nosniff", path
+            assert resp.headers.get("referrer-policy") == "no-referrer", path
+            assert resp.headers.get("x-frame-options") == "SAMEORIGIN", path
+
+
+def test_ohif_renders_plain_and_jpeg2000_images_under_its_policy_with_no_violation(
+    product: Product, world: World, orthanc: Any, hapi: Any, page: Any,
+    tmp_path: Path
+) -> None:
+    """OHIF under its Content-Security-Policy: an uncompressed image and a JPEG 2000 one
+    (decoded by OHIF's WebAssembly codec in a web worker, whose Emscripten glue evaluates
+    strings: without 'unsafe-eval' for the worker it fails with an EvalError) both
+    render, and Chromium reports no violation of the policy."""
+    source = world.b.studies[0]
+    j2k = store_jpeg2000_copy(orthanc, source)
+    day = next(_day(s.truth.study_date) for s in world.studies if s.study_uid == source)
+    # the sync runs its own event loop: not in this thread, where Playwright's runs
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(sync_studies, orthanc, hapi, tmp_path, [day]).result()
+    assert len(study_by_uid(hapi, j2k)) == 1
+    seen = _watch_csp(page)
+    patient = fhir_patient_id(hapi, world.b.system, world.b.value)
+    touch_patient(hapi, patient)
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    _approve(page)
+    page.wait_for_url("**/app/history*")
+    page.wait_for_selector('[data-testid="study"]')
+    assert set(_page_uids(page)) == {*world.b.studies, j2k}
+    for uid in (source, j2k):
+        resp = page.goto(f"{product.url}/app/viewer?StudyInstanceUIDs={uid}")
+        page.wait_for_url(f"**/viewer/viewer?StudyInstanceUIDs={uid}*")
+        policy = _directives(resp.headers["content-security-policy"])
+        assert "'wasm-unsafe-eval'" in policy["script-src"]
+        # the page: neither inline scripts nor eval (only its workers' scripts may eval)
+        assert "'unsafe-inline'" not in policy["script-src"]
+        assert "'unsafe-eval'" not in policy["script-src"]
+        assert policy["frame-ancestors"] == "frame-ancestors 'self'"
+        seconds = wait_for_image(page, timeout=240)
+        print(f"{uid}: first image after {seconds:.1f} s under the CSP")
+        seen += page.evaluate("window.__cspViolations")
+    screenshot(page, "ohif-jpeg2000-csp.png")
+    assert seen == [], seen
+
+
+def test_only_the_configured_ehr_origins_may_frame_the_app(
+    product: Product, page: Any
+) -> None:
+    """An EHR embedding the app (SMART apps are often shown in an iframe) may frame it when
+    its origin is in ``api.frame_ancestors``; any other page may not (clickjacking)."""
+    ehr_page = FastAPI()
+    ehr = Served(ehr_page)  # a real loopback origin: Chromium keeps a page Playwright
+    ehr_origin = f"http://localhost:{ehr.port}"  # fulfils from framing loopback at all
+    settings = product.settings.model_copy(deep=True)
+    settings.api = ApiSettings(host="127.0.0.1", port=free_port(),
+                               frame_ancestors=["'self'", ehr_origin])
+    framed = RunningGateway(settings).start()
+
+    @ehr_page.get("/ehr.html")
+    async def frames() -> HTMLResponse:
+        return HTMLResponse(f'<iframe id="ehr" src="{framed.url}/app/history"></iframe>'
+                            f'<iframe id="other" src="{product.url}/app/history"></iframe>')
+
+    ehr.start()
+    try:
+        page.goto(f"{ehr_origin}/ehr.html")  # "load" waits for both frames
+        embedded = page.frame_locator("#ehr").locator("h1")
+        embedded.wait_for(state="attached")  # in a 300 x 150 frame, maybe not "visible"
+        assert embedded.text_content() == "Not signed in"  # the app's own page, in the EHR
+        # the unlisted origin: Chromium shows its error page instead of the app
+        other = page.locator("#other").element_handle().content_frame()
+        assert other is not None and other.url == "chrome-error://chromewebdata/"
+    finally:
+        ehr.stop()
+        framed.stop()

@@ -166,7 +166,7 @@ def test_ohif_assets_are_gzipped_for_browsers_that_accept_it(tmp_path: Path) -> 
     url = "/viewer/app.bundle.0123456789abcdef.js"
     packed = client.get(url, headers={"Accept-Encoding": "gzip, br"})
     assert packed.headers["content-encoding"] == "gzip"
-    assert packed.headers["vary"] == "Accept-Encoding"
+    assert packed.headers["vary"] == "Accept-Encoding, Sec-Fetch-Dest"  # + the CSP
     assert int(packed.headers["content-length"]) < len(big) // 10
     assert packed.text.startswith('__webpack_require__.p = "/viewer/";')  # patched, then packed
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
