@@ -67,5 +67,5 @@ class AuditRecord:
     def key(self) -> tuple[object, ...]:
         """Records with equal keys are the same decision (aggregated within a window)."""
         return (self.source, self.action, self.outcome, self.reason, self.actor.kind,
-                self.actor.client_id, self.actor.user, self.patient, self.studies,
-                self.archive, self.query)
+                self.actor.client_id, self.actor.user, self.actor.address, self.patient,
+                self.studies, self.archive, self.query)

@@ -11,8 +11,8 @@ written for every record before it is queued, so the log is the complete trail e
 the audit server is down.
 
 Aggregation (one record per decision, not per frame): a decision whose
-:meth:`AuditRecord.key` (source, action, outcome, reason, who, patient, studies, archive,
-query) equals one recorded less than ``aggregate_seconds`` ago is only counted
+:meth:`AuditRecord.key` (source, action, outcome, reason, who and from where, patient, studies,
+archive, query) equals one recorded less than ``aggregate_seconds`` ago is only counted
 (``coalesced``).  A WADO-RS read is keyed by its study, not its series, instance or frame,
 so a viewer reading a study for ten minutes leaves one record per window (default 60 s);
 each distinct search is its own record.

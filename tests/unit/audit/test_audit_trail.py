@@ -59,10 +59,14 @@ async def test_repeats_of_one_decision_within_the_window_are_counted_not_recorde
     assert not trail.record(_record())  # the same study again: a frame, a series...
     assert trail.record(_record(outcome=Outcome.REFUSED))  # another decision
     assert trail.record(_record(study="1.2.4"))  # another study
+    assert trail.record(AuditRecord(  # the same request from another address
+        source="gateway", action=Action.READ, outcome=Outcome.PERMITTED, status=200,
+        actor=Actor(kind="viewer", address="10.0.0.2"), patient="Patient/p1",
+        studies=("1.2.3",)))
     clock.now += 60
     assert trail.record(_record())  # a new window: recorded again
     await trail.flush()
-    assert sum(len(b) for b in sink.batches) == 4
+    assert sum(len(b) for b in sink.batches) == 5
     assert _count("coalesced") - coalesced == 1
     await trail.aclose()
 
