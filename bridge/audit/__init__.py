@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from bridge.audit.fhir import EVENT_CODES, audit_event
 from bridge.audit.install import build_trail, install
-from bridge.audit.record import Action, Actor, AuditRecord, Outcome
+from bridge.audit.record import Action, Actor, AuditRecord, Outcome, session_ref
 from bridge.audit.sink import AuditSink, FhirAuditSink
 from bridge.audit.trail import AuditTrail
 
@@ -33,4 +33,5 @@ __all__ = [
     "audit_event",
     "build_trail",
     "install",
+    "session_ref",
 ]

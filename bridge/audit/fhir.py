@@ -16,7 +16,10 @@ Outcome (R4 AuditEvent.outcome): 0 permitted, 4 refused (minor failure: the requ
 refused), 8 failed (serious failure: we could not answer).
 
 The user and the patient are identified as the EHR names them; the user as an identifier
-(a ``fhirUser`` URL is the EHR's, the audit server need not hold it).
+(a ``fhirUser`` URL is the EHR's, the audit server need not hold it).  A viewer token (minted
+by the SMART app) names no user: the client agent's ``policy`` carries the app session's
+reference (:func:`bridge.audit.record.session_ref`), as the app's launch record does, next
+to the ``fhirUser``.
 """
 
 from __future__ import annotations
@@ -86,6 +89,10 @@ def _agents(record: AuditRecord, *, observer: str, server_address: str | None
     }
     if actor.address:
         client["network"] = {"address": actor.address, "type": "2"}  # 2: IP address
+    if actor.session:
+        # BALP (OAuth patterns) identifies the authorization in agent.policy: here the
+        # SMART app session, shared by the launch record that names the fhirUser
+        client["policy"] = [actor.session]
     agents = [client]
     if actor.user:
         agents.insert(0, {

@@ -9,6 +9,7 @@ leaves it out (HOUSE_STYLE: no patient identifiers in logs).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,14 +35,26 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+def session_ref(session_key: str) -> str:
+    """A SMART app session's reference in the audit trail, from its key (a viewer token's
+    ``sid``, the SHA-256 of the session cookie): the gateway's records of a viewer token and
+    the app's records of the session that minted it (launch, with the ``fhirUser``) share it,
+    which tells who a viewer token's reads were for.  One-way: it names the session without
+    being its key, cookie or a token."""
+    return hashlib.sha256(b"imaging-bridge audit session:" + session_key.encode()
+                          ).hexdigest()[:32]
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who asked: the token kind, the OAuth client, the user (SMART ``fhirUser``), from where."""
+    """Who asked: the token kind, the OAuth client, the user (SMART ``fhirUser``), from where,
+    and the SMART app session behind it (:func:`session_ref`), when there is one."""
 
     kind: str  # viewer | smart | system | session | anonymous
     client_id: str | None = None
     user: str | None = None  # fhirUser, e.g. Practitioner/12 (AuditEvent only, never logged)
     address: str | None = None  # the client's network address
+    session: str | None = None  # session_ref(...) of the SMART app session
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ to the AuditEvent only); the viewer token in the redirect is never read or kept.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from http.cookies import SimpleCookie
@@ -31,7 +32,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bridge.audit.record import Action, Actor, AuditRecord, Outcome
+from bridge.audit.record import Action, Actor, AuditRecord, Outcome, session_ref
 from bridge.audit.trail import AuditTrail
 from bridge.metrics import SMART_LAUNCHES
 
@@ -117,9 +118,11 @@ class SmartAccessObserver:
         data: dict[str, Any] = {}
         try:
             data = await self._session_data(request, action, headers)
+            session = data.pop("_session_ref", None)
         except Exception:  # the page was answered; a failed look-up only thins the record
             log.warning("audit: the SMART session could not be read",
                         extra={"action": action.value})
+            session = None
         studies: tuple[str, ...] = ()
         location = headers.get("location") if headers is not None else None
         if action is Action.VIEWER and location:
@@ -132,7 +135,8 @@ class SmartAccessObserver:
             source="smart-app", action=action, outcome=_outcome(status), status=status,
             actor=Actor(kind="session", client_id=self.client_id,
                         user=_str(data.get("fhir_user")),
-                        address=request.client.host if request.client else None),
+                        address=request.client.host if request.client else None,
+                        session=session),
             patient=_str(data.get("patient")), studies=studies, reason=reason_of(status)))
         log.debug("audit: smart decision recorded",
                   extra={"seconds": round(time.perf_counter() - started, 4)})
@@ -158,6 +162,9 @@ class SmartAccessObserver:
         if session is None:
             return {}
         data: dict[str, Any] = dict(session.data)
+        cookie = getattr(session, "cookie", None)
+        if isinstance(cookie, str):  # the session's key (a viewer token's sid) is its SHA-256
+            data["_session_ref"] = session_ref(hashlib.sha256(cookie.encode()).hexdigest())
         return data
 
 

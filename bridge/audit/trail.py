@@ -78,7 +78,7 @@ class AuditTrail:
             "audit_id": record.id, "source": record.source, "action": record.action.value,
             "outcome": record.outcome.value, "reason": record.reason,
             "status": record.status, "client_id": actor.client_id, "token_kind": actor.kind,
-            "user_identified": actor.user is not None,
+            "user_identified": actor.user is not None, "session_ref": actor.session,
             "study_uid": ",".join(record.studies) or None, "archive": record.archive})
         if self.sink is not None:
             self._enqueue(record)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from bridge.audit import Action, Actor, AuditRecord, AuditTrail, Outcome
+from bridge.audit import Action, Actor, AuditRecord, AuditTrail, Outcome, session_ref
 from bridge.errors import BridgeError
 from bridge.gateway import paths
 from bridge.gateway.errors import BadRequest
@@ -57,7 +57,8 @@ def actor_of(token: TokenInfo | None, request: Request) -> Actor:
     address = request.client.host if request.client else None
     if token is None:
         return Actor(kind="anonymous", address=address)
-    return Actor(kind=token.kind, client_id=token.client_id, address=address)
+    return Actor(kind=token.kind, client_id=token.client_id, address=address,
+                 session=session_ref(token.session) if token.session else None)
 
 
 class Seen:

@@ -64,6 +64,8 @@ class TokenInfo:
     patient: str | None
     client_id: str | None
     expires_at: float | None  # epoch seconds
+    #: a viewer token's ``sid``: the SMART app session that minted it (for the audit trail)
+    session: str | None = None
 
     def __repr__(self) -> str:  # no patient in logs
         return f"TokenInfo(kind={self.kind!r}, client_id={self.client_id!r})"
@@ -184,7 +186,8 @@ class TokenValidator:
                 raise InvalidToken("the app session that opened this viewer has ended "
                                    "(signed out or expired)")
             return TokenInfo(kind="viewer", scopes=_scopes(claims.scope), patient=claims.patient,
-                             client_id=None, expires_at=float(claims.expires_at))
+                             client_id=None, expires_at=float(claims.expires_at),
+                             session=claims.session)
         if self.introspector is not None:
             body = await self.introspector.introspect(token)
         else:

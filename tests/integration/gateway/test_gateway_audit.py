@@ -11,7 +11,9 @@ the bytes sent, the decisions and the latency.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import uuid
 from typing import Any
 
 import httpx
@@ -51,9 +53,14 @@ def _codes(codings: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {(c["system"], c["code"]) for c in codings}
 
 
+#: the SMART app session that minted the viewer token (its sid)
+SESSION = "session-key-" + uuid.uuid4().hex
+
+
 @pytest.fixture(scope="module")
 def viewer_a(bridge: RunningGateway, world: World) -> str:
-    token: str = bridge.gateway.viewer.mint(patient=f"Patient/{world.a.fhir_id}")
+    token: str = bridge.gateway.viewer.mint(patient=f"Patient/{world.a.fhir_id}",
+                                            session=SESSION)
     return token
 
 
@@ -84,6 +91,10 @@ def test_refused_cross_patient_request_is_an_audit_event_in_hapi(
     agents = {a["type"]["coding"][0]["code"]: a for a in event["agent"]}
     assert agents["110153"]["requestor"] is True  # the client (no fhirUser: it is the actor)
     assert agents["110153"]["network"]["address"] == "127.0.0.1"
+    # the app session behind the viewer token, as the app's launch record names it
+    ref = hashlib.sha256(b"imaging-bridge audit session:" + SESSION.encode()).hexdigest()[:32]
+    assert agents["110153"]["policy"] == [ref]
+    assert SESSION not in str(event)
     assert "110152" in agents  # the gateway
 
 

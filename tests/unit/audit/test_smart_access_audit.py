@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from sandbox_ehr import SandboxEhr
 
-from bridge.audit import Action, AuditRecord, AuditTrail, Outcome
+from bridge.audit import Action, AuditRecord, AuditTrail, Outcome, session_ref
 from bridge.audit.smart import SmartAccessObserver
 from smart_app import smart_router
+from smart_app.sessions import COOKIE_NAME, session_id
 from tests.unit.smart_app.conftest import Browser
 from tests.unit.smart_app.servers import (
     FakeFhir,
@@ -52,7 +53,8 @@ def fhir() -> Iterator[FakeFhir]:
 
 
 @pytest.fixture
-def running(fhir: FakeFhir, tmp_path: Path) -> Iterator[tuple[SandboxEhr, str, KeptTrail]]:
+def running(fhir: FakeFhir, tmp_path: Path
+            ) -> Iterator[tuple[SandboxEhr, str, KeptTrail, FastAPI]]:
     ehr = SandboxEhr(fhir.base).start()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -65,7 +67,7 @@ def running(fhir: FakeFhir, tmp_path: Path) -> Iterator[tuple[SandboxEhr, str, K
     app.add_middleware(SmartAccessObserver, trail=trail, client_id="audit-app")
     served = Served(app, port=port).start()
     try:
-        yield ehr, base, trail
+        yield ehr, base, trail, app
     finally:
         served.stop()
         ehr.stop()
@@ -77,9 +79,9 @@ def _launches(step: str, outcome: str, reason: str) -> float:
 
 
 def test_launch_history_and_viewer_open_are_recorded_with_the_sessions_user_and_patient(
-    running: tuple[SandboxEhr, str, KeptTrail],
+    running: tuple[SandboxEhr, str, KeptTrail, FastAPI],
 ) -> None:
-    ehr, base, trail = running
+    ehr, base, trail, app = running
     started = _launches("start", "permitted", "ok")
     launched = _launches("callback", "permitted", "ok")
     browser = Browser()
@@ -89,6 +91,8 @@ def test_launch_history_and_viewer_open_are_recorded_with_the_sessions_user_and_
         uid = "1.2.826.0.1.3680043.8.498.1"
         opened = browser.client.get(f"{base}/app/viewer", params={"StudyInstanceUIDs": uid})
         assert opened.status_code == 303
+        app_session = app.state.smart.store.get(browser.client.cookies.get(COOKIE_NAME))
+        assert app_session is not None
     finally:
         browser.close()
     launch, history, viewer = trail.kept
@@ -100,14 +104,18 @@ def test_launch_history_and_viewer_open_are_recorded_with_the_sessions_user_and_
         assert record.actor.client_id == "audit-app"
         assert record.actor.user is not None and record.actor.user.startswith("Practitioner/")
     assert viewer.studies == (uid,)
+    # one session reference for the launch, the pages and (as the viewer token's sid) the
+    # gateway's records of that token
+    sid = session_id(app_session)
+    assert {r.actor.session for r in trail.kept} == {session_ref(sid)}
     assert _launches("start", "permitted", "ok") - started == 1
     assert _launches("callback", "permitted", "ok") - launched == 1
 
 
 def test_refused_launch_and_page_without_session_are_recorded_with_the_reason(
-    running: tuple[SandboxEhr, str, KeptTrail],
+    running: tuple[SandboxEhr, str, KeptTrail, FastAPI],
 ) -> None:
-    ehr, base, trail = running
+    ehr, base, trail, _app = running
     denied = _launches("callback", "refused", "access-denied")
     browser = Browser(decision="deny")
     try:
