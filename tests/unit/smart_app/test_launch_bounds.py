@@ -5,10 +5,14 @@ client is rate limited before any of that."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 from sandbox_ehr import SandboxEhr
 from sqlalchemy import MetaData, func, select
 
+from bridge.state.engine import create_state_engine
+from smart_app.pending import PendingLaunches
 from smart_app.ratelimit import RateLimiter
 from tests.unit.smart_app.conftest import PATIENT, AppFactory, Browser, RunningApp
 
@@ -83,3 +87,23 @@ def test_the_rate_limit_refills_per_client_and_forgets_the_least_recent_clients(
     for client in ("c", "d", "e"):
         limiter.allow(client)
     assert len(limiter) == 3  # "a" and "b" forgotten: the limiter itself is bounded
+
+
+def test_the_pending_store_keeps_the_newest_launches_and_drops_expired_ones(
+    tmp_path: Path,
+) -> None:
+    now = [1000.0]
+    engine = create_state_engine(f"sqlite:///{tmp_path / 'launches.db'}")
+    store = PendingLaunches(engine, capacity=3, lifetime=900.0, clock=lambda: now[0])
+    cookies = []
+    for i in range(5):
+        now[0] += 1
+        cookies.append(store.create({"n": i}))
+    assert store.count() == 3
+    assert [store.get(c) for c in cookies] == [None, None, {"n": 2}, {"n": 3}, {"n": 4}]
+    assert store.get("forged") is None
+    now[0] += 900.0
+    assert store.get(cookies[-1]) is None  # expired
+    store.create({"n": 5})
+    assert store.count() == 1  # the expired rows went with the next insert
+    engine.dispose()
