@@ -11,21 +11,49 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
-from bridge.cli_common import ConfigOpt, archives_named, parse_date, settings_or_exit
+from bridge.cli_common import (
+    HELP_STYLE,
+    ConfigOpt,
+    HelpGroup,
+    archives_named,
+    console,
+    existing_store,
+    parse_date,
+    plain_console,
+    settings_or_exit,
+)
 from bridge.errors import AuthError, BridgeError, ConfigError, MappingConfigError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(no_args_is_help=True, add_completion=False, **HELP_STYLE,
                   help="Keep a DICOMweb archive and a FHIR R4 EHR in sync.")
-failures_app = typer.Typer(no_args_is_help=True, help="Studies that failed to sync.")
+failures_app = typer.Typer(no_args_is_help=True, **HELP_STYLE,
+                           help="Studies that failed to sync.")
 app.add_typer(failures_app, name="failures")
-out = Console()
-err = Console(stderr=True)
+#: serve, sync and backfill run under supervisors that keep what they print: no colour
+out = plain_console()
+err = plain_console(stderr=True)
+#: the reports people read at a terminal (failures): colour where we ask for it
+report = console()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"imaging-bridge {version('imaging-fhir-bridge')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    _show_version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")]
+    = False,
+) -> None:
+    """Keep a DICOMweb archive and a FHIR R4 EHR in sync."""
 
 #: exit status of a run that could not work because of its configuration or credentials
 #: (as :func:`~bridge.cli_common.settings_or_exit` for invalid settings); 1 is any other error
@@ -36,7 +64,7 @@ def _run(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except BridgeError as exc:
-        err.print(f"[red]{exc.kind}:[/red] {exc.message}")
+        err.print(f"{exc.kind}: {exc.message}", markup=False)
         code = EXIT_CONFIG if isinstance(exc, AuthError | ConfigError | MappingConfigError) \
             else 1
         raise typer.Exit(code) from exc
@@ -51,14 +79,18 @@ def _summary(stats: Any) -> None:
               f"retry later {stats.retried}, failed {stats.failed}")
     reason = nothing_written_reason(stats)
     if reason is not None:
-        err.print(f"[red]auth:[/red] nothing was written: {reason}")
+        err.print(f"auth: nothing was written: {reason}", markup=False)
         raise typer.Exit(EXIT_CONFIG)
 
 
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
-    """Run the service: admin API, poller and sync workers (the admin API on a listener of
-    its own with api.admin_port)."""
+    """Run the service: poller, sync workers and the HTTP API.
+
+    The HTTP API serves the admin routes, and when enabled the gateway, the SMART app, the
+    STOW-RS proxy and notifications; with api.admin_port the admin routes get a listener
+    of their own.
+    """
     from bridge.api.serve import serve as serve_listeners
 
     settings = settings_or_exit(config)
@@ -72,9 +104,10 @@ def sync(
     config: ConfigOpt = None,
     once: Annotated[bool, typer.Option("--once", help="one poll, drain, exit")] = False,
 ) -> None:
-    """Poll the archives and drain the queue (``--once``) or keep doing so.
+    """Poll the archives and sync what is due, once or continuously.
 
-    ``--once`` exits with status 2 when the FHIR server's credentials are refused.
+    With --once: one poll, sync everything due, exit; exit status 2 when the FHIR
+    server's credentials are refused.
     """
     from bridge.sync.service import check_fhir_credentials, run_service, sync_context
 
@@ -122,9 +155,10 @@ def backfill(
         help="also sync the studies outside the date range (StudyDate empty, invalid, "
              "earlier or later); default: on unless --from or --to is given")] = None,
 ) -> None:
-    """Sync an archive's whole history (resumable: run it again after a crash).
+    """Sync an archive's whole history.
 
-    Exit status 2 when the FHIR server's credentials are refused (nothing can be written).
+    Resumable: run it again after a crash.  Exit status 2 when the FHIR server's
+    credentials are refused (nothing can be written).
     """
     from bridge.sync.backfill import DEFAULT_START, BackfillProgress
     from bridge.sync.backfill import backfill as run_backfill
@@ -189,12 +223,14 @@ def backfill(
 def failures_list(config: ConfigOpt = None,
                   limit: Annotated[int, typer.Option(help="at most this many")] = 100) -> None:
     """Studies whose last sync failed, with the reason."""
-    from bridge.state import open_store
-
-    settings = settings_or_exit(config)
-    store = open_store(settings.state.url)
-    failed = store.failures(limit=limit)
-    store.close()
+    store = existing_store(settings_or_exit(config))
+    try:
+        failed = store.failures(limit=limit)
+    finally:
+        store.close()
+    if not failed:
+        report.print("failed studies: none")
+        return
     # the UID is what `failures show/retry` need: never cut or wrapped, the message gives way
     study = Column("study", no_wrap=True,
                    min_width=max((len(f.study_uid) for f in failed), default=5))
@@ -202,7 +238,7 @@ def failures_list(config: ConfigOpt = None,
     table = Table("archive", study, kind, "at", "message")
     for f in failed:
         table.add_row(f.archive, f.study_uid, f.kind, str(f.at), f.message[:120])
-    out.print(table)
+    report.print(table)
 
 
 @failures_app.command("show")
@@ -210,13 +246,13 @@ def failures_show(uid: str, config: ConfigOpt = None) -> None:
     """Every failure recorded for a study, with the FHIR server's OperationOutcome."""
     from dataclasses import asdict
 
-    from bridge.state import open_store
-
-    settings = settings_or_exit(config)
-    store = open_store(settings.state.url)
-    history = store.failure_history(uid)
+    store = existing_store(settings_or_exit(config))
+    try:
+        history = store.failure_history(uid)
+    finally:
+        store.close()
     if not history:
-        err.print(f"no failures recorded for {uid}")
+        console(stderr=True).print(f"no failures recorded for {uid}", markup=False)
         raise typer.Exit(1)
     sys.stdout.write(json.dumps([asdict(h) for h in history], indent=2, default=str) + "\n")
 
@@ -228,14 +264,14 @@ def failures_retry(
     config: ConfigOpt = None,
 ) -> None:
     """Put failed studies back in the queue."""
-    from bridge.state import open_store
-
     if not uid and not all_:
         raise typer.BadParameter("give a study UID or --all")
-    settings = settings_or_exit(config)
-    store = open_store(settings.state.url)
-    n = store.retry_failed(uid, all=all_)
-    out.print(f"{n} studies due again")
+    store = existing_store(settings_or_exit(config))
+    try:
+        n = store.retry_failed(uid, all=all_)
+    finally:
+        store.close()
+    report.print(f"{n} studies due again")
 
 
 def _register_command_modules() -> None:
@@ -245,6 +281,10 @@ def _register_command_modules() -> None:
 
     for module in (cli_mapping, cli_keys, cli_realtime, cli_warnings, cli_resync):
         module.register(app)
+    # every command group lists its commands whole (the modules' own Typers know nothing of
+    # the help layout; typer reads this when it builds the click group, at app())
+    for group in app.registered_groups:
+        group.cls = HelpGroup
 
 
 _register_command_modules()

@@ -1,18 +1,23 @@
-"""Pieces shared by the ``imaging-bridge`` command modules (options and argument parsing)."""
+"""Pieces shared by the ``imaging-bridge`` command modules (options, argument parsing,
+settings, the state store and the consoles)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
 
 from bridge.config import Settings, load_settings
 from bridge.errors import ConfigError
 from bridge.logging import setup_logging
+from bridge.state import StateStore, open_store
 
 T = TypeVar("T")
 
@@ -20,6 +25,54 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="YAML config file (else BRIDGE_CONFIG_FILE / env)"),
 ]
+
+#: what running without any configuration prints: the settings every command needs
+NO_CONFIGURATION = """\
+no configuration: give the bridge its settings in a YAML file (--config FILE, or \
+BRIDGE_CONFIG_FILE=FILE) or as BRIDGE_* environment variables. At least:
+  archives[].base_url  the archive's DICOMweb root  (BRIDGE_ARCHIVE__BASE_URL)
+  fhir.base_url        the EHR's FHIR R4 base        (BRIDGE_FHIR__BASE_URL)
+  state.url            where the state store lives   (BRIDGE_STATE__URL, e.g. \
+sqlite:///var/lib/imaging-bridge/state.db)
+Every setting, its type, default and variable: docs/settings-reference.md \
+(imaging-bridge settings doc)."""
+
+
+class HelpGroup(TyperGroup):
+    """A command group whose command list gives each command's whole first sentence,
+    wrapped to the terminal, where click cuts it mid-sentence with "..." to fit one line."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+#: click's own help layout (rich_markup_mode=None): paragraphs re-wrapped to the terminal,
+#: flags shown as ``--once`` (typer's rich panels print ``<bool>`` beside every flag and keep
+#: the docstrings' line breaks mid-sentence); plain tracebacks, never rich's coloured ones
+#: (nor their local variables)
+HELP_STYLE: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False,
+                              "cls": HelpGroup}
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for command output: colour only for the markup we write, and only on a
+    terminal (``NO_COLOR`` is honoured); never rich's guesswork highlighting of numbers,
+    strings and paths, which put colour codes into every ``sync``/``backfill`` line."""
+    return Console(stderr=stderr, highlight=False)
+
+
+def plain_console(*, stderr: bool = False) -> Console:
+    """A console that never writes colour, even on a terminal: for the commands that run
+    under a supervisor (``serve``, ``sync``, ``backfill``), whose output ends up in log
+    collectors that store escape codes as they come (``docker run -t``, ``script``)."""
+    return Console(stderr=stderr, highlight=False, no_color=True)
 
 
 def parse_date(value: str | None) -> date | None:
@@ -32,15 +85,65 @@ def parse_date(value: str | None) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
 
 
+def configured(config: Path | None, environ: Mapping[str, str]) -> bool:
+    """Whether any configuration was given: a file, or one ``BRIDGE_<section>...`` variable.
+
+    Variables that are no settings (the test tools' ``BRIDGE_HAPI_JAR``) do not count:
+    without this check every default applies, and a command creates ``./bridge-state.db``
+    and shows its empty tables as if nothing had happened.
+    """
+    if config is not None or environ.get("BRIDGE_CONFIG_FILE"):
+        return True
+    sections = set(Settings.model_fields)
+    return any(name.upper().startswith("BRIDGE_")
+               and name[len("BRIDGE_"):].split("__", 1)[0].lower() in sections
+               for name in environ)
+
+
 def settings_or_exit(config: Path | None) -> Settings:
-    """The settings, with logging set up; exit status 2 naming a configuration error."""
+    """The settings, with logging set up; exit status 2 naming a configuration error, or
+    saying which settings are needed when none were given at all."""
+    err = console(stderr=True)
+    if not configured(config, os.environ):
+        err.print(NO_CONFIGURATION, markup=False, soft_wrap=True)
+        raise typer.Exit(2)
     try:
         settings = load_settings(config)
     except ConfigError as exc:
-        Console(stderr=True).print(f"[red]configuration error:[/red] {exc.message}")
+        err.print(Text.assemble(("configuration error:", "red"), " ", exc.message))
         raise typer.Exit(2) from exc
     setup_logging(settings.log)
     return settings
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url`` when it does not exist (None for other databases)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database or database == ":memory:" \
+            or database.startswith("file:"):
+        return None
+    path = Path(database)
+    return None if path.exists() else path
+
+
+def existing_store(settings: Settings) -> StateStore:
+    """The state store, for commands that only read or requeue what a sync recorded.
+
+    A SQLite file that does not exist is an error naming it, not a new empty store: an
+    empty table there would claim that nothing failed or warned, when the command only
+    looked in the wrong place (a relative ``state.url`` run from another directory).
+    """
+    missing = _missing_sqlite_file(settings.state.url)
+    if missing is not None:
+        console(stderr=True).print(
+            f"no state store at {missing.resolve()} (state.url {settings.state.url}): "
+            "nothing was synced with these settings yet, or state.url names another file",
+            markup=False, soft_wrap=True)
+        raise typer.Exit(2)
+    return open_store(settings.state.url)
 
 
 def archives_named(archives: Mapping[str, T], archive: str | None) -> list[tuple[str, T]]:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from bridge.auth.keys import (
     SUPPORTED_ALGS,
@@ -21,12 +20,13 @@ from bridge.auth.keys import (
     load_signing_key,
     write_key_files,
 )
+from bridge.cli_common import console
 from bridge.errors import BridgeError
 
 keys_app = typer.Typer(no_args_is_help=True,
                        help="Signing keys for SMART Backend Services (private_key_jwt).")
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 
 @keys_app.command()
@@ -36,7 +36,11 @@ def generate(
                    ] = "ES384",
     force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
 ) -> None:
-    """Write ``private-key.pem`` (0600) and ``jwks.json`` (public, register it with the EHR)."""
+    """Write a new private key and its public JWKS.
+
+    private-key.pem (mode 0600, keep it secret) and jwks.json (public: register it with
+    the EHR).
+    """
     if alg not in SUPPORTED_ALGS:
         err.print(f"[red]unsupported --alg {alg}[/red]; use one of {', '.join(SUPPORTED_ALGS)}")
         raise typer.Exit(2)
@@ -59,7 +63,11 @@ def show(
     key_id: Annotated[str | None, typer.Option("--kid", help="kid the EHR registered")
                       ] = None,
 ) -> None:
-    """Print the public JWKS of a private key file (checks the file's permissions)."""
+    """Print the public JWKS of a private key file.
+
+    The file's permissions are checked first: a key that group or others may read or
+    write is refused.
+    """
     try:
         key = load_signing_key(key_file, key_id=key_id)
     except BridgeError as exc:

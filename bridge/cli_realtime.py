@@ -9,17 +9,19 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from bridge.cli_common import ConfigOpt, archives_named, parse_date, settings_or_exit
+from bridge.cli_common import (
+    ConfigOpt,
+    archives_named,
+    console,
+    parse_date,
+    settings_or_exit,
+)
 from bridge.errors import BridgeError
 
-out = Console()
-err = Console(stderr=True)
-
-
-
+out = console()
+err = console(stderr=True)
 
 
 def reconcile_command(
@@ -33,10 +35,11 @@ def reconcile_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table")]
     = False,
 ) -> None:
-    """Compare archive (QIDO), FHIR (our ImagingStudy) and state store; report drift.
+    """Report drift between the archive, the FHIR server and the state store.
 
-    Without --from/--to the whole archive is compared.  Exit status 0 when there is no
-    drift, 3 when there is (after --fix too: the repairs happen in the sync workers).
+    Compares the archive's studies (QIDO-RS), our ImagingStudy resources and the state
+    store.  Without --from/--to the whole archive is compared.  Exit status 0 when there is
+    no drift, 3 when there is (after --fix too: the repairs happen in the sync workers).
     """
     from bridge.sync.reconcile import ReconcileReport, reconcile
     from bridge.sync.service import sync_context

@@ -17,13 +17,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from bridge.cli_common import ConfigOpt, settings_or_exit
+from bridge.cli_common import ConfigOpt, console, existing_store, settings_or_exit
 from bridge.mapping import WARNING_CODES
-from bridge.state import open_store
 
-out = Console()
+out = console()
 
 
 def resync(
@@ -36,8 +34,10 @@ def resync(
         help="write every study even if its resource is unchanged")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Put synced studies back in the queue to be mapped again (a running ``serve`` picks
-    them up; or run ``imaging-bridge sync --once``)."""
+    """Put synced studies back in the queue to be mapped again.
+
+    A running serve picks them up; or run imaging-bridge sync --once.
+    """
     if not uids and not all_ and code is None:
         raise typer.BadParameter("give study UIDs, --code or --all")
     if uids and all_:
@@ -50,7 +50,7 @@ def resync(
     if archive is not None and archive not in {a.name for a in settings.archives}:
         raise typer.BadParameter(f"no archive named {archive!r} is configured",
                                  param_hint="--archive")
-    store = open_store(settings.state.url)
+    store = existing_store(settings)
     try:
         n = store.requeue_synced(uids or None, archive=archive, warning_code=code, force=force)
     finally:

@@ -15,17 +15,16 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
-from bridge.cli_common import ConfigOpt, settings_or_exit
+from bridge.cli_common import ConfigOpt, console, existing_store, settings_or_exit
 from bridge.mapping import WARNING_CODES
-from bridge.state import WarnedStudy, open_store
+from bridge.state import WarnedStudy
 
 warnings_app = typer.Typer(no_args_is_help=True,
                            help="Mapping warnings of the synced studies (their latest mapping).")
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 ArchiveOpt = Annotated[str | None, typer.Option(help="only this archive")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout instead of tables")]
@@ -55,7 +54,7 @@ def list_command(
 ) -> None:
     """Studies per warning code, then the studies (newest mapping first)."""
     _check_code(code)
-    store = open_store(settings_or_exit(config).state.url)
+    store = existing_store(settings_or_exit(config))
     try:
         counts = store.warning_counts(archive=archive)
         studies = store.studies_with_warnings(code=code, archive=archive, limit=limit)
@@ -98,7 +97,7 @@ def show_command(
 ) -> None:
     """The warnings of the study's latest mapping (exit status 1 if the study is unknown)."""
     settings = settings_or_exit(config)
-    store = open_store(settings.state.url)
+    store = existing_store(settings)
     try:
         warnings = store.study_warnings(uid, archive=archive)
         names = [archive] if archive else [a.name for a in settings.archives]

@@ -127,8 +127,31 @@ class PlainFormatter(logging.Formatter):
         return "\n".join([head, *(f"  {_escape_text(r)}" for r in rest)])
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record to ``sys.stderr`` as it is *then*, not as it was at set-up.
+
+    While ``backfill`` shows its progress bar, rich swaps ``sys.stderr`` for a proxy that
+    prints above the bar; a handler holding the original stream wrote records into the
+    middle of the bar's line, among its colour codes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # emit runs under the handler's lock (Handler.handle), so the swap is not racy
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+#: libraries whose INFO lines are noise on every command: alembic announces its SQLite
+#: implementation each time the state store opens (the schema upgrade itself is logged
+#: once by the migration environment, bridge.state.migrations)
+_QUIET = ("alembic",)
+
+
 def setup_logging(settings: LogSettings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter() if settings.json_output
                          else PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -137,3 +160,7 @@ def setup_logging(settings: LogSettings) -> None:
     root.setLevel(settings.level)
     # httpx logs full request URLs at INFO; those may carry patient identifiers in queries
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name in _QUIET:
+        # DEBUG shows them all again
+        logging.getLogger(name).setLevel(logging.DEBUG if settings.level == "DEBUG"
+                                         else logging.WARNING)

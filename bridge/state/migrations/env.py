@@ -9,6 +9,7 @@ or the ``BRIDGE_STATE_URL`` environment variable instead.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from alembic import context
@@ -18,6 +19,8 @@ from sqlmodel import SQLModel
 import bridge.state.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from bridge.state.migrate import VERSION_TABLE
 
+log = logging.getLogger("bridge.state.migrations")
+
 
 def _run(connection: Connection) -> None:
     context.configure(
@@ -26,8 +29,16 @@ def _run(connection: Connection) -> None:
         version_table=VERSION_TABLE,
         compare_type=True,
     )
+    migration = context.get_context()
+    before = migration.get_current_revision()
     with context.begin_transaction():
         context.run_migrations()
+    after = migration.get_current_revision()
+    if after != before:
+        # one line when the schema changes; alembic's own INFO lines (its SQL dialect, each
+        # step) are quietened by bridge.logging, as they came on every command
+        log.info("state store schema migrated",
+                 extra={"from_revision": before or "none", "to_revision": after or "none"})
 
 
 def _main() -> None:
