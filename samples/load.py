@@ -29,6 +29,7 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 
 from samples.generator import PROFILES, GeneratedStudy, StudyTruth, generate_studies, write_manifest
+from samples.real_images import RealStudy
 
 __all__ = [
     "LoadResult",
@@ -178,7 +179,7 @@ def _count_response(response: Dataset, sent: int) -> tuple[int, int, list[str]]:
 
 
 def _load_one(
-    client: DICOMwebClient, study: GeneratedStudy, chunk_size: int, mode: str
+    client: DICOMwebClient, study: GeneratedStudy | RealStudy, chunk_size: int, mode: str
 ) -> StudyLoadResult:
     uid = study.study_uid
     result = StudyLoadResult(uid, study.truth.instance_count, 0, 0, 0, 0)
@@ -203,7 +204,7 @@ def _load_one(
 
 
 def load_studies(
-    studies: Iterable[GeneratedStudy],
+    studies: Iterable[GeneratedStudy | RealStudy],
     *,
     url: str,
     username: str | None = None,
@@ -233,7 +234,7 @@ def load_studies(
 
     local = threading.local()
 
-    def work(study: GeneratedStudy) -> StudyLoadResult:
+    def work(study: GeneratedStudy | RealStudy) -> StudyLoadResult:
         client = getattr(local, "client", None)
         if client is None:
             client = make_client(url, username=username, password=password, timeout=timeout)

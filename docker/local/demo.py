@@ -30,6 +30,7 @@ from sandbox_ehr import SandboxEhr  # noqa: E402
 
 from samples.generator import generate_studies  # noqa: E402
 from samples.load import load_studies  # noqa: E402
+from samples.real_images import real_studies  # noqa: E402
 from samples.seed_ehr import seed_ehr  # noqa: E402
 
 APP_CLIENT = "imaging-app"
@@ -142,8 +143,11 @@ def main() -> int:
         print(f"demo: servers up in {time.monotonic() - t0:.0f} s")
 
         studies = list(generate_studies(args.studies, seed=args.seed))
+        # real anonymized images (pydicom test files: MR, CT, CR, US, multi-frame; JPEG 2000,
+        # JPEG-LS, RLE, JPEG) re-identified as studies of the same synthetic patients
+        real = real_studies([s.patient for s in studies], seed=args.seed)
         loaded = load_studies(
-            studies,
+            [*studies, *real],
             url=stack.orthanc.dicomweb_url,
             username=stack.orthanc.username,
             password=stack.orthanc.password,
@@ -153,7 +157,7 @@ def main() -> int:
             f"in Orthanc"
         )
         seeded = seed_ehr(
-            [s.truth for s in studies],
+            [s.truth for s in [*studies, *real]],
             fhir_url=stack.hapi.fhir_url,
             patients_fraction=1.0,
             seed=args.seed,
