@@ -277,9 +277,17 @@ def failures_retry(
 def _register_command_modules() -> None:
     """The command groups in their own modules add themselves (imported here, after ``app``
     exists: they build on it)."""
-    from bridge import cli_keys, cli_mapping, cli_realtime, cli_resync, cli_warnings
+    from bridge import (
+        cli_keys,
+        cli_mapping,
+        cli_realtime,
+        cli_resync,
+        cli_settings,
+        cli_warnings,
+    )
 
-    for module in (cli_mapping, cli_keys, cli_realtime, cli_warnings, cli_resync):
+    for module in (cli_mapping, cli_keys, cli_realtime, cli_warnings, cli_resync,
+                   cli_settings):
         module.register(app)
     # every command group lists its commands whole (the modules' own Typers know nothing of
     # the help layout; typer reads this when it builds the click group, at app())

@@ -64,15 +64,16 @@ HELP_STYLE: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enabl
 def console(*, stderr: bool = False) -> Console:
     """A console for command output: colour only for the markup we write, and only on a
     terminal (``NO_COLOR`` is honoured); never rich's guesswork highlighting of numbers,
-    strings and paths, which put colour codes into every ``sync``/``backfill`` line."""
-    return Console(stderr=stderr, highlight=False)
+    strings and paths, which put colour codes into every ``sync``/``backfill`` line.  Lines
+    are not broken at the terminal's width (a path or UID stays whole for copy and grep)."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def plain_console(*, stderr: bool = False) -> Console:
     """A console that never writes colour, even on a terminal: for the commands that run
     under a supervisor (``serve``, ``sync``, ``backfill``), whose output ends up in log
     collectors that store escape codes as they come (``docker run -t``, ``script``)."""
-    return Console(stderr=stderr, highlight=False, no_color=True)
+    return Console(stderr=stderr, highlight=False, no_color=True, soft_wrap=True)
 
 
 def parse_date(value: str | None) -> date | None:
