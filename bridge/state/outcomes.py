@@ -35,7 +35,7 @@ class OutcomeOps(StoreBase):
             if self._dialect == "postgresql":
                 params.update(archives=[a for a, _ in chunk], uids=[u for _, u in chunk])
             else:
-                params.update(keys=list(chunk))
+                params.update(keys=list(chunk), uids=[u for _, u in chunk])
             rows = conn.execute(self._held_rows, params)
             held.update({(row.archive, row.study_uid): row for row in rows})
         return held

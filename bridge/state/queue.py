@@ -272,7 +272,10 @@ class QueueOps(StoreBase):
             return []
         order = {(row.archive, row.study_uid): n for n, row in enumerate(picked)}
         taken_over = {key for key, row in zip(order, picked, strict=True) if row.status == LEASED}
-        leased = conn.execute(self._claim_lease, {**lease, "keys": list(order)})
+        keys = list(order)
+        leased = conn.execute(
+            self._claim_lease, {**lease, "keys": keys, "uids": [uid for _, uid in keys]}
+        )
         rows = sorted(leased, key=lambda row: order[(row.archive, row.study_uid)])
         return [self._claimed(row, (row.archive, row.study_uid) in taken_over) for row in rows]
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -229,7 +230,8 @@ def claim_lease(dialect: str, *, by_archive: bool) -> Any:
       the rows by primary key whatever the planner's statistics say; it also returns the
       status (``previous_status``) and ``ready_at`` (``picked_ready_at``) before the claim;
     * SQLite: keys, the (archive, uid) pairs :func:`claim_pick` returned (SQLite's
-      RETURNING cannot name another table of an UPDATE ... FROM).
+      RETURNING cannot name another table of an UPDATE ... FROM), and uids, their study
+      UIDs (see :func:`_by_keys`).
 
     Returns the claimed rows' values for :class:`ClaimedStudy`.
     """
@@ -257,7 +259,7 @@ def claim_lease(dialect: str, *, by_archive: bool) -> Any:
             picked.c.ready_at.label("picked_ready_at"),
         ]
     else:
-        lease = lease.where(tuple_(s.archive, s.study_uid).in_(bindparam("keys", expanding=True)))
+        lease = lease.where(*_by_keys())
     return lease.values(
         status=LEASED,
         lease_owner=_text("worker"),
@@ -273,15 +275,14 @@ def claim_lease(dialect: str, *, by_archive: bool) -> Any:
 def held(dialect: str) -> Select[Any]:
     """Rows among some studies that are leased to ``worker``.
 
-    Parameters: worker and, on SQLite, keys (list of (archive, uid)); on PostgreSQL
-    archives and uids (two lists), joined through ``unnest`` so the rows are found by
-    primary key even with no statistics yet, and locked until commit.
+    Parameters: worker and, on SQLite, keys (list of (archive, uid)) and uids (their study
+    UIDs, see :func:`_by_keys`); on PostgreSQL archives and uids (two lists), joined
+    through ``unnest`` so the rows are found by primary key even with no statistics yet,
+    and locked until commit.
     """
     s = STUDY.c
     columns = [s.archive, s.study_uid, s.claimed_seq, s.due_seq, s.attempts, s.fhir_id]
-    query = select(*columns, s.fhir_version).where(
-        s.status == LEASED, s.lease_owner == _text("worker")
-    )
+    query = select(*columns, s.fhir_version).where(s.lease_owner == _text("worker"))
     if dialect == "postgresql":
         wanted = (
             func.unnest(
@@ -292,11 +293,30 @@ def held(dialect: str) -> Select[Any]:
             .render_derived(name="wanted")
         )
         return (
-            query.select_from(wanted)
+            query.where(s.status == LEASED)
+            .select_from(wanted)
             .join(STUDY, and_(s.archive == wanted.c.archive, s.study_uid == wanted.c.uid))
             .with_for_update(of=STUDY)
         )
-    return query.where(tuple_(s.archive, s.study_uid).in_(bindparam("keys", expanding=True)))
+    # "+status": SQLite's documented way to keep a term from choosing an index; without
+    # statistics it would rather read every leased row through ix_bridge_study_status
+    unindexed_status = literal_column(f"+{STUDY.name}.{s.status.name}", String())
+    return query.where(unindexed_status == LEASED, *_by_keys())
+
+
+def _by_keys() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """SQLite: the rows of the (archive, uid) pairs ``keys`` whose UIDs are ``uids``.
+
+    SQLite answers a row-value ``(archive, study_uid) IN (VALUES ...)`` by scanning the
+    whole table (or, for leased rows, every leased row), so a claim or a batch of
+    completions would read every study ever seen; ``study_uid IN (...)`` lets it find the
+    rows through ``ix_bridge_study_study_uid``, and the pairs keep the archive exact.
+    """
+    s = STUDY.c
+    return (
+        s.study_uid.in_(bindparam("uids", expanding=True)),
+        tuple_(s.archive, s.study_uid).in_(bindparam("keys", expanding=True)),
+    )
 
 
 def set_checkpoint(dialect: str) -> Any:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from state_helpers import FakeClock
 
 from bridge.state import LANE_OF_REASON, Lane, Reason, StateStore, open_store, statements
@@ -209,3 +211,36 @@ def test_each_lane_is_claimed_by_one_index_range_scan_already_in_claim_order(
     assert f"USING INDEX {index} (" in plan, plan
     assert "lane=?" in plan and "ready_at<?" in plan.replace("<=", "<"), plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("statement", ["claim_lease", "held"])
+def test_claimed_and_held_rows_are_found_by_index_not_by_a_table_scan_on_sqlite(
+    store: StateStore, clock: FakeClock, db_url: str, statement: str
+) -> None:
+    # SQLite answers "(archive, study_uid) IN (VALUES ...)" by scanning the whole table: a
+    # claim (and a batch of completions) would cost a read of every study ever seen
+    store.mark_many_due(A, [(u, None) for u in uids("bulk", 500)], reason="backfill")
+    query = (statements.claim_lease("sqlite", by_archive=False) if statement == "claim_lease"
+             else statements.held("sqlite"))
+    params = {"worker": "w", "expires": clock.now, "now": clock.now,
+              "keys": [(A, "1.1"), (A, "1.2")], "uids": ["1.1", "1.2"]}
+    sent: list[tuple[str, Any]] = []
+    engine = create_state_engine(db_url)
+
+    def capture(conn: Any, cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        sent.append((sql, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with engine.connect() as conn:
+            trans = conn.begin()
+            conn.execute(query, params)  # the SQL as sent, with its expanded lists
+            trans.rollback()
+            ((sql, args),) = [(q, a) for q, a in sent if "bridge_study" in q]
+            plan = " / ".join(
+                str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", args)
+            )
+    finally:
+        engine.dispose()
+    # found by study UID, not by status (every leased row) nor by scanning the table
+    assert "study_uid=?)" in plan and "SCAN bridge_study" not in plan, plan
