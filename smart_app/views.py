@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from bridge.smart_metrics import count_error_page
 from smart_app.history import (
     Banner,
     FhirReadError,
@@ -57,6 +58,7 @@ def error_page(exc: LaunchError | FhirReadError) -> HTMLResponse:
     else:
         title, detail, status = "The EHR did not answer", exc.message, exc.status
     log.warning("smart app error page", extra={"status": status, "error_type": title})
+    count_error_page(title, status)
     return render("error.html", status=status, title=title, detail=detail)
 
 
