@@ -235,7 +235,8 @@ class QueueOps(StoreBase):
         """Slots of a ``limit``-row claim kept for bulk work: ``limit * bulk_share`` rounded
         down, the fraction carried over to the next claims of this store, so that claims of
         a few rows (or one) keep the share too: at 0.2, one claim in five of one row.
-        Unused slots go to real-time work, so the carry never grows past one slot."""
+        The carry is always under one slot; slots the bulk lane cannot fill go to real-time
+        work and are not owed again."""
         with self._bulk_lock:
             owed = self._bulk_owed + limit * self._bulk_share
             slots = min(limit, math.floor(owed))
