@@ -22,7 +22,8 @@ gateway answers for ``/dicom-web``, SMART Imaging Access); only a system session
 see every study, gets 404 for a study no archive has.  Studies are looked for
 in every archive behind the gateway, the default one first; OHIF shows one data source at
 a time, so the studies of one request should be in one archive.  Redirect targets are local
-paths from the settings (no open redirect).
+paths from the settings (no open redirect).  Each answer is counted (route kind ``iid``)
+and its decision, with the session and the studies, goes to the audit trail.
 """
 
 from __future__ import annotations

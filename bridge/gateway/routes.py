@@ -17,6 +17,9 @@ resource; 404/406 and other refusals of the archive with the gateway's message, 
 archive's body; 500 without ``Retry-After`` when the gateway is misconfigured (the EHR
 refuses its own credentials); 503 + ``Retry-After`` when the archive (or the EHR's token
 service) does not answer.
+
+Every answer, refusals included (401s too), is counted in the gateway's metrics and its
+access decision handed to the audit trail (:mod:`bridge.gateway.observe`).
 """
 
 from __future__ import annotations
