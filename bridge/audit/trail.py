@@ -119,13 +119,20 @@ class AuditTrail:
                         extra={"reason": why, "queue_size": self._queue.maxsize})
 
     def _start(self) -> None:
-        if self._task is not None and not self._task.done():
-            return
         try:
-            self.loop = asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop yet: the records wait for the first record made inside one
-        self._task = self.loop.create_task(self._run(), name="audit-writer")
+        if loop is self.loop and self._task is not None and not self._task.done():
+            return
+        if self.loop is not None and loop is not self.loop:
+            # another event loop (an app served again, a test client's): an asyncio queue
+            # belongs to the loop it first waited in, so the waiting records move over
+            old, self._queue = self._queue, asyncio.Queue(maxsize=self._queue.maxsize)
+            while not old.empty():
+                self._queue.put_nowait(old.get_nowait())
+        self.loop = loop
+        self._task = loop.create_task(self._run(), name="audit-writer")
 
     # --- writing (the background task) --------------------------------------------------------
 

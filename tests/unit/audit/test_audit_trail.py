@@ -187,3 +187,16 @@ async def test_log_line_per_record_names_no_patient_user_or_query() -> None:
     for private in ("MRN-555", "doc-9", "DOE", "PatientName"):
         assert private not in text
     assert line.client_id == "app-1" and line.user_identified is True  # type: ignore[attr-defined]
+
+
+def test_the_trail_keeps_writing_when_the_app_is_served_by_another_event_loop() -> None:
+    sink = ListSink()
+    trail = AuditTrail(sink=sink, aggregate_seconds=0)
+
+    async def one(study: str) -> None:
+        trail.record(_record(study))
+        await trail.flush()
+
+    asyncio.run(one("5.1"))  # e.g. one test client's loop, then another's
+    asyncio.run(one("5.2"))
+    assert [r.studies[0] for b in sink.batches for r in b] == ["5.1", "5.2"]
