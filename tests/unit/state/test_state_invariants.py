@@ -4,6 +4,9 @@
   time of due/waiting rows, the lease expiry of leased rows, NULL for the others.
 * No event is ever lost: whenever an outcome leaves a study synced or failed, the claim
   it answers was made after the study's last event; otherwise the study is due again.
+* Lanes (issue 19): a queued study is in the real-time lane exactly when a real-time
+  event (here ``poll``) came since it was last queued afresh; bulk events (``backfill``,
+  ``failures retry``) never move it out, outcomes keep its lane.
 """
 
 from __future__ import annotations
@@ -19,6 +22,20 @@ from bridge.state import ClaimedStudy, StateStore, Status
 
 A = "archive-a"
 UIDS = [f"1.{n}" for n in range(10)]
+
+
+def check_lanes(db: Path, realtime: set[str]) -> None:
+    with sqlite3.connect(db) as raw:
+        rows = raw.execute(
+            "SELECT study_uid, lane FROM bridge_study WHERE status IN ('due', 'waiting', 'leased')"
+        ).fetchall()
+    assert {uid for uid, lane in rows if lane == "realtime"} == {
+        uid for uid, _ in rows if uid in realtime}, rows
+
+
+def queued(store: StateStore, uid: str) -> bool:
+    study = store.get_study(A, uid)
+    return study is not None and study.status in (Status.DUE, Status.WAITING, Status.LEASED)
 
 
 def check_ready_at(db: Path) -> None:
@@ -54,6 +71,8 @@ def test_random_operations_keep_the_queue_invariants(
             assert last_event[claim.study_uid] > claimed_at
 
     deleted: set[str] = set()
+    #: studies with a real-time event since they were last queued afresh (the lanes' model)
+    realtime: set[str] = set()
     for tick in range(1, 401):
         op = rng.choice(
             [
@@ -81,8 +100,10 @@ def test_random_operations_keep_the_queue_invariants(
                 fingerprint=rng.choice([None, f"fp{tick}"]),
             )
             last_event[uid] = tick
+            realtime.add(uid)
         elif op == "many":
             chosen = rng.sample(UIDS, 4)
+            realtime.difference_update(u for u in chosen if not queued(store, u))
             store.mark_many_due(A, [(u, None) for u in chosen], reason="backfill")
             last_event.update(dict.fromkeys(chosen, tick))
         elif op == "claim":
@@ -136,12 +157,16 @@ def test_random_operations_keep_the_queue_invariants(
         elif op == "delete":
             store.mark_deleted(A, uid)
             deleted.add(uid)
+            realtime.discard(uid)
         elif op == "retry_failed":
             for study_uid in [f.study_uid for f in store.failures(limit=1000)]:
                 last_event[study_uid] = tick
+                realtime.discard(study_uid)
             store.retry_failed(all=True)
         clock.advance(rng.choice([0, 1, 3, 10]))
         check_ready_at(tmp_path / "state.db")
+        check_lanes(tmp_path / "state.db", realtime)
+        assert sum(f.depth for f in store.lanes()) == store.queue_depth()
 
     # finally nothing is stuck: with time passing, every open study can be claimed
     clock.advance(3600)
