@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import yaml
 from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
@@ -101,6 +102,23 @@ def configured(config: Path | None, environ: Mapping[str, str]) -> bool:
                for name in environ)
 
 
+def _check_config_file(path: Path | str | None) -> None:
+    """A config file that is no YAML mapping as a :class:`ConfigError` naming the file (the
+    settings loader lets the YAML parser's exception through: a traceback, not a message)."""
+    if path is None or not Path(path).is_file():
+        return  # none given, or load_settings names the missing file
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        raise ConfigError(f"{path} is not valid YAML{at}: "
+                          f"{getattr(exc, 'problem', None) or exc}") from exc
+    if document is not None and not isinstance(document, dict):
+        raise ConfigError(f"{path} is not a mapping of settings sections (archives:, fhir:, "
+                          f"state:, ...) but a {type(document).__name__}")
+
+
 def settings_or_exit(config: Path | None) -> Settings:
     """The settings, with logging set up; exit status 2 naming a configuration error, or
     saying which settings are needed when none were given at all."""
@@ -109,6 +127,7 @@ def settings_or_exit(config: Path | None) -> Settings:
         err.print(NO_CONFIGURATION, markup=False, soft_wrap=True)
         raise typer.Exit(2)
     try:
+        _check_config_file(config or os.environ.get("BRIDGE_CONFIG_FILE") or None)
         settings = load_settings(config)
     except ConfigError as exc:
         err.print(Text.assemble(("configuration error:", "red"), " ", exc.message))

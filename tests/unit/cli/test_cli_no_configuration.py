@@ -66,3 +66,19 @@ def test_an_empty_failure_list_says_none(tmp_path: Path) -> None:
     result = runner.invoke(app, ["failures", "list", "-c", str(config)])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "failed studies: none"
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("archives: [\n", "not valid YAML"),
+    ("just a string\n", "not a mapping of settings sections"),
+    ("- fhir\n", "not a mapping of settings sections"),
+])
+def test_a_config_file_that_is_no_yaml_mapping_is_a_configuration_error(
+        text: str, problem: str, tmp_path: Path) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["failures", "list", "-c", str(config)])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert message.startswith("configuration error:") and str(config) in message, message
+    assert problem in message and "Traceback" not in result.output
