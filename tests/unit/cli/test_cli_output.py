@@ -4,10 +4,13 @@ one log line when the state store's schema changes (issue 20 items 10 and 11).""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pty
 import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +68,49 @@ def test_backfill_on_a_terminal_writes_log_lines_whole_and_no_colour(tmp_path: P
     for line in retries:
         assert TIMESTAMP.match(line), f"a log line that does not start a line: {line!r}"
     assert any(line.startswith("archive-unavailable: ") for line in lines), output
+
+
+def test_serve_on_a_terminal_writes_no_colour(tmp_path: Path) -> None:
+    """uvicorn colours its own lines on a terminal (its default log config, and the
+    ``color_message`` it passes along); serve's log lines must come out plain."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_config(tmp_path / "bridge.yaml", state=tmp_path / "state.db")
+    settings = json.loads(config.read_text())
+    settings["api"] = {"port": port, "admin_auth": "none"}
+    settings["realtime"] = {"reconcile_interval": 0}
+    settings["audit"] = {"enabled": False}
+    config.write_text(json.dumps(settings))
+    controller, terminal = pty.openpty()
+    with subprocess.Popen([SCRIPT, "serve", "-c", str(config)], stdin=subprocess.DEVNULL,
+                          stdout=terminal, stderr=terminal, cwd=tmp_path,
+                          env={**bridge_env(), "TERM": "xterm-256color"}) as process:
+        os.close(terminal)
+        output = b""
+        try:
+            # read until uvicorn says it listens, then stop it as an operator would
+            while b"Uvicorn running on" not in output:
+                chunk = os.read(controller, 65536)
+                assert chunk, output.decode(errors="replace")
+                output += chunk
+        finally:
+            process.send_signal(signal.SIGINT)
+            while True:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            status = process.wait(timeout=60)
+    os.close(controller)
+    text = output.decode(errors="replace")
+    assert status == 0, text
+    assert "Application startup complete" in text
+    assert not SGR.search(text), text
+    assert "color_message" not in text
 
 
 def test_a_report_on_a_terminal_has_no_alembic_lines(tmp_path: Path) -> None:
