@@ -16,8 +16,11 @@ from rich.table import Column, Table
 
 from bridge.cli_common import (
     HELP_STYLE,
+    ArchiveOpt,
     ConfigOpt,
+    FromOpt,
     HelpGroup,
+    ToOpt,
     archives_named,
     console,
     existing_store,
@@ -142,11 +145,11 @@ def sync(
 @app.command()
 def backfill(
     config: ConfigOpt = None,
-    from_: Annotated[str | None, typer.Option("--from", help="first StudyDate, YYYY-MM-DD")]
-    = None,
-    to: Annotated[str | None, typer.Option("--to", help="last StudyDate, YYYY-MM-DD")] = None,
-    archive: Annotated[str | None, typer.Option(help="only this archive")] = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    archive: ArchiveOpt = None,
     settle: Annotated[float, typer.Option(
+        metavar="SECONDS",
         help="seconds to keep waiting for retries and expired leases once nothing is due, "
              "and for the archive to answer again during the scan")
     ] = 120.0,
@@ -220,8 +223,10 @@ def backfill(
 
 
 @failures_app.command("list")
-def failures_list(config: ConfigOpt = None,
-                  limit: Annotated[int, typer.Option(help="at most this many")] = 100) -> None:
+def failures_list(
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="at most this many")] = 100,
+) -> None:
     """Studies whose last sync failed, with the reason."""
     store = existing_store(settings_or_exit(config))
     try:

@@ -24,8 +24,14 @@ T = TypeVar("T")
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="YAML config file (else BRIDGE_CONFIG_FILE / env)"),
+    typer.Option("--config", "-c", metavar="FILE",
+                 help="YAML config file (else BRIDGE_CONFIG_FILE / env)"),
 ]
+FromOpt = Annotated[str | None, typer.Option("--from", metavar="DATE",
+                                             help="first StudyDate, YYYY-MM-DD")]
+ToOpt = Annotated[str | None, typer.Option("--to", metavar="DATE",
+                                           help="last StudyDate, YYYY-MM-DD")]
+ArchiveOpt = Annotated[str | None, typer.Option(metavar="NAME", help="only this archive")]
 
 #: what running without any configuration prints: the settings every command needs
 NO_CONFIGURATION = """\

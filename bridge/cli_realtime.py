@@ -12,7 +12,10 @@ import typer
 from rich.table import Table
 
 from bridge.cli_common import (
+    ArchiveOpt,
     ConfigOpt,
+    FromOpt,
+    ToOpt,
     archives_named,
     console,
     parse_date,
@@ -26,10 +29,9 @@ err = console(stderr=True)
 
 def reconcile_command(
     config: ConfigOpt = None,
-    from_: Annotated[str | None, typer.Option("--from", help="first StudyDate, YYYY-MM-DD")]
-    = None,
-    to: Annotated[str | None, typer.Option("--to", help="last StudyDate, YYYY-MM-DD")] = None,
-    archive: Annotated[str | None, typer.Option(help="only this archive")] = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    archive: ArchiveOpt = None,
     fix: Annotated[bool, typer.Option("--fix", help="mark drifted studies due (repair)")]
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table")]

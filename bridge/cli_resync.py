@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from bridge.cli_common import ConfigOpt, console, existing_store, settings_or_exit
+from bridge.cli_common import ArchiveOpt, ConfigOpt, console, existing_store, settings_or_exit
 from bridge.mapping import WARNING_CODES
 
 out = console()
@@ -28,8 +28,8 @@ def resync(
     uids: Annotated[list[str] | None, typer.Argument(help="StudyInstanceUIDs")] = None,
     all_: Annotated[bool, typer.Option("--all", help="every synced study")] = False,
     code: Annotated[str | None, typer.Option(
-        help="only studies whose latest mapping had this warning code")] = None,
-    archive: Annotated[str | None, typer.Option(help="only this archive")] = None,
+        metavar="CODE", help="only studies whose latest mapping had this warning code")] = None,
+    archive: ArchiveOpt = None,
     force: Annotated[bool, typer.Option(
         help="write every study even if its resource is unchanged")] = False,
     config: ConfigOpt = None,

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from bridge.cli_common import ConfigOpt, console, existing_store, settings_or_exit
+from bridge.cli_common import ArchiveOpt, ConfigOpt, console, existing_store, settings_or_exit
 from bridge.mapping import WARNING_CODES
 from bridge.state import WarnedStudy
 
@@ -26,7 +26,6 @@ warnings_app = typer.Typer(no_args_is_help=True,
 out = console()
 err = console(stderr=True)
 
-ArchiveOpt = Annotated[str | None, typer.Option(help="only this archive")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout instead of tables")]
 
 
@@ -46,10 +45,10 @@ def _study_json(study: WarnedStudy) -> dict[str, Any]:
 @warnings_app.command("list")
 def list_command(
     config: ConfigOpt = None,
-    code: Annotated[str | None, typer.Option(help="only studies with this warning code")]
-    = None,
+    code: Annotated[str | None, typer.Option(
+        metavar="CODE", help="only studies with this warning code")] = None,
     archive: ArchiveOpt = None,
-    limit: Annotated[int, typer.Option(help="at most this many studies")] = 100,
+    limit: Annotated[int, typer.Option(metavar="N", help="at most this many studies")] = 100,
     as_json: JsonOpt = False,
 ) -> None:
     """Studies per warning code, then the studies (newest mapping first)."""
