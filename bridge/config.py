@@ -464,11 +464,12 @@ class SmartSettings(StrictModel):
     #: ``api.public_url`` (or http://host:port)
     redirect_base_url: str | None = None
     #: how a study opens: ``{study_uids}`` (comma list, encoded), ``{token}`` (viewer
-    #: token, when the gateway is on) and ``{data_source_path}`` ("" for the gateway's
-    #: default archive, "/{name}" for another: OHIF's ``/viewer/{data source}`` route picks
-    #: that archive's DICOMweb root) are replaced; a local path or an http(s) URL
-    viewer_url_template: str = (
-        "/viewer/viewer{data_source_path}?StudyInstanceUIDs={study_uids}&token={token}")
+    #: token, when the gateway is on; for another viewer: the app's own OHIF fetches and
+    #: renews its token from /app/viewer-token, no token in its URL) and
+    #: ``{data_source_path}`` ("" for the gateway's default archive, "/{name}" for another:
+    #: OHIF's ``/viewer/{data source}`` route picks that archive's DICOMweb root) are
+    #: replaced; a local path or an http(s) URL
+    viewer_url_template: str = "/viewer/viewer{data_source_path}?StudyInstanceUIDs={study_uids}"
     #: the built OHIF viewer (``docker/local/fetch_ohif.sh`` prints it); None = no /viewer
     ohif_dist_dir: Path | None = None
     session_lifetime: float = Field(default=8 * 3600.0, gt=0, description="seconds")

@@ -27,6 +27,7 @@ from bridge.gateway.tokens import TokenInfo
 from smart_app.launch import LaunchError
 from smart_app.service import SmartApp
 from smart_app.viewer import DataSource, OhifFiles, find_dist, viewer_routes
+from smart_app.viewer_session import viewer_session_routes
 from smart_app.views import smart_routes
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,11 @@ def smart_router(settings: Settings) -> APIRouter:
     files = OhifFiles(dist) if dist is not None else None
     router = APIRouter(lifespan=lifespan)
     router.include_router(smart_routes(files))
+    router.include_router(viewer_session_routes())
     if files is not None:
-        router.include_router(viewer_routes(files, sources=data_sources(settings)))
+        # with the gateway, OHIF renews its viewer token from the app (viewer_session)
+        router.include_router(viewer_routes(files, sources=data_sources(settings),
+                                            session_script=settings.gateway.enabled))
     else:
         log.warning("OHIF viewer not found: /viewer is not served "
                     "(run docker/local/fetch_ohif.sh and set smart.ohif_dist_dir)")

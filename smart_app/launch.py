@@ -53,11 +53,44 @@ REFRESH_MARGIN = 30.0
 class LaunchError(Exception):
     """A launch that cannot go on; shown to the user on the error page (no session kept)."""
 
-    def __init__(self, title: str, detail: str, *, status: int = 400) -> None:
+    def __init__(self, title: str, detail: str, *, status: int = 400,
+                 signed_in: bool = False, ehr_description: str | None = None) -> None:
         super().__init__(f"{title}: {detail}")
         self.title = title
         self.detail = detail
         self.status = status
+        #: the ``error_description`` the EHR sent (RFC 6749 4.1.2.1), shown as its words
+        self.ehr_description = ehr_description
+        #: the session goes on: the page links back to the history, not to the EHR
+        self.signed_in = signed_in
+
+
+#: the one answer for a study the session may not open, another patient's or one that
+#: exists nowhere (IHE IID's rule here, issue 12 item 9: no existence oracle).  403, not
+#: 404, for both: the session is known and is refused; "not found" would claim the app knew
+#: the study does not exist, and the gateway and /IHEInvokeImageDisplay answer 403 too
+STUDY_UNAVAILABLE = ("Study not available",
+                     "this study is not among the patient's studies that the app may show")
+
+
+#: RFC 6749 4.1.2.1: error_description is %x20-21 / %x23-5B / %x5D-7E; shown at most this long
+_DESCRIPTION_MAX = 300
+
+
+def error_description(params: dict[str, str]) -> str | None:
+    """The authorization server's ``error_description``, reduced to the characters RFC 6749
+    allows and cut to a readable length.  It arrives in a redirect anyone can forge, so it
+    is shown as text (the page escapes it), attributed to the EHR, never as markup or a
+    link, and never logged."""
+    raw = params.get("error_description") or ""
+    text = "".join(c for c in raw if " " <= c <= "~" and c not in '"\\').strip()
+    if len(text) > _DESCRIPTION_MAX:
+        text = text[:_DESCRIPTION_MAX].rstrip() + "\u2026"
+    return text or None
+
+
+def study_unavailable() -> LaunchError:
+    return LaunchError(*STUDY_UNAVAILABLE, status=403, signed_in=True)
 
 
 @dataclass(frozen=True, slots=True)

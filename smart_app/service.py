@@ -162,10 +162,12 @@ class SmartApp:
         await run_in_threadpool(self.pending.delete, launch_cookie)
         if "error" in params:
             reason = params["error"]
+            said = launch.error_description(params)
             if reason == "access_denied":
                 raise LaunchError("Access not granted", "the authorization was denied at the EHR",
-                                  status=403)
-            raise LaunchError("Sign-in failed", f"the EHR answered {reason[:80]!r}")
+                                  status=403, ehr_description=said)
+            raise LaunchError("Sign-in failed", f"the EHR answered {reason[:80]!r}",
+                              ehr_description=said)
         code = params.get("code")
         if not code:
             raise LaunchError("Sign-in failed", "the EHR sent no authorization code")
@@ -304,20 +306,41 @@ class SmartApp:
 
     async def viewer_url(self, request: Request, session: Session, study_uids: list[str]
                          ) -> str:
-        """Where opening ``study_uids`` goes: the configured template with a fresh viewer
-        token for this session's patient only and the OHIF data-source path of the archive
-        holding the (first) study, as the patient's (when the gateway is on)."""
+        """Where opening ``study_uids`` goes: the configured template with the OHIF
+        data-source path of the archive holding the (first) study as the patient's and, if
+        the template asks for one, a viewer token for this session's patient only (the
+        app's own OHIF fetches its tokens from /app/viewer-token instead).  With the
+        gateway, a study that is not the patient's, or exists nowhere, raises
+        :func:`~smart_app.launch.study_unavailable` (the app's own page, not OHIF's black
+        "not available"; issue 20 item 8)."""
         token, source_path = "", ""
         gateway: Gateway | None = getattr(request.app.state, "gateway", None)
         template = self.settings.viewer_url_template
         patient = str(session.data["patient"])
+        if gateway is not None:
+            source_path = await self._patients_archive(gateway, patient, study_uids)
         if gateway is not None and "{token}" in template:
             token = gateway.viewer.mint(patient=patient, session=session_id(session))
-        if gateway is not None and "{data_source_path}" in template:
-            try:
-                source_path = (await gateway.archive_for(patient, study_uids)).data_source_path
-            except BridgeError as exc:  # an archive or the EHR is down: open the default
-                log.warning("archive of the study not found; opening the default archive",
-                            extra={"error_type": exc.kind})
         return template.format(study_uids=quote(",".join(study_uids), safe=","),
                                token=quote(token, safe=""), data_source_path=source_path)
+
+    @staticmethod
+    async def _patients_archive(gateway: Gateway, patient: str, study_uids: list[str]
+                                ) -> str:
+        """The data-source path of the archive holding the first study, every study checked
+        to be the patient's (the gateway's compartment look-ups, cached for the viewer's
+        own requests that follow).  When the EHR or an archive does not answer, the default
+        archive (the gateway still refuses what is not the patient's)."""
+        try:
+            ids = await gateway.patients.identifiers_of(patient)
+            routes = [await gateway.archives.holding(uid, ids) if ids else None
+                      for uid in study_uids]
+        except BridgeError as exc:
+            log.warning("studies not checked before opening the viewer; opening the "
+                        "default archive", extra={"error_type": exc.kind})
+            return gateway.archives.default.data_source_path
+        if not routes or any(r is None for r in routes):
+            raise launch.study_unavailable()
+        first = routes[0]
+        assert first is not None
+        return first.data_source_path

@@ -118,9 +118,15 @@ def _source(source: DataSource) -> dict[str, Any]:
     }
 
 
-def app_config(*, sources: Sequence[DataSource]) -> str:
+#: the app's script inside OHIF: viewer-token renewal, "session ended", link to the history
+SESSION_SCRIPT = (Path(__file__).parent / "templates" / "viewer_session.js").read_text()
+
+
+def app_config(*, sources: Sequence[DataSource], session_script: bool = False) -> str:
     """OHIF ``window.config`` with the gateway's archives as data sources, the first one
-    the default."""
+    the default; ``session_script`` (with the gateway) appends :data:`SESSION_SCRIPT`,
+    which renews the viewer token from ``/app/viewer-token`` (:mod:`smart_app.viewer_session`)
+    and adds a link back to the imaging history."""
     if not sources:
         raise ValueError("OHIF needs at least one data source")
     config: dict[str, Any] = {
@@ -141,7 +147,8 @@ def app_config(*, sources: Sequence[DataSource]) -> str:
         "defaultDataSourceName": sources[0].name,
         "dataSources": [_source(s) for s in sources],
     }
-    return "window.config = " + json.dumps(config, indent=2) + ";\n"
+    script = "window.config = " + json.dumps(config, indent=2) + ";\n"
+    return script + SESSION_SCRIPT if session_script else script
 
 
 #: ``Sec-Fetch-Dest`` values of a page (the policy without ``'unsafe-eval'``)
@@ -285,8 +292,9 @@ def accepts_gzip(request: Request) -> bool:
     return False
 
 
-def viewer_routes(files: OhifFiles, *, sources: Sequence[DataSource]) -> APIRouter:
-    config_js = app_config(sources=sources)
+def viewer_routes(files: OhifFiles, *, sources: Sequence[DataSource],
+                  session_script: bool = False) -> APIRouter:
+    config_js = app_config(sources=sources, session_script=session_script)
     scripts = files.inline_scripts()
     page_policy = ohif_policy(inline_scripts=scripts, sources=sources)
     worker_policy = ohif_policy(inline_scripts=scripts, sources=sources, worker=True)

@@ -53,13 +53,17 @@ def error_page(exc: LaunchError | FhirReadError) -> HTMLResponse:
     """The error page.  The browser's session, if any, is left as it is: every route here
     can be reached by a top-level GET from another site, and only the CSRF-protected
     ``POST /app/logout`` may end a session (RFC 6749 10.12; issue 12 item 7)."""
+    said, signed_in = None, False
     if isinstance(exc, LaunchError):
         title, detail, status = exc.title, exc.detail, exc.status
+        said, signed_in = exc.ehr_description, exc.signed_in
     else:
         title, detail, status = "The EHR did not answer", exc.message, exc.status
+    # the EHR's description is text anyone can put in a redirect: shown escaped, not logged
     log.warning("smart app error page", extra={"status": status, "error_type": title})
     count_error_page(title, status)
-    return render("error.html", status=status, title=title, detail=detail)
+    return render("error.html", status=status, title=title, detail=detail, ehr_said=said,
+                  history=signed_in)
 
 
 @dataclass

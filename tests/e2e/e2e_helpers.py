@@ -93,9 +93,11 @@ class Product:
 
 
 def start_product(orthanc: Any, hapi: Any, tmp: Path, *, auto_approve: bool = False,
-                  more_archives: Sequence[ArchiveSettings] = ()) -> Product:
+                  more_archives: Sequence[ArchiveSettings] = (),
+                  viewer_token_lifetime: float = 300.0) -> Product:
     """The product on a free port; ``orthanc`` is the default archive, ``more_archives``
-    are served by the gateway at ``/dicom-web/{name}``."""
+    are served by the gateway at ``/dicom-web/{name}``; ``viewer_token_lifetime`` shortened
+    to see the viewer renew its token."""
     dist = find_dist(None)
     assert dist is not None, "run docker/local/fetch_ohif.sh first (OHIF dist missing)"
     ehr = SandboxEhr(hapi.fhir_url, auto_approve=auto_approve).start()
@@ -111,7 +113,8 @@ def start_product(orthanc: Any, hapi: Any, tmp: Path, *, auto_approve: bool = Fa
         enabled=True, public_url=f"{base}/dicom-web", viewer_token_secret=VIEWER_SECRET,
         introspection_url=ehr.introspection_url, client_id=GATEWAY_CLIENT[0],
         client_secret=GATEWAY_CLIENT[1], audience=ehr.fhir_url,
-        viewer_url_template="/app/viewer?StudyInstanceUIDs={study_uids}")
+        viewer_url_template="/app/viewer?StudyInstanceUIDs={study_uids}",
+        viewer_token_lifetime=viewer_token_lifetime)
     settings.smart = SmartSettings(
         enabled=True, client_id=APP_CLIENT, iss_allowlist=[ehr.fhir_url],
         standalone_iss=ehr.fhir_url, ohif_dist_dir=dist)
