@@ -26,9 +26,9 @@ from bridge.cli_common import (
     existing_store,
     parse_date,
     plain_console,
+    reported_errors,
     settings_or_exit,
 )
-from bridge.errors import AuthError, BridgeError, ConfigError, MappingConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, **HELP_STYLE,
                   help="Keep a DICOMweb archive and a FHIR R4 EHR in sync.")
@@ -64,13 +64,8 @@ EXIT_CONFIG = 2
 
 
 def _run(coro: Any) -> Any:
-    try:
+    with reported_errors():
         return asyncio.run(coro)
-    except BridgeError as exc:
-        err.print(f"{exc.kind}: {exc.message}", markup=False)
-        code = EXIT_CONFIG if isinstance(exc, AuthError | ConfigError | MappingConfigError) \
-            else 1
-        raise typer.Exit(code) from exc
 
 
 def _summary(stats: Any) -> None:
@@ -228,11 +223,8 @@ def failures_list(
     limit: Annotated[int, typer.Option(metavar="N", help="at most this many")] = 100,
 ) -> None:
     """Studies whose last sync failed, with the reason."""
-    store = existing_store(settings_or_exit(config))
-    try:
+    with existing_store(settings_or_exit(config)) as store:
         failed = store.failures(limit=limit)
-    finally:
-        store.close()
     if not failed:
         report.print("failed studies: none")
         return
@@ -251,11 +243,8 @@ def failures_show(uid: str, config: ConfigOpt = None) -> None:
     """Every failure recorded for a study, with the FHIR server's OperationOutcome."""
     from dataclasses import asdict
 
-    store = existing_store(settings_or_exit(config))
-    try:
+    with existing_store(settings_or_exit(config)) as store:
         history = store.failure_history(uid)
-    finally:
-        store.close()
     if not history:
         console(stderr=True).print(f"no failures recorded for {uid}", markup=False)
         raise typer.Exit(1)
@@ -271,11 +260,8 @@ def failures_retry(
     """Put failed studies back in the queue."""
     if not uid and not all_:
         raise typer.BadParameter("give a study UID or --all")
-    store = existing_store(settings_or_exit(config))
-    try:
+    with existing_store(settings_or_exit(config)) as store:
         n = store.retry_failed(uid, all=all_)
-    finally:
-        store.close()
     report.print(f"{n} studies due again")
 
 

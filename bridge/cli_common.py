@@ -4,7 +4,8 @@ settings, the state store and the consoles)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,7 +17,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from bridge.config import Settings, load_settings
-from bridge.errors import ConfigError
+from bridge.errors import AuthError, BridgeError, ConfigError, MappingConfigError
 from bridge.logging import setup_logging
 from bridge.state import StateStore, open_store
 
@@ -155,8 +156,22 @@ def _missing_sqlite_file(url: str) -> Path | None:
     return None if path.exists() else path
 
 
-def existing_store(settings: Settings) -> StateStore:
-    """The state store, for commands that only read or requeue what a sync recorded.
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """A :class:`BridgeError` as one line ``kind: message`` on stderr and exit status 1 (2
+    when it is the configuration's or the credentials' fault), not a traceback."""
+    try:
+        yield
+    except BridgeError as exc:
+        console(stderr=True).print(f"{exc.kind}: {exc.message}", markup=False)
+        failed_setup = isinstance(exc, AuthError | ConfigError | MappingConfigError)
+        raise typer.Exit(2 if failed_setup else 1) from exc
+
+
+@contextmanager
+def existing_store(settings: Settings) -> Iterator[StateStore]:
+    """The state store, for commands that only read or requeue what a sync recorded; closed
+    at the end, its errors (a database that does not answer) reported as one line.
 
     A SQLite file that does not exist is an error naming it, not a new empty store: an
     empty table there would claim that nothing failed or warned, when the command only
@@ -169,7 +184,12 @@ def existing_store(settings: Settings) -> StateStore:
             "nothing was synced with these settings yet, or state.url names another file",
             markup=False, soft_wrap=True)
         raise typer.Exit(2)
-    return open_store(settings.state.url)
+    with reported_errors():
+        store = open_store(settings.state.url)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 def archives_named(archives: Mapping[str, T], archive: str | None) -> list[tuple[str, T]]:

@@ -50,11 +50,8 @@ def resync(
     if archive is not None and archive not in {a.name for a in settings.archives}:
         raise typer.BadParameter(f"no archive named {archive!r} is configured",
                                  param_hint="--archive")
-    store = existing_store(settings)
-    try:
+    with existing_store(settings) as store:
         n = store.requeue_synced(uids or None, archive=archive, warning_code=code, force=force)
-    finally:
-        store.close()
     out.print(f"{n} synced studies due again (reason resync{', forced write' if force else ''})")
 
 

@@ -53,12 +53,9 @@ def list_command(
 ) -> None:
     """Studies per warning code, then the studies (newest mapping first)."""
     _check_code(code)
-    store = existing_store(settings_or_exit(config))
-    try:
+    with existing_store(settings_or_exit(config)) as store:
         counts = store.warning_counts(archive=archive)
         studies = store.studies_with_warnings(code=code, archive=archive, limit=limit)
-    finally:
-        store.close()
     by_count = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     if as_json:
         body = {"counts": dict(by_count), "studies": [_study_json(s) for s in studies]}
@@ -96,13 +93,10 @@ def show_command(
 ) -> None:
     """The warnings of the study's latest mapping (exit status 1 if the study is unknown)."""
     settings = settings_or_exit(config)
-    store = existing_store(settings)
-    try:
+    with existing_store(settings) as store:
         warnings = store.study_warnings(uid, archive=archive)
         names = [archive] if archive else [a.name for a in settings.archives]
         known = bool(warnings) or any(store.get_study(n, uid) is not None for n in names)
-    finally:
-        store.close()
     if not known:
         err.print(f"study {uid} is not known")
         raise typer.Exit(1)

@@ -82,3 +82,19 @@ def test_a_config_file_that_is_no_yaml_mapping_is_a_configuration_error(
     message = " ".join(result.stderr.split())
     assert message.startswith("configuration error:") and str(config) in message, message
     assert problem in message and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [
+    ["failures", "list"], ["failures", "show", "1.2"], ["failures", "retry", "--all"],
+    ["warnings", "list"], ["warnings", "show", "1.2"], ["resync", "--all"],
+])
+def test_a_state_store_that_does_not_answer_is_reported_not_a_traceback(
+        command: list[str], tmp_path: Path) -> None:
+    config = tmp_path / "bridge.yaml"
+    # nothing listens on port 1 of loopback: connection refused at once
+    config.write_text('{"state": {"url": "postgresql+psycopg://nobody:x@127.0.0.1:1/none"}}',
+                      encoding="utf-8")
+    result = runner.invoke(app, [*command, "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("state-unavailable: state database error"), result.stderr
