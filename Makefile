@@ -5,9 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system browser python hapi viewer demo test lint unit bench clean
+.PHONY: setup system browser python hapi viewer newman demo test lint unit bench clean
 
-setup: system python hapi viewer
+setup: system python hapi viewer newman
 
 system:
 	bash docker/local/ensure-system.sh
@@ -30,6 +30,10 @@ hapi:
 ## the OHIF viewer (npm @ohif/app dist/) into ~/.cache/imaging-bridge, never committed
 viewer:
 	bash docker/local/fetch_ohif.sh >/dev/null
+
+## newman (npm, pinned in docker/postman/package-lock.json) into docker/postman/node_modules
+newman:
+	bash docker/postman/fetch_newman.sh >/dev/null
 
 lint: python
 	$(VENV)/bin/ruff check .

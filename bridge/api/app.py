@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI
 
 from bridge import __version__
 from bridge.api.admin_auth import admin_guard, announce
+from bridge.api.openapi import document
 from bridge.api.routes import admin, jwks
 from bridge.api.security_headers import SecurityHeaders
 from bridge.audit import install as install_audit
@@ -58,6 +59,9 @@ def create_listeners(settings: Settings, *, run_sync: bool = True) -> list[Liste
     admin_app = _admin_app(settings) if separate else None
     public = _public_app(settings, run_sync=run_sync, peers=[admin_app] if admin_app else [])
     _guarded_admin_routes(admin_app or public, settings)
+    for app in (public, admin_app):  # /openapi.json: summaries, security schemes (issue 13)
+        if app is not None:
+            document(app, admin_open=api.admin_auth == "none")
     listeners = [Listener("public", public, api.host, api.port)]
     if admin_app is not None and api.admin_port is not None:
         listeners.append(Listener("admin", admin_app, api.admin_host or api.host,

@@ -23,9 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "docker" / "postman"))
 
 import devstack  # noqa: E402
 import httpx  # noqa: E402
+import postman_env  # noqa: E402
 from sandbox_ehr import SandboxEhr  # noqa: E402
 
 from samples.generator import generate_studies  # noqa: E402
@@ -44,7 +46,8 @@ def _ohif_dist() -> str:
 
 
 def _write_config(path: Path, stack: devstack.Stack, api_port: int, ehr: SandboxEhr,
-                  gateway_secret: str, stow_token: str, admin_password: str) -> None:
+                  gateway_secret: str, stow_token: str, admin_password: str,
+                  webhook_secret: str | None = None) -> None:
     assert stack.orthanc is not None and stack.hapi is not None
     api = f"http://127.0.0.1:{api_port}"
     config = {
@@ -86,6 +89,8 @@ def _write_config(path: Path, stack: devstack.Stack, api_port: int, ehr: Sandbox
         "realtime": {
             "orthanc_changes": {"archive": "orthanc", "url": stack.orthanc.base_url},
             "stow_auth": {"bearer_tokens": [stow_token]},
+            # signed POST /notifications (the Postman collection signs its own)
+            **({"webhook_secret": webhook_secret} if webhook_secret else {}),
         },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,8 +179,9 @@ def main() -> int:
                             launch_url=f"{api}/smart/launch", name="Imaging history")
         config = workdir / "bridge.yaml"
         stow_token = secrets.token_urlsafe(24)
+        admin_password, webhook_secret = secrets.token_urlsafe(18), secrets.token_urlsafe(24)
         _write_config(config, stack, api_port, ehr, gateway_secret, stow_token,
-                      admin_password=secrets.token_urlsafe(18))
+                      admin_password=admin_password, webhook_secret=webhook_secret)
         env = {**os.environ, "BRIDGE_CONFIG_FILE": str(config)}
         subprocess.run(_cli("backfill"), env=env, check=True, cwd=ROOT)
         in_ehr = _imaging_studies(stack.hapi.fhir_url)
@@ -194,6 +200,10 @@ def main() -> int:
                 time.sleep(0.5)
         fhir = stack.hapi.fhir_url
         first = studies[0].truth
+        postman = postman_env.prepare_demo(
+            workdir / "postman", bridge=api, ehr=ehr, fhir_url=fhir,
+            truths=[s.truth for s in [*studies, *real]], admin_password=admin_password,
+            stow_token=stow_token, webhook_secret=webhook_secret)
         print("\n=== imaging-fhir-bridge demo is up ===")
         print(f"  EHR launch page     {ehr.launch_page_url}   <- pick a patient, click Imaging")
         print(f"  standalone launch   {api}/smart/launch")
@@ -216,6 +226,9 @@ def main() -> int:
         print(f"  STOW-RS via bridge  POST {api}/dicom-web/studies  (bearer token: "
               f"realtime.stow_auth in the config below; stored studies sync at once)")
         print(f"  bridge config       {config}")
+        print(f"  Postman environment {postman.environment}  (import it with "
+              f"docker/postman/imaging-bridge.postman_collection.json; working directory "
+              f"{postman.workdir})")
         print("Ctrl-C stops everything.\n", flush=True)
         if args.exit_after_setup:
             return 0

@@ -9,6 +9,8 @@ ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1 || need+=(or
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+# npm: the OHIF viewer package and newman (the Postman collection's runner)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ "${BRIDGE_WITH_BROWSER:-0}" = "1" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi

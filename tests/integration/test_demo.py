@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from samples.real_images import REAL_IMAGES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STUDIES = 6
 
@@ -33,7 +35,8 @@ def test_the_demo_brings_every_study_into_the_ehr_and_again_when_run_twice(
         out = _run_demo(tmp_path)
         held = re.search(r"the EHR holds (\d+) ImagingStudies for the (\d+) studies", out)
         assert held is not None, out
-        assert held.groups() == (str(STUDIES), str(STUDIES)), f"run {run}: {held.group(0)}"
+        total = STUDIES + len(REAL_IMAGES)  # the generated studies and the real images
+        assert held.groups() == (str(total), str(total)), f"run {run}: {held.group(0)}"
         assert "=== imaging-fhir-bridge demo is up ===" in out
         assert re.search(r"EHR launch page\s+http://127\.0\.0\.1:\d+/launch", out)
         assert (tmp_path / "bridge-state.db").exists()
