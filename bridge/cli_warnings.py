@@ -62,13 +62,16 @@ def list_command(
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
         return
     if not counts:
-        out.print("[green]no study was mapped with warnings[/green]")
+        out.print("studies with mapping warnings: none")
         return
     per_code = Table("code", "studies", "fix in", "meaning", title="Studies per warning code")
     for name, n in by_count:
         info = WARNING_CODES.get(name)
         per_code.add_row(name, str(n), info.fix if info else "", info.meaning if info else "")
     out.print(per_code)
+    if not studies:  # --code of a code no study has
+        out.print(f"studies with {code}: none", markup=False)
+        return
     # the UID is what `warnings show` needs: never cut or wrapped, the codes give way; the
     # archive only when there are several (--json has everything, the mapping time too)
     several = len({s.archive for s in studies}) > 1
@@ -105,7 +108,7 @@ def show_command(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     if not warnings:
-        out.print(f"[green]no mapping warnings for {uid}[/green]")
+        out.print(f"mapping warnings of {uid}: none", markup=False)
         return
     table = Table("archive", Column("code", no_wrap=True), "tag", "value",
                   Column("where", overflow="fold"), "problem",

@@ -60,12 +60,17 @@ def test_a_read_only_command_does_not_create_a_missing_state_store(tmp_path: Pat
         assert not (tmp_path / "missing.db").exists()
 
 
-def test_an_empty_failure_list_says_none(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("command", "said"), [
+    (["failures", "list"], "failed studies: none"),
+    (["warnings", "list"], "studies with mapping warnings: none"),
+    (["warnings", "list", "--code", "invalid-date"], "studies with mapping warnings: none"),
+])
+def test_an_empty_list_says_none(command: list[str], said: str, tmp_path: Path) -> None:
     open_store(f"sqlite:///{tmp_path / 'state.db'}").close()
     config = write_config(tmp_path / "bridge.yaml", state=tmp_path / "state.db")
-    result = runner.invoke(app, ["failures", "list", "-c", str(config)])
+    result = runner.invoke(app, [*command, "-c", str(config)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "failed studies: none"
+    assert result.stdout.strip() == said
 
 
 @pytest.mark.parametrize(("text", "problem"), [
