@@ -59,6 +59,16 @@ class StudyRow:
     instance_count: int | None = None
     accession: str | None = None
     status: str | None = None
+    #: ImagingStudy.reasonCode (text, else display or code) and reasonReference (display,
+    #: else the reference)
+    reasons: list[str] = field(default_factory=list)
+    #: ImagingStudy.referrer (display, else the reference)
+    referrer: str | None = None
+    #: series of the resource without a bodySite (the mapping leaves an unknown Body Part
+    #: Examined term out): the history looks their raw term up in the archive
+    unsited_series: list[str] = field(default_factory=list)
+    #: body_sites that are raw DICOM terms, not codes the mapping knew
+    raw_sites: list[str] = field(default_factory=list)
 
     @property
     def year(self) -> str:
@@ -131,6 +141,33 @@ def _label(coding: Any) -> str | None:
     return str(value) if value else None
 
 
+def _concept(concept: Any) -> str | None:
+    """A CodeableConcept as one label: its text, else its first coding's display or code."""
+    if not isinstance(concept, dict):
+        return None
+    if concept.get("text"):
+        return str(concept["text"])
+    for coding in concept.get("coding") or []:
+        label = _label(coding)
+        if label:
+            return label
+    return None
+
+
+def _reference(ref: Any) -> str | None:
+    """A Reference as a label: its display, else the reference itself."""
+    if not isinstance(ref, dict):
+        return None
+    value = ref.get("display") or ref.get("reference")
+    return str(value) if value else None
+
+
+def _reasons(study: dict[str, Any]) -> list[str]:
+    found = [_concept(c) for c in study.get("reasonCode") or []]
+    found += [_reference(r) for r in study.get("reasonReference") or []]
+    return list(dict.fromkeys(r for r in found if r))
+
+
 def _accession(study: dict[str, Any]) -> str | None:
     candidates = [*study.get("identifier", []),
                   *[b.get("identifier", {}) for b in study.get("basedOn", [])]]
@@ -158,10 +195,13 @@ def study_row(study: dict[str, Any]) -> StudyRow:
         if code and code not in modalities:
             modalities.append(code)
     sites: list[str] = []
+    unsited: list[str] = []
     for s in series:
         label = _label(s.get("bodySite"))
         if label and label not in sites:
             sites.append(label)
+        elif not label and isinstance(s.get("uid"), str):
+            unsited.append(s["uid"])
     return StudyRow(
         fhir_id=str(study.get("id", "")), uid=_uid(study), started=started, day=day,
         modalities=[str(m) for m in modalities], body_sites=sites,
@@ -169,6 +209,8 @@ def study_row(study: dict[str, Any]) -> StudyRow:
         series_count=study.get("numberOfSeries", len(series) or None),
         instance_count=study.get("numberOfInstances"),
         accession=_accession(study), status=study.get("status"),
+        reasons=_reasons(study), referrer=_reference(study.get("referrer")),
+        unsited_series=unsited,
     )
 
 

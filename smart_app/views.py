@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from bridge.gateway.service import Gateway
 from bridge.smart_metrics import count_error_page
 from smart_app.history import (
     Banner,
@@ -25,6 +26,7 @@ from smart_app.history import (
     patient_banner,
 )
 from smart_app.launch import LaunchError
+from smart_app.raw_sites import add_raw_body_parts
 from smart_app.service import SmartApp
 from smart_app.sessions import Session
 from smart_app.viewer import OhifFiles
@@ -112,7 +114,7 @@ def timeline(rows: list[StudyRow]) -> dict[str, Any]:
     """Positions (0-100 %) of each dated study on one axis from the first to the last year."""
     dated = [r for r in rows if r.day]
     if not dated:
-        return {"marks": [], "years": []}
+        return {"marks": [], "years": [], "legend": []}
     first = date(min(r.day.year for r in dated if r.day), 1, 1)
     last = date(max(r.day.year for r in dated if r.day) + 1, 1, 1)
     span = (last - first).days or 1
@@ -120,7 +122,20 @@ def timeline(rows: list[StudyRow]) -> dict[str, Any]:
               "modality": (r.modalities or ["OT"])[0]} for r in dated if r.day]
     years = [{"x": round(100 * (date(y, 1, 1) - first).days / span, 2), "year": y}
              for y in range(first.year, last.year)]
-    return {"marks": marks, "years": years}
+    # the legend: one entry per colour shown (the marks' classes in base.html)
+    legend: dict[str, list[str]] = {}
+    for modality in (str(m["modality"]) for m in marks):
+        colour = _COLOURS.get(modality, "other")
+        if modality not in legend.setdefault(colour, []):
+            legend[colour].append(modality)
+    keys = sorted(legend, key=lambda c: (c == "other", c))
+    return {"marks": marks, "years": years,
+            "legend": [{"colour": c, "modalities": sorted(legend[c])} for c in keys]}
+
+
+#: a mark's colour class by modality; any other modality is grey ("other")
+_COLOURS = {"CT": "CT", "MR": "MR", "CR": "CR", "DX": "CR", "US": "US", "MG": "MG",
+            "PT": "PT", "NM": "PT"}
 
 
 async def _authenticated(request: Request) -> Session:
@@ -229,6 +244,9 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
                                                     patient_banner(reader, patient))
             else:
                 rows = await imaging_history(reader, patient)
+            gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+            if gateway is not None:  # the raw term where the EHR shows no body site
+                await add_raw_body_parts(gateway, patient, rows)
         except (LaunchError, FhirReadError) as exc:
             return error_page(exc)
         filters = Filters.of(request)
