@@ -15,11 +15,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Column, Table
 
 from bridge.cli_common import (
-    HELP_STYLE,
     ArchiveOpt,
     ConfigOpt,
     FromOpt,
-    HelpGroup,
     ToOpt,
     archives_named,
     console,
@@ -29,6 +27,7 @@ from bridge.cli_common import (
     reported_errors,
     settings_or_exit,
 )
+from bridge.cli_help import HELP_STYLE, HelpGroup
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, **HELP_STYLE,
                   help="Keep a DICOMweb archive and a FHIR R4 EHR in sync.")

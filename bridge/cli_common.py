@@ -8,13 +8,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 import yaml
 from rich.console import Console
 from rich.text import Text
-from typer.core import TyperGroup
 
 from bridge.config import Settings, load_settings
 from bridge.errors import AuthError, BridgeError, ConfigError, MappingConfigError
@@ -44,29 +43,6 @@ BRIDGE_CONFIG_FILE=FILE) or as BRIDGE_* environment variables. At least:
 sqlite:///var/lib/imaging-bridge/state.db)
 Every setting, its type, default and variable: docs/settings-reference.md \
 (imaging-bridge settings doc)."""
-
-
-class HelpGroup(TyperGroup):
-    """A command group whose command list gives each command's whole first sentence,
-    wrapped to the terminal, where click cuts it mid-sentence with "..." to fit one line."""
-
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        rows = []
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=10_000)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-
-#: click's own help layout (rich_markup_mode=None): paragraphs re-wrapped to the terminal,
-#: flags shown as ``--once`` (typer's rich panels print ``<bool>`` beside every flag and keep
-#: the docstrings' line breaks mid-sentence); plain tracebacks, never rich's coloured ones
-#: (nor their local variables)
-HELP_STYLE: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False,
-                              "cls": HelpGroup}
 
 
 def console(*, stderr: bool = False) -> Console:
