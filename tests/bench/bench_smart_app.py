@@ -101,7 +101,7 @@ def seed_history(hapi: Any, count: int) -> str:
                           "code": mod}],
             "numberOfSeries": 2, "numberOfInstances": 40, "description": f"{mod} {site}",
             "reasonCode": [{"text": f"Follow-up {n}"}],
-            "referrer": {"reference": "Practitioner/bench", "display": "Dr. Bench"},
+            "referrer": {"display": "Dr. Bench"},  # display only: HAPI checks references
             "series": [series]},
             "request": {"method": "POST", "url": "ImagingStudy"}})
     with httpx.Client(timeout=600) as client:
