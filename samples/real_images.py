@@ -133,7 +133,7 @@ REAL_IMAGES: tuple[RealImageSource, ...] = (
                     "1.2.840.10008.1.2.4.90", 1, "US small parts, colour", None,
                     "US1_J2KR of the NEMA WG04 compression test set", _MIT_PYDICOM),
     RealImageSource("nm-jpeg-extended", "JPGExtended.dcm", _PYDICOM, "NM",
-                    "1.2.840.10008.1.2.4.51", 1, "NM whole body bone", "WHOLE BODY",
+                    "1.2.840.10008.1.2.4.51", 1, "NM whole body bone", "WHOLEBODY",
                     "NM1_JPLY of the NEMA WG04 compression test set (fixed by pydicom)",
                     _MIT_PYDICOM),
     RealImageSource("cr-jpeg2000", "RG3_J2KR.dcm", _PYDICOM_DATA, "CR",
