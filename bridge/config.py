@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -583,7 +584,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("BRIDGE_CONFIG_FILE")
+        config_file = _CONFIG_FILE.get() or os.environ.get("BRIDGE_CONFIG_FILE")
         if config_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
@@ -594,6 +595,10 @@ class Settings(BaseSettings):
                 return a
         raise ConfigError(f"no archive named {name!r} is configured (have: "
                           f"{', '.join(a.name for a in self.archives) or 'none'})")
+
+
+#: the config file of the load in progress (:func:`load_settings`), before BRIDGE_CONFIG_FILE
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("bridge_config_file", default=None)
 
 
 def unknown_env_sections(environ: Mapping[str, str]) -> list[str]:
@@ -613,15 +618,16 @@ def unknown_env_sections(environ: Mapping[str, str]) -> list[str]:
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Read, validate and return the settings; raise :class:`ConfigError` naming each bad key."""
-    if config_file is not None:
-        if not config_file.is_file():
-            raise ConfigError(f"config file {config_file} does not exist")
-        os.environ["BRIDGE_CONFIG_FILE"] = str(config_file)
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
     unknown = unknown_env_sections(os.environ)
     if unknown:
         raise ConfigError(
             f"invalid settings: {', '.join(unknown)}: no such settings section (have: "
             f"{', '.join(sorted(Settings.model_fields))})")
+    # the file is handed to the settings sources for this one construction; writing it into
+    # os.environ (as before) leaked it into every later load in the process
+    token = _CONFIG_FILE.set(str(config_file) if config_file is not None else None)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -629,3 +635,5 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
+    finally:
+        _CONFIG_FILE.reset(token)

@@ -91,3 +91,15 @@ def _types(annotation: object) -> list[object]:
     if not args:
         return [annotation]
     return [t for a in args for t in _types(a)]
+
+
+def test_a_config_file_given_to_one_load_is_not_left_for_the_next(tmp_path: Path) -> None:
+    """load_settings(path) used to write BRIDGE_CONFIG_FILE into the process environment,
+    so every later load in the process read that file too."""
+    import os
+
+    path = tmp_path / "bridge.yaml"
+    path.write_text(_BASE + "sync: {poll_interval: 7}\n")
+    assert load_settings(path).sync.poll_interval == 7
+    assert "BRIDGE_CONFIG_FILE" not in os.environ
+    assert load_settings().sync.poll_interval != 7
