@@ -33,7 +33,7 @@ from bridge.errors import (
 from bridge.fhir.client import FhirClient
 from bridge.mapping import EndpointSpec, MappingEngine, MappingResult
 from bridge.metrics import FAILURES, RETRIES, STUDIES_SYNCED, WRITES_SKIPPED
-from bridge.state import ClaimedStudy, StateStore, StudyWarning
+from bridge.state import ClaimedStudy, Completion, StateStore, StudyWarning
 from bridge.sync import recorded_warnings
 from bridge.sync.assemble import (
     References,
@@ -80,6 +80,16 @@ class _Job:
     warnings: tuple[StudyWarning, ...] | None = None
     #: when this worker claimed it (monotonic), for the per-study log line
     started: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A study the FHIR server confirmed (or that needed no write), to record."""
+
+    job: _Job
+    fhir_id: str | None
+    version: str | None
+    action: str
 
 
 class EndpointFor(Protocol):
@@ -196,14 +206,18 @@ class SyncRunner:
                 await self._settle_error(j.claim, exc, stats, warnings=j.warnings)
             return
         to_write: list[_Job] = []
+        unchanged: list[_Done] = []
         for job in ready:
             if job.hash == job.claim.content_hash and job.claim.fhir_id:
-                await self._complete(job, fhir_id=job.claim.fhir_id,
-                                     version=job.claim.fhir_version, action="skip-unchanged")
-                WRITES_SKIPPED.labels(archive=job.claim.archive).inc()
-                stats.unchanged += 1
+                unchanged.append(_Done(job, job.claim.fhir_id, job.claim.fhir_version,
+                                       "skip-unchanged"))
             else:
                 to_write.append(job)
+        if unchanged:
+            await self._complete(unchanged)
+            for done in unchanged:
+                WRITES_SKIPPED.labels(archive=done.job.claim.archive).inc()
+            stats.unchanged += len(unchanged)
         size = self.fhir_settings.batch_size
         await asyncio.gather(
             *(self._write(to_write[i:i + size], stats) for i in range(0, len(to_write), size))
@@ -323,44 +337,52 @@ class SyncRunner:
             for job in jobs:
                 await self._settle_error(job.claim, exc, stats, warnings=job.warnings)
             return
+        written: list[_Done] = []
         for job, res in zip(jobs, results, strict=True):
             if res.error is not None:
                 await self._settle_error(job.claim, res.error, stats, warnings=job.warnings)
                 continue
             action = "create" if res.status == 201 else "update"
-            ok = await self._complete(job, fhir_id=res.resource_id, version=res.version_id,
-                                      action=action)
+            written.append(_Done(job, res.resource_id, res.version_id, action))
+        if not written:
+            return
+        for done, ok in zip(written, await self._complete(written), strict=True):
             if ok:
-                STUDIES_SYNCED.labels(archive=job.claim.archive, action=action).inc()
+                STUDIES_SYNCED.labels(archive=done.job.claim.archive, action=done.action).inc()
                 stats.synced += 1
 
-    async def _complete(
-        self, job: _Job, *, fhir_id: str | None, version: str | None, action: str
-    ) -> bool:
-        ok = await asyncio.to_thread(
-            self.store.complete,
-            job.claim.archive,
-            job.claim.study_uid,
+    async def _complete(self, settled: Sequence[_Done]) -> list[bool]:
+        """Record the confirmed studies of one FHIR batch (or the unchanged ones of one
+        claim) in one state-store transaction (``complete_many``) rather than one each."""
+        recorded = await asyncio.to_thread(
+            self.store.complete_many,
+            [Completion(
+                archive=d.job.claim.archive,
+                study_uid=d.job.claim.study_uid,
+                claimed_seq=d.job.claim.claimed_seq,
+                action=d.action,
+                fingerprint=d.job.claim.fingerprint,
+                content_hash=d.job.hash,
+                fhir_id=d.fhir_id,
+                fhir_version=d.version,
+                warnings=d.job.warnings,
+            ) for d in settled],
             worker=self.worker_id,
-            claimed_seq=job.claim.claimed_seq,
-            fingerprint=job.claim.fingerprint,
-            content_hash=job.hash,
-            fhir_id=fhir_id,
-            fhir_version=version,
-            action=action,
-            warnings=job.warnings,
         )
-        if not ok:
-            log.warning("lease lost before completion; another worker owns the study",
-                        extra={"study_uid": job.claim.study_uid})
-        else:
-            # one line per settled study for operators (issue 20): identifiers and timing
-            # only, never the patient
-            log.info("study synced", extra={
-                "study_uid": job.claim.study_uid, "archive": job.claim.archive,
-                "outcome": action, "seconds": round(time.monotonic() - job.started, 3),
-                "warnings": len(job.warnings or ())})
-        return bool(ok)
+        now = time.monotonic()
+        for done, ok in zip(settled, recorded, strict=True):
+            job = done.job
+            if not ok:
+                log.warning("lease lost before completion; another worker owns the study",
+                            extra={"study_uid": job.claim.study_uid})
+            else:
+                # one line per settled study for operators (issue 20): identifiers and
+                # timing only, never the patient
+                log.info("study synced", extra={
+                    "study_uid": job.claim.study_uid, "archive": job.claim.archive,
+                    "outcome": done.action, "seconds": round(now - job.started, 3),
+                    "warnings": len(job.warnings or ())})
+        return recorded
 
     async def _settle_error(
         self, claim: ClaimedStudy, exc: BridgeError, stats: DrainStats,
