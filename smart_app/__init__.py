@@ -81,14 +81,14 @@ def smart_router(settings: Settings) -> APIRouter:
             await smart.aclose()
 
     dist = find_dist(settings.smart.ohif_dist_dir)
-    files = OhifFiles(dist) if dist is not None else None
+    # with the gateway, OHIF renews its viewer token from the app (viewer_session)
+    files = (OhifFiles(dist, session_script=settings.gateway.enabled)
+             if dist is not None else None)
     router = APIRouter(lifespan=lifespan)
     router.include_router(smart_routes(files))
     router.include_router(viewer_session_routes())
     if files is not None:
-        # with the gateway, OHIF renews its viewer token from the app (viewer_session)
-        router.include_router(viewer_routes(files, sources=data_sources(settings),
-                                            session_script=settings.gateway.enabled))
+        router.include_router(viewer_routes(files, sources=data_sources(settings)))
     else:
         log.warning("OHIF viewer not found: /viewer is not served "
                     "(run docker/local/fetch_ohif.sh and set smart.ohif_dist_dir)")

@@ -118,15 +118,18 @@ def _source(source: DataSource) -> dict[str, Any]:
     }
 
 
-#: the app's script inside OHIF: viewer-token renewal, "session ended", link to the history
-SESSION_SCRIPT = (Path(__file__).parent / "templates" / "viewer_session.js").read_text()
+#: the app's script inside OHIF (viewer-token renewal from ``/app/viewer-token``, see
+#: :mod:`smart_app.viewer_session`; "session ended"; a link back to the history), served at
+#: :data:`SESSION_SCRIPT_URL` and loaded by index.html right after app-config.js, whose
+#: ``window.config.extensions`` it extends before OHIF's bundle reads them
+SESSION_SCRIPT = (Path(__file__).parent / "templates" / "viewer_session.js").read_bytes()
+SESSION_SCRIPT_URL = PREFIX + "bridge-session.js"
+_CONFIG_TAG = b'src="' + PREFIX.encode() + b'app-config.js"></script>'
 
 
-def app_config(*, sources: Sequence[DataSource], session_script: bool = False) -> str:
+def app_config(*, sources: Sequence[DataSource]) -> str:
     """OHIF ``window.config`` with the gateway's archives as data sources, the first one
-    the default; ``session_script`` (with the gateway) appends :data:`SESSION_SCRIPT`,
-    which renews the viewer token from ``/app/viewer-token`` (:mod:`smart_app.viewer_session`)
-    and adds a link back to the imaging history."""
+    the default."""
     if not sources:
         raise ValueError("OHIF needs at least one data source")
     config: dict[str, Any] = {
@@ -147,8 +150,7 @@ def app_config(*, sources: Sequence[DataSource], session_script: bool = False) -
         "defaultDataSourceName": sources[0].name,
         "dataSources": [_source(s) for s in sources],
     }
-    script = "window.config = " + json.dumps(config, indent=2) + ";\n"
-    return script + SESSION_SCRIPT if session_script else script
+    return "window.config = " + json.dumps(config, indent=2) + ";\n"
 
 
 #: ``Sec-Fetch-Dest`` values of a page (the policy without ``'unsafe-eval'``)
@@ -185,8 +187,14 @@ class OhifFiles:
     """Serves files of one ``dist/`` with the ``/viewer/`` prefix patched in, gzipped for
     browsers that accept it."""
 
-    def __init__(self, dist: Path) -> None:
+    def __init__(self, dist: Path, *, session_script: bool = False) -> None:
         self.dist = dist
+        #: index.html loads :data:`SESSION_SCRIPT_URL` (with the gateway: viewer tokens)
+        self.session_script = session_script
+        if session_script and b'src="/app-config.js"></script>' not in (
+                dist / "index.html").read_bytes():  # refused at start-up, not per request
+            raise ValueError(f"{dist / 'index.html'} loads no /app-config.js: this OHIF "
+                             "build cannot take the viewer-token script")
         #: name -> (identity body, gzip body or None); only files that were asked for
         self._bodies: dict[str, tuple[bytes, bytes | None]] = {}
         self._lock = threading.Lock()
@@ -197,6 +205,9 @@ class OhifFiles:
         if rel == "index.html":
             raw = raw.replace(b'window.PUBLIC_URL="/"', b'window.PUBLIC_URL="' + prefix + b'"')
             raw = raw.replace(b'src="/', b'src="' + prefix).replace(b'href="/', b'href="' + prefix)
+            if self.session_script:
+                raw = raw.replace(_CONFIG_TAG, _CONFIG_TAG + b'<script src="'
+                                  + SESSION_SCRIPT_URL.encode() + b'"></script>', 1)
         elif rel.endswith(".css"):
             raw = raw.replace(b"url(/", b"url(" + prefix)
         elif rel.endswith(".js") and _WEBPACK_PUBLIC_PATH in raw:
@@ -292,9 +303,8 @@ def accepts_gzip(request: Request) -> bool:
     return False
 
 
-def viewer_routes(files: OhifFiles, *, sources: Sequence[DataSource],
-                  session_script: bool = False) -> APIRouter:
-    config_js = app_config(sources=sources, session_script=session_script)
+def viewer_routes(files: OhifFiles, *, sources: Sequence[DataSource]) -> APIRouter:
+    config_js = app_config(sources=sources)
     scripts = files.inline_scripts()
     page_policy = ohif_policy(inline_scripts=scripts, sources=sources)
     worker_policy = ohif_policy(inline_scripts=scripts, sources=sources, worker=True)
@@ -304,6 +314,14 @@ def viewer_routes(files: OhifFiles, *, sources: Sequence[DataSource],
     async def ohif_config() -> Response:
         return Response(config_js, media_type="text/javascript",
                         headers={"Cache-Control": "no-store",
+                                 "Content-Security-Policy": page_policy})
+
+    @router.get(SESSION_SCRIPT_URL)
+    async def session_script() -> Response:
+        if not files.session_script:
+            raise HTTPException(404)
+        return Response(SESSION_SCRIPT, media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache",
                                  "Content-Security-Policy": page_policy})
 
     async def served(rel: str, request: Request) -> Response:

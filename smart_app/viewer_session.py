@@ -3,7 +3,7 @@
 A viewer token lives at most five minutes (:data:`bridge.gateway.viewer_tokens.MAX_LIFETIME`)
 and is never refreshed; a clinician reads a study for longer.  So the OHIF page asks this
 endpoint for a new one, with the SMART session's cookie, well before the current one
-expires (``viewer_session.js``, served inside ``/viewer/app-config.js``, installs it as
+expires (``viewer_session.js``, served at ``/viewer/bridge-session.js``, installs it as
 OHIF's ``userAuthenticationService.getAuthorizationHeader``).  The token travels only in
 this response body and in ``Authorization`` headers: never in a URL, never in a log line.
 

@@ -1,5 +1,6 @@
-// The SMART app's companion inside OHIF (appended to /viewer/app-config.js; a file of this
-// origin, as the viewer's Content-Security-Policy requires: script-src 'self').
+// The SMART app's companion inside OHIF (/viewer/bridge-session.js, which index.html loads
+// right after app-config.js; a file of this origin, as the viewer's Content-Security-Policy
+// requires: script-src 'self').
 //
 // 1. Viewer tokens (issue 20 item 1).  OHIF adds userAuthenticationService
 //    .getAuthorizationHeader() to every DICOMweb request; this plain extension (OHIF

@@ -16,11 +16,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sandbox_ehr import SandboxEhr
 
 from bridge.gateway.viewer_tokens import ViewerTokens
 from smart_app.sessions import COOKIE_NAME, session_id
-from smart_app.viewer import DataSource, app_config
+from smart_app.viewer import DataSource, OhifFiles, viewer_routes
 from tests.unit.smart_app.conftest import OTHER, PATIENT, Browser
 from tests.unit.smart_app.servers import Served, free_port, smart_only_app, smart_settings
 
@@ -146,11 +148,31 @@ def test_opening_a_study_puts_no_token_in_the_url(
     assert resp.headers["location"] == f"/viewer/viewer?StudyInstanceUIDs={MINE}"
 
 
-def test_the_viewer_config_carries_the_renewal_script_and_the_history_link() -> None:
-    config = app_config(sources=[DataSource("a", "/dicom-web")], session_script=True)
-    assert "/app/viewer-token" in config and "getAuthorizationHeader" in config
-    assert 'data-testid", "back-to-history"' in config or "back-to-history" in config
-    assert "/app/viewer-token" not in app_config(sources=[DataSource("a", "/dicom-web")])
+def test_ohif_loads_the_renewal_script_after_its_config_only_with_the_gateway(
+    tmp_path: Path
+) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text('<script src="/app-config.js"></script>'
+                                     '<script defer src="/app.bundle.0123456789abcdef.js">'
+                                     '</script>')
+    sources = [DataSource("a", "/dicom-web")]
+    app = FastAPI()
+    app.include_router(viewer_routes(OhifFiles(dist, session_script=True), sources=sources))
+    client = TestClient(app)
+    index = client.get("/viewer/viewer?StudyInstanceUIDs=1.2").text
+    assert index.startswith('<script src="/viewer/app-config.js"></script>'
+                            '<script src="/viewer/bridge-session.js"></script>')
+    script = client.get("/viewer/bridge-session.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "/app/viewer-token" in script.text and "getAuthorizationHeader" in script.text
+    assert "back-to-history" in script.text and "Session ended" in script.text
+    assert "script-src 'self'" in script.headers["content-security-policy"]
+    plain = FastAPI()
+    plain.include_router(viewer_routes(OhifFiles(dist), sources=sources))
+    without = TestClient(plain)
+    assert "bridge-session.js" not in without.get("/viewer/viewer").text
+    assert without.get("/viewer/bridge-session.js").status_code == 404
 
 
 @pytest.mark.parametrize("uid", [THEIRS, NOWHERE], ids=["another-patients", "unknown"])
