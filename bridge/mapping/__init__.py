@@ -11,7 +11,7 @@ Only :mod:`bridge.errors` is imported from the rest of the product.
 
 from __future__ import annotations
 
-from bridge.mapping.canonical import canonical_json, content_hash
+from bridge.mapping.canonical import canonical_json, content_hash, json_copy
 from bridge.mapping.diff import Change, StudyDiff, diff_json, diff_results
 from bridge.mapping.engine import MappingEngine
 from bridge.mapping.files import group_by_study, map_files
@@ -46,6 +46,7 @@ __all__ = [
     "diff_json",
     "diff_results",
     "group_by_study",
+    "json_copy",
     "load_mapping",
     "load_tables",
     "map_files",

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bridge.mapping import EndpointSpec, MappingResult, content_hash
+from bridge.mapping import EndpointSpec, MappingResult, content_hash, json_copy
 from bridge.sync.references import ENDPOINT_ID_SYSTEM
 
 Resource = dict[str, Any]
@@ -73,7 +73,7 @@ def _fill(
     service_requests: Mapping[tuple[str, str], str],
     endpoints: Sequence[Resource],
 ) -> Resource:
-    out = copy.deepcopy(imaging_study)
+    out = json_copy(imaging_study)
     if patient_reference:
         subject = out.get("subject") or {}
         # keep the business identifier next to the literal reference: both are allowed and
@@ -162,12 +162,12 @@ class StudyAssembly:
 
         The archive's gets the bridge tag, an identifier when the mapping gave none (so it
         can be created conditionally) and the ``endpoint_resource`` decoration."""
-        endpoint = with_bridge_tag(copy.deepcopy(result.endpoint))
+        endpoint = with_bridge_tag(json_copy(result.endpoint))
         if not endpoint.get("identifier"):
             endpoint["identifier"] = [{"system": ENDPOINT_ID_SYSTEM, "value": archive}]
         if self._decorate is not None:
             endpoint = self._decorate(archive, endpoint)
-        return [endpoint, *(copy.deepcopy(e) for e in self._extra)]
+        return [endpoint, *(json_copy(e) for e in self._extra)]
 
     def study(self, archive: str, result: MappingResult, refs: References) -> AssembledStudy:
         """The ImagingStudy with ``refs`` filled in, and its content hash.
