@@ -91,13 +91,23 @@ def test_a_valid_id_token_gives_sub_and_fhir_user(provider: Provider) -> None:
     assert _verify(provider, provider.sign(fhirUser=None, at_hash=None)).fhir_user is None
 
 
+class _FromNow(int):
+    """Seconds from the moment the test runs, not from collection: a long suite ran this
+    test more than 600 s after collecting it, when "now + 600" was already the past."""
+
+
+def _at_run_time(change: dict[str, Any]) -> dict[str, Any]:
+    return {k: int(time.time()) + int(v) if isinstance(v, _FromNow) else v
+            for k, v in change.items()}
+
+
 @pytest.mark.parametrize(("change", "reason"), [
     pytest.param({"iss": "https://evil.example.org"}, "(iss)", id="other-issuer"),
     pytest.param({"aud": "other-app"}, "(aud)", id="other-audience"),
     pytest.param({"aud": [CLIENT, "other-app"]}, "(aud)", id="untrusted-extra-audience"),
     pytest.param({"azp": "other-app"}, "(azp)", id="other-azp"),
-    pytest.param({"exp": int(time.time()) - 120}, "expired", id="expired"),
-    pytest.param({"iat": int(time.time()) + 600}, "future", id="issued-in-the-future"),
+    pytest.param({"exp": _FromNow(-120)}, "expired", id="expired"),
+    pytest.param({"iat": _FromNow(600)}, "future", id="issued-in-the-future"),
     pytest.param({"nonce": "replayed"}, "nonce", id="wrong-nonce"),
     pytest.param({"nonce": None}, "nonce", id="no-nonce"),
     pytest.param({"sub": None}, "(sub)", id="no-subject"),
@@ -107,7 +117,7 @@ def test_a_valid_id_token_gives_sub_and_fhir_user(provider: Provider) -> None:
 def test_claims_that_fail_oidc_validation_are_refused(
     provider: Provider, change: dict[str, Any], reason: str
 ) -> None:
-    error = _refused(provider, provider.sign(**change))
+    error = _refused(provider, provider.sign(**_at_run_time(change)))
     assert error.status == 401 and error.title == "Sign-in failed"
     assert "id_token" in error.detail and reason in error.detail
 
