@@ -15,6 +15,7 @@ import hashlib
 import json
 import secrets
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,13 +126,17 @@ def prepare_demo(workdir: Path, *, bridge: str, ehr: Any, fhir_url: str,
                  truths: Sequence[StudyTruth], admin_password: str, stow_token: str,
                  webhook_secret: str) -> Prepared:
     """:func:`prepare` for the demo: the first study's patient (looked up in the EHR's FHIR
-    server ``fhir_url`` by identifier) and a study of another patient."""
+    server ``fhir_url`` by identifier) and a study of another patient (or, when there is
+    only one patient, a study UID that exists nowhere)."""
     first = truths[0]
     found = httpx.get(f"{fhir_url}/Patient", timeout=60, params={
         "identifier": f"{first.patient_system}|{first.patient_id}"}).json()
     patient_fhir_id = str(found["entry"][0]["resource"]["id"])
-    other = next(t.study_uid for t in truths
-                 if (t.patient_issuer, t.patient_id) != (first.patient_issuer, first.patient_id))
+    # a study of another patient; with a single patient, a UID no archive has: the gateway
+    # gives both the same 403 (no existence oracle)
+    other = next((t.study_uid for t in truths
+                  if (t.patient_issuer, t.patient_id) != (first.patient_issuer, first.patient_id)),
+                 f"2.25.{uuid.uuid4().int}")
     patient = SamplePatient(first.patient_id, first.patient_issuer, first.patient_name,
                             first.charset, first.patient_birth_date, first.patient_sex)
     return prepare(workdir, bridge=bridge, ehr=ehr, patient=patient,
