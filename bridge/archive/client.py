@@ -20,6 +20,7 @@ from bridge.config import ArchiveSettings
 from bridge.dicom_uid import STUDY_UID_TAG, require_uid, uid_segment
 from bridge.errors import ArchiveRejected, ArchiveUnavailable, DicomDataError, StudyGone
 from bridge.httpclient import HttpClient
+from bridge.jsonbytes import loads
 from bridge.metrics import QIDO_LATENCY
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class DicomwebClient:
         if not resp.content:
             return []
         try:
-            body = resp.json()
+            body = loads(resp.content)
         except ValueError as exc:
             raise ArchiveRejected(
                 f"archive {self.name!r} returned non-JSON for {path}", status_code=resp.status_code

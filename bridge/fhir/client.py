@@ -20,6 +20,7 @@ from bridge.auth.outbound import build_auth
 from bridge.config import FhirSettings
 from bridge.errors import BridgeError, Conflict, FhirBusy, FhirRejected
 from bridge.httpclient import HttpClient
+from bridge.jsonbytes import dumps, loads
 from bridge.metrics import FHIR_LATENCY
 
 FHIR_JSON = "application/fhir+json"
@@ -156,12 +157,14 @@ class FhirClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         hdrs = dict(headers or {})
+        content = None
         if json is not None:
             hdrs["Content-Type"] = FHIR_JSON
+            content = dumps(json)  # what httpx's json= wrote, through orjson
         started = time.perf_counter()
         try:
             resp = await self._client.request(
-                method, url, json=json, params=params, headers=hdrs  # type: ignore[arg-type]
+                method, url, content=content, params=params, headers=hdrs  # type: ignore[arg-type]
             )
         except httpx.HTTPError as exc:
             raise FhirBusy(
@@ -171,7 +174,7 @@ class FhirClient:
             FHIR_LATENCY.labels(interaction=interaction).observe(time.perf_counter() - started)
         if resp.status_code >= 400:
             try:
-                body = resp.json()
+                body = loads(resp.content)
             except ValueError:
                 body = None
             raise classify(resp.status_code, body, resp.headers, f"{method} {url.split('?')[0]}")
@@ -181,14 +184,14 @@ class FhirClient:
 
     async def read(self, resource_type: str, resource_id: str) -> Resource:
         resp = await self.request("GET", f"{resource_type}/{resource_id}", interaction="read")
-        body: Resource = resp.json()
+        body: Resource = loads(resp.content)
         return body
 
     async def search(
         self, resource_type: str, params: Mapping[str, Any] | Sequence[tuple[str, Any]]
     ) -> Resource:
         resp = await self.request("GET", resource_type, params=params, interaction="search")
-        body: Resource = resp.json()
+        body: Resource = loads(resp.content)
         return body
 
     async def search_all(
@@ -218,7 +221,7 @@ class FhirClient:
             if not next_url:
                 return
             resp = await self.request("GET", next_url, interaction="search-page")
-            bundle = resp.json()
+            bundle = loads(resp.content)
 
     # --- batch (R4 3.1.0.11) -----------------------------------------------------------------
 
@@ -236,7 +239,7 @@ class FhirClient:
         resp = await self.request(
             "POST", "", json=bundle, interaction="batch", headers={"Prefer": prefer},
         )
-        body = resp.json()
+        body = loads(resp.content)
         results: list[EntryResult] = []
         response_entries = body.get("entry", []) or []
         if len(response_entries) != len(entries):

@@ -19,10 +19,11 @@ import copy
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 
+_T = TypeVar("_T")
 _SORTED = orjson.OPT_SORT_KEYS
 #: the types whose orjson bytes equal the standard library's (besides dict and list)
 _SAME_BYTES = frozenset({str, int, bool, type(None)})
@@ -72,17 +73,21 @@ def content_hash(resource: Any) -> str:
     return hashlib.sha256(canonical_json(resource)).hexdigest()
 
 
-def json_copy(value: Any) -> Any:
+def json_copy(value: _T) -> _T:
     """A deep copy of a JSON tree (dicts, lists, scalars), as :func:`copy.deepcopy` makes
     it, several times faster; anything else in the tree is copied by ``copy.deepcopy``.
 
     Unlike ``deepcopy``, an object that appears twice in ``value`` is copied twice; JSON
     has no shared nodes, so the copy serialises to the same bytes."""
+    return cast(_T, _copy(value))
+
+
+def _copy(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
-        return {k: json_copy(v) for k, v in value.items()}
+        return {k: _copy(v) for k, v in value.items()}
     if kind is list:
-        return [json_copy(v) for v in value]
+        return [_copy(v) for v in value]
     if kind in _SAME_BYTES or kind is float:
         return value
     return copy.deepcopy(value)
