@@ -28,9 +28,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import resource
 import secrets
 import sys
@@ -67,8 +70,13 @@ from bridge.sync.runner import DrainStats, SyncRunner  # noqa: E402
 from samples.generator import GeneratedStudy, generate_studies  # noqa: E402
 from samples.load import load_studies  # noqa: E402
 from samples.seed_ehr import seed_ehr  # noqa: E402
+from tests.bench.cpu_paths import SAVINGS, former  # noqa: E402
 
 TARGET_RATIO = 5.0
+#: issue 19: the bridge's own CPU per study, end to end, and the share of the servers-only
+#: ceiling (the machine's cores divided by the servers' CPU per study) the backfill reaches
+TARGET_CPU_MS = 1.5
+TARGET_OF_CEILING = 0.85
 
 
 def load_average() -> list[float]:
@@ -260,8 +268,26 @@ async def run_bridge(args: argparse.Namespace, orthanc: Any, hapi: Any, archive_
         "bridge_cpu_ms_per_study": round(cpu * 1000 / len(studies), 2),
         "server_cpu_s": {k: round(servers1[k] - v, 2) if v is not None and servers1[k]
                          is not None else None for k, v in servers0.items()},
+        **per_study_figures(len(studies), wall, cpu, servers0, servers1),
         "archive_http": a_tx.summary(),
         "fhir_http": f_tx.summary(),
+    }
+
+
+def per_study_figures(n: int, wall: float, cpu: float, servers0: dict[str, float | None],
+                      servers1: dict[str, float | None]) -> dict[str, Any]:
+    """Issue 19's figures: CPU per study of the bridge and of each server, and the
+    throughput against the servers-only ceiling (cores / servers' CPU per study)."""
+    server_ms = {k: round((servers1[k] - v) * 1000 / n, 2)  # type: ignore[operator]
+                 if v is not None and servers1[k] is not None else None
+                 for k, v in servers0.items()}
+    known = [v for v in server_ms.values() if v is not None]
+    ceiling = (os.cpu_count() or 1) * 1000 / sum(known) if known and sum(known) > 0 else None
+    return {
+        "server_cpu_ms_per_study": server_ms,
+        "servers_only_ceiling_studies_per_s": round(ceiling, 1) if ceiling else None,
+        "of_ceiling": round(n / wall / ceiling, 3) if ceiling else None,
+        "cpu_target_met": cpu * 1000 / n <= TARGET_CPU_MS,
     }
 
 
@@ -358,10 +384,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         base_n = args.baseline_studies if args.baseline_studies is not None else args.studies
         base_set = list(generate_studies(base_n, seed=seed + 1, profile=args.profile,
                                          id_prefix=f"N{token[:5]}"))
-        print(f"loading {len(bridge_set)} + {len(base_set)} '{args.profile}' studies into "
-              f"Orthanc and seeding HAPI ...", file=sys.stderr, flush=True)
+        former_set = list(generate_studies(args.studies, seed=seed + 2, profile=args.profile,
+                                           id_prefix=f"F{token[:5]}")) \
+            if args.former_paths else []
+        print(f"loading {len(bridge_set)} + {len(base_set)} + {len(former_set)} "
+              f"'{args.profile}' studies into Orthanc and seeding HAPI ...", file=sys.stderr,
+              flush=True)
         report["prepare"] = {"bridge_set": prepare(bridge_set, orthanc, hapi, seed),
                              "baseline_set": prepare(base_set, orthanc, hapi, seed + 1)}
+        if former_set:
+            report["prepare"]["former_set"] = prepare(former_set, orthanc, hapi, seed + 2)
         # a fresh archive name per run: a fresh Endpoint, no interference with other runs
         report["load_average_start"] = load_average()
         print(f"baseline: {len(base_set)} studies, one at a time ...", file=sys.stderr,
@@ -371,12 +403,31 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         report["load_average_after_baseline"] = load_average()
         print(f"  {report['baseline']['studies_per_s']} studies/s", file=sys.stderr)
         print(f"bridge: {len(bridge_set)} studies ...", file=sys.stderr, flush=True)
+        if former_set:
+            print(f"bridge with the former code paths ({', '.join(SAVINGS)}): "
+                  f"{len(former_set)} studies ...", file=sys.stderr, flush=True)
+            with former(SAVINGS):
+                report["bridge_former_paths"] = await run_bridge(
+                    args, orthanc, hapi, f"former-{token}", former_set, engine, pids)
+            print(f"  {report['bridge_former_paths']['bridge_cpu_ms_per_study']} ms CPU/study",
+                  file=sys.stderr)
+        profiler = cProfile.Profile() if args.profile_bridge else None
+        if profiler:
+            profiler.enable()
         report["bridge"] = await run_bridge(args, orthanc, hapi, f"bench-{token}",
                                             bridge_set, engine, pids)
+        if profiler:
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
+            report["bridge_profile_top_tottime"] = out.getvalue().splitlines()
         report["load_average_after_bridge"] = load_average()
-        print(f"  {report['bridge']['studies_per_s']} studies/s", file=sys.stderr)
+        print(f"  {report['bridge']['studies_per_s']} studies/s, "
+              f"{report['bridge']['bridge_cpu_ms_per_study']} ms CPU/study", file=sys.stderr)
         report["check"] = {"bridge_set": await check_sample(hapi, bridge_set),
                            "baseline_set": await check_sample(hapi, base_set)}
+        if former_set:
+            report["check"]["former_set"] = await check_sample(hapi, former_set)
     report["settings"] = {"fhir.batch_size": args.batch_size, "sync.claim_batch":
                           args.claim_batch, "archive/fhir concurrency": args.concurrency,
                           "sync.workers (concurrent drains)": args.workers,
@@ -416,6 +467,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="window QIDOs in flight at once (1: the former way)")
     parser.add_argument("--sequential", action="store_true",
                         help="scan first, then drain (no overlap): the former way")
+    parser.add_argument("--former-paths", action="store_true",
+                        help="also sync a third set with issue 19's savings undone "
+                             "(tests/bench/cpu_paths.py), before the bridge: before/after "
+                             "CPU per study in one run")
+    parser.add_argument("--profile-bridge", action="store_true",
+                        help="cProfile the bridge's phase (event loop thread; its figures "
+                             "then include the profiler's overhead) and print the top")
     parser.add_argument("--json", default=str(ROOT / ".run" / "bench" / "backfill.json"))
     args = parser.parse_args(argv)
     report = asyncio.run(bench(args))
@@ -428,10 +486,22 @@ def main(argv: list[str] | None = None) -> int:
           f"{b['archive_studies_scanned']} archive studies)")
     print(f"ratio {report['ratio']}x (target >= {TARGET_RATIO}x: "
           f"{'met' if report['target_met'] else 'MISSED'}); settings {report['settings']}")
+    print(f"bridge CPU per study {b['bridge_cpu_ms_per_study']} ms (target <= {TARGET_CPU_MS}: "
+          f"{'met' if b['cpu_target_met'] else 'MISSED'}); servers' CPU per study "
+          f"{b['server_cpu_ms_per_study']} ms; servers-only ceiling "
+          f"{b['servers_only_ceiling_studies_per_s']} studies/s, reached {b['of_ceiling']} "
+          f"(target >= {TARGET_OF_CEILING})")
+    if "bridge_former_paths" in report:
+        f = report["bridge_former_paths"]
+        print(f"former code paths (same run): bridge CPU per study "
+              f"{f['bridge_cpu_ms_per_study']} ms, {f['studies_per_s']} studies/s, "
+              f"servers {f['server_cpu_ms_per_study']} ms/study")
     print(f"bridge time: own CPU {b['bridge_cpu_s']} s, servers' CPU {b['server_cpu_s']}, "
           f"archive {b['archive_http']}, fhir {b['fhir_http']}")
     print(f"load average: start {report['load_average_start']}, after "
           f"{report['load_average_after_bridge']}; sample check {report['check']}")
+    for line in report.get("bridge_profile_top_tottime", []):
+        print(line)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")

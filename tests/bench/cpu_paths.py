@@ -11,7 +11,13 @@ replaced, for the duration of a ``with`` block, by swapping module attributes:
 * ``json_copy``: the assembly copied the mapped resources with ``copy.deepcopy``;
 * ``http_orjson``: the HTTP clients read bodies with ``json.loads`` (httpx's
   ``Response.json``) and wrote FHIR bodies with httpx's ``json=`` (``json.dumps``);
-* ``lazy_cookies``: httpx's cookie jar read every response.
+* ``lazy_cookies``: httpx's cookie jar read every response;
+* ``in_flight``: the archive client handed every request to httpcore at once (a claim's
+  100 metadata requests queued in its pool, not behind a semaphore of the pool's size);
+* ``sniffio``: sniffio was not installed, and httpcore's ``import sniffio`` at each lock
+  set-up searched ``sys.path`` in vain every time (here: a finder that makes the same
+  search, then refuses).  Only real HTTP shows it (``bench_backfill --former-paths``):
+  ``httpx.MockTransport`` has no httpcore pool.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import importlib.abc
+import importlib.machinery
 import json
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -33,7 +42,40 @@ import bridge.mapping.canonical as canonical
 import bridge.sync.assemble as assemble
 from bridge.sync import runner as runner_module
 
-SAVINGS = ("complete_many", "canonical_orjson", "json_copy", "http_orjson", "lazy_cookies")
+SAVINGS = ("complete_many", "canonical_orjson", "json_copy", "http_orjson", "lazy_cookies",
+           "in_flight", "sniffio")
+
+
+class _NoSniffio(importlib.abc.MetaPathFinder):
+    """``import sniffio`` as it was without the package: the whole path search, then
+    ModuleNotFoundError (Python does not cache a failed import)."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname == "sniffio":
+            importlib.machinery.PathFinder.find_spec(fullname, path)
+            raise ModuleNotFoundError("No module named 'sniffio'", name=fullname)
+        return None
+
+
+@contextlib.contextmanager
+def _without_sniffio() -> Iterator[None]:
+    module = sys.modules.pop("sniffio", None)
+    finder = _NoSniffio()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        if module is not None:
+            sys.modules["sniffio"] = module
+
+
+_dicomweb_init = archive_client.DicomwebClient.__init__
+
+
+def _init_without_in_flight(self: Any, *args: Any, **kwargs: Any) -> None:
+    _dicomweb_init(self, *args, **kwargs)
+    self._in_flight = contextlib.nullcontext()
 
 
 async def _complete_one_by_one(self: Any, settled: Sequence[Any]) -> list[bool]:
@@ -75,6 +117,10 @@ def _patches(name: str) -> list[tuple[Any, str, Any]]:
                 (fhir_client, "dumps", _httpx_json_dumps)]
     if name == "lazy_cookies":
         return [(httpclient._Cookies, "extract_cookies", httpx.Cookies.extract_cookies)]
+    if name == "in_flight":
+        return [(archive_client.DicomwebClient, "__init__", _init_without_in_flight)]
+    if name == "sniffio":
+        return []  # see former()
     raise ValueError(f"unknown saving {name!r}; known: {', '.join(SAVINGS)}")
 
 
@@ -82,6 +128,15 @@ def _patches(name: str) -> list[tuple[Any, str, Any]]:
 def former(names: Sequence[str]) -> Iterator[None]:
     """Within the block, the named savings are undone (their former code runs)."""
     undo: list[tuple[Any, str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        if "sniffio" in names:
+            stack.enter_context(_without_sniffio())
+        with _patched(names, undo):
+            yield
+
+
+@contextlib.contextmanager
+def _patched(names: Sequence[str], undo: list[tuple[Any, str, Any]]) -> Iterator[None]:
     try:
         for name in names:
             for target, attr, value in _patches(name):
