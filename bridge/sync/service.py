@@ -20,6 +20,7 @@ from bridge.mapping import MappingEngine, load_mapping
 from bridge.metrics import QUEUE_DEPTH
 from bridge.state import StateStore, open_store
 from bridge.sync.deletes import GoneHandler
+from bridge.sync.heap import freeze_startup_heap
 from bridge.sync.patience import Patience
 from bridge.sync.poller import Poller
 from bridge.sync.runner import DrainStats, SyncRunner
@@ -59,6 +60,7 @@ async def sync_context(settings: Settings, *, worker_id: str | None = None
                             **gateway_endpoint_hooks(settings))
         poller = Poller(list(archives.values()), store, interval=settings.sync.poll_interval,
                         window_days=settings.sync.poll_window_days)
+        freeze_startup_heap()  # start-up is done: the drain's collections skip it
         yield SyncContext(settings, store, archives, fhir, engine, runner, poller)
     finally:
         for a in archives.values():

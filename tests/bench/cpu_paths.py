@@ -17,7 +17,11 @@ replaced, for the duration of a ``with`` block, by swapping module attributes:
 * ``sniffio``: sniffio was not installed, and httpcore's ``import sniffio`` at each lock
   set-up searched ``sys.path`` in vain every time (here: a finder that makes the same
   search, then refuses).  Only real HTTP shows it (``bench_backfill --former-paths``):
-  ``httpx.MockTransport`` has no httpcore pool.
+  ``httpx.MockTransport`` has no httpcore pool;
+* ``gc_freeze``: the start-up heap stayed in the cyclic collector's generations
+  (``bridge.sync.heap.freeze_startup_heap`` not called; here: ``gc.unfreeze()`` for the
+  block).  The benchmarks call ``freeze_startup_heap()`` once set up, as the composition
+  root (``bridge.sync.service.sync_context``) does.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gc
 import importlib.abc
 import importlib.machinery
 import json
@@ -43,7 +48,7 @@ import bridge.sync.assemble as assemble
 from bridge.sync import runner as runner_module
 
 SAVINGS = ("complete_many", "canonical_orjson", "json_copy", "http_orjson", "lazy_cookies",
-           "in_flight", "sniffio")
+           "in_flight", "sniffio", "gc_freeze")
 
 
 class _NoSniffio(importlib.abc.MetaPathFinder):
@@ -68,6 +73,17 @@ def _without_sniffio() -> Iterator[None]:
         sys.meta_path.remove(finder)
         if module is not None:
             sys.modules["sniffio"] = module
+
+
+@contextlib.contextmanager
+def _unfrozen() -> Iterator[None]:
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+    try:
+        yield
+    finally:
+        if frozen:
+            gc.freeze()
 
 
 _dicomweb_init = archive_client.DicomwebClient.__init__
@@ -119,7 +135,7 @@ def _patches(name: str) -> list[tuple[Any, str, Any]]:
         return [(httpclient._Cookies, "extract_cookies", httpx.Cookies.extract_cookies)]
     if name == "in_flight":
         return [(archive_client.DicomwebClient, "__init__", _init_without_in_flight)]
-    if name == "sniffio":
+    if name in ("sniffio", "gc_freeze"):
         return []  # see former()
     raise ValueError(f"unknown saving {name!r}; known: {', '.join(SAVINGS)}")
 
@@ -131,6 +147,8 @@ def former(names: Sequence[str]) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         if "sniffio" in names:
             stack.enter_context(_without_sniffio())
+        if "gc_freeze" in names:
+            stack.enter_context(_unfrozen())
         with _patched(names, undo):
             yield
 
