@@ -44,7 +44,9 @@ NOT_DOCUMENTED = {
 def _settings(tmp_path: Path, *, admin_auth: Any = None) -> Settings:
     dist = tmp_path / "ohif"
     dist.mkdir()
-    (dist / "index.html").write_text("<!doctype html><title>OHIF</title>")
+    # as OHIF's build: the app-config.js script the viewer-token script is placed after
+    (dist / "index.html").write_text(
+        '<!doctype html><title>OHIF</title><script src="/app-config.js"></script>')
     (dist / "app-config.js").write_text("window.config = {};")
     config = {
         "archives": [{"name": "orthanc", "base_url": "http://127.0.0.1:9/dicom-web"}],
