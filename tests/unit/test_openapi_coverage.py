@@ -33,6 +33,7 @@ NOT_DOCUMENTED = {
     ("POST", "/app/viewer-token"): "OHIF's token refresh inside the viewer page",
     ("GET", "/viewer"): "OHIF's static files",
     ("GET", "/viewer/app-config.js"): "OHIF's configuration script",
+    ("GET", "/viewer/bridge-session.js"): "the viewer page's token-renewal script",
     ("GET", "/viewer/{rel}"): "OHIF's static files",
     ("GET", "/openapi.json"): "the document itself",
     ("GET", "/docs"): "Swagger UI of the document",
