@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bridge.archive.client import DicomwebClient  # noqa: E402
 from bridge.config import ArchiveSettings, FhirSettings, SyncSettings  # noqa: E402
 from bridge.fhir.client import FhirClient  # noqa: E402
+from bridge.jsonbytes import dumps as fhir_dumps  # noqa: E402
 from bridge.mapping import MappingEngine, load_mapping  # noqa: E402
 from bridge.state import open_store  # noqa: E402
 from bridge.sync.backfill import mark_history  # noqa: E402
@@ -99,10 +100,54 @@ async def one_backfill(args: argparse.Namespace, engine: MappingEngine, seed: in
             "studies_per_s": args.studies / wall}
 
 
+def micro(engine: MappingEngine, repeat: int = 2000) -> dict[str, dict[str, float]]:
+    """Per-operation CPU (us) of each JSON/HTTP saving, former vs now, on one synthetic
+    study (its WADO-RS metadata and mapped ImagingStudy): figures too small to stand out
+    of a whole drain's noise."""
+    import copy as copy_module
+
+    import httpx
+
+    import bridge.mapping.canonical as canonical
+    from bridge.httpclient import _Cookies
+    from bridge.jsonbytes import loads
+    from bridge.mapping import EndpointSpec
+    from tests.bench.cpu_paths import _httpx_json_dumps
+
+    archive = SyntheticArchive(50, per_day=50, seed=5)
+    body = archive.metadata(3)
+    result = engine.map_study(json.loads(body), endpoint=EndpointSpec(
+        id_or_ref=None, address=ARCHIVE_URL, name="synthetic"))
+    study = result.imaging_study
+    request = httpx.Request("GET", ARCHIVE_URL + "/studies/1/metadata")
+    response = httpx.Response(200, content=body, request=request)
+
+    def us(fn: Any) -> float:
+        start = time.process_time()
+        for _ in range(repeat):
+            fn()
+        return round((time.process_time() - start) * 1e6 / repeat, 1)
+
+    jar_old, jar_new = httpx.Cookies(), _Cookies()
+    return {
+        "canonical_json (x2 per study)": {"former": us(lambda: canonical._stdlib_json(study)),
+                                          "now": us(lambda: canonical.canonical_json(study))},
+        "copy of the ImagingStudy": {"former": us(lambda: copy_module.deepcopy(study)),
+                                     "now": us(lambda: canonical.json_copy(study))},
+        f"read WADO-RS metadata ({len(body)} bytes)": {"former": us(lambda: json.loads(body)),
+                                                        "now": us(lambda: loads(body))},
+        "write the ImagingStudy (FHIR body)": {"former": us(lambda: _httpx_json_dumps(study)),
+                                               "now": us(lambda: fhir_dumps(study))},
+        "cookie jar per response": {"former": us(lambda: jar_old.extract_cookies(response)),
+                                    "now": us(lambda: jar_new.extract_cookies(response))},
+    }
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     engine = MappingEngine(load_mapping([str(ROOT / "mappings" / "default.yaml")]))
     await one_backfill(argparse.Namespace(**{**vars(args), "studies": 200}), engine, 99)
     freeze_startup_heap()  # as the composition root does, once set up
+    report_micro = micro(engine)
     variants: dict[str, list[str]] = {"now": [], "former": list(SAVINGS)}
     variants.update({f"without {s}": [s] for s in SAVINGS})
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
@@ -126,6 +171,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "savings_ms_per_study": {s: round(median[f"without {s}"] - median["now"], 3)
                                  for s in SAVINGS},
         "all_savings_ms_per_study": round(median["former"] - median["now"], 3),
+        "micro_us_per_operation": report_micro,
         "median_studies_per_s": {n: round(statistics.median(x["studies_per_s"]
                                                             for x in runs[n]), 1)
                                  for n in names},
@@ -167,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     for saving, ms in report["savings_ms_per_study"].items():
         print(f"  {saving:<18} saves {ms:6.3f} ms/study (without it: "
               f"{m['without ' + saving]:.2f} ms)")
+    for op, figures in report["micro_us_per_operation"].items():
+        print(f"  {op:<42} {figures['former']:8.1f} us -> {figures['now']:7.1f} us")
     for line in report.get("profile_top_tottime", [])[:40]:
         print(line)
     path = Path(args.json)
