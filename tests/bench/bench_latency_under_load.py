@@ -420,7 +420,8 @@ def hapi_server(stack_path: Path | None) -> Iterator[tuple[Any, int | None]]:
         raw = json.loads(stack_path.read_text())
         yield devstack.load_state(stack_path)["hapi"], raw.get("hapi", {}).get("pid")
         return
-    hapi = devstack.Hapi().start()
+    hapi = devstack.Hapi(os.environ.get("BRIDGE_HAPI_JAR")
+                         or devstack.build_hapi_jar(REPO)).start()
     try:
         yield hapi.endpoint(), hapi.pid
     finally:
