@@ -14,7 +14,10 @@ with a newline), so no value may forge a record or blur the fields around it:
   escapes, non-printable characters as ``\\uXXXX``), so the pairs read back exactly.
 * JSON: one object per line (``ensure_ascii``: every control, separator and non-ASCII
   character is escaped); a field named like one of the record's own keys is kept as
-  ``x_<name>`` instead of replacing it.
+  ``x_<name>`` instead of replacing it.  A record timed in ``seconds`` also carries
+  ``duration_ms`` (an integer), the name operators search on.  The keys and their meaning
+  are documented in docs/log-schema.md, which tests/unit/sync/test_log_schema.py checks
+  the main lines against.
 """
 
 from __future__ import annotations
@@ -101,9 +104,14 @@ class JsonFormatter(logging.Formatter):
             doc["exc"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
             doc["stack"] = self.formatStack(record.stack_info)
-        for key, value in _fields(record).items():
+        fields = _fields(record)
+        for key, value in fields.items():
             name = f"x_{key}" if key in _JSON_KEYS else key
             doc[name] = redact(value) if isinstance(value, str) else value
+        seconds = fields.get("seconds")
+        if "duration_ms" not in fields and isinstance(seconds, int | float) \
+                and not isinstance(seconds, bool):
+            doc["duration_ms"] = round(seconds * 1000)
         # ensure_ascii (the default) escapes every control and separator: one line
         return json.dumps(doc, default=lambda v: redact(str(v)))
 

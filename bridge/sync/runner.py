@@ -421,7 +421,8 @@ class SyncRunner:
                 delay = retry_delay(claim.attempts, base=self.sync.backoff_base,
                                     cap=self.sync.backoff_max,
                                     retry_after=getattr(exc, "retry_after", None))
-            log.info("study sync deferred", extra={**extra, "delay": round(delay, 1)})
+            log.info("study sync deferred",
+                     extra={**extra, "outcome": "deferred", "delay": round(delay, 1)})
             await asyncio.to_thread(
                 self.store.retry_later, claim.archive, claim.study_uid,
                 worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
@@ -433,7 +434,7 @@ class SyncRunner:
             return
         outcome = exc.operation_outcome if isinstance(exc, FhirRejected) else None
         level = logging.ERROR if not isinstance(exc, Permanent) else logging.WARNING
-        log.log(level, "study sync failed", extra=extra)
+        log.log(level, "study sync failed", extra={**extra, "outcome": "failed"})
         await asyncio.to_thread(
             self.store.fail, claim.archive, claim.study_uid,
             worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
