@@ -64,6 +64,20 @@ def orthanc_factory() -> Iterator[Callable[..., devstack.Orthanc]]:
             server.stop()
 
 
+@pytest.fixture(scope="module")
+def own_orthanc() -> Iterator[devstack.Orthanc]:
+    """An Orthanc for one test module, in place of the shared one, for modules that store
+    broken studies on purpose or expect a whole-archive backfill without failures (other
+    tests leave broken or unseeded studies in the shared archive): such a module defines a
+    module-scoped ``orthanc`` fixture returning this one."""
+    server = devstack.Orthanc()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def postgres(
     stack_state: dict[str, Any],

@@ -5,7 +5,7 @@ values Orthanc cannot convert are warned about rather than dropped silently."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,10 @@ ARCHIVE = "orthanc"  # the name bridge_settings gives the archive
 
 
 @pytest.fixture(scope="module")
-def orthanc() -> Iterator[devstack.Orthanc]:
+def orthanc(own_orthanc: devstack.Orthanc) -> devstack.Orthanc:
     """This module's own Orthanc, in place of the shared one: the studies stored here are
     broken on purpose, and other tests backfill the shared archive expecting no failure."""
-    server = devstack.Orthanc()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return own_orthanc
 
 
 Patches = dict[bytes, bytes]

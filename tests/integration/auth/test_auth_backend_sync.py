@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +33,11 @@ from tests.integration.sync_helpers import load_and_seed, study_by_uid
 
 
 @pytest.fixture(scope="module")
-def orthanc() -> Iterator[devstack.Orthanc]:
+def orthanc(own_orthanc: devstack.Orthanc) -> devstack.Orthanc:
     """This module's own Orthanc: its tests backfill the whole archive over the studies'
     dates and expect no failure, which the shared archive cannot promise (other tests
     store broken or unseeded studies in it on purpose)."""
-    server = devstack.Orthanc()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return own_orthanc
 
 
 async def _backfill(settings: Any, start: Any, end: Any) -> Any:

@@ -94,6 +94,28 @@ class RunningBridge:
         return self.app.state.realtime
 
 
+def reconcile_cli(config: Path, *args: str) -> tuple[int, Any]:
+    """``imaging-bridge reconcile --config CONFIG --json ARGS``: exit code and reports."""
+    from typer.testing import CliRunner
+
+    from bridge.cli import app as cli_app
+
+    result = CliRunner().invoke(cli_app, ["reconcile", "--config", str(config), "--json", *args])
+    assert result.exit_code in (0, 3), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+async def drain(settings: Settings, uids: Sequence[str] | None = None) -> Any:
+    """Mark ``uids`` due (reason manual) in the settings' store and drain the queue once."""
+    from bridge.sync.service import sync_context
+
+    async with sync_context(settings) as ctx:
+        if uids:
+            ctx.store.mark_many_due(settings.archives[0].name, [(u, None) for u in uids],
+                                    reason="manual")
+        return await ctx.runner.drain()
+
+
 def make_studies(hapi: Any, ns: Any, count: int = 1, *, series: int = 1,
                  per_series: int = 2) -> list[GeneratedStudy]:
     """Synthetic studies whose patients and orders exist in the EHR (nothing in the archive)."""

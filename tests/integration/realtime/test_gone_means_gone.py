@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +34,10 @@ from tests.integration.realtime.realtime_helpers import (
 
 
 @pytest.fixture(scope="module")
-def orthanc() -> Iterator[devstack.Orthanc]:
+def orthanc(own_orthanc: devstack.Orthanc) -> devstack.Orthanc:
     """This module's own Orthanc, in place of the shared one: the studies stored here are
     broken on purpose, and other tests backfill the shared archive expecting no failure."""
-    server = devstack.Orthanc()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return own_orthanc
 
 
 @pytest.mark.parametrize("policy", ["delete", "entered-in-error", "keep"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,13 @@ import httpx
 from typer.testing import CliRunner
 
 from bridge.cli import app as cli_app
-from bridge.sync.service import sync_context
 from tests.integration.realtime.realtime_helpers import (
     RunningBridge,
+    drain,
     imaging_study,
     make_studies,
     realtime_settings,
+    reconcile_cli,
     series_instances,
     store_in_orthanc,
     study_counts,
@@ -40,20 +40,6 @@ def test_a_dropped_notification_is_repaired_by_the_scheduled_reconciliation(
     assert reports and reports[0].archive == settings.archives[0].name
 
 
-def _reconcile(config: Path, *args: str) -> tuple[int, Any]:
-    result = CliRunner().invoke(cli_app, ["reconcile", "--config", str(config), "--json", *args])
-    assert result.exit_code in (0, 3), result.output
-    return result.exit_code, json.loads(result.stdout)
-
-
-async def _drain(settings: Any, uids: list[str] | None = None) -> Any:
-    async with sync_context(settings) as ctx:
-        if uids:
-            ctx.store.mark_many_due(settings.archives[0].name, [(u, None) for u in uids],
-                                    reason="manual")
-        return await ctx.runner.drain()
-
-
 def test_reconcile_reports_missing_stale_and_gone_and_fix_repairs_them(
     orthanc_factory: Callable[..., Any], hapi: Any, ns: Any, tmp_path: Path
 ) -> None:
@@ -63,10 +49,10 @@ def test_reconcile_reports_missing_stale_and_gone_and_fix_repairs_them(
            for s in (a, b, c)}
     settings = realtime_settings(server, hapi, tmp_path, ns, realtime={"delete_policy": "delete"})
     config = tmp_path / "bridge.yaml"
-    stats = asyncio.run(_drain(settings, [s.study_uid for s in (a, b, c)]))
+    stats = asyncio.run(drain(settings, [s.study_uid for s in (a, b, c)]))
     assert stats.synced == 3
 
-    code, reports = _reconcile(config)
+    code, reports = reconcile_cli(config)
     assert code == 0 and reports[0]["drift"] == [], reports
     assert reports[0]["archive_studies"] == 3 and reports[0]["fhir_studies"] == 3
 
@@ -75,17 +61,17 @@ def test_reconcile_reports_missing_stale_and_gone_and_fix_repairs_them(
         assert client.delete(f"{server.base_url}/studies/{ids[c.study_uid]}").status_code == 200
     store_in_orthanc(server, series_instances(d, series=1, per_series=1))
 
-    code, reports = _reconcile(config)
+    code, reports = reconcile_cli(config)
     assert code == 3
     kinds = {(x["kind"], x["study_uid"]) for x in reports[0]["drift"]}
     assert kinds == {("missing-in-fhir", d.study_uid), ("stale", b.study_uid),
                      ("gone-from-archive", c.study_uid)}, kinds
 
-    code, reports = _reconcile(config, "--fix")
+    code, reports = reconcile_cli(config, "--fix")
     assert code == 3 and all(x["fixed"] for x in reports[0]["drift"])
-    asyncio.run(_drain(settings))
+    asyncio.run(drain(settings))
 
-    code, reports = _reconcile(config)
+    code, reports = reconcile_cli(config)
     assert code == 0, reports
     assert study_counts(hapi, b.study_uid) == (2, 3)
     assert imaging_study(hapi, c.study_uid) is None

@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from typer.testing import CliRunner
 
-from bridge.cli import app as cli_app
 from bridge.config import load_settings
-from bridge.sync.service import sync_context
 from tests.integration.realtime.realtime_helpers import (
+    drain,
     imaging_study,
     make_studies,
     realtime_settings,
+    reconcile_cli,
     series_instances,
     store_in_orthanc,
 )
@@ -44,20 +43,6 @@ def _with_gateway(config: Path) -> Any:
     return load_settings(config)
 
 
-def _reconcile(config: Path, *args: str) -> tuple[int, Any]:
-    result = CliRunner().invoke(cli_app, ["reconcile", "--config", str(config), "--json", *args])
-    assert result.exit_code in (0, 3), result.output
-    return result.exit_code, json.loads(result.stdout)
-
-
-async def _drain(settings: Any, uids: list[str] | None = None) -> Any:
-    async with sync_context(settings) as ctx:
-        if uids:
-            ctx.store.mark_many_due(settings.archives[0].name, [(u, None) for u in uids],
-                                    reason="manual")
-        return await ctx.runner.drain()
-
-
 def test_reconcile_with_the_gateway_on_finds_a_duplicate_and_fix_recreates_a_deleted_study(
     orthanc_factory: Callable[..., Any], hapi: Any, ns: Any, tmp_path: Path
 ) -> None:
@@ -68,13 +53,13 @@ def test_reconcile_with_the_gateway_on_finds_a_duplicate_and_fix_recreates_a_del
     realtime_settings(server, hapi, tmp_path, ns)
     config = tmp_path / "bridge.yaml"
     settings = _with_gateway(config)
-    stats = asyncio.run(_drain(settings, [s.study_uid for s in (dup, deleted, fine)]))
+    stats = asyncio.run(drain(settings, [s.study_uid for s in (dup, deleted, fine)]))
     assert stats.synced == 3
     ours = imaging_study(hapi, dup.study_uid)
     assert ours is not None
     assert "gateway.test" in json.dumps(ours) or ours.get("endpoint")  # premise
 
-    code, reports = _reconcile(config)
+    code, reports = reconcile_cli(config)
     assert code == 0 and reports[0]["drift"] == [], reports
     assert reports[0]["fhir_studies"] == 3  # was 0: the Endpoints point at the gateway
 
@@ -88,15 +73,15 @@ def test_reconcile_with_the_gateway_on_finds_a_duplicate_and_fix_recreates_a_del
         assert client.delete(f"{hapi.fhir_url}/ImagingStudy/{victim['id']}").status_code in (
             200, 204)
 
-    code, reports = _reconcile(config)
+    code, reports = reconcile_cli(config)
     assert code == 3
     kinds = {(x["kind"], x["study_uid"]) for x in reports[0]["drift"]}
     assert kinds == {("duplicate", dup.study_uid), ("missing-in-fhir", deleted.study_uid)}, kinds
 
-    code, reports = _reconcile(config, "--fix")
-    asyncio.run(_drain(settings))
+    code, reports = reconcile_cli(config, "--fix")
+    asyncio.run(drain(settings))
     recreated = imaging_study(hapi, deleted.study_uid)
     assert recreated is not None and recreated["id"] != victim["id"]  # written again
-    code, reports = _reconcile(config)
+    code, reports = reconcile_cli(config)
     kinds = {(x["kind"], x["study_uid"]) for x in reports[0]["drift"]}
     assert kinds == {("duplicate", dup.study_uid)}, kinds  # a human chooses which to keep
