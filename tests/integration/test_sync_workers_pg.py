@@ -61,7 +61,11 @@ def test_two_workers_on_postgresql_drain_one_queue_each_study_written_once(
     # every confirmed ImagingStudy write was counted by exactly one worker
     assert sum(f["synced"] for f in figures) == n, figures
     assert all(f["failed"] == 0 for f in figures), figures
-    assert all(f["synced"] > 0 for f in figures), f"one worker did everything: {figures}"
+    # Which worker syncs how many is a race between the two processes' start-ups: with the
+    # sync's CPU per study cut (issue 19) the first drained all eight before the second
+    # was up in a CI run. That both claim from one queue without ever sharing a study is
+    # proven where it does not depend on start-up time: test_state_processes (two
+    # processes) and test_state_lanes_pg (four concurrent claimers on PostgreSQL).
 
     store = open_store(pg_url)
     try:
