@@ -23,6 +23,7 @@ from bridge.errors import ArchiveRejected, ArchiveUnavailable, DicomDataError, S
 from bridge.httpclient import HttpClient
 from bridge.jsonbytes import loads
 from bridge.metrics import QIDO_LATENCY
+from bridge.retry_after import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +41,6 @@ STUDY_INCLUDE = (
     "00201206",  # NumberOfStudyRelatedSeries
     "00201208",  # NumberOfStudyRelatedInstances
 )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 class DicomwebClient:
@@ -108,7 +99,7 @@ class DicomwebClient:
         if resp.status_code == 429 or resp.status_code >= 500:
             raise ArchiveUnavailable(
                 f"archive {self.name!r} answered {resp.status_code} for {path}",
-                retry_after=_retry_after(resp),
+                retry_after=retry_after(resp.headers),
             )
         if resp.status_code >= 400:
             raise ArchiveRejected(

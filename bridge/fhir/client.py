@@ -22,19 +22,10 @@ from bridge.errors import BridgeError, Conflict, FhirBusy, FhirRejected
 from bridge.httpclient import HttpClient
 from bridge.jsonbytes import dumps, loads
 from bridge.metrics import FHIR_LATENCY
+from bridge.retry_after import retry_after
 
 FHIR_JSON = "application/fhir+json"
 Resource = dict[str, Any]
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def outcome_text(outcome: Mapping[str, Any] | None) -> str:
@@ -57,7 +48,7 @@ def classify(status: int, body: Any, headers: Mapping[str, str], what: str) -> B
     detail = outcome_text(outcome)
     message = f"FHIR server answered {status} to {what}" + (f": {detail}" if detail else "")
     if status == 429 or status >= 500:
-        return FhirBusy(message, retry_after=_retry_after(headers))
+        return FhirBusy(message, retry_after=retry_after(headers))
     if status in (409, 412):
         return Conflict(message)
     return FhirRejected(message, status_code=status, operation_outcome=outcome)

@@ -36,6 +36,7 @@ from bridge.auth.header import AuthorizationHeader
 from bridge.config import ArchiveSettings
 from bridge.errors import ArchiveUnavailable, AuthError
 from bridge.gateway.errors import ArchiveFailed, ArchiveRefused
+from bridge.retry_after import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,6 @@ _UNAVAILABLE = frozenset({429, 502, 503, 504})
 #: aiohttp's read buffer (flow-control high-water mark): larger buffers mean fewer, larger
 #: chunks through the ASGI server, which is where a byte pump spends its CPU
 READ_BUFFER = 1 << 20
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    try:
-        return max(0.0, float(headers["Retry-After"]))
-    except (KeyError, ValueError):
-        return None
 
 
 class Upstream:
@@ -179,7 +173,7 @@ class ArchiveProxy:
             raise AuthError(f"archive {self.name!r} refused the gateway's credentials (401): "
                             f"{why}")
         if resp.status in _UNAVAILABLE:
-            after = _retry_after(resp.headers)
+            after = retry_after(resp.headers)
             resp.release()
             raise self._unavailable(path, f"answered {resp.status}", after)
         if resp.status >= 500 and resp.status != 501:
