@@ -7,21 +7,33 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bridge.archive.client import DicomwebClient
 from bridge.config import RealtimeSettings
 from bridge.errors import ConfigError
 from bridge.realtime.coalesce import Coalescer
+from bridge.realtime.orthanc_api import OrthancApi
 from bridge.realtime.replays import StoreReplayCache
 from bridge.realtime.signing import ReplayCache
 from bridge.realtime.stats import RealtimeStats
+from bridge.realtime.stow_forward import StowForwarder
+from bridge.sync.reconcile import ReconcileReport
 from bridge.sync.service import SyncContext
 
-if TYPE_CHECKING:
-    from bridge.realtime.orthanc_changes import ChangesFeed, OrthancApi
-    from bridge.realtime.stow_proxy import StowForwarder
-    from bridge.sync.reconcile import ReconcileReport
+
+class FeedStatus(Protocol):
+    """What /status reads of a running change feed
+    (:class:`bridge.realtime.orthanc_changes.ChangesFeed`)."""
+
+    @property
+    def last_poll(self) -> datetime | None: ...
+
+    @property
+    def last_error(self) -> str | None: ...
+
+    @property
+    def changes_seen(self) -> int: ...
 
 
 @dataclass
@@ -47,7 +59,7 @@ class RealtimeContext:
     last_reconcile_at: datetime | None = None
     last_reconcile_error: str | None = None
     #: the Orthanc /changes poller, when it runs (serve mode with realtime.orthanc_changes)
-    changes_feed: ChangesFeed | None = None
+    changes_feed: FeedStatus | None = None
     stats: RealtimeStats = field(default_factory=RealtimeStats)
 
     @classmethod
@@ -74,8 +86,6 @@ class RealtimeContext:
 
     def orthanc_api(self, archive: str) -> OrthancApi:
         """Orthanc's REST API behind the named archive (for changes and id lookups)."""
-        from bridge.realtime.orthanc_changes import OrthancApi
-
         api = self._orthanc.get(archive)
         if api is None:
             changes = self.settings.orthanc_changes
@@ -86,8 +96,6 @@ class RealtimeContext:
 
     def stow_forwarder(self) -> StowForwarder:
         """The streaming client of the STOW archive (created on first use)."""
-        from bridge.realtime.stow_proxy import StowForwarder
-
         if self._stow is None:
             self._stow = StowForwarder(self.stow_archive(), timeout=self.settings.stow_timeout)
         return self._stow

@@ -23,14 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
-from bridge.archive.client import DicomwebClient
-from bridge.auth.outbound import build_auth
-from bridge.errors import ArchiveRejected, ArchiveUnavailable
-from bridge.httpclient import HttpClient
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.events import EventKind, handle_event
+from bridge.realtime.orthanc_api import LEVELS, OrthancApi
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +39,6 @@ CHANGE_EVENTS: dict[str, EventKind] = {
     "UpdatedMetadata": EventKind.UPDATED,
     "Deleted": EventKind.DELETED,
 }
-_LEVELS = {"Study": "studies", "Series": "series", "Instance": "instances"}
-
-
-def orthanc_root(dicomweb_url: str) -> str:
-    """Orthanc's REST root from its DICOMweb root (``.../dicom-web`` by convention)."""
-    return dicomweb_url.rstrip("/").removesuffix("/dicom-web")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,60 +50,6 @@ class StudyChange:
     event: EventKind
 
 
-class OrthancApi:
-    """The few Orthanc REST calls the change source needs, with the archive's credentials."""
-
-    def __init__(self, archive: DicomwebClient, *, url: str | None = None) -> None:
-        self.archive = archive.name
-        self.url = (url or orthanc_root(archive.base_url)).rstrip("/")
-        self._client = HttpClient(
-            base_url=self.url + "/", auth=build_auth(archive.settings.auth,
-                                                     timeout=archive.settings.timeout),
-            timeout=archive.settings.timeout,
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        try:
-            resp = await self._client.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise ArchiveUnavailable(f"Orthanc {self.url} unreachable: {type(exc).__name__}"
-                                     ) from exc
-        if resp.status_code == 404:
-            return None
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise ArchiveUnavailable(f"Orthanc answered {resp.status_code} for {path}")
-        if resp.status_code >= 400:
-            raise ArchiveRejected(f"Orthanc refused {path}: HTTP {resp.status_code}",
-                                  status_code=resp.status_code)
-        return resp.json()
-
-    async def study_uid(self, level: str, orthanc_id: str) -> str | None:
-        """The StudyInstanceUID of a study, series or instance; ``None`` if gone."""
-        plural = _LEVELS.get(level)
-        if plural is None:
-            return None
-        path = f"studies/{orthanc_id}" if plural == "studies" else f"{plural}/{orthanc_id}/study"
-        body = await self._get(path)
-        if not isinstance(body, dict):
-            return None
-        uid = (body.get("MainDicomTags") or {}).get("StudyInstanceUID")
-        return str(uid) if uid else None
-
-    async def changes(self, since: int, limit: int) -> tuple[list[dict[str, Any]], int, bool]:
-        body = await self._get("changes", {"since": since, "limit": limit})
-        if not isinstance(body, dict):
-            raise ArchiveRejected("Orthanc /changes returned no object")
-        return list(body.get("Changes") or []), int(body.get("Last", since)), \
-            bool(body.get("Done", True))
-
-    async def last_seq(self) -> int:
-        body = await self._get("changes", {"last": ""})
-        return int((body or {}).get("Last", 0))
-
-
 async def resolve_change(
     rt: RealtimeContext, api: OrthancApi, change: dict[str, Any]
 ) -> StudyChange | None:
@@ -123,7 +58,7 @@ async def resolve_change(
     level = str(change.get("ResourceType", ""))
     orthanc_id = str(change.get("ID", ""))
     seq = change.get("Seq")
-    if event is None or level not in _LEVELS or not orthanc_id:
+    if event is None or level not in LEVELS or not orthanc_id:
         return None
     if event is EventKind.DELETED and level != "Study":
         event = EventKind.UPDATED  # a series or instance left: the study's counts changed

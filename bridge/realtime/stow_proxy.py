@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 import httpx
@@ -23,13 +22,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from bridge.archive.client import DicomwebClient
 from bridge.auth.inbound import authenticate
-from bridge.auth.outbound import build_auth
 from bridge.dicom_uid import STUDY_UID_TAG, is_valid_uid, uid_segment
 from bridge.realtime.context import RealtimeContext
-from bridge.realtime.metrics import STOW_BYTES, STOW_REQUESTS, STOW_SECONDS
+from bridge.realtime.metrics import STOW_REQUESTS, STOW_SECONDS
 from bridge.realtime.multipart import MultipartError, MultipartInspector, parse_content_type
+from bridge.realtime.stow_forward import UpstreamAborted
 from bridge.realtime.stow_response import stored_studies
 from bridge.state.enums import Reason
 
@@ -39,8 +37,6 @@ router = APIRouter()
 #: seconds a client should wait before retrying when the archive is down (RFC 9110 10.2.3)
 RETRY_AFTER = "30"
 _PASS_HEADERS = ("content-type", "warning", "retry-after")
-#: bytes gathered before a write to the archive: bounds memory per upload (~2x this)
-FLUSH = 256 * 1024
 
 
 def _rt(request: Request) -> RealtimeContext:
@@ -54,87 +50,6 @@ Rt = Annotated[RealtimeContext, Depends(_rt)]
 def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     STOW_REQUESTS.labels(status=str(status)).inc()
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
-
-
-class UpstreamAborted(Exception):
-    """The body failed inspection mid-stream; the upstream request was cut short."""
-
-    def __init__(self, error: MultipartError, sent: int) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.sent = sent
-
-
-class StowForwarder:
-    """Streams STOW-RS requests to one archive, with the archive's own credentials."""
-
-    def __init__(self, archive: DicomwebClient, *, timeout: float) -> None:
-        self.archive = archive
-        settings = archive.settings
-        self._client = httpx.AsyncClient(
-            base_url=settings.base_url + "/",
-            auth=build_auth(settings.auth, timeout=settings.timeout),
-            # the archive parses a large upload only once it has it all: long read timeout
-            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-            limits=httpx.Limits(max_connections=settings.concurrency * 4),
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def forward(
-        self, request: Request, *, path: str, inspector: MultipartInspector
-    ) -> tuple[httpx.Response, int]:
-        sent = 0
-        failure: list[MultipartError] = []
-
-        async def body() -> AsyncIterator[bytes]:
-            # Received pieces (often a few KiB) are sent in batches of about FLUSH bytes:
-            # per-write overhead, not copying, limits throughput.  The newest piece is always
-            # held back, so the body's last bytes leave only after the inspector saw it close
-            # properly: a truncated body never reaches the archive complete.
-            nonlocal sent
-            held: bytes | None = None
-            pending: list[bytes] = []
-            size = 0
-            try:
-                async for chunk in request.stream():
-                    if not chunk:
-                        continue
-                    inspector.feed(chunk)
-                    if held is not None:
-                        pending.append(held)
-                        size += len(held)
-                    held = chunk
-                    if size >= FLUSH:
-                        sent += size
-                        yield b"".join(pending)
-                        pending, size = [], 0
-                inspector.finish()
-            except MultipartError as exc:
-                failure.append(exc)
-                raise
-            if held is not None:
-                pending.append(held)
-                size += len(held)
-            if pending:
-                sent += size
-                yield b"".join(pending)
-
-        headers = {"Content-Type": request.headers["content-type"],
-                   "Accept": request.headers.get("accept", "application/dicom+json")}
-        if "content-length" in request.headers:
-            headers["Content-Length"] = request.headers["content-length"]
-        try:
-            resp = await self._client.post(path, content=body(), headers=headers)
-        except MultipartError as exc:
-            raise UpstreamAborted(exc, sent) from exc
-        except httpx.HTTPError as exc:
-            if failure:
-                raise UpstreamAborted(failure[0], sent) from exc
-            raise
-        STOW_BYTES.inc(sent)
-        return resp, sent
 
 
 @router.post("/dicom-web/studies")
