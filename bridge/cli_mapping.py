@@ -42,6 +42,8 @@ from bridge.mapping import (
 )
 from bridge.mapping.diff import StudyDiff, compare_study
 from bridge.mapping.docgen import DEFAULT_DOC, REPO_ROOT, render_reference
+from bridge.mapping.peek import first_str
+from bridge.mapping.tags import STUDY_DATE, STUDY_INSTANCE_UID, STUDY_TIME
 
 mappings_app = typer.Typer(
     no_args_is_help=True, help="Check, document and compare the mappings (mappings/*.yaml)."
@@ -345,18 +347,14 @@ async def _recent_studies(client: Any, count: int) -> list[str]:
             else {"StudyDate": f"{(date.today() - timedelta(days=days)).strftime('%Y%m%d')}-"}
         )
         for study in await client.search_studies(filters, limit=max(count * 4, 50)):
-            uid = _first(study, "0020000D")
+            uid = first_str(study, STUDY_INSTANCE_UID)
             if uid:
-                found[uid] = (_first(study, "00080020") or "") + (_first(study, "00080030") or "")
+                when = (first_str(study, STUDY_DATE) or "", first_str(study, STUDY_TIME) or "")
+                found[uid] = "".join(when)
         if len(found) >= count:
             break
     ranked = sorted(found, key=lambda uid: (found[uid], uid), reverse=True)
     return ranked[:count]
-
-
-def _first(ds: dict[str, Any], tag: str) -> str | None:
-    value = (ds.get(tag) or {}).get("Value") or []
-    return str(value[0]) if value and isinstance(value[0], str | int) else None
 
 
 async def _diff_archive(

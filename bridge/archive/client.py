@@ -15,13 +15,14 @@ from typing import Any
 
 import httpx
 
-from bridge.archive.dicomjson import DicomJson, first_str
+from bridge.archive.dicomjson import STUDY_UID, DicomJson, first_str
 from bridge.auth.outbound import build_auth
 from bridge.config import ArchiveSettings
 from bridge.dicom_uid import STUDY_UID_TAG, require_uid, uid_segment
 from bridge.errors import ArchiveRejected, ArchiveUnavailable, DicomDataError, StudyGone
 from bridge.httpclient import HttpClient
 from bridge.jsonbytes import loads
+from bridge.mapping.tags import PATIENT_ID
 from bridge.metrics import QIDO_LATENCY
 from bridge.retry_after import retry_after
 
@@ -175,12 +176,12 @@ class DicomwebClient:
         lose a live study, so "gone" is claimed only after this check.
         """
         rows = await self.search_studies(
-            {"StudyInstanceUID": study_uid}, includefield=("00100020",)
+            {"StudyInstanceUID": study_uid}, includefield=(PATIENT_ID,)
         )
-        rows = [r for r in rows if first_str(r, "0020000D") in (study_uid, None)]
+        rows = [r for r in rows if first_str(r, STUDY_UID) in (study_uid, None)]
         if not rows:
             return
-        patients = {first_str(r, "00100020") for r in rows}
+        patients = {first_str(r, PATIENT_ID) for r in rows}
         if len(rows) > 1 or len(patients) > 1:
             # a real-world identity error (PS3.3 C.7.2.1: one StudyInstanceUID names one
             # study of one patient): someone has to merge or split the records

@@ -1,7 +1,9 @@
-"""Tiny accessors for DICOM JSON datasets (PS3.18 F.2) as the archive returns them.
+"""DICOM JSON datasets (PS3.18 F.2) as the archive returns them, and the change
+fingerprint of a study record.
 
-Only what the change sources need (UIDs, counts, dates); the mapping engine has its own,
-complete reading of every VR.
+The value reader and the tag constants are the mapping's (:mod:`bridge.mapping.peek`,
+:mod:`bridge.mapping.tags`: one definition each, in the room that may import nothing of
+ours), re-exported here under the names the change sources use.
 """
 
 from __future__ import annotations
@@ -10,39 +12,30 @@ import hashlib
 import json
 from typing import Any
 
+from bridge.mapping.peek import first_int, first_str, values
+from bridge.mapping.tags import MODALITIES_IN_STUDY, STUDY_DATE
+from bridge.mapping.tags import NUMBER_OF_STUDY_RELATED_INSTANCES as N_STUDY_INSTANCES
+from bridge.mapping.tags import NUMBER_OF_STUDY_RELATED_SERIES as N_STUDY_SERIES
+from bridge.mapping.tags import SERIES_INSTANCE_UID as SERIES_UID
+from bridge.mapping.tags import SOP_INSTANCE_UID as SOP_UID
+from bridge.mapping.tags import STUDY_INSTANCE_UID as STUDY_UID
+
+__all__ = [
+    "MODALITIES_IN_STUDY",
+    "N_STUDY_INSTANCES",
+    "N_STUDY_SERIES",
+    "SERIES_UID",
+    "SOP_UID",
+    "STUDY_DATE",
+    "STUDY_UID",
+    "DicomJson",
+    "first_int",
+    "first_str",
+    "study_fingerprint",
+    "values",
+]
+
 DicomJson = dict[str, Any]
-
-STUDY_UID = "0020000D"
-SERIES_UID = "0020000E"
-SOP_UID = "00080018"
-STUDY_DATE = "00080020"
-MODALITIES_IN_STUDY = "00080061"
-N_STUDY_SERIES = "00201206"
-N_STUDY_INSTANCES = "00201208"
-
-
-def values(ds: DicomJson, tag: str) -> list[Any]:
-    """The ``Value`` array of ``tag`` (empty when absent or zero-length)."""
-    element = ds.get(tag)
-    if not isinstance(element, dict):
-        return []
-    v = element.get("Value")
-    return v if isinstance(v, list) else []
-
-
-def first_str(ds: DicomJson, tag: str) -> str | None:
-    v = values(ds, tag)
-    return str(v[0]) if v and v[0] is not None else None
-
-
-def first_int(ds: DicomJson, tag: str) -> int | None:
-    v = values(ds, tag)
-    if not v:
-        return None
-    try:
-        return int(v[0])
-    except (TypeError, ValueError):
-        return None
 
 
 def study_fingerprint(study: DicomJson) -> str:

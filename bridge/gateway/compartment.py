@@ -35,32 +35,21 @@ from bridge.gateway.tokens import TtlLru
 from bridge.mapping import Mapping, load_tables
 from bridge.mapping.context import Compiled, StudyContext
 from bridge.mapping.identifiers import patient_link
+from bridge.mapping.peek import first_str as first_value
+from bridge.mapping.tags import ISSUER_OF_PATIENT_ID, PATIENT_ID
+from bridge.mapping.tags import ISSUER_OF_PATIENT_ID_QUALIFIERS_SEQUENCE as ISSUER_QUALIFIERS
+from bridge.mapping.tags import SERIES_INSTANCE_UID as SERIES_UID
+from bridge.mapping.tags import SOP_INSTANCE_UID as SOP_UID
+from bridge.mapping.tags import STUDY_INSTANCE_UID as STUDY_UID
 
 log = logging.getLogger(__name__)
 
 PatientKey = tuple[str, str]  # FHIR Identifier (system, value)
 
-PATIENT_ID = "00100020"
-ISSUER_OF_PATIENT_ID = "00100021"
-ISSUER_QUALIFIERS = "00100024"
-STUDY_UID = "0020000D"
-SERIES_UID = "0020000E"
-SOP_UID = "00080018"
 #: the attributes the patient identity is mapped from (QIDO includefield, PS3.18 8.3.4.3)
 PATIENT_FIELDS = (PATIENT_ID, ISSUER_OF_PATIENT_ID, ISSUER_QUALIFIERS)
 
 _PATIENT_REF = re.compile(r"^(?:Patient/)?([A-Za-z0-9\-.]{1,64})$")
-
-
-def first_value(row: dict[str, Any], tag: str) -> str | None:
-    """The first string value of ``tag`` in a DICOM JSON object (PS3.18 F.2)."""
-    element = row.get(tag)
-    if not isinstance(element, dict):
-        return None
-    values = element.get("Value")
-    if isinstance(values, list) and values and isinstance(values[0], str):
-        return values[0]
-    return None
 
 
 class PatientMapper:

@@ -38,7 +38,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bridge.errors import BridgeError
 from bridge.gateway.archives import ArchiveRoute
-from bridge.gateway.compartment import PATIENT_FIELDS, STUDY_UID, PatientKey, first_value
+from bridge.gateway.compartment import PATIENT_FIELDS, PatientKey
 from bridge.gateway.errors import BadRequest, Forbidden, InvalidToken, NotFound
 from bridge.gateway.observe import Seen
 from bridge.gateway.paths import uid as check_uid
@@ -46,6 +46,8 @@ from bridge.gateway.routes import gateway_of, http_error
 from bridge.gateway.scopes import Need
 from bridge.gateway.service import Gateway
 from bridge.gateway.tokens import TokenInfo
+from bridge.mapping.peek import first_str as first_value
+from bridge.mapping.tags import STUDY_INSTANCE_UID as STUDY_UID
 
 _CS = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 _ACCESSION = re.compile(r"^[^*?\\,^]{1,64}$")

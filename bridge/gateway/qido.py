@@ -26,17 +26,13 @@ from typing import Any
 
 from pydicom.datadict import keyword_for_tag
 
-from bridge.gateway.compartment import (
-    PATIENT_FIELDS,
-    SERIES_UID,
-    SOP_UID,
-    STUDY_UID,
-    Compartment,
-    PatientKey,
-    first_value,
-)
+from bridge.gateway.compartment import PATIENT_FIELDS, Compartment, PatientKey
 from bridge.gateway.errors import BadRequest, Forbidden
 from bridge.gateway.query_params import CONTROL
+from bridge.mapping.peek import first_str as first_value
+from bridge.mapping.tags import SERIES_INSTANCE_UID as SERIES_UID
+from bridge.mapping.tags import SOP_INSTANCE_UID as SOP_UID
+from bridge.mapping.tags import STUDY_INSTANCE_UID as STUDY_UID
 
 Params = list[tuple[str, str]]
 

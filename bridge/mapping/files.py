@@ -21,6 +21,7 @@ from pydicom.multival import MultiValue
 
 from bridge.errors import DicomDataError
 from bridge.mapping import tags as t
+from bridge.mapping.peek import first_str
 
 
 def _read(path: Path) -> pydicom.Dataset:
@@ -121,8 +122,5 @@ def group_by_study(instances: Iterable[dict[str, Any]]) -> dict[str, list[dict[s
     """Split instance datasets by Study Instance UID (datasets without one under "")."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for ds in instances:
-        element = ds.get(t.STUDY_INSTANCE_UID)
-        value = element.get("Value") if isinstance(element, dict) else None
-        uid = value[0] if isinstance(value, list) and value and isinstance(value[0], str) else ""
-        groups.setdefault(uid, []).append(ds)
+        groups.setdefault(first_str(ds, t.STUDY_INSTANCE_UID) or "", []).append(ds)
     return groups

@@ -14,20 +14,17 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from bridge.mapping.peek import first_str
+from bridge.mapping.tags import STUDY_INSTANCE_UID as STUDY_UID
+
 RETRIEVE_URL = "00081190"
 REFERENCED_SOP_SEQ = "00081199"
-STUDY_UID = "0020000D"
 _STUDY_IN_URL = re.compile(r"/studies/([0-9.]+)")
 
 
 def _from_url(url: Any) -> str | None:
     match = _STUDY_IN_URL.search(str(url)) if url else None
     return match.group(1) if match else None
-
-
-def _json_value(item: dict[str, Any], tag: str) -> Any:
-    values = (item.get(tag) or {}).get("Value") or []
-    return values[0] if values else None
 
 
 def _from_json(body: bytes) -> tuple[set[str], bool]:
@@ -40,11 +37,11 @@ def _from_json(body: bytes) -> tuple[set[str], bool]:
     uids = set()
     for item in stored:
         if isinstance(item, dict):
-            uid = _json_value(item, STUDY_UID) or _from_url(_json_value(item, RETRIEVE_URL))
+            uid = first_str(item, STUDY_UID) or _from_url(first_str(item, RETRIEVE_URL))
             if uid:
                 uids.add(str(uid))
     if stored:
-        top = _from_url(_json_value(data, RETRIEVE_URL))
+        top = _from_url(first_str(data, RETRIEVE_URL))
         if top:
             uids.add(top)
     return uids, bool(stored)
