@@ -1,0 +1,39 @@
+"""Cross-enterprise image sharing: the IHE XDS-I.b Imaging Document Source over MHD.
+
+Pure parts (no I/O, like bridge.mapping): the sharing policy (mappings/sharing.yaml), the
+sharing decision, the KOS manifest builder and the MHD ITI-65 bundle builder.  I/O parts
+(bridge.sharing.publish) store the manifest by STOW-RS and send the bundle to the document
+recipient.  docs/sharing.md says what exists and what remains.
+
+Public API::
+
+    policy = load_sharing_policy(Path("mappings/sharing.yaml"))
+    study = read_study(instances)                 # WADO-RS metadata of the study
+    if decide(policy.policy, study).share:
+        kos = build_manifest(study, instances, policy=policy, retrieve_url=..., created=...)
+        bundle = provide_bundle(kos_bytes, study, policy=policy, ...)
+"""
+
+from __future__ import annotations
+
+from bridge.sharing.decide import SharingDecision, decide
+from bridge.sharing.errors import IdentityUnmapped, ManifestDataError, SharingConfigError
+from bridge.sharing.identity import affinity_identifier
+from bridge.sharing.loader import DEFAULT_SHARING_FILE, load_sharing_policy
+from bridge.sharing.policy import SharingPolicy
+from bridge.sharing.study import InstanceRef, StudyFacts, read_study
+
+__all__ = [
+    "DEFAULT_SHARING_FILE",
+    "IdentityUnmapped",
+    "InstanceRef",
+    "ManifestDataError",
+    "SharingConfigError",
+    "SharingDecision",
+    "SharingPolicy",
+    "StudyFacts",
+    "affinity_identifier",
+    "decide",
+    "load_sharing_policy",
+    "read_study",
+]

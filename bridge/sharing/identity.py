@@ -1,0 +1,44 @@
+"""The study's patient in the affinity domain, by the configured issuer map.
+
+IHE XDS (ITI TF-3 4.2.3.2.16, 4.2.3.2.23): a document's patientId is the affinity
+domain's identifier of the patient; the local one travels as sourcePatientId.  In MHD the
+former is ``DocumentReference.subject``, the latter ``context.sourcePatientInfo``.  Only
+the issuer map of mappings/sharing.yaml is used (a PIXm ITI-83 lookup is a later option);
+a patient whose issuer is not mapped is never guessed: :class:`IdentityUnmapped`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.sharing.errors import IdentityUnmapped
+from bridge.sharing.policy import AffinityDomainSection
+from bridge.sharing.study import StudyFacts
+
+_PATIENT_ID = "(0010,0020) PatientID"
+_ISSUER = "(0010,0021) IssuerOfPatientID"
+
+
+def affinity_identifier(domain: AffinityDomainSection, study: StudyFacts) -> dict[str, Any]:
+    """The FHIR Identifier of the study's patient in the affinity domain.
+
+    Looks the issuer up by IssuerOfPatientID (0010,0021), then by the UniversalEntityID of
+    IssuerOfPatientIDQualifiersSequence (0010,0024).  Raises IdentityUnmapped naming the
+    attribute when the PatientID is absent or its issuer is not in the map.
+    """
+    if study.patient_id is None:
+        raise IdentityUnmapped(f"{_PATIENT_ID} absent: the study's patient cannot be "
+                               "identified in the affinity domain", tag=_PATIENT_ID)
+    for key in (study.issuer, study.universal_entity_id):
+        if key is not None and key in domain.issuers:
+            return {"system": domain.issuers[key].system, "value": study.patient_id}
+    if study.issuer is None and study.universal_entity_id is None:
+        named = "absent"
+    else:  # an issuer's name is an organisation's, never the patient's
+        shown = study.issuer if study.issuer is not None else study.universal_entity_id
+        named = f"{shown!r} is not in affinity_domain.issuers of the sharing policy"
+    raise IdentityUnmapped(
+        f"{_ISSUER} {named}: the patient's identifier in the affinity domain is unknown "
+        "(never guessed); add the issuer to mappings/sharing.yaml affinity_domain.issuers",
+        tag=_ISSUER,
+    )
