@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,11 +22,14 @@ from bridge.config import ArchiveSettings, GatewaySettings, Settings, SmartSetti
 from bridge.sync.backfill import mark_history
 from bridge.sync.service import sync_context
 from smart_app.viewer import find_dist
-from tests.integration.gateway.gateway_helpers import RunningGateway, free_port
+from tests.integration.gateway.gateway_helpers import World, build_world
 from tests.integration.sync_helpers import bridge_settings, fhir_search
+from tests.support.ports import free_port
+from tests.support.servers import RunningGateway
+from tests.support.settings import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / ".run" / "artifacts"
+NAV_TIMEOUT = 120_000  # ms: a page's load on a slow, loaded 2-core machine
 CHROMIUM = os.environ.get("BRIDGE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -33,6 +37,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 APP_CLIENT = "imaging-app"
 GATEWAY_CLIENT = ("imaging-gateway", "gateway-secret-" + "g" * 24)
 VIEWER_SECRET = "viewer-" + "k" * 40
+
+
+def study_day(yyyymmdd: str) -> date:
+    """The date of a DICOM StudyDate (``YYYYMMDD``, PS3.5 6.2 DA)."""
+    return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
 
 
 async def backfill(settings: Settings, start: date, end: date) -> Any:
@@ -46,6 +55,14 @@ def sync_studies(orthanc: Any, hapi: Any, tmp: Path, days: list[date]) -> None:
     """Backfill the studies of these days from Orthanc into HAPI (ImagingStudy + Endpoint)."""
     settings = bridge_settings(orthanc, hapi, tmp)
     asyncio.run(backfill(settings, min(days), max(days)))
+
+
+def synced_world(orthanc: Any, hapi: Any, tmp: Path) -> World:
+    """Two patients' studies in Orthanc and their Patients in HAPI (:func:`build_world`),
+    backfilled into HAPI."""
+    world = build_world(orthanc, hapi)
+    sync_studies(orthanc, hapi, tmp, [study_day(s.truth.study_date) for s in world.studies])
+    return world
 
 
 def fhir_patient_id(hapi: Any, system: str, value: str) -> str:
@@ -125,6 +142,16 @@ def start_product(orthanc: Any, hapi: Any, tmp: Path, *, auto_approve: bool = Fa
 def stop_product(product: Product) -> None:
     product.app.stop()
     product.ehr.stop()
+
+
+@contextlib.contextmanager
+def running_product(orthanc: Any, hapi: Any, tmp: Path, **options: Any) -> Iterator[Product]:
+    """:func:`start_product` (``options`` are its keywords) until the block ends."""
+    product = start_product(orthanc, hapi, tmp, **options)
+    try:
+        yield product
+    finally:
+        stop_product(product)
 
 
 def launch_chromium(playwright: Any) -> Any:

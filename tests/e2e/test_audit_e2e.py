@@ -9,47 +9,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 import pytest
-from playwright import sync_api as playwright_sync
 from prometheus_client import REGISTRY
 
 from tests.e2e.e2e_helpers import (
     APP_CLIENT,
     Product,
     fhir_patient_id,
-    launch_chromium,
-    start_product,
-    stop_product,
-    sync_studies,
+    running_product,
+    synced_world,
     wait_for_image,
 )
-from tests.integration.gateway.gateway_helpers import World, build_world
+from tests.integration.gateway.gateway_helpers import World
 from tests.integration.sync_helpers import fhir_search
-
-NAV_TIMEOUT = 120_000  # ms
-
-
-def _day(yyyymmdd: str) -> date:
-    return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
 
 
 @pytest.fixture(scope="module")
 def world(orthanc: Any, hapi: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
-    world = build_world(orthanc, hapi)
-    sync_studies(orthanc, hapi, tmp_path_factory.mktemp("sync"),
-                 [_day(s.truth.study_date) for s in world.studies])
-    return world
+    return synced_world(orthanc, hapi, tmp_path_factory.mktemp("sync"))
 
 
 @pytest.fixture(scope="module")
 def product(orthanc: Any, hapi: Any, world: World,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    running = start_product(orthanc, hapi, tmp_path_factory.mktemp("bridge"))
-    yield running
-    stop_product(running)
+    with running_product(orthanc, hapi, tmp_path_factory.mktemp("bridge")) as running:
+        yield running
 
 
 def _reads() -> float:
@@ -60,26 +46,19 @@ def _reads() -> float:
 
 
 def test_a_viewing_in_ohif_leaves_launch_history_viewer_and_one_read_per_study_in_hapi(
-    product: Product, world: World, hapi: Any
+    product: Product, world: World, hapi: Any, page: Any
 ) -> None:
     patient = fhir_patient_id(hapi, world.a.system, world.a.value)
     reads_before = _reads()
-    with playwright_sync.sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 800})
-            page.set_default_timeout(NAV_TIMEOUT)
-            page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
-            page.wait_for_selector('button[value="approve"]')
-            page.click('button[value="approve"]')
-            page.wait_for_url("**/app/history*")
-            opened = page.locator('[data-testid="study"]').first.get_attribute(
-                "data-study-uid")
-            page.locator('[data-testid="open"]').first.click()
-            page.wait_for_url("**/viewer/viewer*")
-            wait_for_image(page, timeout=240)
-        finally:
-            browser.close()
+    page.goto(product.ehr.launch_url_for(APP_CLIENT, patient))
+    page.wait_for_selector('button[value="approve"]')
+    page.click('button[value="approve"]')
+    page.wait_for_url("**/app/history*")
+    opened = page.locator('[data-testid="study"]').first.get_attribute("data-study-uid")
+    page.locator('[data-testid="open"]').first.click()
+    page.wait_for_url("**/viewer/viewer*")
+    wait_for_image(page, timeout=240)
+    page.context.close()  # the viewer's requests end here
     read_requests = _reads() - reads_before
     trail = product.app.app.state.audit
     asyncio.run_coroutine_threadsafe(trail.flush(), trail.loop).result(60)

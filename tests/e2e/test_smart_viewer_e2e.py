@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,7 +15,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from playwright import sync_api as playwright_sync
 
 from bridge.config import ApiSettings
 from smart_app.sessions import COOKIE_NAME
@@ -26,35 +24,23 @@ from tests.e2e.e2e_helpers import (
     Product,
     archive_study_uids,
     fhir_patient_id,
-    launch_chromium,
+    running_product,
     screenshot,
-    start_product,
-    stop_product,
+    study_day,
     sync_studies,
+    synced_world,
     touch_patient,
     wait_for_image,
 )
-from tests.integration.gateway.gateway_helpers import (
-    RunningGateway,
-    World,
-    build_world,
-    free_port,
-)
+from tests.integration.gateway.gateway_helpers import World
 from tests.integration.sync_helpers import study_by_uid
-from tests.unit.smart_app.servers import Served
-
-NAV_TIMEOUT = 120_000  # ms
-
-
-def _day(yyyymmdd: str) -> date:
-    return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+from tests.support.ports import free_port
+from tests.support.servers import RunningGateway, ServedApp
 
 
 @pytest.fixture(scope="module")
 def world(orthanc: Any, hapi: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
-    world = build_world(orthanc, hapi)
-    sync_studies(orthanc, hapi, tmp_path_factory.mktemp("sync"),
-                 [_day(s.truth.study_date) for s in world.studies])
+    world = synced_world(orthanc, hapi, tmp_path_factory.mktemp("sync"))
     for uid in world.a.studies + world.b.studies:
         assert len(study_by_uid(hapi, uid)) == 1, "the backfill should have synced every study"
     return world
@@ -63,26 +49,8 @@ def world(orthanc: Any, hapi: Any, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="module")
 def product(orthanc: Any, hapi: Any, world: World,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    running = start_product(orthanc, hapi, tmp_path_factory.mktemp("bridge"))
-    yield running
-    stop_product(running)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as p:
-        browser = launch_chromium(p)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 1366, "height": 800})
-    context.set_default_timeout(NAV_TIMEOUT)
-    page = context.new_page()
-    yield page
-    context.close()
+    with running_product(orthanc, hapi, tmp_path_factory.mktemp("bridge")) as running:
+        yield running
 
 
 def _page_uids(page: Any) -> list[str]:
@@ -335,7 +303,7 @@ def test_ohif_renders_plain_and_jpeg2000_images_under_its_policy_with_no_violati
     render, and Chromium reports no violation of the policy."""
     source = world.b.studies[0]
     j2k = store_jpeg2000_copy(orthanc, source)
-    day = next(_day(s.truth.study_date) for s in world.studies if s.study_uid == source)
+    day = next(study_day(s.truth.study_date) for s in world.studies if s.study_uid == source)
     # the sync runs its own event loop: not in this thread, where Playwright's runs
     with ThreadPoolExecutor(1) as pool:
         pool.submit(sync_studies, orthanc, hapi, tmp_path, [day]).result()
@@ -370,7 +338,7 @@ def test_only_the_configured_ehr_origins_may_frame_the_app(
     """An EHR embedding the app (SMART apps are often shown in an iframe) may frame it when
     its origin is in ``api.frame_ancestors``; any other page may not (clickjacking)."""
     ehr_page = FastAPI()
-    ehr = Served(ehr_page)  # a real loopback origin: Chromium keeps a page Playwright
+    ehr = ServedApp(ehr_page)  # a real loopback origin: Chromium keeps a page Playwright
     ehr_origin = f"http://localhost:{ehr.port}"  # fulfils from framing loopback at all
     settings = product.settings.model_copy(deep=True)
     settings.api = ApiSettings(host="127.0.0.1", port=free_port(),

@@ -9,12 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import httpx
 import pytest
-from playwright import sync_api as playwright_sync
 
 from samples.generator import GeneratedStudy, generate_studies
 from samples.load import load_studies
@@ -24,16 +22,14 @@ from tests.e2e.e2e_helpers import (
     APP_CLIENT,
     Product,
     fhir_patient_id,
-    launch_chromium,
+    running_product,
     screenshot,
-    start_product,
-    stop_product,
+    study_day,
     sync_studies,
     wait_for_image,
 )
 from tests.integration.sync_helpers import study_by_uid
 
-NAV_TIMEOUT = 120_000  # ms
 LIFETIME = 5.0  # seconds: gateway.viewer_token_lifetime in this module
 LEEWAY = 5  # the gateway's clock leeway for viewer tokens (ViewerTokens.leeway)
 
@@ -65,8 +61,7 @@ def patients(orthanc: Any, hapi: Any, tmp_path_factory: pytest.TempPathFactory
     assert loaded.failed_studies == 0, loaded.errors
     seed_ehr([s.truth for s in studies], fhir_url=hapi.fhir_url, patients_fraction=1.0,
              seed=int(prefix, 16))
-    days = [date(int(d[:4]), int(d[4:6]), int(d[6:8]))
-            for d in (s.truth.study_date for s in studies)]
+    days = [study_day(s.truth.study_date) for s in studies]
     sync_studies(orthanc, hapi, tmp_path_factory.mktemp("sync"), days)
     people: dict[tuple[str, str], Patient] = {}
     for s in studies:
@@ -80,26 +75,9 @@ def patients(orthanc: Any, hapi: Any, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="module")
 def product(orthanc: Any, hapi: Any, patients: list[Patient],
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    running = start_product(orthanc, hapi, tmp_path_factory.mktemp("bridge"),
-                            auto_approve=True, viewer_token_lifetime=LIFETIME)
-    yield running
-    stop_product(running)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as p:
-        browser = launch_chromium(p)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def context(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 1366, "height": 800})
-    context.set_default_timeout(NAV_TIMEOUT)
-    yield context
-    context.close()
+    with running_product(orthanc, hapi, tmp_path_factory.mktemp("bridge"),
+                         auto_approve=True, viewer_token_lifetime=LIFETIME) as running:
+        yield running
 
 
 class GatewayTraffic:

@@ -8,27 +8,18 @@ state rows of one test never meet another's.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.integration.sync_helpers import REPO_ROOT
+from tests.support.settings import REPO_ROOT, bridge_config, save_config
 
 BRIDGE_CLI = Path(sys.executable).parent / "imaging-bridge"
-
-
-def archive_entry(orthanc: Any, name: str, *, password: str | None = None,
-                  base_url: str | None = None) -> dict[str, Any]:
-    return {"name": name, "base_url": base_url or orthanc.dicomweb_url,
-            "auth": {"kind": "basic", "username": orthanc.username,
-                     "password": password or orthanc.password}}
 
 
 def write_config(
@@ -44,15 +35,9 @@ def write_config(
     """Write a bridge config file (JSON is YAML) and return its path."""
     sync_settings = {"backoff_base": 0.2, "backoff_max": 2.0, "lease_seconds": 30.0,
                      "claim_batch": 2, "backfill_window_days": 3650, **sync}
-    config = {
-        "archives": list(archives),
-        "fhir": {"base_url": fhir_url, "batch_size": batch_size, "timeout": fhir_timeout},
-        "state": {"url": state_url},
-        "sync": sync_settings,
-        "mapping": {"files": [str(REPO_ROOT / "mappings" / "default.yaml")]},
-    }
-    path.write_text(json.dumps(config))
-    return path
+    return save_config(path, bridge_config(
+        archives=archives, fhir_url=fhir_url, state_url=state_url,
+        fhir={"batch_size": batch_size, "timeout": fhir_timeout}, sync=sync_settings))
 
 
 def start_bridge(args: Sequence[str], *, log_dir: Path, tag: str) -> subprocess.Popen[bytes]:
@@ -88,12 +73,3 @@ def imaging_studies(hapi: Any, uid: str) -> list[dict[str, Any]]:
         resp.raise_for_status()
         bundle = resp.json()
     return [e["resource"] for e in bundle.get("entry", [])]
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05,
-             what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)

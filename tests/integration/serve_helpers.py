@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import devstack
 import httpx
 
-from tests.integration.fault_helpers import BRIDGE_CLI, wait_for
-from tests.integration.sync_helpers import REPO_ROOT
+from tests.integration.fault_helpers import BRIDGE_CLI
+from tests.support.ports import free_port
+from tests.support.settings import (
+    REPO_ROOT,
+    archive_entry,
+    bridge_config,
+    save_config,
+    sqlite_url,
+)
+from tests.support.waits import wait_until
 
 
 def serve_config(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, **sections: Any
@@ -23,17 +29,11 @@ def serve_config(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, **sections: A
     ``orthanc`` should be the test's own (``orthanc_factory``): the first poll runs at
     start-up, and a shared archive's studies are not this test's to sync.
     """
-    return {
-        "archives": [{"name": f"orthanc-{ns.token}", "base_url": orthanc.dicomweb_url,
-                      "auth": {"kind": "basic", "username": orthanc.username,
-                               "password": orthanc.password}}],
-        "fhir": {"base_url": hapi.fhir_url},
-        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
-        "sync": {"poll_interval": 3600.0, "workers": 1},
-        "mapping": {"files": [str(REPO_ROOT / "mappings" / "default.yaml")]},
-        "api": {"port": devstack.free_port()},
-        **sections,
-    }
+    config = bridge_config(
+        archives=[archive_entry(orthanc, f"orthanc-{ns.token}")], fhir_url=hapi.fhir_url,
+        state_url=sqlite_url(tmp_path), sync={"poll_interval": 3600.0, "workers": 1},
+        api={"port": free_port()})
+    return {**config, **sections}
 
 
 class ServeProcess:
@@ -55,13 +55,12 @@ class ServeProcess:
         return self.proc.pid
 
     def __enter__(self) -> ServeProcess:
-        path = self.work / "bridge.yaml"
-        path.write_text(json.dumps(self.config))
+        path = save_config(self.work / "bridge.yaml", self.config)
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen([str(BRIDGE_CLI), "serve", "-c", str(path)],
                                          stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-        wait_for(lambda: self._up(self.url) and self._up(self.admin_url), timeout=60,
-                 interval=0.1, what=f"imaging-bridge serve (log: {self.log})")
+        wait_until(lambda: self._up(self.url) and self._up(self.admin_url), timeout=60,
+                   every=0.1, what=f"imaging-bridge serve (log: {self.log})")
         return self
 
     def _up(self, base: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -10,12 +9,20 @@ from typing import Any
 
 import httpx
 
-from bridge.config import Settings, load_settings
+from bridge.config import Settings
 from samples.generator import GeneratedStudy, StudyTruth, generate_studies
 from samples.load import load_studies
 from samples.seed_ehr import seed_ehr
+from tests.support.settings import (
+    REPO_ROOT,
+    archive_entry,
+    bridge_config,
+    settings_from,
+    sqlite_url,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["REPO_ROOT", "Loaded", "bridge_settings", "fhir_search", "load_and_seed",
+           "study_by_uid"]
 
 
 @dataclass
@@ -48,20 +55,14 @@ def load_and_seed(orthanc: Any, hapi: Any, ns: Any, *, count: int, profile: str 
 
 def bridge_settings(orthanc: Any, hapi: Any, tmp_path: Path, *,
                     state_url: str | None = None, **sync: Any) -> Settings:
+    """The sync tests' settings: the archive named ``orthanc``, quick backoff, a SQLite
+    store in ``tmp_path`` unless ``state_url``; ``sync`` keys replace the defaults."""
     sync_settings = {"backoff_base": 0.2, "backoff_max": 2.0, "lease_seconds": 30.0,
                      "claim_batch": 20, **sync}
-    config = {
-        "archives": [{"name": "orthanc", "base_url": orthanc.dicomweb_url,
-                      "auth": {"kind": "basic", "username": orthanc.username,
-                               "password": orthanc.password}}],
-        "fhir": {"base_url": hapi.fhir_url, "batch_size": 10},
-        "state": {"url": state_url or f"sqlite:///{tmp_path / 'state.db'}"},
-        "sync": sync_settings,
-        "mapping": {"files": [str(REPO_ROOT / "mappings" / "default.yaml")]},
-    }
-    path = tmp_path / "bridge.yaml"
-    path.write_text(json.dumps(config))
-    return load_settings(path)
+    config = bridge_config(archives=[archive_entry(orthanc)], fhir_url=hapi.fhir_url,
+                           fhir={"batch_size": 10}, state_url=state_url or sqlite_url(tmp_path),
+                           sync=sync_settings)
+    return settings_from(tmp_path / "bridge.yaml", config)
 
 
 def fhir_search(hapi: Any, resource_type: str, params: dict[str, str] | list[tuple[str, str]]

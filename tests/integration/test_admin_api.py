@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import devstack
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -28,8 +27,10 @@ from bridge.sync.service import sync_context
 from samples.generator import generate_studies, write_part10
 from samples.seed_ehr import seed_ehr
 from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
-from tests.integration.fault_helpers import archive_entry, imaging_studies, write_config
+from tests.integration.fault_helpers import imaging_studies, write_config
 from tests.integration.sync_helpers import Loaded, load_and_seed
+from tests.support.ports import free_port
+from tests.support.settings import archive_entry
 
 
 @pytest.fixture
@@ -135,7 +136,7 @@ async def test_readyz_is_503_naming_the_archive_that_is_down_or_refuses_the_cred
         tmp_path / "bridge.yaml",
         archives=[
             archive_entry(archive, good),
-            archive_entry(archive, down, base_url=f"http://127.0.0.1:{devstack.free_port()}"
+            archive_entry(archive, down, base_url=f"http://127.0.0.1:{free_port()}"
                                                   "/dicom-web"),
             archive_entry(archive, denied, password=f"wrong-{ns.token}"),
         ],

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import devstack
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -22,8 +21,10 @@ from fastapi import FastAPI
 from bridge.api import create_app
 from bridge.config import Settings, load_settings
 from tests.integration.admin_helpers import ADMIN_HEADERS, ADMIN_TOKEN
-from tests.integration.fault_helpers import archive_entry, write_config
+from tests.integration.fault_helpers import write_config
 from tests.integration.serve_helpers import ServeProcess, serve_config
+from tests.support.ports import free_port
+from tests.support.settings import archive_entry
 
 OPS_PASSWORD = "ops-password-0123456789"
 ADMIN_PATHS = ("/status", "/metrics", "/studies/1.2.3")
@@ -135,7 +136,7 @@ def test_serve_puts_the_admin_routes_on_their_own_listener(
                           realtime={"webhook_secret": "admin-listener-webhook-0123456789",
                                     "stow_auth": {"bearer_tokens": ["stow-token-0123456789"]},
                                     "reconcile_interval": 0})
-    config["api"].update(admin_port=devstack.free_port(),
+    config["api"].update(admin_port=free_port(),
                          admin_auth={"bearer_tokens": [ADMIN_TOKEN]})
     with ServeProcess(config, tmp_path) as bridge, httpx.Client(timeout=30) as client:
         public, admin = bridge.url, bridge.admin_url

@@ -15,16 +15,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.integration.fault_helpers import (
-    archive_entry,
     imaging_studies,
     output_of,
     start_bridge,
     summary,
-    wait_for,
     write_config,
 )
 from tests.integration.sync_helpers import load_and_seed
 from tests.integration.tcp_proxy import TcpProxy
+from tests.support.settings import archive_entry
+from tests.support.waits import wait_until
 
 OUTAGE = 4.0  # seconds, as in the issue
 
@@ -59,7 +59,7 @@ def test_backfill_waits_out_a_four_second_archive_outage_during_its_scan(
                 f"{output_of(tmp_path, 'backfill')}")
 
         try:
-            wait_for(lambda: bridge.poll() is not None
+            wait_until(lambda: bridge.poll() is not None
                      or "archive query failed" in output_of(tmp_path, "backfill")[1],
                      timeout=120, what="the scan's first query to meet the outage")
             still_running()

@@ -36,8 +36,9 @@ from samples.generator import SamplePatient, generate_studies
 from samples.load import load_studies
 from samples.real_images import real_studies
 from samples.seed_ehr import seed_ehr
-from tests.integration.gateway.gateway_helpers import RunningGateway, free_port
 from tests.integration.sync_helpers import bridge_settings, fhir_search, study_by_uid
+from tests.support.ports import free_port
+from tests.support.servers import RunningGateway
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POSTMAN = REPO_ROOT / "docker" / "postman"

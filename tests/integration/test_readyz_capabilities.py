@@ -20,7 +20,8 @@ from bridge.api import create_app
 from bridge.config import load_settings
 from bridge.fhir.capabilities import Needs, missing_capabilities
 from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
-from tests.integration.fault_helpers import archive_entry, write_config
+from tests.integration.fault_helpers import write_config
+from tests.support.settings import archive_entry
 
 
 class _Metadata(http.server.BaseHTTPRequestHandler):

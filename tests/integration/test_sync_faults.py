@@ -23,16 +23,16 @@ from bridge.sync.backfill import mark_history
 from bridge.sync.runner import DrainStats
 from bridge.sync.service import sync_context
 from tests.integration.fault_helpers import (
-    archive_entry,
     imaging_studies,
     output_of,
     start_bridge,
     summary,
-    wait_for,
     write_config,
 )
 from tests.integration.sync_helpers import Loaded, load_and_seed
 from tests.integration.tcp_proxy import TcpProxy
+from tests.support.settings import archive_entry
+from tests.support.waits import wait_until
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ async def test_fhir_server_going_away_mid_backfill_loses_and_duplicates_nothing(
             return ctx.store.counts()["synced"]
 
         # the server goes away once part of the backfill is confirmed, maybe mid-batch
-        await asyncio.to_thread(wait_for, lambda: synced() >= 2, timeout=120,
+        await asyncio.to_thread(wait_until, lambda: synced() >= 2, timeout=120,
                                 what="first studies synced")
         fhir_proxy.cut()
         await asyncio.sleep(0.5)  # a batch in flight at the cut is reset, not confirmed
@@ -168,7 +168,7 @@ def test_bridge_killed_mid_batch_and_restarted_loses_and_duplicates_nothing(
 
     first = start_bridge(args, log_dir=tmp_path, tag="first")
     try:
-        wait_for(db.exists, timeout=60, what="the state store")
+        wait_until(db.exists, timeout=60, what="the state store")
         store = open_store(f"sqlite:///{db}")
         try:
             def mid_batch() -> bool:
@@ -178,7 +178,7 @@ def test_bridge_killed_mid_batch_and_restarted_loses_and_duplicates_nothing(
                 counts = store.counts()
                 return 0 < counts["synced"] < n and counts["leased"] > 0
 
-            wait_for(mid_batch, timeout=180, interval=0.02, what="a batch in flight")
+            wait_until(mid_batch, timeout=180, every=0.02, what="a batch in flight")
             os.kill(first.pid, signal.SIGKILL)
             assert first.wait(timeout=30) == -signal.SIGKILL
             at_kill = store.counts()

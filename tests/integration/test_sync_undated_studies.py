@@ -18,15 +18,16 @@ from typer.testing import CliRunner
 
 from bridge.cli import app as cli_app
 from samples.generator import GeneratedStudy
-from tests.integration.fault_helpers import archive_entry, summary, write_config
+from tests.integration.fault_helpers import summary, write_config
 from tests.integration.realtime.realtime_helpers import (
-    RunningBridge,
     imaging_study,
     make_studies,
     realtime_settings,
     store_in_orthanc,
-    wait_for,
 )
+from tests.support.servers import RunningBridge
+from tests.support.settings import archive_entry
+from tests.support.waits import wait_until
 
 #: StudyDate of each study as stored (None: the attribute is removed)
 ODD_DATES: tuple[str | None, ...] = ("", None, "abcdefgh", "19750612", "20990101")
@@ -92,7 +93,7 @@ def test_scheduled_reconciliation_syncs_studies_no_date_window_finds(
         return all(imaging_study(hapi, uid) is not None for uid in dated)
 
     with RunningBridge(settings) as bridge:
-        wait_for(all_in_the_ehr, timeout=90, what="the undated studies in the EHR")
+        wait_until(all_in_the_ehr, timeout=90, what="the undated studies in the EHR")
         reports = bridge.realtime.last_reconcile
     assert reports, "no scheduled reconciliation ran"
     _assert_in_the_ehr(hapi, dated)

@@ -10,7 +10,6 @@ import pytest
 
 from bridge.state import open_store
 from tests.integration.fault_helpers import (
-    archive_entry,
     imaging_studies,
     output_of,
     start_bridge,
@@ -18,6 +17,7 @@ from tests.integration.fault_helpers import (
     write_config,
 )
 from tests.integration.sync_helpers import load_and_seed
+from tests.support.settings import archive_entry
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from bridge.auth.health import AUTH_HEALTH
 from bridge.auth.keys import generate_signing_key, write_key_files
 from bridge.cli import app as cli_app
 from bridge.state import open_store
-from tests.integration.fault_helpers import archive_entry
 from tests.integration.sync_helpers import REPO_ROOT, load_and_seed
+from tests.support.settings import archive_entry
 
 
 def _config(tmp_path: Path, archive: dict[str, Any], ehr: SandboxEhr, client_id: str) -> Path:

@@ -10,13 +10,9 @@ from typing import Any
 import pytest
 from sandbox_ehr import SandboxEhr
 
-from tests.integration.gateway.gateway_helpers import (
-    RunningGateway,
-    World,
-    build_world,
-    free_port,
-    gateway_settings,
-)
+from tests.integration.gateway.gateway_helpers import World, build_world, gateway_settings
+from tests.support.ports import free_port
+from tests.support.servers import RunningGateway
 
 GATEWAY_CLIENT = ("imaging-gateway", "gateway-secret-" + "g" * 24)
 VIEWER_APP = ("viewer-app", "viewer-app-secret-" + "v" * 24, "http://127.0.0.1:1/callback")

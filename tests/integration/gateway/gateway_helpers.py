@@ -1,4 +1,4 @@
-"""Builders for the gateway tests: two patients' studies, the app on a port, EHR tokens."""
+"""Builders for the gateway tests: two patients' studies, gateway settings, EHR tokens."""
 
 from __future__ import annotations
 
@@ -6,19 +6,14 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import devstack
 import httpx
-import uvicorn
 
-from bridge.api.app import create_app
 from bridge.config import GatewaySettings, Settings
 from samples.generator import GeneratedStudy, generate_studies
 from samples.load import load_studies
@@ -85,43 +80,6 @@ def gateway_settings(orthanc: Any, hapi: Any, tmp_path: Path, *, port: int,
     }
     settings.gateway = GatewaySettings(**config)
     return settings
-
-
-class RunningGateway:
-    """The real app (sync not running) served by uvicorn in a thread on ``port``."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.port = settings.api.port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.dicomweb = f"{self.url}/dicom-web"
-        self.app = create_app(settings, run_sync=False)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None,
-                                lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def gateway(self) -> Any:
-        return self.app.state.gateway
-
-    def start(self) -> RunningGateway:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("gateway did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-
-
-def free_port() -> int:
-    port: int = devstack.free_port()
-    return port
 
 
 def ehr_patient_token(ehr: Any, *, client_id: str, secret: str, redirect_uri: str,

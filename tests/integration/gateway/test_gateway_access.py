@@ -20,11 +20,11 @@ from joserfc.jwk import OctKey
 from tests.integration.gateway.conftest import VIEWER_APP
 from tests.integration.gateway.gateway_helpers import (
     VIEWER_SECRET,
-    RunningGateway,
     World,
     ehr_patient_token,
     multipart_parts,
 )
+from tests.support.servers import RunningGateway
 
 DICOM_ALL = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 FRAMES = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'

@@ -23,8 +23,9 @@ from starlette.requests import Request
 
 from bridge.gateway.tokens import TokenInfo
 from tests.integration.conftest import Namespace
-from tests.integration.gateway.gateway_helpers import RunningGateway, World
+from tests.integration.gateway.gateway_helpers import World
 from tests.integration.sync_helpers import fhir_search
+from tests.support.servers import RunningGateway
 
 DICOM_ALL = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 DCM = "http://dicom.nema.org/resources/ontology/DCM"

@@ -10,7 +10,8 @@ import pytest
 from starlette.requests import Request
 
 from bridge.gateway.tokens import TokenInfo
-from tests.integration.gateway.gateway_helpers import RunningGateway, World
+from tests.integration.gateway.gateway_helpers import World
+from tests.support.servers import RunningGateway
 
 IID = "/IHEInvokeImageDisplay"
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.integration.gateway.gateway_helpers import RunningGateway, World
+from tests.integration.gateway.gateway_helpers import World
+from tests.support.servers import RunningGateway
 
 IID = "/IHEInvokeImageDisplay"
 

@@ -29,13 +29,13 @@ from bridge.auth.health import AUTH_HEALTH
 from bridge.auth.keys import generate_signing_key, write_key_files
 from tests.integration.gateway.conftest import GATEWAY_CLIENT, VIEWER_APP
 from tests.integration.gateway.gateway_helpers import (
-    RunningGateway,
     World,
     ehr_patient_token,
     ehr_system_token,
-    free_port,
     gateway_settings,
 )
+from tests.support.ports import free_port
+from tests.support.servers import RunningGateway
 
 #: the gateway as a confidential client of the EHR, for a bearer token of its own
 RESOURCE_SERVER = ("imaging-gateway-rs", "gateway-rs-secret-" + "r" * 24)

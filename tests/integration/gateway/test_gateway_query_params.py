@@ -19,11 +19,11 @@ from sandbox_ehr import SandboxEhr
 from tests.integration.gateway.conftest import VIEWER_APP
 from tests.integration.gateway.gateway_helpers import (
     PatientData,
-    RunningGateway,
     World,
     ehr_patient_token,
     ehr_system_token,
 )
+from tests.support.servers import RunningGateway
 
 #: listed in gateway.system_clients by the conftest ``bridge``
 SYSTEM_CLIENT = ("pacs-admin-tool", "pacs-admin-secret-" + "p" * 24)

@@ -42,14 +42,14 @@ from bridge.auth.keys import SigningKey, generate_signing_key
 from bridge.gateway import tokens as gateway_tokens
 from tests.integration.gateway.conftest import GATEWAY_CLIENT, VIEWER_APP
 from tests.integration.gateway.gateway_helpers import (
-    RunningGateway,
     World,
     ehr_patient_token,
     ehr_system_token,
-    free_port,
     gateway_settings,
     multipart_parts,
 )
+from tests.support.ports import free_port
+from tests.support.servers import RunningGateway
 
 DICOM_ALL = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 #: listed in gateway.system_clients by both bridges (the conftest ``bridge`` lists it too);

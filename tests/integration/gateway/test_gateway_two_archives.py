@@ -30,15 +30,15 @@ from smart_app.sessions import COOKIE_NAME
 from smart_app.viewer import find_dist
 from tests.integration.gateway.conftest import GATEWAY_CLIENT, VIEWER_APP
 from tests.integration.gateway.gateway_helpers import (
-    RunningGateway,
     World,
     build_world,
     ehr_patient_token,
-    free_port,
     gateway_settings,
     multipart_parts,
 )
 from tests.integration.sync_helpers import study_by_uid
+from tests.support.ports import free_port
+from tests.support.servers import RunningGateway
 
 SECOND = "second"
 DICOM_ALL = 'multipart/related; type="application/dicom"; transfer-syntax=*'

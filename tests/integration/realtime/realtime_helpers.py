@@ -8,27 +8,24 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import devstack
 import httpx
-import uvicorn
 from pydicom import Dataset
 from pydicom.uid import UID
 
-from bridge.api import create_app
-from bridge.config import Settings, load_settings
+from bridge.config import Settings
 from samples.generator import GeneratedStudy, generate_studies, write_part10
 from samples.seed_ehr import seed_ehr
 from tests.integration.admin_helpers import ADMIN_AUTH, ADMIN_HEADERS
-from tests.integration.sync_helpers import REPO_ROOT, study_by_uid
-
-T = TypeVar("T")
+from tests.integration.sync_helpers import study_by_uid
+from tests.support.servers import RunningBridge
+from tests.support.settings import archive_entry, bridge_config, settings_from, sqlite_url
+from tests.support.waits import wait_until
 
 WEBHOOK_SECRET = "test-webhook-" + secrets.token_hex(16)
 STOW_TOKEN = "stow-token-" + secrets.token_hex(16)
@@ -39,59 +36,19 @@ def realtime_settings(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, *,
                       **sync: Any) -> Settings:
     """Settings for one test: its own archive name (so its Endpoint is its own) and store
     (a SQLite file in ``tmp_path`` unless ``state_url``)."""
-    config = {
-        "archives": [{"name": f"orthanc-{ns.token}", "base_url": orthanc.dicomweb_url,
-                      "auth": {"kind": "basic", "username": orthanc.username,
-                               "password": orthanc.password}}],
-        "fhir": {"base_url": hapi.fhir_url, "batch_size": 10},
-        "state": {"url": state_url or f"sqlite:///{tmp_path / 'state.db'}"},
+    config = bridge_config(
+        archives=[archive_entry(orthanc, f"orthanc-{ns.token}")], fhir_url=hapi.fhir_url,
+        fhir={"batch_size": 10}, state_url=state_url or sqlite_url(tmp_path),
         # the poller stays out of the way: these tests prove the event sources
-        "sync": {"backoff_base": 0.2, "backoff_max": 2.0, "lease_seconds": 30.0,
-                 "poll_interval": 3600.0, "workers": 2, **sync},
-        "mapping": {"files": [str(REPO_ROOT / "mappings" / "default.yaml")]},
-        "api": {"admin_auth": ADMIN_AUTH},
-        "realtime": {"webhook_secret": WEBHOOK_SECRET, "quiet_period": 1.0,
-                     "stow_auth": {"bearer_tokens": [STOW_TOKEN],
-                                   "basic_users": {"modality": STOW_TOKEN}},
-                     "reconcile_interval": 0, **(realtime or {})},
-    }
-    path = tmp_path / "bridge.yaml"
-    path.write_text(json.dumps(config))
-    return load_settings(path)
-
-
-class RunningBridge:
-    """The real app (lifespan, workers) served by uvicorn in a thread on a free port."""
-
-    def __init__(self, settings: Settings, *, port: int | None = None) -> None:
-        self.settings = settings
-        self.port = port or devstack.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
-                                log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def app(self) -> Any:
-        return self.server.config.app
-
-    def __enter__(self) -> RunningBridge:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("bridge did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-
-    @property
-    def realtime(self) -> Any:
-        return self.app.state.realtime
+        sync={"backoff_base": 0.2, "backoff_max": 2.0, "lease_seconds": 30.0,
+              "poll_interval": 3600.0, "workers": 2, **sync},
+        api={"admin_auth": ADMIN_AUTH},
+        realtime={"webhook_secret": WEBHOOK_SECRET, "quiet_period": 1.0,
+                  "stow_auth": {"bearer_tokens": [STOW_TOKEN],
+                                "basic_users": {"modality": STOW_TOKEN}},
+                  "reconcile_interval": 0, **(realtime or {})},
+    )
+    return settings_from(tmp_path / "bridge.yaml", config)
 
 
 def reconcile_cli(config: Path, *args: str) -> tuple[int, Any]:
@@ -171,18 +128,6 @@ def signed(body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: float | None
             "Content-Type": "application/json"}
 
 
-def wait_for(probe: Callable[[], T | None], *, timeout: float = 30.0, every: float = 0.1,
-             what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
-
-
 def imaging_study(hapi: Any, uid: str) -> dict[str, Any] | None:
     """Our ImagingStudy for the study UID, bypassing HAPI's search cache."""
     with httpx.Client(timeout=30) as client:
@@ -241,4 +186,4 @@ def outcome_of(bridge: RunningBridge, uid: str, *, event: str | None = None,
             if item.get("studyInstanceUID") == uid and event in (None, item.get("event")):
                 return dict(item)
         return None
-    return wait_for(probe, timeout=timeout, what=f"notification outcome for {uid}")
+    return wait_until(probe, timeout=timeout, what=f"notification outcome for {uid}")

@@ -22,15 +22,15 @@ from pydicom.uid import UID
 from bridge.state.enums import Status
 from tests.integration.realtime.realtime_helpers import (
     STOW_TOKEN,
-    RunningBridge,
     imaging_study,
     make_studies,
     post_signed,
     realtime_settings,
     series_instances,
     store_in_orthanc,
-    wait_for,
 )
+from tests.support.servers import RunningBridge
+from tests.support.waits import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,8 @@ def test_a_study_uid_under_two_patients_is_never_deleted_whatever_the_policy(
     with RunningBridge(settings) as bridge:
         store = bridge.realtime.sync.store
         post_signed(bridge, {"studyInstanceUID": study.study_uid, "event": "created"})
-        before = wait_for(lambda: imaging_study(hapi, study.study_uid), what="ImagingStudy")
-        wait_for(lambda: (v := store.get_study(archive, study.study_uid))
+        before = wait_until(lambda: imaging_study(hapi, study.study_uid), what="ImagingStudy")
+        wait_until(lambda: (v := store.get_study(archive, study.study_uid))
                  and v.status is Status.SYNCED, what="study synced")
 
         # the same StudyInstanceUID under another PatientID: an identity error at the site
@@ -71,7 +71,7 @@ def test_a_study_uid_under_two_patients_is_never_deleted_whatever_the_policy(
         assert metadata.status_code == 404  # ... and WADO-RS metadata answers 404
 
         post_signed(bridge, {"studyInstanceUID": study.study_uid, "event": "deleted"})
-        view = wait_for(lambda: (v := store.get_study(archive, study.study_uid))
+        view = wait_until(lambda: (v := store.get_study(archive, study.study_uid))
                         and v.status is Status.FAILED and v, what="study failed")
         history = store.study_history(study.study_uid)
 
@@ -106,7 +106,7 @@ def test_a_stored_uid_with_a_path_in_it_is_a_data_error_and_fetches_nothing_else
         resp = post_signed(bridge, {"studyInstanceUID": forged.StudyInstanceUID,
                                     "event": "created"})
         if resp.status_code == 202:  # queued: the worker must refuse it by name
-            view = wait_for(lambda: (v := store.get_study(archive, forged.StudyInstanceUID))
+            view = wait_until(lambda: (v := store.get_study(archive, forged.StudyInstanceUID))
                             and v.status is Status.FAILED and v, what="forged UID failed")
             assert view.last_error_kind == "dicom-data"
             assert "(0020,000D) StudyInstanceUID" in (view.last_error or "")

@@ -10,7 +10,6 @@ import httpx
 
 from bridge.realtime.orthanc_changes import checkpoint_name
 from tests.integration.realtime.realtime_helpers import (
-    RunningBridge,
     bearer,
     make_studies,
     realtime_settings,
@@ -18,8 +17,9 @@ from tests.integration.realtime.realtime_helpers import (
     store_in_orthanc,
     stow_body,
     study_counts,
-    wait_for,
 )
+from tests.support.servers import RunningBridge
+from tests.support.waits import wait_until
 
 
 def test_changes_feed_syncs_new_studies_and_persists_its_cursor(
@@ -33,10 +33,10 @@ def test_changes_feed_syncs_new_studies_and_persists_its_cursor(
         "orthanc_changes": {"archive": archive, "url": server.base_url, "interval": 0.2}})
     with RunningBridge(settings) as bridge:
         store = bridge.realtime.sync.store
-        first = wait_for(lambda: store.get_checkpoint(checkpoint_name(archive)),
+        first = wait_until(lambda: store.get_checkpoint(checkpoint_name(archive)),
                          what="cursor initialised")
         store_in_orthanc(server, series_instances(new, series=2, per_series=1))
-        assert wait_for(lambda: study_counts(hapi, new.study_uid) == (2, 2),
+        assert wait_until(lambda: study_counts(hapi, new.study_uid) == (2, 2),
                         what="ImagingStudy from /changes")
         assert int(store.get_checkpoint(checkpoint_name(archive)) or 0) > int(first)
     # history before the feed started is the backfill's job, not the feed's
@@ -58,5 +58,5 @@ def test_a_chunked_upload_without_content_length_is_streamed_too(
         resp = client.post(f"{bridge.url}/dicom-web/studies", content=pieces(),
                            headers={**bearer(), "Content-Type": ctype})
         assert resp.status_code == 200, resp.text
-        assert wait_for(lambda: study_counts(hapi, study.study_uid) == (1, 3),
+        assert wait_until(lambda: study_counts(hapi, study.study_uid) == (1, 3),
                         what="ImagingStudy after chunked STOW")

@@ -9,22 +9,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import devstack
 import httpx
 
 from bridge.state.enums import Status
 from tests.integration.realtime.realtime_helpers import (
     WEBHOOK_SECRET,
-    RunningBridge,
     imaging_study,
     make_studies,
     realtime_settings,
     series_instances,
     store_in_orthanc,
     study_counts,
-    wait_for,
 )
 from tests.integration.sync_helpers import REPO_ROOT
+from tests.support.ports import free_port
+from tests.support.servers import RunningBridge
+from tests.support.waits import wait_until
 
 NOTIFIER = REPO_ROOT / "docker" / "orthanc" / "notifier.lua"
 
@@ -38,7 +38,7 @@ def _orthanc_with_notifier(factory: Callable[..., Any], bridge_port: int, archiv
 
 
 def test_lua_hmac_sha256_matches_python(orthanc_factory: Callable[..., Any]) -> None:
-    server = _orthanc_with_notifier(orthanc_factory, devstack.free_port(), "x")
+    server = _orthanc_with_notifier(orthanc_factory, free_port(), "x")
     cases = [("key", ""), ("key", "The quick brown fox jumps over the lazy dog"),
              (WEBHOOK_SECRET, "1700000000." + '{"studyInstanceUID":"1.2.3","event":"created"}'),
              ("k" * 100, "x" * 1000), ("secret", "a" * 55), ("secret", "a" * 56),
@@ -59,7 +59,7 @@ def _lua(text: str) -> str:
 def test_notifier_in_orthanc_gets_studies_synced_and_deletes_applied(
     orthanc_factory: Callable[..., Any], hapi: Any, ns: Any, tmp_path: Path
 ) -> None:
-    port = devstack.free_port()
+    port = free_port()
     archive = f"orthanc-{ns.token}"
     server = _orthanc_with_notifier(orthanc_factory, port, archive)
     settings = realtime_settings(server, hapi, tmp_path, ns,
@@ -68,10 +68,10 @@ def test_notifier_in_orthanc_gets_studies_synced_and_deletes_applied(
     with RunningBridge(settings, port=port) as bridge:
         started = time.monotonic()
         orthanc_id = store_in_orthanc(server, series_instances(study, series=2, per_series=2))
-        wait_for(lambda: imaging_study(hapi, study.study_uid), what="ImagingStudy via notifier")
+        wait_until(lambda: imaging_study(hapi, study.study_uid), what="ImagingStudy via notifier")
         appeared = time.monotonic() - started
         # final counts after the follow-up / stable-study event
-        assert wait_for(lambda: study_counts(hapi, study.study_uid) == (2, 4), timeout=30,
+        assert wait_until(lambda: study_counts(hapi, study.study_uid) == (2, 4), timeout=30,
                         what="final counts")
         assert appeared < 10, appeared
 
@@ -79,7 +79,7 @@ def test_notifier_in_orthanc_gets_studies_synced_and_deletes_applied(
         with httpx.Client(auth=server.auth) as client:
             assert client.delete(f"{server.base_url}/studies/{orthanc_id}").status_code == 200
         store = bridge.realtime.sync.store
-        wait_for(lambda: (v := store.get_study(archive, study.study_uid))
+        wait_until(lambda: (v := store.get_study(archive, study.study_uid))
                  and v.status is Status.DELETED, what="study deleted via notifier")
     found = imaging_study(hapi, study.study_uid)
     assert found is not None and found["status"] == "entered-in-error"

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from bridge.cli import app as cli_app
 from tests.integration.realtime.realtime_helpers import (
-    RunningBridge,
     drain,
     imaging_study,
     make_studies,
@@ -21,8 +20,9 @@ from tests.integration.realtime.realtime_helpers import (
     series_instances,
     store_in_orthanc,
     study_counts,
-    wait_for,
 )
+from tests.support.servers import RunningBridge
+from tests.support.waits import wait_until
 
 
 def test_a_dropped_notification_is_repaired_by_the_scheduled_reconciliation(
@@ -34,7 +34,7 @@ def test_a_dropped_notification_is_repaired_by_the_scheduled_reconciliation(
     settings = realtime_settings(server, hapi, tmp_path, ns, realtime={
         "reconcile_interval": 1.0, "reconcile_window_days": 0})
     with RunningBridge(settings) as bridge:
-        assert wait_for(lambda: study_counts(hapi, study.study_uid) == (1, 2), timeout=60,
+        assert wait_until(lambda: study_counts(hapi, study.study_uid) == (1, 2), timeout=60,
                         what="ImagingStudy repaired by reconciliation")
         reports = bridge.realtime.last_reconcile
     assert reports and reports[0].archive == settings.archives[0].name

@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 
 from tests.integration.realtime.realtime_helpers import (
-    RunningBridge,
     get_status,
     outcome_of,
     realtime_settings,
     signed,
 )
+from tests.support.servers import RunningBridge
 
 
 def test_a_notification_accepted_by_one_process_is_refused_as_a_replay_by_another(

@@ -12,7 +12,6 @@ import httpx
 from tests.integration.realtime.realtime_helpers import (
     STOW_TOKEN,
     WEBHOOK_SECRET,
-    RunningBridge,
     bearer,
     get_status,
     make_studies,
@@ -20,8 +19,9 @@ from tests.integration.realtime.realtime_helpers import (
     series_instances,
     signed,
     stow_body,
-    wait_for,
 )
+from tests.support.servers import RunningBridge
+from tests.support.waits import wait_until
 
 
 def test_status_reports_notifications_stow_changes_feed_and_reconciliation(
@@ -38,7 +38,7 @@ def test_status_reports_notifications_stow_changes_feed_and_reconciliation(
             section: dict[str, Any] = get_status(bridge)["realtime"]
             return section
 
-        before = wait_for(lambda: (s := realtime())["orthanc_changes"]["last_poll"] and s,
+        before = wait_until(lambda: (s := realtime())["orthanc_changes"]["last_poll"] and s,
                           what="first poll of the changes feed")
         assert before["sources"] == {"notifications": True, "stow_proxy": True,
                                      "orthanc_changes": True}
@@ -67,7 +67,7 @@ def test_status_reports_notifications_stow_changes_feed_and_reconciliation(
         assert client.post(url, content=note, headers=signed(note, secret="x" * 32)
                            ).status_code == 401
 
-        after = wait_for(
+        after = wait_until(
             lambda: (s := realtime())["notifications"]["recent_outcomes"].get("queued")
             and s["orthanc_changes"]["cursor"] > changes["cursor"] and s["last_reconcile"]
             and s, what="notification processed, changes read, a reconciliation done")

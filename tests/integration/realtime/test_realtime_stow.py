@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import devstack
 import httpx
 
 from tests.integration.realtime.realtime_helpers import (
-    RunningBridge,
     bearer,
     make_studies,
     multipart,
@@ -17,8 +15,10 @@ from tests.integration.realtime.realtime_helpers import (
     series_instances,
     stow_body,
     study_counts,
-    wait_for,
 )
+from tests.support.ports import free_port
+from tests.support.servers import RunningBridge
+from tests.support.waits import wait_until
 
 
 def test_stow_through_the_proxy_makes_the_study_searchable_and_a_later_series_updates_counts(
@@ -34,14 +34,14 @@ def test_stow_through_the_proxy_makes_the_study_searchable_and_a_later_series_up
         assert resp.status_code == 200, resp.text
         # the archive's own STOW response comes back unchanged (PS3.18 10.5.3)
         assert "00081199" in resp.json()
-        assert wait_for(lambda: study_counts(hapi, study.study_uid) == (2, 4),
+        assert wait_until(lambda: study_counts(hapi, study.study_uid) == (2, 4),
                         what="ImagingStudy with 2 series / 4 instances")
 
         body, ctype = stow_body(series_instances(study, series=1, per_series=3, first_number=7))
         resp = client.post(f"{bridge.url}/dicom-web/studies/{study.study_uid}", content=body,
                            headers={**bearer(), "Content-Type": ctype})
         assert resp.status_code == 200, resp.text
-        assert wait_for(lambda: study_counts(hapi, study.study_uid) == (3, 7),
+        assert wait_until(lambda: study_counts(hapi, study.study_uid) == (3, 7),
                         what="counts updated to 3 series / 7 instances")
 
 
@@ -92,7 +92,7 @@ def test_proxy_answers_503_with_retry_after_when_the_archive_is_down(
 ) -> None:
     study = make_studies(hapi, ns)[0]
     settings = realtime_settings(orthanc, hapi, tmp_path, ns)
-    dead = f"http://127.0.0.1:{devstack.free_port()}/dicom-web"
+    dead = f"http://127.0.0.1:{free_port()}/dicom-web"
     settings.archives[0].base_url = dead
     body, ctype = stow_body(series_instances(study, series=1, per_series=1))
     with RunningBridge(settings) as bridge, httpx.Client(timeout=60) as client:

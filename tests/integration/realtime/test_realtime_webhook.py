@@ -12,7 +12,6 @@ import pytest
 
 from bridge.state.enums import Status
 from tests.integration.realtime.realtime_helpers import (
-    RunningBridge,
     imaging_study,
     make_studies,
     outcome_of,
@@ -22,8 +21,9 @@ from tests.integration.realtime.realtime_helpers import (
     signed,
     store_in_orthanc,
     study_counts,
-    wait_for,
 )
+from tests.support.servers import RunningBridge
+from tests.support.waits import wait_until
 
 
 def test_webhook_accepts_signed_requests_and_refuses_unsigned_wrong_stale_and_replayed(
@@ -55,7 +55,7 @@ def test_webhook_accepts_signed_requests_and_refuses_unsigned_wrong_stale_and_re
         assert outcome_of(bridge, study.study_uid)["outcome"] == "queued"
         replay = client.post(url, content=body, headers=headers)
         assert replay.status_code == 401 and "replayed" in replay.json()["detail"]
-        assert wait_for(lambda: study_counts(hapi, study.study_uid) == (1, 2),
+        assert wait_until(lambda: study_counts(hapi, study.study_uid) == (1, 2),
                         what="ImagingStudy from the signed notification")
 
         stranger = ns.uid()
@@ -83,7 +83,7 @@ def test_orthanc_change_format_is_resolved_to_the_study(
         assert resp.status_code == 202, resp.text
         assert outcome_of(bridge, study.study_uid) == {"studyInstanceUID": study.study_uid,
                                                        "event": "updated", "outcome": "queued"}
-        assert wait_for(lambda: imaging_study(hapi, study.study_uid), what="ImagingStudy")
+        assert wait_until(lambda: imaging_study(hapi, study.study_uid), what="ImagingStudy")
 
 
 @pytest.mark.parametrize("policy", ["delete", "entered-in-error", "keep"])
@@ -96,7 +96,7 @@ def test_study_deleted_in_orthanc_gets_the_configured_policy(
                                  realtime={"delete_policy": policy})
     with RunningBridge(settings) as bridge:
         post_signed(bridge, {"studyInstanceUID": study.study_uid, "event": "created"})
-        before = wait_for(lambda: imaging_study(hapi, study.study_uid), what="ImagingStudy")
+        before = wait_until(lambda: imaging_study(hapi, study.study_uid), what="ImagingStudy")
         # let the follow-up sync (quiet period) pass so it does not race the delete
         time.sleep(settings.realtime.quiet_period + 0.5)
         with httpx.Client(auth=orthanc.auth) as client:
@@ -107,7 +107,7 @@ def test_study_deleted_in_orthanc_gets_the_configured_policy(
         store = bridge.realtime.sync.store
         archive = settings.archives[0].name
         expected = Status.FAILED if policy == "keep" else Status.DELETED
-        view = wait_for(lambda: (v := store.get_study(archive, study.study_uid))
+        view = wait_until(lambda: (v := store.get_study(archive, study.study_uid))
                         and v.status is expected and v, what=f"study {expected}")
     after = imaging_study(hapi, study.study_uid)
     if policy == "delete":

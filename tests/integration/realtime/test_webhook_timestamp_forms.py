@@ -14,11 +14,11 @@ import httpx
 
 from tests.integration.realtime.realtime_helpers import (
     WEBHOOK_SECRET,
-    RunningBridge,
     get_status,
     realtime_settings,
     signed,
 )
+from tests.support.servers import RunningBridge
 
 
 def _signed_with(body: bytes, timestamp: str) -> dict[str, str]:

@@ -16,14 +16,10 @@ from bridge.audit import Action, AuditRecord, AuditTrail, Outcome, session_ref
 from bridge.audit.smart import SmartAccessObserver
 from smart_app import smart_router
 from smart_app.sessions import COOKIE_NAME, session_id
+from tests.support.ports import free_port
+from tests.support.servers import ServedApp
 from tests.unit.smart_app.conftest import Browser
-from tests.unit.smart_app.servers import (
-    FakeFhir,
-    Served,
-    free_port,
-    imaging_study,
-    smart_settings,
-)
+from tests.unit.smart_app.servers import FakeFhir, imaging_study, smart_settings
 
 PATIENT = "p-audit"
 
@@ -46,7 +42,7 @@ def fhir() -> Iterator[FakeFhir]:
     fake.patients[PATIENT] = {"resourceType": "Patient", "id": PATIENT,
                               "name": [{"family": "Audit"}]}
     fake.studies = [imaging_study(n, PATIENT) for n in range(2)]
-    served = Served(fake.app).start()
+    served = ServedApp(fake.app).start()
     fake.base = served.url + "/fhir"
     yield fake
     served.stop()
@@ -65,7 +61,7 @@ def running(fhir: FakeFhir, tmp_path: Path
     app = FastAPI()
     app.include_router(smart_router(settings))
     app.add_middleware(SmartAccessObserver, trail=trail, client_id="audit-app")
-    served = Served(app, port=port).start()
+    served = ServedApp(app, port=port).start()
     try:
         yield ehr, base, trail, app
     finally:

@@ -28,7 +28,7 @@ from bridge.gateway.endpoint import (
 )
 from bridge.gateway.routes import dicomweb_router
 from bridge.gateway.service import Gateway
-from tests.unit.smart_app.servers import Served
+from tests.support.servers import ServedApp
 
 SECRET = "s" * 40
 ROOT = "https://bridge.example.org/dicom-web"
@@ -159,7 +159,7 @@ class Rig:
 def served_archives() -> Iterator[tuple[FakeArchives, str]]:
     archives = FakeArchives(studies={"main": {"1.1.1": "PA", "1.1.2": "PB"},
                                      "cardio": {"2.2.1": "PA", "2.2.2": "PB"}})
-    served = Served(archives.app()).start()
+    served = ServedApp(archives.app()).start()
     yield archives, served.url
     served.stop()
 

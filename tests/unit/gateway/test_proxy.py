@@ -146,7 +146,7 @@ async def test_outages_are_archive_unavailable_with_retry_after(archive: FakeArc
     archive.status = 501  # the archive's own answer: its status, the gateway's words
     with pytest.raises(ArchiveRefused, match="does not implement") as refused:
         await proxy.open("studies/1.2/rendered", [], {})
-    assert refused.value.status_code == 501
+    assert refused.value.http_status == 501
     await proxy.aclose()
     down = _proxy("http://127.0.0.1:9/dicom-web")
     with pytest.raises(ArchiveUnavailable, match="unreachable"):

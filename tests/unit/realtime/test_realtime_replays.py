@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from bridge.clock import ManualClock
 from bridge.realtime.replays import StoreReplayCache
 from bridge.realtime.signing import (
     MemoryReplayCache,
@@ -13,49 +16,47 @@ from bridge.realtime.signing import (
     verify_signature,
 )
 from bridge.state import StateStore, StateUnavailable, open_store
-from tests.unit.state.state_helpers import FakeClock
 
 SECRET = b"0123456789abcdef0123"
 SIG = "ab" * 32
 WINDOW = 300.0
 
 
-class Ticker:
-    """A float clock (seconds) that only moves when told to."""
+@pytest.fixture
+def clock() -> ManualClock:
+    """One clock for the replay memories and the state store (``clock.now``)."""
+    return ManualClock()
 
-    def __init__(self) -> None:
-        self.now = 1000.0
 
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def store(db_url: str, clock: ManualClock) -> Iterator[StateStore]:
+    st = open_store(db_url, clock=clock.now)
+    try:
+        yield st
+    finally:
+        st.close()
 
 
 @pytest.mark.parametrize("kind", ["memory", "store"])
 def test_first_time_then_replay_then_reusable_once_expired(
-    kind: str, store: StateStore, clock: FakeClock
+    kind: str, store: StateStore, clock: ManualClock
 ) -> None:
-    ticker = Ticker()
-    cache: ReplayCache = (MemoryReplayCache(window=WINDOW, clock=ticker) if kind == "memory"
-                          else StoreReplayCache(store, window=WINDOW, clock=ticker))
-
-    def advance(seconds: float) -> None:  # the memory reads the ticker, the store its clock
-        ticker.now += seconds
-        clock.advance(seconds)
-
+    cache: ReplayCache = (MemoryReplayCache(window=WINDOW, clock=clock) if kind == "memory"
+                          else StoreReplayCache(store, window=WINDOW, clock=clock))
     assert cache.first_time(SIG)
     assert not cache.first_time(SIG)
     # remembered for twice the window: a timestamp is good from window before to after it
-    advance(2 * WINDOW - 1)
+    clock.advance(2 * WINDOW - 1)
     assert not cache.first_time(SIG)
-    advance(1)
+    clock.advance(1)
     assert cache.first_time(SIG)
     assert not cache.first_time(SIG)
 
 
 def test_a_signature_accepted_by_one_process_is_a_replay_for_another(
-    db_url: str, store: StateStore, clock: FakeClock
+    db_url: str, store: StateStore, clock: ManualClock
 ) -> None:
-    other_store = open_store(db_url, clock=clock)  # a second process's connection pool
+    other_store = open_store(db_url, clock=clock.now)  # a second process's connection pool
     try:
         a = StoreReplayCache(store, window=WINDOW)
         b = StoreReplayCache(other_store, window=WINDOW)
@@ -71,18 +72,16 @@ def test_a_signature_accepted_by_one_process_is_a_replay_for_another(
 
 
 def test_expired_rows_are_purged_about_once_per_time_to_live(
-    store: StateStore, clock: FakeClock
+    store: StateStore, clock: ManualClock
 ) -> None:
-    ticker = Ticker()
-    cache = StoreReplayCache(store, window=WINDOW, clock=ticker)
+    cache = StoreReplayCache(store, window=WINDOW, clock=clock)
     assert cache.first_time("01" * 32)  # purges (nothing yet) and schedules the next
+    clock.advance(2 * WINDOW - 1)
+    assert cache.first_time("02" * 32)  # not yet: 01 is one second from expiry, it stays
+    clock.advance(1)  # 01 expired now, but the next purge is due at this very instant
+    assert store.purge_signatures() == 1  # the store's own purge: 01
+    assert cache.first_time("03" * 32)  # purge due (nothing left to purge): next at +600
     clock.advance(2 * WINDOW)
-    ticker.now += 2 * WINDOW - 1
-    assert cache.first_time("02" * 32)  # not yet: the expired row stays
-    assert store.purge_signatures() == 1
-    assert cache.first_time("03" * 32)
-    clock.advance(2 * WINDOW)
-    ticker.now += 1
     assert cache.first_time("04" * 32)  # purge due: 02 and 03 expired and are deleted
     assert store.purge_signatures() == 0
 

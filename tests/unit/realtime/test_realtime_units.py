@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from bridge.auth.inbound import authenticate
+from bridge.clock import ManualClock
 from bridge.config import InboundAuthSettings, RealtimeSettings, Settings
 from bridge.errors import ConfigError
 from bridge.realtime.coalesce import Coalescer
@@ -34,11 +35,12 @@ SECRET = b"0123456789abcdef0123"
 def _verify(body: bytes, ts: str | None, sig: str | None, *, now: float = 1000.0,
             replays: ReplayCache | None = None) -> None:
     verify_signature(secret=SECRET, body=body, timestamp=ts, signature=sig, tolerance=300,
-                     replays=replays or MemoryReplayCache(window=300, clock=lambda: now), now=now)
+                     replays=replays or MemoryReplayCache(window=300, clock=ManualClock(now)),
+                     now=now)
 
 
 def test_a_correct_signature_is_accepted_once() -> None:
-    replays = MemoryReplayCache(window=300, clock=lambda: 1000.0)
+    replays = MemoryReplayCache(window=300, clock=ManualClock(1000.0))
     sig = sign(SECRET, "1000", b"{}")
     _verify(b"{}", "1000", sig, replays=replays)
     with pytest.raises(SignatureError, match="replayed"):
@@ -127,7 +129,7 @@ def test_content_types_are_checked_with_the_right_status(value: str | None, stat
                                                          message: str) -> None:
     with pytest.raises(MultipartError, match=message) as info:
         parse_content_type(value)
-    assert info.value.status == status
+    assert info.value.http_status == status
 
 
 def test_the_boundary_is_read_from_the_content_type() -> None:

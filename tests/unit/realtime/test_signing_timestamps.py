@@ -12,6 +12,7 @@ import hmac
 
 import pytest
 
+from bridge.clock import ManualClock
 from bridge.realtime.signing import (
     MemoryReplayCache,
     SignatureError,
@@ -29,7 +30,7 @@ def _verify(ts: str, *, now: float = NOW) -> None:
     # signed by hand: sign() itself only takes ASCII timestamps
     digest = hmac.new(SECRET, ts.encode() + b".{}", hashlib.sha256).hexdigest()
     verify_signature(secret=SECRET, body=b"{}", timestamp=ts, signature=f"sha256={digest}",
-                     tolerance=300, replays=MemoryReplayCache(window=300, clock=lambda: now),
+                     tolerance=300, replays=MemoryReplayCache(window=300, clock=ManualClock(now)),
                      now=now)
 
 

@@ -14,14 +14,9 @@ import httpx
 import pytest
 from sandbox_ehr import SandboxEhr
 
-from tests.unit.smart_app.servers import (
-    FakeFhir,
-    Served,
-    free_port,
-    imaging_study,
-    smart_only_app,
-    smart_settings,
-)
+from tests.support.ports import free_port
+from tests.support.servers import ServedApp
+from tests.unit.smart_app.servers import FakeFhir, imaging_study, smart_only_app, smart_settings
 
 PATIENT, OTHER = "p1", "p2"
 
@@ -40,7 +35,7 @@ def fhir() -> Iterator[FakeFhir]:
                                    modality="CT" if n % 2 else "MR",
                                    site="Chest" if n % 3 else "Head") for n in range(7)]
                     + [imaging_study(100 + n, OTHER) for n in range(2)])
-    served = Served(fake.app).start()
+    served = ServedApp(fake.app).start()
     fake.base = served.url + "/fhir"
     yield fake
     served.stop()
@@ -91,7 +86,7 @@ class Browser:
 
 
 class RunningApp:
-    def __init__(self, served: Served, settings: Any) -> None:
+    def __init__(self, served: ServedApp, settings: Any) -> None:
         self.served = served
         self.url = served.url
         self.settings = settings
@@ -106,7 +101,7 @@ AppFactory = Callable[..., RunningApp]
 
 @pytest.fixture
 def make_app(ehr: SandboxEhr, tmp_path: Path) -> Iterator[AppFactory]:
-    started: list[Served] = []
+    started: list[ServedApp] = []
 
     def make(*, client_secret: str | None = None, jwks: dict[str, Any] | None = None,
              client_id: str = "imaging-app", register: bool = True, **smart: Any
@@ -119,7 +114,7 @@ def make_app(ehr: SandboxEhr, tmp_path: Path) -> Iterator[AppFactory]:
                                 launch_url=f"{base}/smart/launch")
         settings = smart_settings(tmp_path, port=port, iss=ehr.fhir_url, client_id=client_id,
                                   client_secret=client_secret, **smart)
-        served = Served(smart_only_app(settings), port=port).start()
+        served = ServedApp(smart_only_app(settings), port=port).start()
         started.append(served)
         return RunningApp(served, settings)
 

@@ -16,15 +16,10 @@ from typing import Any
 import pytest
 from sandbox_ehr import SandboxEhr
 
+from tests.support.ports import free_port
+from tests.support.servers import ServedApp
 from tests.unit.smart_app.conftest import PATIENT, Browser
-from tests.unit.smart_app.servers import (
-    FakeFhir,
-    Served,
-    free_port,
-    imaging_study,
-    smart_only_app,
-    smart_settings,
-)
+from tests.unit.smart_app.servers import FakeFhir, imaging_study, smart_only_app, smart_settings
 
 RAW_TERM = "KNEEE"  # a local BodyPartExamined value no table knows
 
@@ -52,7 +47,7 @@ def fhir() -> Iterator[FakeFhir]:
                referrer={"reference": "Practitioner/dr2"}, status="cancelled"),
         unsited,
     ]
-    served = Served(fake.app).start()
+    served = ServedApp(fake.app).start()
     fake.base = served.url + "/fhir"
     yield fake
     served.stop()
@@ -97,7 +92,7 @@ class StandInGateway:
 
 @pytest.fixture
 def history(ehr: SandboxEhr, tmp_path: Path) -> Iterator[Callable[..., tuple[str, Any]]]:
-    started: list[Served] = []
+    started: list[ServedApp] = []
 
     def make(*, gateway: bool = True) -> tuple[str, Any]:
         port = free_port()
@@ -108,7 +103,7 @@ def history(ehr: SandboxEhr, tmp_path: Path) -> Iterator[Callable[..., tuple[str
         stand_in = StandInGateway() if gateway else None
         if stand_in is not None:
             app.state.gateway = stand_in
-        started.append(Served(app, port=port).start())
+        started.append(ServedApp(app, port=port).start())
         return base, stand_in
 
     yield make

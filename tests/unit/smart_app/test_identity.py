@@ -118,7 +118,7 @@ def test_claims_that_fail_oidc_validation_are_refused(
     provider: Provider, change: dict[str, Any], reason: str
 ) -> None:
     error = _refused(provider, provider.sign(**_at_run_time(change)))
-    assert error.status == 401 and error.title == "Sign-in failed"
+    assert error.http_status == 401 and error.title == "Sign-in failed"
     assert "id_token" in error.detail and reason in error.detail
 
 
@@ -151,7 +151,7 @@ def test_alg_none_hmac_and_unannounced_algorithms_are_refused(provider: Provider
 def test_an_openid_configuration_naming_another_issuer_is_refused(provider: Provider) -> None:
     provider.config_issuer = "https://evil.example.org"
     error = _refused(provider, provider.sign())
-    assert error.status == 502 and "another issuer" in error.detail
+    assert error.http_status == 502 and "another issuer" in error.detail
 
 
 def test_a_rotated_key_is_fetched_once_then_cached(provider: Provider) -> None:

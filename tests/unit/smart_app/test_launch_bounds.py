@@ -11,6 +11,7 @@ import httpx
 from sandbox_ehr import SandboxEhr
 from sqlalchemy import MetaData, func, select
 
+from bridge.clock import ManualClock
 from bridge.state.engine import create_state_engine
 from smart_app.pending import PendingLaunches
 from smart_app.ratelimit import RateLimiter
@@ -42,7 +43,7 @@ def test_a_thousand_bogus_launches_do_not_create_a_thousand_rows(
 ) -> None:
     app = make_app()
     # time stands still during the flood (no refill): exactly the burst gets through
-    app.smart.launch_limit = RateLimiter(rate_per_minute=30, clock=lambda: 0.0)
+    app.smart.launch_limit = RateLimiter(rate_per_minute=30, clock=ManualClock())
     answers = _bogus_launches(app, ehr, 1000)
     limited = [r for r in answers if r.status_code == 429]
     assert limited and all(int(r.headers["retry-after"]) >= 1 for r in limited)
@@ -76,13 +77,13 @@ def test_a_refused_launch_or_a_failed_discovery_stores_nothing(
 
 
 def test_the_rate_limit_refills_per_client_and_forgets_the_least_recent_clients() -> None:
-    now = [0.0]
-    limiter = RateLimiter(rate_per_minute=6, max_clients=3, clock=lambda: now[0])
+    clock = ManualClock()
+    limiter = RateLimiter(rate_per_minute=6, max_clients=3, clock=clock)
     assert [limiter.allow("a") for _ in range(7)] == [0] * 6 + [10]  # one token per 10 s
     assert limiter.allow("b") == 0  # another client has its own bucket
-    now[0] = 9.0
+    clock.advance(9.0)
     assert limiter.allow("a") == 1
-    now[0] = 10.0
+    clock.advance(1.0)
     assert limiter.allow("a") == 0 and limiter.allow("a") == 10
     for client in ("c", "d", "e"):
         limiter.allow(client)
@@ -92,17 +93,17 @@ def test_the_rate_limit_refills_per_client_and_forgets_the_least_recent_clients(
 def test_the_pending_store_keeps_the_newest_launches_and_drops_expired_ones(
     tmp_path: Path,
 ) -> None:
-    now = [1000.0]
+    clock = ManualClock()
     engine = create_state_engine(f"sqlite:///{tmp_path / 'launches.db'}")
-    store = PendingLaunches(engine, capacity=3, lifetime=900.0, clock=lambda: now[0])
+    store = PendingLaunches(engine, capacity=3, lifetime=900.0, clock=clock)
     cookies = []
     for i in range(5):
-        now[0] += 1
+        clock.advance(1)
         cookies.append(store.create({"n": i}))
     assert store.count() == 3
     assert [store.get(c) for c in cookies] == [None, None, {"n": 2}, {"n": 3}, {"n": 4}]
     assert store.get("forged") is None
-    now[0] += 900.0
+    clock.advance(900.0)
     assert store.get(cookies[-1]) is None  # expired
     store.create({"n": 5})
     assert store.count() == 1  # the expired rows went with the next insert

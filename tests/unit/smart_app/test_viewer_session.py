@@ -23,8 +23,10 @@ from sandbox_ehr import SandboxEhr
 from bridge.gateway.viewer_tokens import ViewerTokens
 from smart_app.sessions import COOKIE_NAME, session_id
 from smart_app.viewer import DataSource, OhifFiles, viewer_routes
+from tests.support.ports import free_port
+from tests.support.servers import ServedApp
 from tests.unit.smart_app.conftest import OTHER, PATIENT, Browser
-from tests.unit.smart_app.servers import Served, free_port, smart_only_app, smart_settings
+from tests.unit.smart_app.servers import smart_only_app, smart_settings
 
 MINE, THEIRS, NOWHERE = "1.2.826.0.1.3", "1.2.826.0.1.100", "1.2.826.0.9.9"
 RENEW = {"X-Bridge-Viewer": "renew", "Sec-Fetch-Site": "same-origin"}
@@ -73,7 +75,7 @@ class App:
 
 @pytest.fixture
 def make_gw_app(ehr: SandboxEhr, tmp_path: Path) -> Iterator[Callable[..., App]]:
-    started: list[Served] = []
+    started: list[ServedApp] = []
 
     def make(**smart: Any) -> App:
         port = free_port()
@@ -84,7 +86,7 @@ def make_gw_app(ehr: SandboxEhr, tmp_path: Path) -> Iterator[Callable[..., App]]
         app = smart_only_app(settings)
         gateway = StandInGateway()
         app.state.gateway = gateway
-        started.append(Served(app, port=port).start())
+        started.append(ServedApp(app, port=port).start())
         return App(base, app.state, gateway)
 
     yield make
