@@ -10,8 +10,8 @@ Public API::
     policy = load_sharing_policy(Path("mappings/sharing.yaml"))
     study = read_study(instances)                 # WADO-RS metadata of the study
     if decide(policy.policy, study).share:
-        kos = build_manifest(study, instances, policy=policy, retrieve_url=..., created=...)
-        bundle = provide_bundle(kos_bytes, study, policy=policy, ...)
+        kos = build_manifest(instances, policy=policy, wado_rs_base=..., created=...)
+        bundle = provide_bundle(manifest_part10(kos), ...)
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from __future__ import annotations
 from bridge.sharing.decide import SharingDecision, decide
 from bridge.sharing.errors import IdentityUnmapped, ManifestDataError, SharingConfigError
 from bridge.sharing.identity import affinity_identifier
+from bridge.sharing.kos import KOS_SOP_CLASS, build_manifest, manifest_part10, referenced
 from bridge.sharing.loader import DEFAULT_SHARING_FILE, load_sharing_policy
 from bridge.sharing.policy import SharingPolicy
 from bridge.sharing.study import InstanceRef, StudyFacts, read_study
 
 __all__ = [
     "DEFAULT_SHARING_FILE",
+    "KOS_SOP_CLASS",
     "IdentityUnmapped",
     "InstanceRef",
     "ManifestDataError",
@@ -33,7 +35,10 @@ __all__ = [
     "SharingPolicy",
     "StudyFacts",
     "affinity_identifier",
+    "build_manifest",
     "decide",
     "load_sharing_policy",
+    "manifest_part10",
     "read_study",
+    "referenced",
 ]
