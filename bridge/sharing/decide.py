@@ -4,7 +4,7 @@ Pure: the policy (mappings/sharing.yaml ``policy``) and the study's facts in, a
 :class:`SharingDecision` out.  Exclusions win over a request: a study a site excluded by
 modality or confidentiality is never shared, even on demand.  A study with any instance of
 an excluded modality is excluded whole, since its manifest must list every instance
-(XDS-I.b: the manifest references the study's instances, RAD TF-3 4.68.4.1.2.3).
+(XDS-I.b: the manifest references the study's instances, IHE RAD TF-3 RAD-68).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The study's patient in the affinity domain, by the configured issuer map.
 
-IHE XDS (ITI TF-3 4.2.3.2.16, 4.2.3.2.23): a document's patientId is the affinity
-domain's identifier of the patient; the local one travels as sourcePatientId.  In MHD the
-former is ``DocumentReference.subject``, the latter ``context.sourcePatientInfo``.  Only
+IHE XDS (ITI TF-3 4.2.3.2, DocumentEntry patientId and sourcePatientId): a document's
+patientId is the affinity domain's identifier of the patient; the local one travels as
+sourcePatientId.  In MHD the former is ``DocumentReference.subject``, the latter
+``context.sourcePatientInfo``.  Only
 the issuer map of mappings/sharing.yaml is used (a PIXm ITI-83 lookup is a later option);
 a patient whose issuer is not mapped is never guessed: :class:`IdentityUnmapped`.
 """

@@ -12,20 +12,21 @@ PS3.4 B.5) with its modules:
   Requested Procedure Evidence Sequence (0040,A375) listing every instance with its SOP
   class (Hierarchical SOP Instance Reference Macro, PS3.3 Table 10-4), each series item
   carrying Retrieve URL (0008,1190) = the gateway's WADO-RS study resource and Retrieve
-  Location UID (0040,E011) (IHE RAD TF-3 4.68.4.1.2.3, retrieval by RAD-107 WADO-RS);
+  Location UID (0040,E011) (IHE RAD TF-3 RAD-68, retrieval by RAD-107 WADO-RS);
 * SR Document Content (C.17.3) per TID 2010 "Key Object Selection": a CONTAINER titled
   (113030, DCM, "Manifest") (CID 7010; never a rejection title of IOCM) CONTAINS one IMAGE
   (Image Pixel Module present) or COMPOSITE item per instance;
 * SOP Common (C.12.1).
 
-Where the manifest lives: in the study it describes, as a new series.  PS3.3 C.17.6.2.1
-says the instances a KOS references may be in its own study (the Current Requested
-Procedure Evidence Sequence lists "all Composite Objects in the current study" it refers
-to), and IHE XDS-I.b practice (RAD TF-3 4.68.4.1.2.3) keeps a study's manifest in that
-study so the archive's study holds its own manifest.  Its Series Instance UID is derived
-from the Study Instance UID (one manifest series per study); its SOP Instance UID from the
-references (see :mod:`bridge.sharing.uids`), so rebuilding the same study gives the same
-manifest, and a changed study a new one that replaces it.
+Where the manifest lives: in the study it describes, as a new series.  PS3.3 C.17.6.2
+makes Identical Documents Sequence (0040,A525) required when a KOS references instances
+in more than one study, because such a document is then duplicated into each of those
+studies (C.17.6.2.1, C.17.2.2): a KOS belongs to the study whose instances it selects.
+A manifest of one study therefore carries that Study Instance UID and needs no Identical
+Documents Sequence.  Its Series Instance UID is derived from the Study Instance UID (one
+manifest series per study); its SOP Instance UID from the references (see
+:mod:`bridge.sharing.uids`), so rebuilding the same study gives the same manifest, and a
+changed study a new one that replaces it.
 
 Not written: Completion Flag (0040,A491) and Verification Flag (0040,A493).  They belong
 to the SR Document General Module (C.17.2), which the KOS IOD does not include (A.35.4);

@@ -12,7 +12,7 @@ Sections (see mappings/sharing.yaml for the commented defaults):
   in MHD: type, category, context.practiceSetting, context.facilityType, securityLabel),
   normally taken from the affinity domain's value sets.
 * ``source``: the Imaging Document Source's identity: the SubmissionSet sourceId and the
-  Retrieve Location UID (0040,E011) put in every manifest (IHE RAD TF-3 4.68.4.1.2.3).
+  Retrieve Location UID (0040,E011) put in every manifest (IHE RAD TF-3 RAD-68).
 * ``affinity_domain``: local patient ID issuer -> the affinity domain's identifier system.
 
 Unknown keys are errors (``extra="forbid"``), like the main mapping (bridge.mapping.model).
@@ -74,7 +74,7 @@ class ManifestSection(Section):
 
 
 class DocumentSection(Section):
-    """XDS document metadata codes (IHE ITI TF-3 4.2.3.2; XDS-I.b RAD TF-3 4.68.4.1.2.4)."""
+    """XDS document metadata codes (IHE ITI TF-3 4.2.3.2; XDS-I.b RAD-68)."""
 
     #: typeCode -> DocumentReference.type; LOINC 18748-4 is the usual XDS-I.b value
     type: Coding = Coding(system=LOINC, code="18748-4", display="Diagnostic imaging study")
@@ -94,17 +94,17 @@ class DocumentSection(Section):
 class SourceSection(Section):
     """The Imaging Document Source's identity in the affinity domain."""
 
-    #: SubmissionSet.sourceId (ITI TF-3 4.2.3.3.9): the source's OID, as urn:oid:...
+    #: SubmissionSet.sourceId (ITI TF-3 4.2.3.3): the source's OID, as urn:oid:...
     source_id: Uri
     #: Retrieve Location UID (0040,E011) of every series item: the repositoryUniqueId of the
-    #: gateway the referenced instances are retrieved from (RAD TF-3 4.68.4.1.2.3)
+    #: gateway the referenced instances are retrieved from (IHE RAD TF-3 RAD-68)
     retrieve_location_uid: Uid
 
     @field_validator("source_id")
     @classmethod
     def _oid_urn(cls, value: str) -> str:
         if not value.lower().startswith("urn:oid:"):
-            raise ValueError("must be an OID as urn:oid:... (ITI TF-3 4.2.3.3.9 sourceId)")
+            raise ValueError("must be an OID as urn:oid:... (ITI TF-3 4.2.3.3 sourceId)")
         return value
 
 

@@ -174,7 +174,7 @@ def test_dciodvfy_finds_no_error_in_the_manifest(tmp_path: Path) -> None:
     assert done.returncode == 0, report
     assert not [line for line in report.splitlines() if line.startswith("Error")], report
     # Retrieve URL (0008,1190) in the series items is IHE XDS-I.b's extension of the IOD
-    # (RAD TF-3 4.68.4.1.2.3, WADO-RS retrieval); nothing else is outside the IOD
+    # (IHE RAD TF-3 RAD-68, WADO-RS retrieval); nothing else is outside the IOD
     extra = [line for line in report.splitlines()
              if "Attribute is not present in standard DICOM IOD" in line]
     assert len(extra) == 2, report  # one per series item
