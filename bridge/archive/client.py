@@ -1,7 +1,7 @@
 """Async DICOMweb client (QIDO-RS and WADO-RS metadata) for one archive.
 
 Every httpx error is translated here into the bridge's error tree: transport failures,
-5xx and 429 become :class:`ArchiveUnavailable` (retryable, honouring Retry-After), other
+5xx and 429 become :class:`ArchiveUnavailable` (an outage, honouring Retry-After), other
 4xx become :class:`ArchiveRejected`, and a study that is not there is :class:`StudyGone`.
 """
 
@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 
 from bridge.archive.dicomjson import STUDY_UID, DicomJson, first_str
+from bridge.archive.source import STUDY_INCLUDE, Guard, QidoPage, qido_pages
 from bridge.auth.outbound import build_auth
 from bridge.config import ArchiveSettings
-from bridge.dicom_uid import STUDY_UID_TAG, require_uid, uid_segment
+from bridge.dicom_uid import SERIES_UID_TAG, STUDY_UID_TAG, require_uid, uid_segment
 from bridge.errors import ArchiveRejected, ArchiveUnavailable, DicomDataError, StudyGone
 from bridge.httpclient import HttpClient
 from bridge.jsonbytes import loads
@@ -30,22 +31,9 @@ log = logging.getLogger(__name__)
 
 _DICOM_JSON = "application/dicom+json"
 
-#: study-level attributes asked for in QIDO (PS3.18 10.6.1.2.2 includefield); the
-#: fingerprint depends on them, so keep them stable
-STUDY_INCLUDE = (
-    "00080020",  # StudyDate
-    "00080030",  # StudyTime
-    "00080050",  # AccessionNumber
-    "00080061",  # ModalitiesInStudy
-    "00081030",  # StudyDescription
-    "00100020",  # PatientID
-    "00201206",  # NumberOfStudyRelatedSeries
-    "00201208",  # NumberOfStudyRelatedInstances
-)
-
-
 class DicomwebClient:
-    """One archive's DICOMweb API.  Use as an async context manager."""
+    """One archive's DICOMweb API over HTTP: a :class:`~bridge.archive.source.DicomwebSource`.
+    Use as an async context manager."""
 
     def __init__(
         self,
@@ -137,19 +125,27 @@ class DicomwebClient:
             params.append(("offset", offset))
         return await self._get_json("studies", params)
 
+    async def study_pages(
+        self, filters: Mapping[str, str] | None = None, *, guard: Guard | None = None
+    ) -> AsyncIterator[QidoPage]:
+        """Every page of a study search (limit/offset, PS3.18 8.3.4.4), with the archive's
+        ``page_size`` and result cap ``max_results``; ``guard`` makes each request (a
+        scan's patience)."""
+        async def search(limit: int, offset: int) -> list[DicomJson]:
+            return await self.search_studies(filters, limit=limit, offset=offset)
+
+        pages = qido_pages(search, page_size=self.settings.page_size,
+                           max_results=self.settings.max_results, guard=guard)
+        async for page in pages:
+            yield page
+
     async def iter_studies(
         self, filters: Mapping[str, str] | None = None
     ) -> AsyncIterator[DicomJson]:
         """All matching studies, page by page (limit/offset, PS3.18 8.3.4.4)."""
-        offset = 0
-        page = self.settings.page_size
-        while True:
-            batch = await self.search_studies(filters, limit=page, offset=offset)
-            for study in batch:
+        async for page in self.study_pages(filters):
+            for study in page.rows:
                 yield study
-            if len(batch) < page:
-                return
-            offset += len(batch)
 
     async def study(self, study_uid: str) -> DicomJson:
         found = await self.search_studies({"StudyInstanceUID": require_uid(study_uid)})
@@ -200,6 +196,12 @@ class DicomwebClient:
             f"found in archive {self.name!r}; not treated as gone",
             status_code=404,
         ) from cause
+
+    async def series_instances(self, study_uid: str, series_uid: str) -> list[DicomJson]:
+        """QIDO-RS instances of one series (PS3.18 10.6.1.2)."""
+        path = (f"studies/{uid_segment(study_uid)}/series/"
+                f"{uid_segment(series_uid, tag=SERIES_UID_TAG)}/instances")
+        return await self._get_json(path)
 
     # --- WADO-RS metadata (PS3.18 10.4.1.1.2) -------------------------------------------------
 

@@ -82,26 +82,17 @@ def checkpoint_name(archive: str, start: date, end: date) -> str:
 async def _collect(archive: DicomwebClient, window: Window, patience: Patience
                    ) -> dict[str, str] | None:
     """Fingerprints of the window's studies, or None if the archive's cap was reached."""
-    cap = archive.settings.max_results
     found: dict[str, str] = {}
-    offset, page = 0, archive.settings.page_size
-    if cap is not None:
-        page = min(page, cap)
-    while True:
-        batch = await patience.call(
-            partial(archive.search_studies,
-                    {"StudyDate": dicom_date_range(window.start, window.end)},
-                    limit=page, offset=offset),
-            archive=archive.name)
-        for study in batch:
+    pages = archive.study_pages({"StudyDate": dicom_date_range(window.start, window.end)},
+                                guard=partial(patience.call, archive=archive.name))
+    async for page in pages:
+        for study in page.rows:
             uid = first_str(study, STUDY_UID)
             if uid:
                 found[uid] = study_fingerprint(study)
-        if cap is not None and offset + len(batch) >= cap:
+        if page.capped:
             return None
-        if len(batch) < page:
-            return found
-        offset += len(batch)
+    return found
 
 
 @dataclass

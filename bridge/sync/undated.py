@@ -75,15 +75,10 @@ async def changed_outside(
     """Page by page, the ``(uid, fingerprint, study)`` of studies outside [start, end]
     whose fingerprint differs from the store's (never seen, changed, or stored without
     one).  Counts go to ``result``."""
-    cap = archive.settings.max_results
-    page = archive.settings.page_size if cap is None else min(archive.settings.page_size, cap)
-    offset = 0
-    while True:
-        batch = await patience.call(
-            partial(archive.search_studies, None, limit=page, offset=offset),
-            archive=archive.name)
+    async for page in archive.study_pages(None, guard=partial(patience.call,
+                                                               archive=archive.name)):
         found: dict[str, tuple[str, DicomJson]] = {}
-        for study in batch:
+        for study in page.rows:
             uid = first_str(study, STUDY_UID)
             if uid and outside(study, start, end):
                 found[uid] = (study_fingerprint(study), study)
@@ -93,15 +88,13 @@ async def changed_outside(
             changed = [(u, fp, s) for u, (fp, s) in sorted(found.items()) if known.get(u) != fp]
             if changed:
                 yield changed
-        if cap is not None and offset + len(batch) >= cap:
+        if page.capped:
             result.complete = False
             log.warning("undated pass stopped at the archive's QIDO result cap; studies "
                         "past it with no usable StudyDate were not seen",
-                        extra={"archive": archive.name, "max_results": cap})
+                        extra={"archive": archive.name,
+                               "max_results": archive.settings.max_results})
             return
-        if len(batch) < page:
-            return
-        offset += len(batch)
 
 
 async def mark_undated(
