@@ -190,6 +190,7 @@ class QueueOps(StoreBase):
         limit: int,
         lease_seconds: float,
         archive: str | None = None,
+        lane: Lane | None = None,
     ) -> list[ClaimedStudy]:
         """Lease up to ``limit`` ready studies to ``worker`` for ``lease_seconds``.
 
@@ -201,6 +202,10 @@ class QueueOps(StoreBase):
         returned list.  Each claimed row gets ``attempts + 1`` and ``claimed_seq =
         due_seq``.  No two claimers ever get the same row at the same time, across threads
         and processes.
+
+        ``lane`` claims from that lane only (the worker reserved for real-time work,
+        :mod:`bridge.sync.realtime_worker`): no share is kept for the other lane, and the
+        share owed to bulk work by the mixed claims is left as it was.
         """
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
@@ -212,6 +217,11 @@ class QueueOps(StoreBase):
         if archive is not None:
             pick["k_archive"] = archive
         lease = {"worker": worker, "expires": expires, "now": now}
+        if lane is not None:
+            with self._write() as conn:
+                claimed = self._take(conn, lane.value, limit, pick, lease)
+            self._log_taken_over(worker, claimed)
+            return claimed
         reserved = self._bulk_slots(limit)
         with self._write() as conn:
             # Each take leases its rows before the next one looks, so a later take of the
@@ -223,13 +233,17 @@ class QueueOps(StoreBase):
                 # too little real-time work: bulk work fills the batch
                 bulk += self._take(conn, BULK, limit - len(bulk) - len(realtime), pick, lease)
         claimed = realtime + bulk
+        self._log_taken_over(worker, claimed)
+        return claimed
+
+    @staticmethod
+    def _log_taken_over(worker: str, claimed: Sequence[ClaimedStudy]) -> None:
         taken_over = sum(c.taken_over for c in claimed)
         if taken_over:
             logger.info(
                 "expired leases taken over",
                 extra={"worker": worker, "count": taken_over},
             )
-        return claimed
 
     def _bulk_slots(self, limit: int) -> int:
         """Slots of a ``limit``-row claim kept for bulk work: ``limit * bulk_share`` rounded
