@@ -11,7 +11,8 @@ Public API::
     study = read_study(instances)                 # WADO-RS metadata of the study
     if decide(policy.policy, study).share:
         kos = build_manifest(instances, policy=policy, wado_rs_base=..., created=...)
-        bundle = provide_bundle(manifest_part10(kos), ...)
+        bundle = provide_bundle(kos, manifest_part10(kos), study, policy=policy,
+                                registry_url=..., created=...)
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from bridge.sharing.errors import IdentityUnmapped, ManifestDataError, SharingCo
 from bridge.sharing.identity import affinity_identifier
 from bridge.sharing.kos import KOS_SOP_CLASS, build_manifest, manifest_part10, referenced
 from bridge.sharing.loader import DEFAULT_SHARING_FILE, load_sharing_policy
+from bridge.sharing.mhd import (
+    document_entry,
+    provide_bundle,
+    replace_bundle,
+    supersede_entry,
+)
 from bridge.sharing.policy import SharingPolicy
 from bridge.sharing.study import InstanceRef, StudyFacts, read_study
 
@@ -37,8 +44,12 @@ __all__ = [
     "affinity_identifier",
     "build_manifest",
     "decide",
+    "document_entry",
     "load_sharing_policy",
     "manifest_part10",
+    "provide_bundle",
     "read_study",
     "referenced",
+    "replace_bundle",
+    "supersede_entry",
 ]
