@@ -7,7 +7,6 @@ import io
 import itertools
 import json
 import re
-import urllib.parse
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from samples.seed_ehr import (
     select_patients,
     service_request_resource,
 )
+from tests.support.fake_fhir import FakeFhir
 
 UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 VALID_BODY_PARTS = {
@@ -492,39 +492,10 @@ def test_patient_and_service_request_resources() -> None:
     }
 
 
-class FakeFhir:
-    """Just enough of a FHIR server: batch Bundles with conditional create."""
-
-    def __init__(self) -> None:
-        self.resources: dict[str, dict[str, dict[str, Any]]] = {}
-        self.batches = 0
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        assert request.method == "POST" and body["type"] == "batch"
-        assert len(body["entry"]) <= 100
-        self.batches += 1
-        answers = [self._entry(e) for e in body["entry"]]
-        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response",
-                                         "entry": answers})
-
-    def _entry(self, entry: dict[str, Any]) -> dict[str, Any]:
-        rtype = entry["request"]["url"]
-        query = urllib.parse.parse_qs(entry["request"]["ifNoneExist"])
-        system, value = query["identifier"][0].split("|", 1)
-        store = self.resources.setdefault(rtype, {})
-        for rid, res in store.items():
-            if any(i["system"] == system and i["value"] == value for i in res["identifier"]):
-                return {"response": {"status": "200 OK", "location": f"{rtype}/{rid}/_history/1"}}
-        rid = str(len(store) + 1)
-        store[rid] = entry["resource"]
-        return {"response": {"status": "201 Created", "location": f"{rtype}/{rid}/_history/1"}}
-
-
 def test_seed_ehr_against_fake_server() -> None:
     truths = [s.truth for s in generate_studies(240, seed=13)]
-    fake = FakeFhir()
-    client = httpx.Client(transport=httpx.MockTransport(fake.handler),
+    fake = FakeFhir(bundle_type="batch", max_entries=100)
+    client = httpx.Client(transport=httpx.MockTransport(fake.sync_handler),
                           base_url="http://fhir.test/fhir/")
     result = seed_ehr(truths, client=client, batch_size=100)
     distinct = {(t.patient_issuer, t.patient_id) for t in truths}
@@ -549,8 +520,8 @@ def test_seed_ehr_fractions() -> None:
     chosen = select_patients(truths, 0.5, seed=14)
     assert chosen == select_patients(truths, 0.5, seed=14)
     assert len(chosen) == round(len(distinct) / 2)
-    fake = FakeFhir()
-    client = httpx.Client(transport=httpx.MockTransport(fake.handler),
+    fake = FakeFhir(bundle_type="batch", max_entries=100)
+    client = httpx.Client(transport=httpx.MockTransport(fake.sync_handler),
                           base_url="http://fhir.test/fhir/")
     result = seed_ehr(truths, client=client, patients_fraction=0.5, seed=14)
     assert result.patients_created == len(chosen)

@@ -16,10 +16,11 @@ from bridge.audit import Action, AuditRecord, AuditTrail, Outcome, session_ref
 from bridge.audit.smart import SmartAccessObserver
 from smart_app import smart_router
 from smart_app.sessions import COOKIE_NAME, session_id
+from tests.support.fake_fhir import FakeFhir
 from tests.support.ports import free_port
 from tests.support.servers import ServedApp
 from tests.unit.smart_app.conftest import Browser
-from tests.unit.smart_app.servers import FakeFhir, imaging_study, smart_settings
+from tests.unit.smart_app.servers import imaging_study, smart_settings
 
 PATIENT = "p-audit"
 
@@ -39,13 +40,10 @@ class KeptTrail(AuditTrail):
 @pytest.fixture(scope="module")
 def fhir() -> Iterator[FakeFhir]:
     fake = FakeFhir()
-    fake.patients[PATIENT] = {"resourceType": "Patient", "id": PATIENT,
-                              "name": [{"family": "Audit"}]}
+    fake.add({"resourceType": "Patient", "id": PATIENT, "name": [{"family": "Audit"}]})
     fake.studies = [imaging_study(n, PATIENT) for n in range(2)]
-    served = ServedApp(fake.app).start()
-    fake.base = served.url + "/fhir"
-    yield fake
-    served.stop()
+    with fake.serve():
+        yield fake
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ import httpx
 import pytest
 from sandbox_ehr import SandboxEhr
 
+from tests.support.fake_fhir import FakeFhir
 from tests.support.ports import free_port
 from tests.support.servers import ServedApp
-from tests.unit.smart_app.servers import FakeFhir, imaging_study, smart_only_app, smart_settings
+from tests.unit.smart_app.servers import imaging_study, smart_only_app, smart_settings
 
 PATIENT, OTHER = "p1", "p2"
 
@@ -24,21 +25,18 @@ PATIENT, OTHER = "p1", "p2"
 @pytest.fixture(scope="module")
 def fhir() -> Iterator[FakeFhir]:
     fake = FakeFhir()
-    fake.patients[PATIENT] = {
+    fake.add({
         "resourceType": "Patient", "id": PATIENT, "gender": "female", "birthDate": "1970-05-04",
         "name": [{"family": "Testperson", "given": ["Alba"]}],
         "identifier": [{"system": "urn:mrn", "value": "MRN-1",
-                        "type": {"coding": [{"code": "MR"}]}}]}
-    fake.patients[OTHER] = {"resourceType": "Patient", "id": OTHER,
-                            "name": [{"family": "Other"}]}
+                        "type": {"coding": [{"code": "MR"}]}}]})
+    fake.add({"resourceType": "Patient", "id": OTHER, "name": [{"family": "Other"}]})
     fake.studies = ([imaging_study(n, PATIENT, year=2015 + n % 4,
                                    modality="CT" if n % 2 else "MR",
                                    site="Chest" if n % 3 else "Head") for n in range(7)]
                     + [imaging_study(100 + n, OTHER) for n in range(2)])
-    served = ServedApp(fake.app).start()
-    fake.base = served.url + "/fhir"
-    yield fake
-    served.stop()
+    with fake.serve():
+        yield fake
 
 
 @pytest.fixture

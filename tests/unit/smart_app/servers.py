@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from bridge.config import Settings, SmartSettings
 from smart_app import smart_router
@@ -31,59 +30,6 @@ def imaging_study(n: int, patient: str, *, year: int = 2020, modality: str = "CT
                     "bodySite": {"system": "http://snomed.info/sct", "code": "51185008",
                                  "display": site}}],
     }
-
-
-class FakeFhir:
-    """A FHIR R4 server with Patients and ImagingStudies, paging with ``next`` links."""
-
-    def __init__(self) -> None:
-        self.patients: dict[str, dict[str, Any]] = {}
-        self.studies: list[dict[str, Any]] = []
-        self.requests: list[str] = []
-        self.page_size = 3
-        self.app = FastAPI()
-        self.base = ""  # set when served
-
-        @self.app.get("/fhir/metadata")
-        async def metadata() -> dict[str, Any]:
-            return {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"}
-
-        @self.app.get("/fhir/Patient/{pid}")
-        async def patient(pid: str) -> Any:
-            if pid not in self.patients:
-                return JSONResponse({"resourceType": "OperationOutcome"}, 404)
-            return self.patients[pid]
-
-        @self.app.get("/fhir/ImagingStudy/{sid}")
-        async def study(sid: str) -> Any:
-            for s in self.studies:
-                if s["id"] == sid:
-                    return s
-            return JSONResponse({"resourceType": "OperationOutcome"}, 404)
-
-        @self.app.get("/fhir/ImagingStudy")
-        async def search(request: Request) -> dict[str, Any]:
-            self.requests.append(str(request.url))
-            q = request.query_params
-            pid = q.get("patient", "").removeprefix("Patient/")
-            found = [s for s in self.studies if s["subject"]["reference"] == f"Patient/{pid}"]
-            found.sort(key=lambda s: s["started"], reverse=q.get("_sort") == "-started")
-            offset = int(q.get("_offset", "0"))
-            page = found[offset:offset + self.page_size]
-            entries: list[dict[str, Any]] = [
-                {"resource": s, "search": {"mode": "match"}} for s in page]
-            if page and q.get("_include") == "ImagingStudy:endpoint":
-                entries.append({"resource": {"resourceType": "Endpoint", "id": "ep1",
-                                             "address": "http://archive/dicom-web"},
-                                "search": {"mode": "include"}})
-            links = []
-            if offset + self.page_size < len(found):
-                params = dict(q)
-                params["_offset"] = str(offset + self.page_size)
-                links.append({"relation": "next", "url": f"{self.base}/ImagingStudy?"
-                              + "&".join(f"{k}={v}" for k, v in params.items())})
-            return {"resourceType": "Bundle", "type": "searchset", "total": len(found),
-                    "entry": entries, "link": links}
 
 
 def smart_only_app(settings: Settings) -> FastAPI:

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from sandbox_ehr import SandboxEhr
 
+from tests.support.fake_fhir import FakeFhir
 from tests.support.ports import free_port
 from tests.support.servers import ServedApp
 from tests.unit.smart_app.conftest import PATIENT, Browser
-from tests.unit.smart_app.servers import FakeFhir, imaging_study, smart_only_app, smart_settings
+from tests.unit.smart_app.servers import imaging_study, smart_only_app, smart_settings
 
 RAW_TERM = "KNEEE"  # a local BodyPartExamined value no table knows
 
@@ -33,8 +34,7 @@ def _study(n: int, **extra: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def fhir() -> Iterator[FakeFhir]:
     fake = FakeFhir()
-    fake.patients[PATIENT] = {"resourceType": "Patient", "id": PATIENT,
-                              "name": [{"family": "Testperson"}]}
+    fake.add({"resourceType": "Patient", "id": PATIENT, "name": [{"family": "Testperson"}]})
     unsited = _study(2, status="registered")
     unsited["series"] = [{"uid": "1.2.826.0.2.2.1", "modality": {"code": "MR"}},
                          {"uid": "1.2.826.0.2.2.2", "modality": {"code": "MR"}}]
@@ -47,10 +47,8 @@ def fhir() -> Iterator[FakeFhir]:
                referrer={"reference": "Practitioner/dr2"}, status="cancelled"),
         unsited,
     ]
-    served = ServedApp(fake.app).start()
-    fake.base = served.url + "/fhir"
-    yield fake
-    served.stop()
+    with fake.serve():
+        yield fake
 
 
 @dataclass(frozen=True)

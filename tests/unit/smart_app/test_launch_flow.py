@@ -14,8 +14,8 @@ from sandbox_ehr import SandboxEhr
 
 from bridge.auth.keys import generate_signing_key, write_key_files
 from smart_app.sessions import COOKIE_NAME
+from tests.support.fake_fhir import FakeFhir
 from tests.unit.smart_app.conftest import OTHER, PATIENT, AppFactory, Browser
-from tests.unit.smart_app.servers import FakeFhir
 
 
 def _study_uids(page: str) -> list[str]:

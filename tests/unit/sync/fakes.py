@@ -4,14 +4,10 @@ every kind of answer without a network."""
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -22,14 +18,13 @@ from bridge.mapping import MappingEngine, load_mapping
 from bridge.state import StateStore, open_store
 from bridge.sync.runner import SyncRunner
 from samples.generator import GeneratedStudy, generate_studies, instances_json
+from tests.support.fake_fhir import OUTCOME_422, FakeFhir
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ARCHIVE = "arc"
-OUTCOME_422 = {
-    "resourceType": "OperationOutcome",
-    "issue": [{"severity": "error", "code": "processing",
-               "diagnostics": "ImagingStudy.started: bad dateTime"}],
-}
+
+__all__ = ["ARCHIVE", "OUTCOME_422", "REPO_ROOT", "Clock", "FakeArchive", "FakeFhir", "Rig",
+           "make_rig", "studies"]
 
 
 class Clock:
@@ -84,85 +79,6 @@ class FakeArchive:
         if uid in self.gone or uid not in self.instances:
             return httpx.Response(404)
         return httpx.Response(200, json=self.instances[uid])
-
-
-def _identifier(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["identifier"][0]
-
-
-@dataclass
-class FakeFhir:
-    """A FHIR server answering batches entry by entry, as HAPI does.
-
-    ``patients``: ``system|value`` identifiers the EHR knows.  ``reject``: study UIDs whose
-    ImagingStudy entry is answered 422 with :data:`OUTCOME_422`; ``entry_busy``: answered
-    503.  ``busy``: answers for the next whole requests (e.g. a 429 with Retry-After).
-    """
-
-    patients: set[str] = field(default_factory=set)
-    reject: set[str] = field(default_factory=set)
-    entry_busy: set[str] = field(default_factory=set)
-    busy: list[httpx.Response] = field(default_factory=list)
-    #: ImagingStudy PUTs received, by study UID, in order
-    writes: list[str] = field(default_factory=list)
-    endpoint_posts: int = 0
-    #: Endpoints by their If-None-Exist query (conditional create: one per identifier)
-    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
-    stored: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    async def handler(self, request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.001)  # the network: concurrent requests interleave
-        if self.busy:
-            return self.busy.pop(0)
-        path = request.url.path.rstrip("/")
-        if request.method == "POST" and path.endswith("/Endpoint"):
-            self.endpoint_posts += 1
-            key = request.headers.get("If-None-Exist", "")
-            if key in self.endpoints:
-                return httpx.Response(200, json=self.endpoints[key])
-            posted = json.loads(request.content)
-            resource = {**posted, "id": f"ep-{len(self.endpoints) + 1}",
-                        "meta": {**posted.get("meta", {}), "versionId": "1"}}
-            self.endpoints[key] = resource
-            return httpx.Response(201, json=resource)
-        assert request.method == "POST" and path.endswith("/fhir"), request.url
-        bundle = json.loads(request.content)
-        entries = [self._entry(e) for e in bundle["entry"]]
-        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response",
-                                         "entry": entries})
-
-    def _entry(self, entry: dict[str, Any]) -> dict[str, Any]:
-        method, url = entry["request"]["method"], entry["request"]["url"]
-        if method == "GET":
-            found: list[dict[str, Any]] = []
-            # identifier=a|x,b|y: an OR-search (R4 3.1.1.5.4), one match per known value
-            for ident in _identifier(url).split(",") if url.startswith("Patient?") else ():
-                if ident in self.patients:
-                    system, value = ident.split("|", 1)
-                    found.append({"resource": {"resourceType": "Patient", "id": f"p-{value}",
-                                               "identifier": [{"system": system,
-                                                               "value": value}]},
-                                  "search": {"mode": "match"}})
-            return {"resource": {"resourceType": "Bundle", "type": "searchset",
-                                 "total": len(found), "entry": found},
-                    "response": {"status": "200 OK"}}
-        assert method == "PUT" and url.startswith("ImagingStudy?"), entry["request"]
-        uid = _identifier(url).removeprefix("urn:dicom:uid|urn:oid:")
-        self.writes.append(uid)
-        if uid in self.reject:
-            return {"response": {"status": "422 Unprocessable Entity", "outcome": OUTCOME_422}}
-        if uid in self.entry_busy:
-            return {"response": {"status": "503 Service Unavailable"}}
-        previous = self.stored.get(uid)
-        version = int(previous["meta"]["versionId"]) + 1 if previous else 1
-        resource = copy.deepcopy(entry["resource"])
-        resource.update(id=f"is-{len(self.stored) + 1}" if not previous else previous["id"],
-                        meta={**resource.get("meta", {}), "versionId": str(version)})
-        self.stored[uid] = resource
-        return {"resource": resource,
-                "response": {"status": "201 Created" if not previous else "200 OK",
-                             "location": f"ImagingStudy/{resource['id']}/_history/{version}",
-                             "etag": f'W/"{version}"'}}
 
 
 @dataclass
