@@ -11,60 +11,24 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from bridge.config import ArchiveSettings
 from bridge.errors import ArchiveUnavailable, AuthError
 from bridge.gateway.errors import ArchiveFailed, ArchiveRefused
 from bridge.gateway.proxy import ArchiveProxy
+from tests.support.fake_archive import FakeArchive
 
 PUBLIC = "https://bridge.example.org/dicom-web"
 
 
-class FakeArchive:
-    """Records what it was sent; answers as told."""
-
-    def __init__(self) -> None:
-        self.seen: list[dict[str, str]] = []
-        self.accept_tokens: set[str] = {"Bearer good"}
-        self.status = 200
-        self.base = ""
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.seen.append(dict(request.headers))
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer") and auth not in self.accept_tokens:
-            return web.Response(status=401, headers={
-                "WWW-Authenticate": 'Bearer error="invalid_token"'})
-        if self.status != 200:
-            return web.Response(status=self.status, headers={"Retry-After": "17"})
-        if request.path.endswith("/metadata"):
-            # the archive's own address, split over many small writes
-            body = f'[{{"00081190":{{"vr":"UR","Value":["{self.base}/studies/1.2"]}}}}]'
-            resp = web.StreamResponse(headers={"Content-Type": "application/dicom+json"})
-            await resp.prepare(request)
-            for i in range(0, len(body), 5):
-                await resp.write(body[i:i + 5].encode())
-            await resp.write_eof()
-            return resp
-        return web.Response(body=b"\x00\x01" * 100_000,
-                            content_type="application/octet-stream")
-
-
 @pytest_asyncio.fixture(loop_scope="function")  # the tests' loop serves the archive
-async def archive(unused_tcp_port: int) -> AsyncIterator[FakeArchive]:
-    fake = FakeArchive()
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", unused_tcp_port)
-    await site.start()
-    fake.base = f"http://127.0.0.1:{unused_tcp_port}/dicom-web"
-    try:
+async def archive() -> AsyncIterator[FakeArchive]:
+    """Records what it was sent; answers as told: bearer ``good`` only, metadata naming the
+    archive's own address split over many small writes, anything else 200 kB of bytes."""
+    fake = FakeArchive(accept_tokens={"Bearer good"}, bulk=b"\x00\x01" * 100_000, chunk=5)
+    async with fake.serve():
+        fake.instances["1.2"] = [{"00081190": {"vr": "UR", "Value": [f"{fake.base}/studies/1.2"]}}]
         yield fake
-    finally:
-        await runner.cleanup()
 
 
 def _proxy(base: str, **auth: Any) -> ArchiveProxy:

@@ -4,7 +4,7 @@ every kind of answer without a network."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,8 @@ from bridge.fhir.client import FhirClient
 from bridge.mapping import MappingEngine, load_mapping
 from bridge.state import StateStore, open_store
 from bridge.sync.runner import SyncRunner
-from samples.generator import GeneratedStudy, generate_studies, instances_json
+from samples.generator import GeneratedStudy, generate_studies
+from tests.support.fake_archive import FakeArchive
 from tests.support.fake_fhir import OUTCOME_422, FakeFhir
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -42,43 +43,6 @@ class Clock:
 
 def studies(count: int, *, seed: int = 11) -> list[GeneratedStudy]:
     return list(generate_studies(count, seed=seed, profile="small", patients=count))
-
-
-@dataclass
-class FakeArchive:
-    """WADO-RS metadata of the given studies; ``gone`` answer 404, ``down`` answer 503.
-
-    A QIDO search by StudyInstanceUID (the check before "gone" is believed) lists the
-    study's patients from ``patients_of`` (one row each); a UID not there is not listed.
-    """
-
-    instances: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    gone: set[str] = field(default_factory=set)
-    down: set[str] = field(default_factory=set)
-    #: study UID -> PatientIDs QIDO lists it under (while WADO-RS answers 404 for ``gone``)
-    patients_of: dict[str, list[str]] = field(default_factory=dict)
-    #: paths of every request received
-    paths: list[str] = field(default_factory=list)
-
-    def add(self, study: GeneratedStudy) -> None:
-        self.instances[study.study_uid] = instances_json(study)
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.raw_path.decode())
-        parts = request.url.path.split("/")
-        if parts[-1] == "studies":
-            uid = request.url.params["StudyInstanceUID"]
-            rows = [{"0020000D": {"vr": "UI", "Value": [uid]},
-                     "00100020": {"vr": "LO", "Value": [pid]}}
-                    for pid in self.patients_of.get(uid, [])]
-            return httpx.Response(200, json=rows) if rows else httpx.Response(204)
-        assert parts[-1] == "metadata", request.url
-        uid = parts[-2]
-        if uid in self.down:
-            return httpx.Response(503)
-        if uid in self.gone or uid not in self.instances:
-            return httpx.Response(404)
-        return httpx.Response(200, json=self.instances[uid])
 
 
 @dataclass
