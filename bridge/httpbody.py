@@ -65,11 +65,11 @@ class _Overflow(HTTPException):
     """
 
     def __init__(self, error: RequestTooLarge) -> None:
-        super().__init__(status_code=error.status_code, detail=error.message)
+        super().__init__(status_code=error.http_status, detail=error.message)
 
 
 def too_large_response(error: RequestTooLarge) -> JSONResponse:
-    return JSONResponse({"detail": error.message}, status_code=error.status_code)
+    return JSONResponse({"detail": error.message}, status_code=error.http_status)
 
 
 class BodyLimit:

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from bridge.errors import Permanent
+
 log = logging.getLogger(__name__)
 
 DICOM_UID_SYSTEM = "urn:dicom:uid"
@@ -27,13 +29,16 @@ MAX_PAGES = 200  # 40,000 studies: a guard against a server whose next links loo
 TokenSource = Callable[[bool], Awaitable[str]]
 
 
-class FhirReadError(Exception):
-    """The EHR did not answer a read; ``status`` is the HTTP status to show (401 = sign in)."""
+class FhirReadError(Permanent):
+    """The EHR did not answer a read; ``http_status`` (the ``status`` given) is the HTTP
+    status the page is shown with (401 = sign in).  Permanent for the request: the page says
+    so and the user decides whether to try again."""
+
+    kind = "fhir-read"
 
     def __init__(self, message: str, *, status: int = 502) -> None:
         super().__init__(message)
-        self.message = message
-        self.status = status
+        self.http_status: int = status
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ import httpx
 from bridge.auth.keys import SigningKey, load_signing_key
 from bridge.auth.smart_backend import ASSERTION_TYPE, sign_client_assertion
 from bridge.config import ScopeForm, SmartSettings
+from bridge.errors import Permanent
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,18 @@ IDENTITY_SCOPES = ("openid", "fhirUser")
 REFRESH_MARGIN = 30.0
 
 
-class LaunchError(Exception):
-    """A launch that cannot go on; shown to the user on the error page (no session kept)."""
+class LaunchError(Permanent):
+    """A launch that cannot go on; shown to the user on the error page (no session kept),
+    with ``http_status`` (the ``status`` given)."""
+
+    kind = "launch"
 
     def __init__(self, title: str, detail: str, *, status: int = 400,
                  signed_in: bool = False, ehr_description: str | None = None) -> None:
         super().__init__(f"{title}: {detail}")
         self.title = title
         self.detail = detail
-        self.status = status
+        self.http_status: int = status
         #: the ``error_description`` the EHR sent (RFC 6749 4.1.2.1), shown as its words
         self.ehr_description = ehr_description
         #: the session goes on: the page links back to the history, not to the EHR

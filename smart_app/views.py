@@ -57,10 +57,10 @@ def error_page(exc: LaunchError | FhirReadError) -> HTMLResponse:
     ``POST /app/logout`` may end a session (RFC 6749 10.12; issue 12 item 7)."""
     said, signed_in = None, False
     if isinstance(exc, LaunchError):
-        title, detail, status = exc.title, exc.detail, exc.status
+        title, detail, status = exc.title, exc.detail, exc.http_status
         said, signed_in = exc.ehr_description, exc.signed_in
     else:
-        title, detail, status = "The EHR did not answer", exc.message, exc.status
+        title, detail, status = "The EHR did not answer", exc.message, exc.http_status
     # the EHR's description is text anyone can put in a redirect: shown escaped, not logged
     log.warning("smart app error page", extra={"status": status, "error_type": title})
     count_error_page(title, status)

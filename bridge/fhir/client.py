@@ -2,7 +2,7 @@
 
 Errors are classified at this boundary (HOUSE_STYLE principle 3):
 
-* no answer, 5xx, 429 -> :class:`FhirBusy` (retryable, honours Retry-After)
+* no answer, 5xx, 429 -> :class:`FhirBusy` (an outage: waited out, honouring Retry-After)
 * 409 / 412 -> :class:`Conflict` (retryable: someone else changed the resource)
 * other 4xx -> :class:`FhirRejected` carrying the server's OperationOutcome
 """

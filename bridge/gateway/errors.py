@@ -7,36 +7,40 @@ the resource (SMART Imaging Access: a patient mismatch is 403, never an empty re
 406 for an unsupported media type, 500 when the gateway is misconfigured (the EHR refuses
 its own credentials), 502 when the archive failed the request (500: retrying will not help,
 e.g. a transcoding it cannot do), 503 (+ Retry-After) when the archive is down or busy.
+
+Each error carries that status as ``http_status`` (:mod:`bridge.errors`).  A refusal of the
+client's request is :class:`~bridge.errors.Permanent` (the same request is refused again);
+the EHR's token service being down is an :class:`~bridge.errors.Outage` (503 + Retry-After).
 """
 
 from __future__ import annotations
 
-from bridge.errors import AuthError, BridgeError, ConfigError
+from bridge.errors import ConfigError, Outage, Permanent
 
 
-class GatewayError(BridgeError):
-    """An error the gateway answers with ``status_code`` and its message."""
+class GatewayError(Permanent):
+    """A request the gateway refuses, answered with ``http_status`` and the message."""
 
     kind = "gateway"
-    status_code = 500
+    http_status: int = 500
 
 
-class InvalidToken(GatewayError, AuthError):
-    """Missing, malformed, expired, forged, revoked or wrong-audience token (401)."""
+class InvalidToken(GatewayError):
+    """Missing, malformed, expired, forged, revoked or wrong-audience token (401): the
+    client's token, not our credentials (those are :class:`~bridge.errors.AuthError`)."""
 
     kind = "invalid-token"
-    status_code = 401
+    http_status = 401
 
 
-class TokenServiceUnavailable(GatewayError):
-    """The EHR's introspection endpoint or JWKS could not be reached (503)."""
+class TokenServiceUnavailable(Outage):
+    """The EHR's introspection endpoint or JWKS could not be reached (503 + Retry-After)."""
 
     kind = "token-service-unavailable"
-    status_code = 503
+    http_status = 503
 
     def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
 class GatewayMisconfigured(GatewayError, ConfigError):
@@ -45,14 +49,14 @@ class GatewayMisconfigured(GatewayError, ConfigError):
     unlike an outage, retrying will not help until an administrator fixes the settings)."""
 
     kind = "gateway-misconfigured"
-    status_code = 500
+    http_status = 500
 
 
-class Forbidden(GatewayError, AuthError):
+class Forbidden(GatewayError):
     """A valid token that may not see this resource (403)."""
 
     kind = "forbidden"
-    status_code = 403
+    http_status = 403
     #: RFC 6750 3.1 error code for WWW-Authenticate, when one applies
     oauth_error: str | None = None
 
@@ -68,7 +72,7 @@ class BadRequest(GatewayError):
     """A malformed request; ``parameter`` names the offending query parameter (400)."""
 
     kind = "bad-request"
-    status_code = 400
+    http_status = 400
 
     def __init__(self, message: str, *, parameter: str | None = None) -> None:
         super().__init__(message)
@@ -86,14 +90,14 @@ class NotFound(GatewayError):
     """The resource does not exist (404)."""
 
     kind = "not-found"
-    status_code = 404
+    http_status = 404
 
 
 class NotAcceptable(GatewayError):
     """The client's Accept names no media type the gateway can answer with (406)."""
 
     kind = "not-acceptable"
-    status_code = 406
+    http_status = 406
 
 
 class ArchiveRefused(GatewayError):
@@ -102,9 +106,9 @@ class ArchiveRefused(GatewayError):
 
     kind = "archive-refused"
 
-    def __init__(self, message: str, *, status_code: int) -> None:
+    def __init__(self, message: str, *, http_status: int) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        self.http_status = http_status
 
 
 class ArchiveFailed(GatewayError):
@@ -113,4 +117,4 @@ class ArchiveFailed(GatewayError):
     Not 503: the archive is up, and the same request would fail again."""
 
     kind = "archive-failed"
-    status_code = 502
+    http_status = 502

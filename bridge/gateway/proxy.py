@@ -194,7 +194,7 @@ class ArchiveProxy:
                 404: "has no such resource",
                 406: "cannot answer in a media type the request accepts",
                 501: "does not implement this request"}.get(status, "refused the request")
-        return ArchiveRefused(f"the archive {what} (HTTP {status})", status_code=status)
+        return ArchiveRefused(f"the archive {what} (HTTP {status})", http_status=status)
 
     async def qido_json(self, path: str, params: Params) -> list[dict[str, Any]]:
         """A QIDO-RS query as DICOM JSON (PS3.18 10.6.3.3.1); [] for 204 or 404.  Any other

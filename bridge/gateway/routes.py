@@ -32,7 +32,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from starlette.responses import Response
 
-from bridge.errors import ArchiveUnavailable, BridgeError, FhirBusy
+from bridge.errors import BridgeError, Outage
 from bridge.gateway import paths
 from bridge.gateway.errors import (
     BadRequest,
@@ -40,7 +40,6 @@ from bridge.gateway.errors import (
     GatewayError,
     InvalidQueryParameter,
     InvalidToken,
-    TokenServiceUnavailable,
 )
 from bridge.gateway.observe import Seen, target_of
 from bridge.gateway.service import Gateway
@@ -65,12 +64,12 @@ def http_error(exc: BridgeError, *, token_present: bool = True) -> HTTPException
         if exc.oauth_error:
             headers = {"WWW-Authenticate": f'{REALM}, error="{exc.oauth_error}"'}
         return HTTPException(403, exc.message, headers=headers)
-    if isinstance(exc, ArchiveUnavailable | FhirBusy | TokenServiceUnavailable):
-        after = getattr(exc, "retry_after", None) or 5.0
+    if isinstance(exc, Outage):  # the archive, the FHIR server or the token service
+        after = exc.retry_after or 5.0
         return HTTPException(503, f"temporarily unavailable: {exc.message}",
                              headers={"Retry-After": str(math.ceil(after))})
     if isinstance(exc, GatewayError):
-        return HTTPException(exc.status_code, exc.message)
+        return HTTPException(exc.http_status, exc.message)
     return HTTPException(502, f"upstream error: {exc.message}")
 
 

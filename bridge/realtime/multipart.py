@@ -12,18 +12,23 @@ from __future__ import annotations
 
 from email.message import Message
 
+from bridge.errors import Permanent
+
 DICOM = "application/dicom"
 _PREAMBLE = 132  # 128-byte preamble + "DICM" (PS3.10 7.1)
 _MAX_HEADERS = 16384
 _MAX_PREAMBLE = 65536
 
 
-class MultipartError(ValueError):
-    """The body is not an acceptable STOW-RS multipart; the message names the problem."""
+class MultipartError(Permanent):
+    """The body is not an acceptable STOW-RS multipart; the message names the problem and
+    ``http_status`` the answer (``status``: 400, or 415 for an unsupported media type)."""
+
+    kind = "multipart"
 
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status: int = status
 
 
 def parse_content_type(value: str | None) -> bytes:

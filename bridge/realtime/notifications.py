@@ -31,7 +31,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from bridge.errors import BridgeError, RequestTooLarge
+from bridge.errors import BridgeError, Permanent, RequestTooLarge
 from bridge.httpbody import read_body
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.events import EventKind, handle_event
@@ -67,8 +67,11 @@ def _problem(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status, headers=headers or None)
 
 
-class BadNotification(ValueError):
-    """The body is not one of the documented forms; the message says what is wrong."""
+class BadNotification(Permanent):
+    """The body is not one of the documented forms; the message says what is wrong (400)."""
+
+    kind = "bad-notification"
+    http_status: int = 400
 
 
 def _events(body: Any) -> list[dict[str, Any]]:
@@ -119,7 +122,7 @@ async def notifications(request: Request, rt: Rt) -> JSONResponse:
         )
     except RequestTooLarge as exc:
         log.warning("notification refused", extra={"error_type": exc.kind})
-        return _refuse(rt, "too-large", exc.status_code, f"notification {exc.message}")
+        return _refuse(rt, "too-large", exc.http_status, f"notification {exc.message}")
     except SignatureError as exc:
         reason = "replay" if isinstance(exc, ReplayedSignature) else "signature"
         log.warning("notification refused", extra={"error_type": reason, "detail": str(exc)})

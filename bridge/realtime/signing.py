@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from bridge.errors import Permanent
+
 TIMESTAMP_HEADER = "X-Bridge-Timestamp"
 SIGNATURE_HEADER = "X-Bridge-Signature"
 _PREFIX = "sha256="
@@ -28,8 +30,12 @@ _PREFIX = "sha256="
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
-class SignatureError(Exception):
-    """The request is not signed, wrongly signed, stale or a replay; the message says which."""
+class SignatureError(Permanent):
+    """The request is not signed, wrongly signed, stale or a replay; the message says which
+    (401: the sender signs again, never the same request)."""
+
+    kind = "signature"
+    http_status: int = 401
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -52,6 +58,8 @@ def parse_timestamp(value: str) -> int:
 
 class ReplayedSignature(SignatureError):
     """The signature was already used within the tolerance window (by any process)."""
+
+    kind = "replayed-signature"
 
 
 class ReplayCache(Protocol):

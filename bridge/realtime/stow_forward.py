@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from bridge.archive.client import DicomwebClient
 from bridge.auth.outbound import build_auth
+from bridge.errors import Permanent
 from bridge.realtime.metrics import STOW_BYTES
 from bridge.realtime.multipart import MultipartError, MultipartInspector
 
@@ -17,13 +18,17 @@ from bridge.realtime.multipart import MultipartError, MultipartInspector
 FLUSH = 256 * 1024
 
 
-class UpstreamAborted(Exception):
-    """The body failed inspection mid-stream; the upstream request was cut short."""
+class UpstreamAborted(Permanent):
+    """The body failed inspection mid-stream; the upstream request was cut short (answered
+    with the inspection's ``http_status``)."""
+
+    kind = "upstream-aborted"
 
     def __init__(self, error: MultipartError, sent: int) -> None:
-        super().__init__(str(error))
+        super().__init__(error.message)
         self.error = error
         self.sent = sent
+        self.http_status: int = error.http_status
 
 
 class StowForwarder:

@@ -87,7 +87,7 @@ async def _proxy(request: Request, rt: Rt, *, study_uid: str | None) -> Response
     try:
         inspector = MultipartInspector(parse_content_type(request.headers.get("content-type")))
     except MultipartError as exc:
-        return _problem(exc.status, str(exc))
+        return _problem(exc.http_status, exc.message)
     forwarder = rt.stow_forwarder()
     path = f"studies/{uid_segment(study_uid)}" if study_uid else "studies"
     extra = {"archive": forwarder.archive.name, "client": client_name}
@@ -95,7 +95,7 @@ async def _proxy(request: Request, rt: Rt, *, study_uid: str | None) -> Response
         resp, sent = await forwarder.forward(request, path=path, inspector=inspector)
     except UpstreamAborted as exc:
         log.warning("STOW upload refused mid-stream", extra={**extra, "detail": str(exc)})
-        return _problem(exc.error.status,
+        return _problem(exc.http_status,
                         f"{exc.error}; the upload to the archive was aborted after {exc.sent} "
                         "bytes, before it completed, so the archive should have stored "
                         "nothing from this request")

@@ -168,9 +168,10 @@ class OutcomeOps(StoreBase):
         waiting: bool = False,
         warnings: Sequence[StudyWarning] | None = None,
     ) -> bool:
-        """Give a claimed study back to be retried in ``delay_seconds`` (retryable error).
+        """Give a claimed study back to be retried in ``delay_seconds`` (a Retryable or
+        Waiting error; the sync decides which in ``bridge.sync.settle``).
 
-        The row becomes ``due`` (``waiting`` if ``waiting``, e.g. ``patient-not-found``)
+        The row becomes ``due`` (``waiting`` if ``waiting``: ``patient-not-found``, ``auth``)
         with ``reason=retry``; the error is kept in ``last_error*`` and as a non-permanent
         failure row.  ``attempts`` is kept, for backoff.  An event that arrived during the
         lease does not cut the backoff short: the study is due anyway, so it is not lost.

@@ -1,12 +1,14 @@
 """Waiting out an archive outage during a scan, as the drain waits out one during a sync.
 
-A backfill's QIDO scan used to stop at the first :class:`~bridge.errors.Retryable` answer
+A backfill's QIDO scan used to stop at the first :class:`~bridge.errors.Outage` answer
 (connection refused, 503): a restart of the archive of a few seconds ended the whole command
 with status 1, while the drain next to it simply deferred its studies and went on.  A scan
 query is now tried again with backoff (:func:`~bridge.sync.backoff.retry_delay`, honouring
 Retry-After, RFC 9110 10.2.3) for as long as the outage lasts, up to ``seconds`` since that
-query was first tried; only then is the error raised.  Permanent errors (a refused
-credential, a 4xx) are raised at once: waiting would not change them.
+query was first tried; only then is the error raised; so are
+:class:`~bridge.errors.Retryable` ones.  Permanent errors (a 4xx) and a refused credential
+(:class:`~bridge.errors.AuthError`, waiting for an administrator) are raised at once:
+waiting here would not change them.
 
 The clock and the sleep are injected, so tests advance time instead of sleeping.
 """
@@ -20,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bridge.errors import Retryable
+from bridge.errors import Outage, Retryable
 from bridge.sync.backoff import retry_delay
 
 log = logging.getLogger(__name__)
@@ -40,13 +42,14 @@ class Patience:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def call(self, query: Callable[[], Awaitable[T]], *, archive: str) -> T:
-        """``await query()``, retried on :class:`Retryable` errors within the budget."""
+        """``await query()``, retried on outages and :class:`Retryable` errors within the
+        budget."""
         started = self.clock()
         attempt = 0
         while True:
             try:
                 return await query()
-            except Retryable as exc:
+            except (Outage, Retryable) as exc:
                 attempt += 1
                 left = self.seconds - (self.clock() - started)
                 if left <= 0:

@@ -19,15 +19,12 @@ from typing import Any, Protocol
 from bridge.archive.client import DicomwebClient
 from bridge.config import FhirSettings, SyncSettings
 from bridge.errors import (
-    ArchiveUnavailable,
-    AuthError,
     BridgeError,
+    ConfigError,
     DicomDataError,
-    FhirBusy,
     FhirRejected,
     PatientNotFound,
     Permanent,
-    Retryable,
     StudyGone,
 )
 from bridge.fhir.client import FhirClient
@@ -42,12 +39,12 @@ from bridge.sync.assemble import (
     endpoint_key,
     with_bridge_tag,
 )
-from bridge.sync.backoff import retry_delay
 from bridge.sync.references import (
     ReferenceResolver,
     demographics_conflict,
     identifier_query,
 )
+from bridge.sync.settle import Defer, Fail, decide
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +237,7 @@ class SyncRunner:
         archive = self.archives.get(claim.archive)
         try:
             if archive is None:
-                raise FhirRejected(f"archive {claim.archive!r} is no longer configured")
+                raise ConfigError(f"archive {claim.archive!r} is no longer configured")
             instances = await archive.study_instances(claim.study_uid)
             result = self.engine.map_study(instances, endpoint=self.assembly.endpoint_spec(archive))
             if result.study_uid != claim.study_uid:
@@ -400,8 +397,9 @@ class SyncRunner:
         self, claim: ClaimedStudy, exc: BridgeError, stats: DrainStats,
         *, warnings: tuple[StudyWarning, ...] | None = None,
     ) -> None:
-        """The one place that decides retry versus failure; ``warnings`` are those of the
-        attempt's mapping (``None`` when it did not get that far)."""
+        """Record a failed attempt as :func:`bridge.sync.settle.decide` says (the one
+        decision between retry and failure); ``warnings`` are those of the attempt's mapping
+        (``None`` when it did not get that far)."""
         if isinstance(exc, StudyGone) and self._on_gone is not None:
             try:  # the delete policy (bridge.sync.deletes); its FHIR errors settle as usual
                 kept = await self._on_gone(claim, worker=self.worker_id)
@@ -412,45 +410,27 @@ class SyncRunner:
                     return
                 exc = StudyGone(kept)
         extra = {"study_uid": claim.study_uid, "archive": claim.archive, "error_type": exc.kind}
-        # Neither a missing Patient nor an auth outage is the study's fault: they wait on a
-        # schedule however often they were tried, instead of filling the dead-letter list
-        # ("deployed but syncing nothing" must stay visible as an auth error, not 10,000
-        # failed studies).
-        # An outage of the FHIR server or the archive is not the study's fault either: a
-        # HAPI restart takes minutes and must not dead-letter every study in flight.
-        not_the_study = isinstance(
-            exc, PatientNotFound | AuthError | FhirBusy | ArchiveUnavailable
-        )
-        if isinstance(exc, Retryable | AuthError) and (
-            not_the_study or claim.attempts < self.sync.max_attempts
-        ):
-            if isinstance(exc, PatientNotFound):
-                delay = self.sync.patient_retry_interval
-            elif isinstance(exc, AuthError):
-                delay = retry_delay(min(claim.attempts, 6), base=self.sync.backoff_base,
-                                    cap=self.sync.backoff_max)
-            else:
-                delay = retry_delay(claim.attempts, base=self.sync.backoff_base,
-                                    cap=self.sync.backoff_max,
-                                    retry_after=getattr(exc, "retry_after", None))
-            log.info("study sync deferred",
-                     extra={**extra, "outcome": "deferred", "delay": round(delay, 1)})
-            await asyncio.to_thread(
-                self.store.retry_later, claim.archive, claim.study_uid,
-                worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
-                message=exc.message, delay_seconds=delay,
-                waiting=isinstance(exc, PatientNotFound | AuthError), warnings=warnings,
-            )
-            RETRIES.labels(archive=claim.archive, kind=exc.kind).inc()
-            stats.retried += 1
-            return
-        outcome = exc.operation_outcome if isinstance(exc, FhirRejected) else None
-        level = logging.ERROR if not isinstance(exc, Permanent) else logging.WARNING
-        log.log(level, "study sync failed", extra={**extra, "outcome": "failed"})
-        await asyncio.to_thread(
-            self.store.fail, claim.archive, claim.study_uid,
-            worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
-            message=exc.message, operation_outcome=outcome, warnings=warnings,
-        )
-        FAILURES.labels(archive=claim.archive, kind=exc.kind).inc()
-        stats.failed += 1
+        match decide(exc, attempts=claim.attempts, sync=self.sync):  # bridge.sync.settle
+            case Defer(delay=delay, parked=parked):
+                log.info("study sync deferred",
+                         extra={**extra, "outcome": "deferred", "delay": round(delay, 1)})
+                await asyncio.to_thread(
+                    self.store.retry_later, claim.archive, claim.study_uid,
+                    worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
+                    message=exc.message, delay_seconds=delay, waiting=parked,
+                    warnings=warnings,
+                )
+                RETRIES.labels(archive=claim.archive, kind=exc.kind).inc()
+                stats.retried += 1
+            case Fail():
+                outcome = exc.operation_outcome if isinstance(exc, FhirRejected) else None
+                # a Retryable that used up its attempts is worth an operator's look
+                level = logging.WARNING if isinstance(exc, Permanent) else logging.ERROR
+                log.log(level, "study sync failed", extra={**extra, "outcome": "failed"})
+                await asyncio.to_thread(
+                    self.store.fail, claim.archive, claim.study_uid,
+                    worker=self.worker_id, claimed_seq=claim.claimed_seq, kind=exc.kind,
+                    message=exc.message, operation_outcome=outcome, warnings=warnings,
+                )
+                FAILURES.labels(archive=claim.archive, kind=exc.kind).inc()
+                stats.failed += 1

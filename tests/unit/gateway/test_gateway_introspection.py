@@ -68,7 +68,7 @@ async def test_a_refusal_of_the_gateway_is_a_configuration_error(status: int) ->
     with pytest.raises(GatewayMisconfigured, match=f"refuses the gateway's credentials "
                                                    f"\\(HTTP {status}\\)") as caught:
         await intro.introspect("caller-token")
-    assert caught.value.status_code == 500 and intro.refusal is not None
+    assert caught.value.http_status == 500 and intro.refusal is not None
     with pytest.raises(GatewayMisconfigured):
         await intro.probe()
 

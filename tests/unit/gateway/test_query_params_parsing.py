@@ -33,7 +33,7 @@ def test_malformed_parameters_are_refused_naming_them(params: list[tuple[str, st
                                                       parameter: str) -> None:
     with pytest.raises(InvalidQueryParameter, match=parameter) as caught:
         checked_query(params)
-    assert caught.value.parameter == parameter and caught.value.status_code == 400
+    assert caught.value.parameter == parameter and caught.value.http_status == 400
 
 
 def test_well_formed_parameters_pass_and_counts_are_normalised_and_capped() -> None:
