@@ -35,10 +35,8 @@ from bridge.mapping import (
     Mapping,
     MappingEngine,
     MappingResult,
-    group_by_study,
     load_mapping,
     load_tables,
-    map_files,
 )
 from bridge.mapping.diff import StudyDiff, compare_study
 from bridge.mapping.docgen import DEFAULT_DOC, REPO_ROOT, render_reference
@@ -240,7 +238,9 @@ def preview(
             err.print(f"[red]no such file:[/red] {', '.join(missing)}")
             raise typer.Exit(2)
         try:
-            studies = list(group_by_study(map_files(targets)).values())
+            from bridge.sync.preview import local_studies
+
+            studies = local_studies(targets)
         except BridgeError as exc:
             err.print(f"[red]{exc.kind}:[/red] {exc.message}")
             raise typer.Exit(1) from exc

@@ -39,6 +39,7 @@ from bridge.archive.dicomjson import (
 from bridge.archive.local_index import SCHEMA, level_record, study_filters
 from bridge.archive.source import STUDY_INCLUDE, Guard, QidoPage, qido_pages
 from bridge.errors import ArchiveRejected, DicomDataError, StudyGone
+from bridge.mapping import tags as t
 from bridge.mapping.files import map_files
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ class LocalFilesSource:
         await self.aclose()
 
     async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the index (what :meth:`aclose` does, for synchronous callers)."""
         self._db.close()
 
     # --- the index -----------------------------------------------------------------------
@@ -171,23 +176,23 @@ class LocalFilesSource:
         for ds in instances:
             by_series.setdefault(first_str(ds, SERIES_UID) or "", []).append(ds)
         modalities = sorted({m for group in by_series.values()
-                             if (m := first_str(group[0], "00080060"))})
+                             if (m := first_str(group[0], t.MODALITY))})
         study = level_record("study", instances[0], {
-            "00080061": {"vr": "CS", "Value": modalities} if modalities else {"vr": "CS"},
-            "00201206": {"vr": "IS", "Value": [len(by_series)]},
-            "00201208": {"vr": "IS", "Value": [len(instances)]},
+            t.MODALITIES_IN_STUDY: {"vr": "CS", **({"Value": modalities} if modalities else {})},
+            t.NUMBER_OF_STUDY_RELATED_SERIES: {"vr": "IS", "Value": [len(by_series)]},
+            t.NUMBER_OF_STUDY_RELATED_INSTANCES: {"vr": "IS", "Value": [len(instances)]},
         })
         self._db.execute(
             "INSERT INTO studies VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (study_uid, first_str(study, "00100020"), first_str(study, "00080020"),
-             first_str(study, "00080050"), "\\" + "\\".join(modalities) + "\\",
+            (study_uid, first_str(study, t.PATIENT_ID), first_str(study, t.STUDY_DATE),
+             first_str(study, t.ACCESSION_NUMBER), "\\" + "\\".join(modalities) + "\\",
              json.dumps(instances[0], separators=(",", ":")),
              json.dumps(study, separators=(",", ":"))))
         for series_uid, group in by_series.items():
             record = level_record("series", group[0], {
-                "00201209": {"vr": "IS", "Value": [len(group)]}})
+                t.NUMBER_OF_SERIES_RELATED_INSTANCES: {"vr": "IS", "Value": [len(group)]}})
             self._db.execute("INSERT INTO series VALUES (?, ?, ?, ?)",
-                             (series_uid, study_uid, first_int(record, "00200011"),
+                             (series_uid, study_uid, first_int(record, t.SERIES_NUMBER),
                               json.dumps(record, separators=(",", ":"))))
 
     def study_uids(self) -> list[str]:

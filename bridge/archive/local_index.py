@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from bridge.archive.dicomjson import DicomJson
 from bridge.errors import ArchiveRejected
+from bridge.mapping import tags as t
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -46,17 +47,26 @@ CREATE INDEX IF NOT EXISTS series_study ON series (study_uid);
 #: counts and ModalitiesInStudy are computed from the index
 _LEVEL_TAGS: dict[str, tuple[str, ...]] = {
     "study": (
-        "00080020", "00080030", "00080050", "00080051", "00080090", "00080201",
-        "00081030", "00081032", "00100010", "00100020", "00100021", "00100024",
-        "00100030", "00100040", "0020000D", "00200010",
+        t.STUDY_DATE, t.STUDY_TIME, t.ACCESSION_NUMBER, t.ISSUER_OF_ACCESSION_NUMBER_SEQUENCE,
+        t.REFERRING_PHYSICIAN_NAME, t.TIMEZONE_OFFSET_FROM_UTC, t.STUDY_DESCRIPTION,
+        t.PROCEDURE_CODE_SEQUENCE, t.PATIENT_NAME, t.PATIENT_ID, t.ISSUER_OF_PATIENT_ID,
+        t.ISSUER_OF_PATIENT_ID_QUALIFIERS_SEQUENCE, t.PATIENT_BIRTH_DATE, t.PATIENT_SEX,
+        t.STUDY_INSTANCE_UID, t.STUDY_ID,
     ),
     "series": (
-        "00080021", "00080031", "00080060", "0008103E", "00180015", "0020000D",
-        "0020000E", "00200011", "00200060", "00400244", "00400245", "00400275",
+        t.SERIES_DATE, t.SERIES_TIME, t.MODALITY, t.SERIES_DESCRIPTION, t.BODY_PART_EXAMINED,
+        t.STUDY_INSTANCE_UID, t.SERIES_INSTANCE_UID, t.SERIES_NUMBER, t.LATERALITY,
+        "00400244",  # PerformedProcedureStepStartDate
+        "00400245",  # PerformedProcedureStepStartTime
+        t.REQUEST_ATTRIBUTES_SEQUENCE,
     ),
     "instance": (
-        "00080016", "00080018", "0020000D", "0020000E", "00200013", "00280008",
-        "00280010", "00280011", "00280100",
+        t.SOP_CLASS_UID, t.SOP_INSTANCE_UID, t.STUDY_INSTANCE_UID, t.SERIES_INSTANCE_UID,
+        t.INSTANCE_NUMBER,
+        "00280008",  # NumberOfFrames
+        "00280010",  # Rows
+        "00280011",  # Columns
+        "00280100",  # BitsAllocated
     ),
 }
 
@@ -71,8 +81,8 @@ def level_record(level: Literal["study", "series", "instance"], ds: DicomJson,
 
 
 _KEYS = {
-    "StudyInstanceUID": "0020000D", "StudyDate": "00080020", "PatientID": "00100020",
-    "AccessionNumber": "00080050", "ModalitiesInStudy": "00080061",
+    "StudyInstanceUID": t.STUDY_INSTANCE_UID, "StudyDate": t.STUDY_DATE, "PatientID": t.PATIENT_ID,
+    "AccessionNumber": t.ACCESSION_NUMBER, "ModalitiesInStudy": t.MODALITIES_IN_STUDY,
 }
 
 
@@ -91,11 +101,11 @@ def study_filters(filters: Mapping[str, str]) -> tuple[str, list[Any]]:
         value = str(raw)
         if value == "":  # universal matching (PS3.4 C.2.2.2.3)
             continue
-        if tag == "0020000D":  # list of UID matching (C.2.2.2.2), "," or "\"
+        if tag == t.STUDY_INSTANCE_UID:  # list of UID matching (C.2.2.2.2), "," or "\"
             uids = [u for u in value.replace("\\", ",").split(",") if u]
             where.append(f"study_uid IN ({','.join('?' * len(uids))})")
             params += uids
-        elif tag == "00080020":  # single value or range matching (C.2.2.2.5)
+        elif tag == t.STUDY_DATE:  # single value or range matching (C.2.2.2.5)
             if "-" in value:
                 low, high = value.split("-", 1)
                 where.append("study_date GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'")
@@ -108,11 +118,11 @@ def study_filters(filters: Mapping[str, str]) -> tuple[str, list[Any]]:
             else:
                 where.append("study_date = ?")
                 params.append(value)
-        elif tag in ("00100020", "00080050"):
-            column = "patient_id" if tag == "00100020" else "accession"
+        elif tag in (t.PATIENT_ID, t.ACCESSION_NUMBER):
+            column = "patient_id" if tag == t.PATIENT_ID else "accession"
             where.append(f"{column} GLOB ?")
             params.append(_glob(value))
-        elif tag == "00080061":
+        elif tag == t.MODALITIES_IN_STUDY:
             where.append("instr(modalities, ?) > 0")
             params.append(f"\\{value}\\")
         else:

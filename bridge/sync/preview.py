@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from bridge.archive.dicomjson import DicomJson
+from bridge.archive.local_files import LocalFilesSource
 from bridge.errors import FhirRejected
 from bridge.fhir.client import FhirClient
 from bridge.mapping import MappingResult
@@ -62,6 +65,19 @@ class StudyPreview:
             "references": {"lookedUp": self.looked_up, "pending": list(self.pending)},
         })
         return doc
+
+
+def local_studies(paths: Sequence[str | Path]) -> list[list[DicomJson]]:
+    """The instances of each study in local DICOM Part-10 or DICOM JSON files and folders,
+    read through the local-files archive (:class:`~bridge.archive.local_files.
+    LocalFilesSource`), in file order.  A file that is neither raises
+    :class:`~bridge.errors.DicomDataError`; datasets without a StudyInstanceUID form one
+    group, for the mapping to report."""
+    source = LocalFilesSource(paths, name="preview", strict=True)
+    try:
+        return [source.instances_of(key) for key in source.study_uids()]
+    finally:
+        source.close()
 
 
 async def preview_study(
