@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 from bridge.archive.client import DicomwebClient
 from bridge.archive.dicomjson import STUDY_UID, first_str, study_fingerprint
 from bridge.state import StateStore
-from bridge.sync.signal import WorkSignal
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,6 @@ class Poller:
         interval: float,
         window_days: int,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
-        work: WorkSignal | None = None,
     ) -> None:
         self.archives = archives
         self.store = store
@@ -84,7 +82,7 @@ class Poller:
         self.last_poll: datetime | None = None
         self.last_results: list[PollResult] = []
         #: set whenever a poll marked something due, so workers wake at once
-        self.work = work if work is not None else WorkSignal()
+        self.woke = asyncio.Event()
 
     async def poll_once(self) -> list[PollResult]:
         today = self._today()
@@ -100,7 +98,7 @@ class Poller:
         self.last_poll = datetime.now(UTC)
         self.last_results = results
         if any(r.due for r in results):
-            self.work.set()
+            self.woke.set()
         return results
 
     async def run(self, stop: asyncio.Event) -> None:
