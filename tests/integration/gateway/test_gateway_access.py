@@ -320,7 +320,8 @@ async def test_archive_down_is_503_with_retry_after(
     world: World, orthanc: Any, hapi: Any, tmp_path: Any, ehr: Any
 ) -> None:
     from bridge.api.app import create_app
-    from tests.integration.gateway.gateway_helpers import free_port, gateway_settings
+    from tests.integration.gateway.gateway_helpers import gateway_settings
+    from tests.support.ports import free_port
 
     dead = free_port()
     settings = gateway_settings(orthanc, hapi, tmp_path, port=free_port(),
