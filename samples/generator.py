@@ -25,7 +25,8 @@ This module is the public face of the generator; the work is done by its rooms:
 
 * :mod:`samples.catalogue` - the vocabulary as data (``samples/catalogue/*.json``, sources
   in its README): names, sites and identifier systems, modalities, procedures, body parts;
-* :mod:`samples.planning` - which patients, studies and series a seed gives;
+* :mod:`samples.patients`, :mod:`samples.planning` and :mod:`samples.plans` - which
+  patients, studies and series a seed gives;
 * :mod:`samples.truth` - the ground-truth records and the manifest file;
 * :mod:`samples.instances` and :mod:`samples.part10` - the instances' content and the
   Part 10 writer.
@@ -52,7 +53,8 @@ from samples.catalogue import (
 )
 from samples.instances import encode_study, reference_dataset
 from samples.part10 import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, write_part10
-from samples.planning import PROFILES, StudyPlan, instance_uids, plan_studies
+from samples.planning import PROFILES, instance_uids, plan_studies
+from samples.plans import StudyPlan
 from samples.truth import (
     MANIFEST_FORMAT,
     MANIFEST_VERSION,

@@ -1,6 +1,6 @@
 """The content of a generated study's DICOM instances, and their Part 10 bytes.
 
-A :class:`~samples.planning.StudyPlan` becomes (tag, VR, value) elements at three levels:
+A :class:`~samples.plans.StudyPlan` becomes (tag, VR, value) elements at three levels:
 patient/study (PS3.3 C.7.1.1, C.7.2.1), series with equipment and image pixel description
 (C.7.3.1, C.7.5.1, C.7.6.3) and instance.  :func:`encode_study` encodes the study and series
 levels once and splices them with each instance's elements (:mod:`samples.part10`);
@@ -26,7 +26,8 @@ from samples.part10 import (
     tag_vr,
     to_dataset,
 )
-from samples.planning import SCHEME_SNOMED, SeriesPlan, StudyPlan, instance_uids
+from samples.planning import SCHEME_SNOMED, instance_uids
+from samples.plans import SeriesPlan, StudyPlan
 from samples.truth import CodeTruth
 
 __all__ = ["encode_study", "reference_dataset"]

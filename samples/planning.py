@@ -6,8 +6,8 @@ Randomness comes from :class:`random.Random` instances seeded with strings (stri
 hashed with SHA-512 by the standard library, so they are stable across processes and Python
 versions).  The vocabulary (names, procedures, body parts, sites) is the catalogue's
 (:mod:`samples.catalogue`) and the patient pool is drawn by :mod:`samples.patients`.  A plan
-says what each study holds; :mod:`samples.instances` turns it into DICOM instances and
-:meth:`StudyPlan.truth` into its ground-truth record.
+(:mod:`samples.plans`) says what each study holds; :mod:`samples.instances` turns it into
+DICOM instances and :meth:`~samples.plans.StudyPlan.truth` into its ground-truth record.
 """
 
 from __future__ import annotations
@@ -17,19 +17,17 @@ import random
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
-from samples.catalogue import CATALOGUE, SOP_CLASS_BY_MODALITY, Procedure
+from samples.catalogue import CATALOGUE, Procedure
 from samples.patients import SERIAL_STEP, make_patients, random_date
-from samples.truth import CodeTruth, SamplePatient, SeriesTruth, StudyTruth
+from samples.plans import SeriesPlan, StudyPlan
+from samples.truth import CodeTruth, SamplePatient
 
 __all__ = [
     "PROFILES",
     "SCHEME_LOCAL",
     "SCHEME_LOINC",
     "SCHEME_SNOMED",
-    "SeriesPlan",
-    "StudyPlan",
     "instance_uids",
     "plan_studies",
 ]
@@ -46,63 +44,6 @@ _LAST_STUDY_DATE = dt.date(2026, 11, 15)
 
 _ID_PREFIX_RE = re.compile(r"^[A-Za-z0-9]{0,6}$")
 _UID_ROOT_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
-
-
-@dataclass(frozen=True)
-class SeriesPlan:
-    """What one series of a planned study holds (its instances follow from it)."""
-
-    number: int
-    uid: str
-    modality: str
-    description: str
-    body_part: str | None
-    body_part_odd: bool
-    laterality: str | None
-    instance_count: int
-    date: str
-    time: str | None
-    performing: str
-    operator: str
-    frame_of_reference_uid: str | None
-    localizer: bool
-    #: for MG: the (ImageLaterality, ViewPosition) of each instance, cycled
-    views: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class StudyPlan:
-    """What one planned study holds: patient, identifiers, codes, people and series.
-
-    ``key`` and ``index`` seed the draw of the instance UIDs (:func:`instance_uids`).
-    """
-
-    key: str
-    index: int
-    uid_root: str | None
-    patient: SamplePatient
-    study_uid: str
-    study_id: str
-    accession: str
-    accession_issuer: str | None
-    placer: str | None
-    filler: str | None
-    date: str
-    time: str | None
-    tz: str | None
-    description: str
-    procedure_codes: tuple[CodeTruth, ...]
-    reason_codes: tuple[CodeTruth, ...]
-    reason_text: str | None
-    referring: str
-    reading: str
-    institution: str
-    department: str
-    series: tuple[SeriesPlan, ...]
-
-    def truth(self) -> StudyTruth:
-        """The study's ground-truth record."""
-        return _truth_from_plan(self)
 
 
 def plan_studies(
@@ -382,57 +323,6 @@ def _plan_study(
         institution=institution,
         department=department,
         series=tuple(series),
-    )
-
-
-def _truth_from_plan(plan: StudyPlan) -> StudyTruth:
-    series = tuple(
-        SeriesTruth(
-            series_uid=s.uid,
-            series_number=s.number,
-            modality=s.modality,
-            sop_class_uid=SOP_CLASS_BY_MODALITY[s.modality],
-            description=s.description,
-            body_part=s.body_part,
-            laterality=s.laterality,
-            instance_count=s.instance_count,
-        )
-        for s in plan.series
-    )
-    lateralities = {s.laterality for s in plan.series if s.laterality}
-    for s in plan.series:
-        lateralities.update(side for side, _ in s.views[: s.instance_count])
-    p = plan.patient
-    return StudyTruth(
-        index=plan.index,
-        study_uid=plan.study_uid,
-        study_id=plan.study_id,
-        patient_id=p.patient_id,
-        patient_issuer=p.issuer,
-        patient_name=p.name,
-        patient_birth_date=p.birth_date,
-        patient_sex=p.sex,
-        charset=p.charset,
-        accession_number=plan.accession,
-        accession_issuer=plan.accession_issuer,
-        placer_order_number=plan.placer,
-        filler_order_number=plan.filler,
-        study_date=plan.date,
-        study_time=plan.time,
-        timezone_offset=plan.tz,
-        description=plan.description,
-        procedure_codes=plan.procedure_codes,
-        reason_codes=plan.reason_codes,
-        reason_text=plan.reason_text,
-        referring_physician=plan.referring,
-        institution=plan.institution,
-        department=plan.department,
-        modalities=tuple(sorted({s.modality for s in plan.series})),
-        series_count=len(series),
-        instance_count=sum(s.instance_count for s in series),
-        body_parts=tuple(sorted({s.body_part for s in plan.series if s.body_part})),
-        laterality=tuple(sorted(lateralities)),
-        series=series,
     )
 
 
