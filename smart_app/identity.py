@@ -20,7 +20,8 @@ found as SMART 2.2 "Steps for using an ID token" describe:
    Practitioner, RelatedPerson or Person reference, relative or absolute.
 
 Configurations and key sets are cached per issuer for five minutes; a token signed with an
-unknown ``kid`` makes the app fetch the JWKS again (at most every 30 s: key rotation).
+unknown ``kid`` makes the app fetch the JWKS again (at most every 30 s: key rotation).  Those
+ages are counted on the injected clock's monotonic seconds, ``exp``/``iat`` on its wall time.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +39,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
+from bridge.clock import SYSTEM_CLOCK, Clock
 from smart_app.launch import LaunchError, same_origin_or_https
 
 #: asymmetric algorithms accepted on an id_token; SMART 2.2 requires RS256 of the EHR
@@ -83,8 +84,9 @@ class _Provider:
 class OpenIdProviders:
     """The OpenID configuration and JWKS of each EHR issuer, cached (see module doc)."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._http = http
+        self._clock = clock
         self._cache: dict[str, _Provider] = {}
         self._lock = asyncio.Lock()
 
@@ -111,7 +113,7 @@ class OpenIdProviders:
 
     async def provider(self, issuer: str, *, refetch_keys: bool = False) -> _Provider:
         async with self._lock:
-            now = time.monotonic()
+            now = self._clock.monotonic()
             cached = self._cache.get(issuer)
             if cached is not None and now - cached.fetched <= _CACHE_AGE:
                 if not refetch_keys or now - cached.fetched < _MIN_REFETCH:
@@ -158,7 +160,8 @@ class OpenIdProviders:
         except (JoseError, ValueError) as exc:
             raise _refused("its signature does not verify against the EHR's keys") from exc
         claims = decoded.claims
-        check_claims(claims, issuer=issuer, client_id=client_id, nonce=nonce)
+        check_claims(claims, issuer=issuer, client_id=client_id, nonce=nonce,
+                     now=self._clock.time())
         alg = str(decoded.header.get("alg", ""))
         if (access_token is not None and "at_hash" in claims
                 and claims["at_hash"] != _half_hash(access_token, alg)):
@@ -169,7 +172,7 @@ class OpenIdProviders:
 def check_claims(claims: dict[str, Any], *, issuer: str, client_id: str, nonce: str,
                  now: float | None = None) -> None:
     """OpenID Connect Core 3.1.3.7 items 2-5 and 9-11 (the signature is checked before)."""
-    now = time.time() if now is None else now
+    now = SYSTEM_CLOCK.time() if now is None else now
     if claims.get("iss") != issuer:
         raise _refused("it was issued by another issuer (iss)")
     aud = claims.get("aud")

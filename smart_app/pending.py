@@ -20,13 +20,12 @@ launch cookie.
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, func, select
 from sqlalchemy.engine import Engine
 
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.state.engine import writer
 from smart_app.sessions import row_key, seal, unseal
 
@@ -45,11 +44,12 @@ launches_table = Table(
 
 
 class PendingLaunches:
-    """The bounded store of launches in progress (synchronous; call from a thread pool)."""
+    """The bounded store of launches in progress (synchronous; call from a thread pool).
+    Rows are dated by ``clock``'s wall time: every process sharing the table reads them."""
 
     def __init__(self, engine: Engine, *, capacity: int,
                  lifetime: float = PENDING_LIFETIME,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.engine = engine
@@ -62,7 +62,7 @@ class PendingLaunches:
     def create(self, data: dict[str, Any]) -> str:
         """Store ``data``; the new launch cookie (256 random bits)."""
         cookie = secrets.token_urlsafe(32)
-        now = self._clock()
+        now = self._clock.time()
         t = launches_table
         with writer(self.engine).begin() as conn:
             conn.execute(delete(t).where(t.c.expires_at <= now))
@@ -83,7 +83,7 @@ class PendingLaunches:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.c.data, t.c.expires_at)
                                .where(t.c.id == row_key(cookie))).first()
-        if row is None or float(row.expires_at) <= self._clock():
+        if row is None or float(row.expires_at) <= self._clock.time():
             return None
         return unseal(cookie, row.data)
 

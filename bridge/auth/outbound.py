@@ -5,13 +5,13 @@ answer triggers exactly one renewal and one retry of the request (RFC 6750 3.1: 
 or revoked token gets 401 ``invalid_token``), so a token that dies mid-backfill costs one
 extra round trip instead of a failed study.  A second 401 with a fresh token, or a token
 endpoint that refuses us, raises :class:`AuthError` saying what the server answered, and is
-recorded in :data:`bridge.auth.health.AUTH_HEALTH` for ``/status``.
+recorded in :data:`bridge.auth.health.AUTH_HEALTH` for ``/status``.  The fetcher and the
+cache read one injected :class:`~bridge.clock.Clock` (monotonic seconds).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncGenerator, Generator
 
 import httpx
@@ -19,6 +19,7 @@ import httpx
 from bridge.auth.health import AUTH_HEALTH
 from bridge.auth.smart_backend import smart_backend_fetcher
 from bridge.auth.tokens import AccessToken, TokenFetcher, describe_oauth_error, parse_token
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config import AuthKind, AuthSettings
 from bridge.errors import AuthError
 
@@ -31,17 +32,20 @@ _RENEW_FRACTION = 0.1
 
 
 class RenewingBearerAuth(httpx.Auth):
-    """Bearer auth whose token comes from an async fetcher, cached and renewed."""
+    """Bearer auth whose token comes from an async fetcher, cached and renewed; ``clock``
+    must be the one the fetcher dates ``expires_at`` with."""
 
-    def __init__(self, fetch: TokenFetcher, *, remote: str = "?") -> None:
+    def __init__(self, fetch: TokenFetcher, *, remote: str = "?",
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._fetch = fetch
+        self._clock = clock
         self._token: AccessToken | None = None
         self._renew_at = 0.0
         self._lock = asyncio.Lock()
         self.remote = remote
 
     async def _renew(self) -> AccessToken:
-        started = time.monotonic()
+        started = self._clock.monotonic()
         try:
             token = await self._fetch()
         except AuthError as exc:
@@ -56,7 +60,7 @@ class RenewingBearerAuth(httpx.Auth):
         """The cached token, renewed when due or when ``refused`` is still the cached one
         (so many requests refused at once cause a single renewal)."""
         async with self._lock:
-            stale = self._token is None or time.monotonic() >= self._renew_at
+            stale = self._token is None or self._clock.monotonic() >= self._renew_at
             if stale or (refused is not None and self._token is not None
                          and self._token.value == refused):
                 self._token = await self._renew()
@@ -84,7 +88,8 @@ class RenewingBearerAuth(httpx.Auth):
         raise RuntimeError("RenewingBearerAuth is async-only")
 
 
-def client_credentials_fetcher(settings: AuthSettings, *, timeout: float = 30.0) -> TokenFetcher:
+def client_credentials_fetcher(settings: AuthSettings, *, timeout: float = 30.0,
+                               clock: Clock = SYSTEM_CLOCK) -> TokenFetcher:
     """OAuth 2.0 client credentials grant with a client secret (RFC 6749 4.4, Basic auth)."""
     if not (settings.token_url and settings.client_id and settings.client_secret):
         raise AuthError("client_credentials auth needs token_url, client_id, client_secret")
@@ -95,7 +100,7 @@ def client_credentials_fetcher(settings: AuthSettings, *, timeout: float = 30.0)
         data = {"grant_type": "client_credentials"}
         if settings.scope:
             data["scope"] = settings.scope
-        started = time.monotonic()
+        started = clock.monotonic()
         try:
             async with httpx.AsyncClient(timeout=timeout) as client:
                 # RFC 6749 2.3.1: client_secret_basic
@@ -115,7 +120,8 @@ def client_credentials_fetcher(settings: AuthSettings, *, timeout: float = 30.0)
 
 
 def build_auth(
-    settings: AuthSettings, *, timeout: float = 30.0, base_url: str | None = None
+    settings: AuthSettings, *, timeout: float = 30.0, base_url: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> httpx.Auth | None:
     """Return the httpx auth for these settings (None for ``none``).
 
@@ -135,15 +141,16 @@ def build_auth(
         async def static() -> AccessToken:
             return AccessToken(value=value, expires_at=float("inf"))
 
-        return RenewingBearerAuth(static, remote=remote)
+        return RenewingBearerAuth(static, remote=remote, clock=clock)
     if settings.kind is AuthKind.CLIENT_CREDENTIALS:
-        return RenewingBearerAuth(client_credentials_fetcher(settings, timeout=timeout),
-                                  remote=remote)
+        return RenewingBearerAuth(
+            client_credentials_fetcher(settings, timeout=timeout, clock=clock),
+            remote=remote, clock=clock)
     if settings.kind is AuthKind.SMART_BACKEND:
         if base_url is None and settings.token_url is None:
             raise AuthError("smart_backend auth is for the FHIR server; set fhir.auth, "
                             "or token_url for another remote")
         return RenewingBearerAuth(
-            smart_backend_fetcher(settings, fhir_base=base_url, timeout=timeout), remote=remote
-        )
+            smart_backend_fetcher(settings, fhir_base=base_url, timeout=timeout, clock=clock),
+            remote=remote, clock=clock)
     raise AuthError(f"auth kind {settings.kind.value!r} is not supported for this remote yet")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from typing import Any
 
 import httpx
@@ -27,6 +26,7 @@ from authlib.oauth2.rfc7523 import private_key_jwt_sign
 
 from bridge.auth.keys import SigningKey, load_signing_key
 from bridge.auth.tokens import AccessToken, TokenFetcher, describe_oauth_error, parse_token
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config import AuthSettings
 from bridge.errors import AuthError
 
@@ -47,7 +47,7 @@ def sign_client_assertion(
     key: SigningKey, *, client_id: str, token_endpoint: str, now: int | None = None
 ) -> str:
     """A new authentication JWT for one token request (RFC 7523 3), fresh jti each call."""
-    issued = int(time.time()) if now is None else now
+    issued = int(SYSTEM_CLOCK.time()) if now is None else now
     assertion = private_key_jwt_sign(
         key.key,
         client_id=client_id,
@@ -101,7 +101,7 @@ class SmartBackendFetcher:
 
     def __init__(
         self, settings: AuthSettings, *, fhir_base: str | None, timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None, clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if settings.client_id is None or settings.private_key_file is None:
             raise AuthError("smart_backend auth needs client_id and private_key_file")
@@ -115,6 +115,7 @@ class SmartBackendFetcher:
         self._token_endpoint = settings.token_url
         self._timeout = timeout
         self._transport = transport
+        self._clock = clock
 
     @property
     def remote(self) -> str:
@@ -136,10 +137,11 @@ class SmartBackendFetcher:
                 "scope": self.scope,
                 "client_assertion_type": ASSERTION_TYPE,
                 "client_assertion": sign_client_assertion(
-                    self.key, client_id=self.client_id, token_endpoint=endpoint
+                    self.key, client_id=self.client_id, token_endpoint=endpoint,
+                    now=int(self._clock.time()),
                 ),
             }
-            started = time.monotonic()
+            started = self._clock.monotonic()
             try:
                 resp = await client.post(endpoint, data=data,
                                          headers={"Accept": "application/json"})
@@ -157,6 +159,7 @@ class SmartBackendFetcher:
 
 
 def smart_backend_fetcher(
-    settings: AuthSettings, *, fhir_base: str | None, timeout: float = 30.0
+    settings: AuthSettings, *, fhir_base: str | None, timeout: float = 30.0,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> TokenFetcher:
-    return SmartBackendFetcher(settings, fhir_base=fhir_base, timeout=timeout)
+    return SmartBackendFetcher(settings, fhir_base=fhir_base, timeout=timeout, clock=clock)

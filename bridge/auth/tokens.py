@@ -16,7 +16,7 @@ DEFAULT_EXPIRES_IN = 300.0
 @dataclass(frozen=True, slots=True)
 class AccessToken:
     value: str
-    expires_at: float  # time.monotonic() based
+    expires_at: float  # monotonic seconds of the fetcher's clock (bridge.clock.Clock)
     scope: str | None = None
 
     def __repr__(self) -> str:  # never show the token itself

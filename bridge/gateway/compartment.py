@@ -27,11 +27,12 @@ import logging
 import re
 from typing import Any
 
+from bridge.cache import TtlCache
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.errors import FhirRejected
 from bridge.fhir.client import FhirClient
 from bridge.gateway.errors import Forbidden
 from bridge.gateway.proxy import ArchiveProxy
-from bridge.gateway.tokens import TtlLru
 from bridge.mapping import Mapping, load_tables
 from bridge.mapping.context import Compiled, StudyContext
 from bridge.mapping.identifiers import patient_link
@@ -74,10 +75,11 @@ class PatientMapper:
 class PatientDirectory:
     """The token's side: a patient reference -> its FHIR identifiers (cached EHR reads)."""
 
-    def __init__(self, *, fhir: FhirClient, ttl: float, size: int) -> None:
+    def __init__(self, *, fhir: FhirClient, ttl: float, size: int,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.fhir = fhir
-        self._ttl = ttl
-        self._patients: TtlLru[str, frozenset[PatientKey]] = TtlLru(size)
+        self._patients: TtlCache[str, frozenset[PatientKey]] = TtlCache(
+            ttl=ttl, maxsize=size, clock=clock)
 
     async def identifiers_of(self, patient: str) -> frozenset[PatientKey]:
         """The FHIR identifiers of the token's patient (empty when it has none / is unknown)."""
@@ -102,7 +104,7 @@ class PatientDirectory:
                 for i in resource.get("identifier", []) or []
                 if isinstance(i, dict) and i.get("system") and i.get("value")
             )
-        self._patients.put(patient, found, self._ttl)
+        self._patients.put(patient, found)
         return found
 
 
@@ -110,12 +112,12 @@ class Compartment:
     """Answers "is this study in this archive the token's patient's?" (cached lookups)."""
 
     def __init__(self, *, archive: ArchiveProxy, mapper: PatientMapper, ttl: float,
-                 size: int) -> None:
+                 size: int, clock: Clock = SYSTEM_CLOCK) -> None:
         self.archive = archive
         self.mapper = mapper
-        self._ttl = ttl
-        self._studies: TtlLru[str, PatientKey | None] = TtlLru(size)
-        self._members: TtlLru[tuple[str, ...], bool] = TtlLru(size)
+        self._studies: TtlCache[str, PatientKey] = TtlCache(ttl=ttl, maxsize=size, clock=clock)
+        self._members: TtlCache[tuple[str, ...], bool] = TtlCache(ttl=ttl, maxsize=size,
+                                                                  clock=clock)
 
     async def study_patient(self, study_uid: str) -> PatientKey | None:
         """The study's patient identifier, or None when the archive has no such study."""
@@ -129,7 +131,7 @@ class Compartment:
         keys = {self.mapper.key_of(r) for r in rows if first_value(r, STUDY_UID) == study_uid}
         key = keys.pop() if len(keys) == 1 else None  # none, or ambiguous: not provable
         if key is not None:
-            self._studies.put(study_uid, key, self._ttl)
+            self._studies.put(study_uid, key)
         return key
 
     async def row_patient(self, row: dict[str, Any]) -> PatientKey | None:
@@ -163,4 +165,4 @@ class Compartment:
             ok = any(first_value(r, SOP_UID) == instance_uid for r in rows)
         if not ok:
             raise Forbidden("the series or instance is not in the token's patient compartment")
-        self._members.put(key, True, self._ttl)
+        self._members.put(key, True)

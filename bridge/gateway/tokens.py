@@ -13,11 +13,14 @@ Three kinds of token are accepted:
   listed in ``gateway.system_clients`` (SMART Backend Services); they carry no patient.
 
 Results, valid and invalid alike, are cached by the token's SHA-256 for ``cache_ttl``
-seconds (never past the token's ``exp``) in a bounded LRU, so a viewer loading hundreds of
-frames costs one introspection.  With introspection a revocation is therefore seen within
-``cache_ttl``; a JWT checked against the JWKS is self-contained (RFC 9068), so a revocation
-at the EHR is not seen and only the token's ``exp`` ends it.  The JWKS is fetched again
-when a token names an unknown key (at most every 30 s) and when it is 5 minutes old.
+seconds (never past the token's ``exp``) in a bounded LRU (:class:`bridge.cache.TtlCache`),
+so a viewer loading hundreds of frames costs one introspection.  With introspection a
+revocation is therefore seen within ``cache_ttl``; a JWT checked against the JWKS is
+self-contained (RFC 9068), so a revocation at the EHR is not seen and only the token's
+``exp`` ends it.  The JWKS is fetched again when a token names an unknown key (at most
+every 30 s) and when it is 5 minutes old.  Time is read from the injected
+:class:`~bridge.clock.Clock`: monotonic for the cache and the JWKS age, wall time for
+``exp``/``nbf`` (RFC 7519 4.1.4-4.1.5).
 """
 
 from __future__ import annotations
@@ -25,17 +28,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 import httpx
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from bridge.cache import TtlCache
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config import GatewaySettings, TokenValidation
 from bridge.gateway.errors import InvalidToken, TokenServiceUnavailable
 from bridge.gateway.introspection import Introspector
@@ -71,39 +74,6 @@ class TokenInfo:
         return f"TokenInfo(kind={self.kind!r}, client_id={self.client_id!r})"
 
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class TtlLru(Generic[K, V]):
-    """A bounded LRU whose entries also expire (per entry ``expires_at``, monotonic)."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        self._maxsize = maxsize
-
-    def get(self, key: K) -> V | None:
-        item = self._data.get(key)
-        if item is None:
-            return None
-        if item[0] <= time.monotonic():
-            del self._data[key]
-            return None
-        self._data.move_to_end(key)
-        return item[1]
-
-    def put(self, key: K, value: V, ttl: float) -> None:
-        if ttl <= 0:
-            return
-        self._data[key] = (time.monotonic() + ttl, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self._maxsize:
-            self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        self._data.clear()
-
-
 def _scopes(value: Any) -> frozenset[str]:
     if isinstance(value, str):
         return frozenset(value.split())
@@ -129,18 +99,22 @@ class TokenValidator:
         *,
         viewer: ViewerTokens,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self.viewer = viewer
+        self._clock = clock
         #: set by the SMART app: is the session (``sid`` of a viewer token) still open?
         self.session_alive: Callable[[str], Awaitable[bool]] | None = None
         self._http = HttpClient(timeout=10.0, transport=transport)
         self.introspector: Introspector | None = None
         if settings.validation is TokenValidation.INTROSPECTION:
             self.introspector = Introspector(settings, http=self._http)
-        self._cache: TtlLru[str, TokenInfo | InvalidToken] = TtlLru(settings.cache_size)
+        self._cache: TtlCache[str, TokenInfo | InvalidToken] = TtlCache(
+            ttl=settings.cache_ttl, maxsize=settings.cache_size, clock=clock)
         self._jwks: KeySet | None = None
-        self._jwks_fetched = 0.0
+        #: monotonic time of the last JWKS fetch attempt (None: never tried)
+        self._jwks_fetched: float | None = None
         self._jwks_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -164,18 +138,18 @@ class TokenValidator:
         if isinstance(cached, InvalidToken):
             raise InvalidToken(cached.message)
         if cached is not None:
-            if cached.expires_at is not None and cached.expires_at <= time.time():
+            if cached.expires_at is not None and cached.expires_at <= self._clock.time():
                 raise InvalidToken("token expired")
             return cached
         try:
             info = await self._validate(token)
         except InvalidToken as exc:
-            self._cache.put(key, exc, self.settings.cache_ttl)
+            self._cache.put(key, exc)
             raise
         ttl = self.settings.cache_ttl
         if info.expires_at is not None:
-            ttl = min(ttl, info.expires_at - time.time())
-        self._cache.put(key, info, ttl)
+            ttl = min(ttl, info.expires_at - self._clock.time())
+        self._cache.put(key, info, ttl=ttl)
         return info
 
     async def _validate(self, token: str) -> TokenInfo:
@@ -208,8 +182,8 @@ class TokenValidator:
 
     async def _keyset(self, *, refresh: bool) -> KeySet:
         async with self._jwks_lock:
-            now = time.monotonic()
-            age = now - self._jwks_fetched
+            now = self._clock.monotonic()
+            age = float("inf") if self._jwks_fetched is None else now - self._jwks_fetched
             if self._jwks is not None and age <= _JWKS_MAX_AGE and not (
                 refresh and age > _JWKS_MIN_REFRESH
             ):
@@ -248,7 +222,8 @@ class TokenValidator:
         assert self.settings.issuer is not None
         options: dict[str, Any] = {"exp": {"essential": True},
                                    "iss": {"essential": True, "value": self.settings.issuer}}
-        registry = jwt.JWTClaimsRegistry(leeway=5, **options)
+        registry = jwt.JWTClaimsRegistry(now=lambda: int(self._clock.time()), leeway=5,
+                                         **options)
         try:
             registry.validate(decoded.claims)
         except JoseError as exc:
@@ -258,7 +233,7 @@ class TokenValidator:
     # --- common -------------------------------------------------------------------------------
 
     def _info_from_claims(self, claims: Mapping[str, Any]) -> TokenInfo:
-        now = time.time()
+        now = self._clock.time()
         exp = claims.get("exp")
         if exp is not None:
             try:

@@ -29,13 +29,13 @@ Public API::
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.gateway.errors import InvalidToken
 
 ISSUER = "bridge"
@@ -63,11 +63,12 @@ class ViewerClaims:
 
 
 class ViewerTokens:
-    """Mints and verifies viewer tokens for one gateway (its public base is the audience)."""
+    """Mints and verifies viewer tokens for one gateway (its public base is the audience);
+    ``iat``/``exp`` are dated and checked by ``clock``'s wall time (RFC 7519 4.1.4, 4.1.6)."""
 
     def __init__(
         self, *, secret: str | bytes, audience: str, lifetime: float = MAX_LIFETIME,
-        leeway: int = 5,
+        leeway: int = 5, clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         raw = secret.encode() if isinstance(secret, str) else secret
         if len(raw) < 32:
@@ -78,6 +79,7 @@ class ViewerTokens:
         self.audience = audience
         self.lifetime = lifetime
         self._leeway = leeway
+        self._clock = clock
 
     def mint(
         self, *, patient: str, scope: str = DEFAULT_SCOPE, lifetime: float | None = None,
@@ -87,7 +89,7 @@ class ViewerTokens:
         if not patient or patient != patient.strip():
             raise ValueError("patient must be a non-empty reference or system|value")
         life = self.lifetime if lifetime is None else min(lifetime, self.lifetime)
-        now = int(time.time())
+        now = int(self._clock.time())
         claims = {
             "iss": ISSUER,
             "aud": self.audience,
@@ -111,6 +113,7 @@ class ViewerTokens:
         if decoded.header.get("typ") != TOKEN_TYPE:
             raise InvalidToken("not a viewer token (typ)")
         registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(self._clock.time()),
             leeway=self._leeway,
             iss={"essential": True, "value": ISSUER},
             aud={"essential": True, "value": self.audience},

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.realtime.signing import replay_ttl
 from bridge.state import StateStore, StateUnavailable
 
@@ -24,16 +23,17 @@ class StoreReplayCache:
 
     Expired rows are purged by each process about once per time to live, after a
     signature was recorded: one indexed ``DELETE``, so the table holds at most about two
-    windows' worth of notifications.
+    windows' worth of notifications.  ``clock`` (monotonic) times the purges; the rows'
+    expiry is the store's own clock.
     """
 
     def __init__(
-        self, store: StateStore, *, window: float, clock: Callable[[], float] = time.monotonic
+        self, store: StateStore, *, window: float, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self._store = store
         self._ttl = replay_ttl(window)
         self._clock = clock
-        self._next_purge = clock()
+        self._next_purge = clock.monotonic()
         self._lock = threading.Lock()
 
     def first_time(self, signature: str) -> bool:
@@ -42,7 +42,7 @@ class StoreReplayCache:
         return first
 
     def _purge_if_due(self) -> None:
-        now = self._clock()
+        now = self._clock.monotonic()
         with self._lock:  # one purge at a time per process
             if now < self._next_purge:
                 return

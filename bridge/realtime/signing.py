@@ -17,10 +17,10 @@ import hashlib
 import hmac
 import re
 import threading
-import time
-from collections.abc import Callable
 from typing import Protocol
 
+from bridge.cache import TtlCache
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.errors import Permanent
 
 TIMESTAMP_HEADER = "X-Bridge-Timestamp"
@@ -77,23 +77,24 @@ class ReplayCache(Protocol):
 
 
 class MemoryReplayCache:
-    """Signatures seen within the tolerance window by this process only."""
+    """Signatures seen within the tolerance window by this process only.
 
-    def __init__(self, *, window: float, clock: Callable[[], float] = time.time) -> None:
-        self._window = window
-        self._clock = clock
-        self._seen: dict[str, float] = {}
+    Unbounded on purpose: forgetting a signature still inside its window would let it be
+    replayed, so only expired ones are dropped (all of them, once more than 1024 are held).
+    """
+
+    def __init__(self, *, window: float, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._seen: TtlCache[str, bool] = TtlCache(ttl=replay_ttl(window), maxsize=None,
+                                                   clock=clock)
         self._lock = threading.Lock()
 
     def first_time(self, signature: str) -> bool:
-        now = self._clock()
         with self._lock:
             if len(self._seen) > 1024:
-                self._seen = {s: t for s, t in self._seen.items() if t > now}
-            expires = self._seen.get(signature)
-            if expires is not None and expires > now:
+                self._seen.purge()
+            if self._seen.get(signature):
                 return False
-            self._seen[signature] = now + replay_ttl(self._window)
+            self._seen.put(signature, True)
             return True
 
 
@@ -123,7 +124,7 @@ def check_headers(
     sent_at = parse_timestamp(timestamp)
     if not signature.startswith(_PREFIX):
         raise SignatureError(f"{SIGNATURE_HEADER} must be 'sha256=<hex>'")
-    current = time.time() if now is None else now
+    current = SYSTEM_CLOCK.time() if now is None else now
     if abs(current - sent_at) > tolerance:
         raise SignatureError(
             f"timestamp is {current - sent_at:+.0f} s off (tolerance {tolerance:.0f} s)"

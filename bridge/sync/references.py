@@ -4,20 +4,22 @@ Lookups for a whole claim batch go to the FHIR server as *one* ``batch`` of sear
 (FHIR R4 3.1.0.11), and answers are cached for a short time, so a backfill of a thousand
 studies of two hundred patients costs a handful of requests, not thousands.  The caches are
 bounded (least recently used entries go first), so memory stays flat over a backfill of any
-size.
+size; they are :class:`bridge.cache.TtlCache` on the resolver's injected clock.  A negative
+answer (no such Patient yet) is kept at most :data:`NEGATIVE_TTL` seconds: the EHR may
+register the patient any minute.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from bridge.cache import TtlCache
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.errors import BridgeError, FhirRejected
 from bridge.fhir.client import FhirClient, Resource
 from bridge.metrics import PATIENT_CONFLICTS
@@ -31,6 +33,8 @@ ENDPOINT_ID_SYSTEM = "urn:imaging-bridge:endpoint"
 #: entries per cache (Patients, ServiceRequests): far more than one claim batch needs, few
 #: enough to keep the process small however long the backfill
 DEFAULT_MAX_ENTRIES = 20_000
+#: seconds a "not found" answer is kept (at most the resolver's ttl)
+NEGATIVE_TTL = 30.0
 
 
 def identifier_query(key: IdentifierKey) -> str:
@@ -50,23 +54,24 @@ def _matches(bundle: Resource) -> list[Resource]:
             and e.get("search", {}).get("mode", "match") == "match"]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Cached:
     reference: str | None
     resource: Resource | None
-    at: float
+
+
+_Cache = TtlCache[IdentifierKey, _Cached]
 
 
 class ReferenceResolver:
     """Per-process cache and batched lookups of Patient / ServiceRequest / Endpoint ids."""
 
     def __init__(self, fhir: FhirClient, *, ttl: float = 300.0,
-                 max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+                 max_entries: int = DEFAULT_MAX_ENTRIES, clock: Clock = SYSTEM_CLOCK) -> None:
         self._fhir = fhir
-        self._ttl = ttl
-        self._max_entries = max_entries
-        self._patients: dict[IdentifierKey, _Cached] = {}
-        self._requests: dict[IdentifierKey, _Cached] = {}
+        self._negative_ttl = min(ttl, NEGATIVE_TTL)
+        self._patients: _Cache = TtlCache(ttl=ttl, maxsize=max_entries, clock=clock)
+        self._requests: _Cache = TtlCache(ttl=ttl, maxsize=max_entries, clock=clock)
         #: Endpoint references by identifier (system, value): the key of the conditional
         #: create, so two names for one address can never give two Endpoints
         self._endpoints: dict[IdentifierKey, str] = {}
@@ -74,35 +79,12 @@ class ReferenceResolver:
         # otherwise race each other (HAPI answers the loser 409)
         self._endpoint_lock = asyncio.Lock()
 
-    def _fresh(self, cache: dict[IdentifierKey, _Cached], key: IdentifierKey) -> _Cached | None:
-        hit = cache.get(key)
-        if hit is None or time.monotonic() - hit.at > self._ttl:
-            return None
-        # a negative answer is re-asked sooner: the EHR may register the patient any minute
-        if hit.reference is None and time.monotonic() - hit.at > min(self._ttl, 30.0):
-            return None
-        return hit
-
-    @staticmethod
-    def _touch(cache: dict[IdentifierKey, _Cached], keys: Iterable[IdentifierKey]) -> None:
-        """Move ``keys`` to the recent end of ``cache`` (dicts keep insertion order)."""
-        for key in keys:
-            hit = cache.pop(key, None)
-            if hit is not None:
-                cache[key] = hit
-
-    def _trim(self, cache: dict[IdentifierKey, _Cached], keep: set[IdentifierKey]) -> None:
-        """Drop the least recently used entries beyond the bound, never one in ``keep``."""
-        excess = len(cache) - max(self._max_entries, len(keep))
-        if excess <= 0:
-            return
-        oldest = itertools.islice(cache, excess + len(keep))
-        for key in [k for k in oldest if k not in keep][:excess]:
-            del cache[key]
+    def _put(self, cache: _Cache, key: IdentifierKey, entry: _Cached) -> None:
+        cache.put(key, entry, ttl=None if entry.reference else self._negative_ttl)
 
     async def _search_many(
         self, resource_type: str, keys: Sequence[IdentifierKey],
-        cache: dict[IdentifierKey, _Cached], elements: str, *, keep_resource: bool = True,
+        cache: _Cache, elements: str, *, keep_resource: bool = True,
     ) -> None:
         """Look ``keys`` up with one OR-search per :data:`OR_CHUNK` identifiers (R4 3.1.1.5.4:
         ``identifier=a|x,b|y``), all in one batch.  One search of 50 values costs the FHIR
@@ -143,10 +125,8 @@ class ReferenceResolver:
                             "url": f"{resource_type}?identifier={values}"
                                    f"&_elements={elements}&_count={2 * len(keys)}"}}
 
-    @staticmethod
-    def _settle(resource_type: str, keys: Sequence[IdentifierKey], found: list[Resource],
-                cache: dict[IdentifierKey, _Cached], keep_resource: bool) -> None:
-        now = time.monotonic()
+    def _settle(self, resource_type: str, keys: Sequence[IdentifierKey],
+                found: list[Resource], cache: _Cache, keep_resource: bool) -> None:
         if len(keys) == 1:
             by_key = {keys[0]: found}
         else:
@@ -166,34 +146,34 @@ class ReferenceResolver:
                     f"{len(matched)} {resource_type} resources have identifier "
                     f"{key[0]}|<value>")
             if matched:
-                cache[key] = _Cached(f"{resource_type}/{matched[0]['id']}",
-                                     matched[0] if keep_resource else None, now)
+                self._put(cache, key, _Cached(f"{resource_type}/{matched[0]['id']}",
+                                              matched[0] if keep_resource else None))
             else:
-                cache[key] = _Cached(None, None, now)
+                self._put(cache, key, _Cached(None, None))
 
     async def prefetch(
         self, patients: Iterable[IdentifierKey], requests: Iterable[IdentifierKey]
     ) -> None:
-        """Look up every key not cached, in at most two batch requests."""
+        """Look up every key not cached, in at most two batch requests.  The batch's keys
+        are pinned while it looks them up, so the bound never drops one of them: the
+        answers stay readable by :meth:`patient` and :meth:`service_request` even if
+        they expire meanwhile."""
         p_keys, r_keys = set(patients), set(requests)
-        self._touch(self._patients, p_keys)
-        self._touch(self._requests, r_keys)
-        p_missing = sorted(k for k in p_keys if self._fresh(self._patients, k) is None)
-        r_missing = sorted(k for k in r_keys if self._fresh(self._requests, k) is None)
-        await self._search_many("Patient", p_missing, self._patients,
-                                "identifier,name,birthDate,gender")
-        # only the reference of a ServiceRequest is used: its resource is not kept
-        await self._search_many("ServiceRequest", r_missing, self._requests, "identifier",
-                                keep_resource=False)
-        self._trim(self._patients, p_keys)
-        self._trim(self._requests, r_keys)
+        with self._patients.pinned(p_keys), self._requests.pinned(r_keys):
+            p_missing = sorted(k for k in p_keys if self._patients.get(k) is None)
+            r_missing = sorted(k for k in r_keys if self._requests.get(k) is None)
+            await self._search_many("Patient", p_missing, self._patients,
+                                    "identifier,name,birthDate,gender")
+            # only the reference of a ServiceRequest is used: its resource is not kept
+            await self._search_many("ServiceRequest", r_missing, self._requests,
+                                    "identifier", keep_resource=False)
 
     def patient(self, key: IdentifierKey) -> tuple[str | None, Resource | None]:
-        hit = self._patients.get(key)
+        hit = self._patients.peek(key)
         return (hit.reference, hit.resource) if hit else (None, None)
 
     def service_request(self, key: IdentifierKey) -> str | None:
-        hit = self._requests.get(key)
+        hit = self._requests.peek(key)
         return hit.reference if hit else None
 
     async def create_patients(
@@ -216,13 +196,13 @@ class ReferenceResolver:
         ]
         results = await self._fhir.batch(entries)
         errors: dict[IdentifierKey, BridgeError] = {}
-        now = time.monotonic()
         for key, res in zip(keys, results, strict=True):
             if res.error is not None:
                 errors[key] = res.error
                 continue
             rid = res.resource_id
-            self._patients[key] = _Cached(f"Patient/{rid}" if rid else None, res.resource, now)
+            self._put(self._patients, key,
+                      _Cached(f"Patient/{rid}" if rid else None, res.resource))
         return errors
 
     async def endpoint(self, archive: str, resource: Resource) -> str:

@@ -74,13 +74,13 @@ def test_a_signature_accepted_by_one_process_is_a_replay_for_another(
 def test_expired_rows_are_purged_about_once_per_time_to_live(
     store: StateStore, clock: ManualClock
 ) -> None:
+    assert store.remember_signature("01" * 32, ttl_seconds=2 * WINDOW)  # another process's
+    clock.advance(1)
     cache = StoreReplayCache(store, window=WINDOW, clock=clock)
-    assert cache.first_time("01" * 32)  # purges (nothing yet) and schedules the next
-    clock.advance(2 * WINDOW - 1)
-    assert cache.first_time("02" * 32)  # not yet: 01 is one second from expiry, it stays
-    clock.advance(1)  # 01 expired now, but the next purge is due at this very instant
-    assert store.purge_signatures() == 1  # the store's own purge: 01
-    assert cache.first_time("03" * 32)  # purge due (nothing left to purge): next at +600
+    assert cache.first_time("02" * 32)  # purges (nothing expired yet), the next in 2 windows
+    clock.advance(2 * WINDOW - 1)  # 01 has expired, the next purge is one second away
+    assert cache.first_time("03" * 32)  # not yet: the expired row stays
+    assert store.purge_signatures() == 1
     clock.advance(2 * WINDOW)
     assert cache.first_time("04" * 32)  # purge due: 02 and 03 expired and are deleted
     assert store.purge_signatures() == 0

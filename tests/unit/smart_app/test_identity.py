@@ -14,6 +14,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
+from bridge.clock import ManualClock
 from smart_app.identity import Identity, OpenIdProviders
 from smart_app.launch import LaunchError
 
@@ -155,9 +156,11 @@ def test_an_openid_configuration_naming_another_issuer_is_refused(provider: Prov
 
 
 def test_a_rotated_key_is_fetched_once_then_cached(provider: Provider) -> None:
+    clock = ManualClock.from_system()  # the tokens are dated by the real time
+
     async def run() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(provider.handler)) as http:
-            providers = OpenIdProviders(http)
+            providers = OpenIdProviders(http, clock=clock)
 
             async def verify(token: str) -> Identity:
                 return await providers.verify(token, issuer=ISSUER, client_id=CLIENT,
@@ -168,10 +171,18 @@ def test_a_rotated_key_is_fetched_once_then_cached(provider: Provider) -> None:
             assert provider.jwks_fetches == 1  # cached
             new = RSAKey.generate_key(2048, private=True, auto_kid=True)
             provider.published = [new, provider.key]
-            with pytest.raises(LaunchError):  # refetched less than 30 s ago: not yet
+            clock.advance(29)
+            with pytest.raises(LaunchError):  # fetched less than 30 s ago: not again yet
                 await verify(provider.sign(key=new))
-            providers._cache[ISSUER].fetched -= 60
+            assert provider.jwks_fetches == 1
+            clock.advance(1)
             assert (await verify(provider.sign(key=new))).sub == "u-1"
             assert provider.jwks_fetches == 2
+            clock.advance(300)  # five minutes old: still good ...
+            await verify(provider.sign(key=new))
+            assert provider.jwks_fetches == 2
+            clock.advance(1)  # ... older: fetched again before use
+            await verify(provider.sign(key=new))
+            assert provider.jwks_fetches == 3
 
     asyncio.run(run())
