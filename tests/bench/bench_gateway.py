@@ -46,6 +46,9 @@ from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid  # noqa: E402
 
 from bridge.gateway.viewer_tokens import ViewerTokens  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.settings import bridge_config, save_config, sqlite_url  # noqa: E402
+from tests.support.waits import wait_until  # noqa: E402
 
 SECRET = "bench-viewer-secret-" + "b" * 32
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
@@ -109,23 +112,17 @@ def delete_study(orthanc: dict[str, Any], study: str) -> None:
 
 def start_gateway(orthanc: dict[str, Any], fhir_url: str, tmp: Path
                   ) -> tuple[subprocess.Popen[bytes], str]:
-    import devstack
-
-    port = devstack.free_port()
-    config = {
-        "archives": [{"name": "orthanc", "base_url": orthanc["dicomweb_url"], "timeout": 600,
-                      "auth": {"kind": "basic", "username": orthanc["username"],
-                               "password": orthanc["password"]}}],
-        "fhir": {"base_url": fhir_url},
-        "state": {"url": f"sqlite:///{tmp / 'state.db'}"},
-        "api": {"port": port},
-        "gateway": {"enabled": True, "public_url": f"http://127.0.0.1:{port}/dicom-web",
-                    "viewer_token_secret": SECRET, "validation": "jwks",
-                    "jwks_uri": "http://127.0.0.1:9/jwks", "issuer": "http://127.0.0.1:9",
-                    "audience": "http://127.0.0.1:9/fhir"},
-    }
-    path = tmp / "bridge.yaml"
-    path.write_text(json.dumps(config))
+    port = free_port()
+    archive = {"name": "orthanc", "base_url": orthanc["dicomweb_url"], "timeout": 600,
+               "auth": {"kind": "basic", "username": orthanc["username"],
+                        "password": orthanc["password"]}}
+    config = bridge_config(
+        archives=[archive], fhir_url=fhir_url, state_url=sqlite_url(tmp), api={"port": port},
+        gateway={"enabled": True, "public_url": f"http://127.0.0.1:{port}/dicom-web",
+                 "viewer_token_secret": SECRET, "validation": "jwks",
+                 "jwks_uri": "http://127.0.0.1:9/jwks", "issuer": "http://127.0.0.1:9",
+                 "audience": "http://127.0.0.1:9/fhir"})
+    path = save_config(tmp / "bridge.yaml", config)
     code = ("import uvicorn; from bridge.config import load_settings; "
             "from bridge.api.app import create_app; from pathlib import Path; "
             f"app = create_app(load_settings(Path({str(path)!r})), run_sync=False); "
@@ -133,15 +130,19 @@ def start_gateway(orthanc: dict[str, Any], fhir_url: str, tmp: Path
             "access_log=False)")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     base = f"http://127.0.0.1:{port}/dicom-web"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def refusing() -> bool:  # up: the gateway refuses a request without a token
         try:
-            if httpx.get(base + "/studies", timeout=2).status_code == 401:
-                return proc, base
+            return httpx.get(base + "/studies", timeout=2).status_code == 401
         except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("gateway did not start")
+            return False
+
+    try:
+        wait_until(refusing, timeout=60, every=0.2, what="the gateway")
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, base
 
 
 def peak_rss_mb(pid: int) -> float:

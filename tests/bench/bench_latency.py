@@ -48,6 +48,9 @@ from pydicom.uid import UID  # noqa: E402
 
 from samples.generator import GeneratedStudy, generate_studies, write_part10  # noqa: E402
 from samples.seed_ehr import seed_ehr  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.settings import archive_entry, bridge_config, save_config, sqlite_url  # noqa: E402
+from tests.support.waits import wait_until  # noqa: E402
 
 SECRET = "bench-webhook-" + uuid.uuid4().hex
 TOKEN = "bench-stow-" + uuid.uuid4().hex
@@ -284,7 +287,7 @@ def main() -> int:
     stack = devstack.load_state(os.environ.get("BRIDGE_TEST_STACK", REPO / ".run/stack.json"))
     hapi = stack["hapi"]
     token = uuid.uuid4().hex[:6].upper()
-    port = devstack.free_port()
+    port = free_port()
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     orthanc_a = devstack.Orthanc().start()
     orthanc_b = devstack.Orthanc(
@@ -293,32 +296,29 @@ def main() -> int:
                                         "Secret": SECRET, "Archive": "notified"}}).start()
     bridge: subprocess.Popen[bytes] | None = None
     try:
-        archives = [{"name": n, "base_url": o.dicomweb_url,
-                     "auth": {"kind": "basic", "username": o.username, "password": o.password}}
+        archives = [archive_entry(o, n)
                     for n, o in (("proxied", orthanc_a), ("notified", orthanc_b))]
-        config = {
-            "archives": archives, "fhir": {"base_url": hapi.fhir_url},
-            "state": {"url": f"sqlite:///{work / 'state.db'}"},
-            "sync": {"poll_interval": 3600, "workers": 2},
-            "api": {"port": port}, "log": {"level": "WARNING"},
-            "realtime": {"webhook_secret": SECRET, "stow_archive": "proxied",
-                         "stow_auth": {"bearer_tokens": [TOKEN]}, "reconcile_interval": 0},
-        }
-        (work / "bridge.yaml").write_text(json.dumps(config))
+        config = bridge_config(
+            archives=archives, fhir_url=hapi.fhir_url, state_url=sqlite_url(work),
+            sync={"poll_interval": 3600, "workers": 2},
+            api={"port": port}, log={"level": "WARNING"},
+            realtime={"webhook_secret": SECRET, "stow_archive": "proxied",
+                      "stow_auth": {"bearer_tokens": [TOKEN]}, "reconcile_interval": 0})
+        save_config(work / "bridge.yaml", config)
         bridge = subprocess.Popen(
             [str(REPO / ".venv/bin/imaging-bridge"), "serve", "-c", str(work / "bridge.yaml")],
             stdout=open(work / "bridge.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
+        def healthy() -> bool:
+            assert bridge is not None and bridge.poll() is None, \
+                f"bridge exited; see {work / 'bridge.log'}"
             try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
+                return httpx.get(f"{base}/healthz").status_code == 200
             except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or bridge.poll() is not None:
-                raise RuntimeError(f"bridge did not start; see {work / 'bridge.log'}")
-            time.sleep(0.2)
+                return False
+
+        wait_until(healthy, timeout=60, every=0.2,
+                   what=f"the bridge (see {work / 'bridge.log'})")
 
         studies = list(generate_studies(2 * args.studies + 1, seed=int(token, 16),
                                         profile="small", id_prefix=token))
