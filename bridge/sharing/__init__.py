@@ -10,7 +10,7 @@ Public API::
     policy = load_sharing_policy(Path("mappings/sharing.yaml"))
     study = read_study(instances)                 # WADO-RS metadata of the study
     if decide(policy.policy, study).share:
-        kos = build_manifest(instances, policy=policy, wado_rs_base=..., created=...)
+        kos = manifest_json(instances, policy=policy, wado_rs_base=..., created=...)
         bundle = provide_bundle(kos, manifest_part10(kos), study, policy=policy,
                                 registry_url=..., created=...)
 """
@@ -20,7 +20,13 @@ from __future__ import annotations
 from bridge.sharing.decide import SharingDecision, decide
 from bridge.sharing.errors import IdentityUnmapped, ManifestDataError, SharingConfigError
 from bridge.sharing.identity import affinity_identifier
-from bridge.sharing.kos import KOS_SOP_CLASS, build_manifest, manifest_part10, referenced
+from bridge.sharing.kos import (
+    KOS_SOP_CLASS,
+    build_manifest,
+    manifest_json,
+    manifest_part10,
+    referenced,
+)
 from bridge.sharing.loader import DEFAULT_SHARING_FILE, load_sharing_policy
 from bridge.sharing.mhd import (
     document_entry,
@@ -46,6 +52,7 @@ __all__ = [
     "decide",
     "document_entry",
     "load_sharing_policy",
+    "manifest_json",
     "manifest_part10",
     "provide_bundle",
     "read_study",

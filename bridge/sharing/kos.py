@@ -1,5 +1,6 @@
 """The XDS-I.b imaging manifest: a Key Object Selection Document built from a study's
-WADO-RS metadata (pure: DICOM JSON in, pydicom Dataset out).
+WADO-RS metadata (pure: DICOM JSON in; the manifest out as DICOM JSON, written to Part 10
+by bridge.sharing.part10, or as a pydicom Dataset for readers).
 
 IOD: Key Object Selection Document (PS3.3 A.35.4; SOP Class 1.2.840.10008.5.1.4.1.1.88.59,
 PS3.4 B.5) with its modules:
@@ -36,17 +37,13 @@ dciodvfy reports them as attributes not in the IOD.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
 
-import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.dataset import Dataset
 
-from bridge.sharing.errors import ManifestDataError
+from bridge.sharing import part10
 from bridge.sharing.policy import SharingPolicy
 from bridge.sharing.study import DicomJson, StudyFacts, first_text, read_study
 from bridge.sharing.uids import content_digest, derived_uid, manifest_series_uid
@@ -58,30 +55,28 @@ MANIFEST_TITLE = ("113030", "DCM", "Manifest")
 TEMPLATE = ("DCMR", "2010")
 
 #: Patient Module (PS3.3 C.7.1.1) and General Study Module (C.7.2.1) attributes copied
-#: verbatim from the study, as DICOM JSON tags
-COPIED = (
-    "00100010",  # PatientName (2)
-    "00100020",  # PatientID (2)
-    "00100021",  # IssuerOfPatientID (3)
-    "00100022",  # TypeOfPatientID (3)
-    "00100024",  # IssuerOfPatientIDQualifiersSequence (3)
-    "00100030",  # PatientBirthDate (2)
-    "00100032",  # PatientBirthTime (3)
-    "00100040",  # PatientSex (2)
-    "00101002",  # OtherPatientIDsSequence (3)
-    "0020000D",  # StudyInstanceUID (1)
-    "00080020",  # StudyDate (2)
-    "00080030",  # StudyTime (2)
-    "00080090",  # ReferringPhysicianName (2)
-    "00200010",  # StudyID (2)
-    "00080050",  # AccessionNumber (2)
-    "00080051",  # IssuerOfAccessionNumberSequence (3)
-    "00081030",  # StudyDescription (3)
-    "00081032",  # ProcedureCodeSequence (3)
-)
-#: Type 2 attributes of those modules: present, empty when the study has no value
-TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
-         "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
+#: verbatim from the study, as DICOM JSON tags, with the VR of the Type 2 ones (present,
+#: empty when the study has no value)
+COPIED: dict[str, str | None] = {
+    "00100010": "PN",  # PatientName (2)
+    "00100020": "LO",  # PatientID (2)
+    "00100021": None,  # IssuerOfPatientID (3)
+    "00100022": None,  # TypeOfPatientID (3)
+    "00100024": None,  # IssuerOfPatientIDQualifiersSequence (3)
+    "00100030": "DA",  # PatientBirthDate (2)
+    "00100032": None,  # PatientBirthTime (3)
+    "00100040": "CS",  # PatientSex (2)
+    "00101002": None,  # OtherPatientIDsSequence (3)
+    "0020000D": "UI",  # StudyInstanceUID (1, read_study checked it)
+    "00080020": "DA",  # StudyDate (2)
+    "00080030": "TM",  # StudyTime (2)
+    "00080090": "PN",  # ReferringPhysicianName (2)
+    "00200010": "SH",  # StudyID (2)
+    "00080050": "SH",  # AccessionNumber (2)
+    "00080051": None,  # IssuerOfAccessionNumberSequence (3)
+    "00081030": None,  # StudyDescription (3)
+    "00081032": None,  # ProcedureCodeSequence (3)
+}
 _TIMEZONE = "00080201"  # TimezoneOffsetFromUTC (SOP Common, C.12.1)
 
 
@@ -90,30 +85,29 @@ def retrieve_url(wado_rs_base: str, study_uid: str) -> str:
     return f"{wado_rs_base.rstrip('/')}/studies/{study_uid}"
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    item = Dataset()
-    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
-    return item
+def _el(vr: str, *values: Any) -> DicomJson:
+    # an empty element has no "Value" (PS3.18 F.2.5), except a sequence, written with an
+    # empty one as pydicom writes it, so the JSON equals pydicom's round trip of it
+    return {"vr": vr, "Value": list(values)} if values or vr == "SQ" else {"vr": vr}
 
 
-def _sop_ref(sop_class: str, sop_instance: str) -> Dataset:
-    ref = Dataset()
-    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = sop_class, sop_instance
-    return ref
+def _code(value: str, scheme: str, meaning: str) -> DicomJson:
+    return {"00080100": _el("SH", value), "00080102": _el("SH", scheme),
+            "00080104": _el("LO", meaning)}
 
 
-def _copied(first: DicomJson) -> Dataset:
-    subset = {tag: first[tag] for tag in COPIED if tag in first}
-    try:
-        ds = Dataset.from_json(subset)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ManifestDataError(
-            "patient or study attributes unreadable as DICOM JSON (PS3.18 F.2): "
-            f"{type(exc).__name__}", tag="(0010,0010) PatientName") from exc
-    for keyword in TYPE2:
-        if keyword not in ds:
-            setattr(ds, keyword, "")
-    return ds
+def _sop_ref(sop_class: str, sop_instance: str) -> DicomJson:
+    return {"00081150": _el("UI", sop_class), "00081155": _el("UI", sop_instance)}
+
+
+def _copied(first: DicomJson) -> DicomJson:
+    out: DicomJson = {}
+    for tag, type2_vr in COPIED.items():
+        if tag in first:
+            out[tag] = first[tag]
+        elif type2_vr is not None:
+            out[tag] = _el(type2_vr)
+    return out
 
 
 def _content_time(first: DicomJson, created: dt.datetime) -> tuple[dt.datetime, str | None]:
@@ -129,32 +123,26 @@ def _content_time(first: DicomJson, created: dt.datetime) -> tuple[dt.datetime, 
     return created.astimezone(dt.timezone(sign * delta)), offset
 
 
-def _evidence(study: StudyFacts, url: str, location_uid: str) -> DicomSequence:
+def _evidence(study: StudyFacts, url: str, location_uid: str) -> DicomJson:
     series_items = []
     for series_uid, refs in groupby(study.instances, key=lambda r: r.series_uid):
-        series = Dataset()
-        series.SeriesInstanceUID = series_uid
-        series.RetrieveURL = url
-        series.RetrieveLocationUID = location_uid
-        series.ReferencedSOPSequence = DicomSequence(
-            [_sop_ref(r.sop_class_uid, r.sop_instance_uid) for r in refs])
-        series_items.append(series)
-    item = Dataset()
-    item.StudyInstanceUID = study.study_uid
-    item.ReferencedSeriesSequence = DicomSequence(series_items)
-    return DicomSequence([item])
+        series_items.append({
+            "00081190": _el("UR", url),  # RetrieveURL
+            "00081199": _el("SQ", *[_sop_ref(r.sop_class_uid, r.sop_instance_uid)
+                                    for r in refs]),  # ReferencedSOPSequence
+            "0020000E": _el("UI", series_uid),
+            "0040E011": _el("UI", location_uid),  # RetrieveLocationUID
+        })
+    return _el("SQ", {"00081115": _el("SQ", *series_items),  # ReferencedSeriesSequence
+                      "0020000D": _el("UI", study.study_uid)})
 
 
-def _content(study: StudyFacts) -> DicomSequence:
-    items = []
-    for ref in study.instances:
-        item = Dataset()
-        item.RelationshipType = "CONTAINS"
-        item.ValueType = "IMAGE" if ref.is_image else "COMPOSITE"
-        item.ReferencedSOPSequence = DicomSequence(
-            [_sop_ref(ref.sop_class_uid, ref.sop_instance_uid)])
-        items.append(item)
-    return DicomSequence(items)
+def _content(study: StudyFacts) -> DicomJson:
+    return _el("SQ", *[{
+        "00081199": _el("SQ", _sop_ref(ref.sop_class_uid, ref.sop_instance_uid)),
+        "0040A010": _el("CS", "CONTAINS"),  # RelationshipType
+        "0040A040": _el("CS", "IMAGE" if ref.is_image else "COMPOSITE"),  # ValueType
+    } for ref in study.instances])
 
 
 def manifest_uid(study: StudyFacts, url: str, location_uid: str) -> str:
@@ -163,14 +151,16 @@ def manifest_uid(study: StudyFacts, url: str, location_uid: str) -> str:
     return derived_uid("kos", study.study_uid, url, location_uid, content_digest(lines))
 
 
-def build_manifest(
+def manifest_json(
     instances: Sequence[DicomJson],
     *,
     policy: SharingPolicy,
     wado_rs_base: str,
     created: dt.datetime,
-) -> Dataset:
-    """The KOS manifest of the study whose WADO-RS metadata is ``instances``.
+) -> DicomJson:
+    """The KOS manifest of the study whose WADO-RS metadata is ``instances``, as a DICOM
+    JSON data set (PS3.18 F.2); :func:`manifest_part10` writes it, :func:`build_manifest`
+    gives it as a pydicom Dataset.
 
     ``wado_rs_base`` is the WADO-RS base URL consumers retrieve from (site A's gateway);
     ``created`` (timezone-aware) becomes Content Date/Time: pass the time the publication
@@ -185,50 +175,58 @@ def build_manifest(
     url = retrieve_url(wado_rs_base, study.study_uid)
     location_uid = policy.source.retrieve_location_uid
     when, offset = _content_time(first, created)
-
+    day, time = when.strftime("%Y%m%d"), when.strftime("%H%M%S")
+    template = {"00080105": _el("CS", TEMPLATE[0]), "0040DB00": _el("CS", TEMPLATE[1])}
     ds = _copied(first)
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    # Key Object Document Series (C.17.6.1)
-    ds.Modality = "KO"
-    ds.SeriesInstanceUID = own_series
-    ds.SeriesNumber = policy.manifest.series_number
+    ds.update({
+        "00080005": _el("CS", "ISO_IR 192"),  # SpecificCharacterSet: UTF-8
+        # Key Object Document Series (C.17.6.1)
+        "00080060": _el("CS", "KO"),
+        "0020000E": _el("UI", own_series),
+        "00200011": _el("IS", policy.manifest.series_number),
+        "00081111": _el("SQ"),  # ReferencedPerformedProcedureStepSequence (2)
+        # General Equipment (C.7.5.1)
+        "00080070": _el("LO", policy.manifest.manufacturer),
+        # Key Object Document (C.17.6.2)
+        "00200013": _el("IS", 1),  # InstanceNumber
+        "00080023": _el("DA", day),  # ContentDate
+        "00080033": _el("TM", time),  # ContentTime
+        "0040A375": _evidence(study, url, location_uid),
+        # SR Document Content (C.17.3), TID 2010
+        "0040A040": _el("CS", "CONTAINER"),  # ValueType
+        "0040A043": _el("SQ", _code(*MANIFEST_TITLE)),  # ConceptNameCodeSequence
+        "0040A050": _el("CS", "SEPARATE"),  # ContinuityOfContent
+        "0040A504": _el("SQ", template),  # ContentTemplateSequence
+        "0040A730": _content(study),  # ContentSequence
+        # SOP Common (C.12.1)
+        "00080016": _el("UI", KOS_SOP_CLASS),
+        "00080018": _el("UI", manifest_uid(study, url, location_uid)),
+        "00080012": _el("DA", day),  # InstanceCreationDate
+        "00080013": _el("TM", time),  # InstanceCreationTime
+    })
     if policy.manifest.series_description:
-        ds.SeriesDescription = policy.manifest.series_description
-    ds.ReferencedPerformedProcedureStepSequence = DicomSequence([])
-    # General Equipment (C.7.5.1)
-    ds.Manufacturer = policy.manifest.manufacturer
-    # Key Object Document (C.17.6.2)
-    ds.InstanceNumber = 1
-    ds.ContentDate = when.strftime("%Y%m%d")
-    ds.ContentTime = when.strftime("%H%M%S")
-    ds.CurrentRequestedProcedureEvidenceSequence = _evidence(study, url, location_uid)
-    # SR Document Content (C.17.3), TID 2010
-    ds.ValueType = "CONTAINER"
-    ds.ConceptNameCodeSequence = DicomSequence([_code(*MANIFEST_TITLE)])
-    ds.ContinuityOfContent = "SEPARATE"
-    template = Dataset()
-    template.MappingResource, template.TemplateIdentifier = TEMPLATE
-    ds.ContentTemplateSequence = DicomSequence([template])
-    ds.ContentSequence = _content(study)
-    # SOP Common (C.12.1)
-    ds.SOPClassUID = KOS_SOP_CLASS
-    ds.SOPInstanceUID = manifest_uid(study, url, location_uid)
-    ds.InstanceCreationDate, ds.InstanceCreationTime = ds.ContentDate, ds.ContentTime
+        ds["0008103E"] = _el("LO", policy.manifest.series_description)
     if offset is not None:
-        ds.TimezoneOffsetFromUTC = offset
-    return ds
+        ds[_TIMEZONE] = _el("SH", offset)
+    return dict(sorted(ds.items()))
 
 
-def manifest_part10(ds: Dataset) -> bytes:
-    """``ds`` as a DICOM Part 10 file (PS3.10 7.1), Explicit VR Little Endian."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    return buffer.getvalue()
+def build_manifest(
+    instances: Sequence[DicomJson],
+    *,
+    policy: SharingPolicy,
+    wado_rs_base: str,
+    created: dt.datetime,
+) -> Dataset:
+    """:func:`manifest_json` as a pydicom Dataset (for readers; slower than the JSON)."""
+    return Dataset.from_json(manifest_json(instances, policy=policy,
+                                           wado_rs_base=wado_rs_base, created=created))
+
+
+def manifest_part10(manifest: DicomJson) -> bytes:
+    """The manifest (DICOM JSON from :func:`manifest_json`) as a DICOM Part 10 file
+    (PS3.10 7.1), Explicit VR Little Endian, written by :mod:`bridge.sharing.part10`."""
+    return part10.part10(manifest)
 
 
 def referenced(ds: Dataset) -> list[tuple[str, str, str]]:

@@ -37,8 +37,6 @@ import hashlib
 import uuid
 from typing import Any
 
-from pydicom.dataset import Dataset
-
 from bridge.sharing.identity import affinity_identifier
 from bridge.sharing.kos import KOS_SOP_CLASS
 from bridge.sharing.policy import SharingPolicy
@@ -116,8 +114,13 @@ def _related(study: StudyFacts, accession: JSON | None) -> list[JSON]:
     return related
 
 
+def manifest_sop_uid(manifest: JSON) -> str:
+    """The SOP Instance UID (0008,0018) of a manifest in DICOM JSON."""
+    return str(manifest["00080018"]["Value"][0])
+
+
 def document_reference(
-    manifest: Dataset,
+    manifest: JSON,
     part10: bytes,
     study: StudyFacts,
     *,
@@ -133,7 +136,7 @@ def document_reference(
     without it the accession number goes without a system.  ``source_patient``: the local
     patient's Identifier; without it, the PatientID without a system.
     """
-    manifest_uid = str(manifest.SOPInstanceUID)
+    manifest_uid = manifest_sop_uid(manifest)
     document = policy.document
     local = source_patient if source_patient is not None else {"value": study.patient_id}
     context: JSON = {}
@@ -204,7 +207,7 @@ def _if_none_exist(identifier: JSON) -> str:
 
 
 def provide_bundle(
-    manifest: Dataset,
+    manifest: JSON,
     part10: bytes,
     study: StudyFacts,
     *,
@@ -214,14 +217,15 @@ def provide_bundle(
     accession: JSON | None = None,
     source_patient: JSON | None = None,
 ) -> JSON:
-    """The ITI-65 transaction Bundle registering ``manifest`` (whose Part 10 bytes are
-    ``part10``) at the document recipient ``registry_url`` (its FHIR base, which the
-    attachment URL of the Binary is absolute to, for ITI-68).
+    """The ITI-65 transaction Bundle registering ``manifest`` (DICOM JSON from
+    bridge.sharing.kos.manifest_json; ``part10`` its file) at the document recipient
+    ``registry_url`` (its FHIR base, which the Binary's attachment URL is absolute to, for
+    ITI-68).
 
     Raises :class:`~bridge.sharing.errors.IdentityUnmapped` when the patient has no
     affinity-domain identifier.
     """
-    manifest_uid = str(manifest.SOPInstanceUID)
+    manifest_uid = manifest_sop_uid(manifest)
     bin_id = binary_id(manifest_uid)
     document = document_reference(
         manifest, part10, study, policy=policy, created=created, accession=accession,

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from pydicom.dataset import Dataset
 
 from bridge.archive.client import DicomwebClient
 from bridge.config import ArchiveSettings, FhirSettings
@@ -22,15 +23,14 @@ from bridge.sharing import (
     KOS_SOP_CLASS,
     SharingPolicy,
     affinity_identifier,
-    build_manifest,
     load_sharing_policy,
+    manifest_json,
     manifest_part10,
     provide_bundle,
     read_study,
     referenced,
     replace_bundle,
 )
-from bridge.sharing.mhd import master_identifier
 from bridge.sharing.publish import ManifestStore, provide
 from samples.generator import GeneratedStudy, generate_studies
 
@@ -80,7 +80,7 @@ async def current_documents(registry: FhirClient, identifier: dict[str, str]
 
 def bundle_for(instances: list[dict[str, Any]], policy: SharingPolicy, registry: FhirClient
                ) -> tuple[dict[str, Any], bytes]:
-    manifest = build_manifest(instances, policy=policy, wado_rs_base=GATEWAY, created=CREATED)
+    manifest = manifest_json(instances, policy=policy, wado_rs_base=GATEWAY, created=CREATED)
     part10 = manifest_part10(manifest)
     bundle = provide_bundle(manifest, part10, read_study(instances), policy=policy,
                             registry_url=registry.base_url, created=CREATED)
@@ -160,8 +160,9 @@ async def test_the_manifest_is_stored_in_the_archive_and_read_back(
 ) -> None:
     study = study_of(ns)
     settings = archive_settings(orthanc)
-    manifest = build_manifest(study.to_dicom_json(), policy=policy, wado_rs_base=GATEWAY,
-                              created=CREATED)
+    manifest = manifest_json(study.to_dicom_json(), policy=policy, wado_rs_base=GATEWAY,
+                             created=CREATED)
+    uid = manifest["00080018"]["Value"][0]
     async with ManifestStore(settings) as store:
         for part10 in study.part10():
             await store.store(part10)
@@ -171,12 +172,12 @@ async def test_the_manifest_is_stored_in_the_archive_and_read_back(
     async with DicomwebClient(settings) as archive:
         stored = await archive.study_instances(study.study_uid)
     kos = [i for i in stored if i["00080016"]["Value"] == [KOS_SOP_CLASS]]
-    assert [i["00080018"]["Value"] for i in kos] == [[str(manifest.SOPInstanceUID)]]
+    assert [i["00080018"]["Value"] for i in kos] == [[uid]]
     assert len(stored) == study.truth.instance_count + 1
+    # the archive's copy says what was sent: the evidence, every series' Retrieve URL
+    assert referenced(Dataset.from_json(kos[0])) == referenced(Dataset.from_json(manifest))
     # built again from what the archive now holds (the manifest included), the study's
     # manifest is the same one: a manifest never references itself
-    rebuilt = build_manifest(stored, policy=policy, wado_rs_base=GATEWAY, created=CREATED)
-    assert rebuilt.SOPInstanceUID == manifest.SOPInstanceUID
-    assert sorted(referenced(rebuilt)) == sorted(referenced(manifest))
-    assert master_identifier(str(rebuilt.SOPInstanceUID))["value"].endswith(
-        str(manifest.SOPInstanceUID))
+    rebuilt = manifest_json(stored, policy=policy, wado_rs_base=GATEWAY, created=CREATED)
+    assert rebuilt["00080018"]["Value"] == [uid]
+    assert rebuilt["0040A375"] == manifest["0040A375"]

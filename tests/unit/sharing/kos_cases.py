@@ -9,7 +9,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from bridge.sharing.kos import build_manifest
+from bridge.sharing.kos import build_manifest, manifest_json
 from samples.generator import GeneratedStudy, generate_studies
 from tests.unit.sharing.sharing_helpers import policy
 
@@ -24,11 +24,18 @@ def generated(index: int = 1, *, seed: int = 7, profile: str = "small") -> Gener
     return studies[index]
 
 
+def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {"policy": policy(), "wado_rs_base": GATEWAY, "created": CREATED, **kwargs}
+
+
+def kos_json(instances: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    """The manifest as DICOM JSON (what is written and published)."""
+    return manifest_json(instances, **_options(kwargs))
+
+
 def manifest_of(instances: list[dict[str, Any]], **kwargs: Any) -> Dataset:
-    options: dict[str, Any] = {"policy": policy(), "wado_rs_base": GATEWAY,
-                               "created": CREATED}
-    options.update(kwargs)
-    return build_manifest(instances, **options)
+    """The manifest as a pydicom Dataset (for reading attributes by keyword)."""
+    return build_manifest(instances, **_options(kwargs))
 
 
 def read_golden(name: str) -> Any:
@@ -43,4 +50,4 @@ def write_golden(name: str, data: Any) -> None:
 
 
 if __name__ == "__main__":
-    write_golden("kos_seed7_study1.json", manifest_of(generated().to_dicom_json()).to_json_dict())
+    write_golden("kos_seed7_study1.json", kos_json(generated().to_dicom_json()))

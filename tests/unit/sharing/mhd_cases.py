@@ -7,7 +7,7 @@ from typing import Any
 from bridge.sharing.kos import manifest_part10
 from bridge.sharing.mhd import provide_bundle
 from bridge.sharing.study import read_study
-from tests.unit.sharing.kos_cases import CREATED, generated, manifest_of, write_golden
+from tests.unit.sharing.kos_cases import CREATED, generated, kos_json, write_golden
 from tests.unit.sharing.sharing_helpers import policy
 
 REGISTRY = "https://registry.example.org/fhir"
@@ -16,7 +16,7 @@ ACCESSION = {"system": "https://hospital-a.example.org/fhir/sid/accession", "val
 
 def bundle_of(instances: list[dict[str, Any]] | None = None, **kwargs: Any) -> dict[str, Any]:
     instances = instances if instances is not None else generated().to_dicom_json()
-    manifest = manifest_of(instances)
+    manifest = kos_json(instances)
     options: dict[str, Any] = {"policy": policy(), "registry_url": REGISTRY,
                                "created": CREATED}
     options.update(kwargs)

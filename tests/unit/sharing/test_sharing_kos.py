@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.dataset import Dataset
 
 from bridge.sharing import ManifestDataError
 from bridge.sharing.kos import (
@@ -21,14 +22,20 @@ from bridge.sharing.kos import (
     referenced,
 )
 from bridge.sharing.uids import manifest_series_uid
-from tests.unit.sharing.kos_cases import GATEWAY, generated, manifest_of, read_golden
+from tests.unit.sharing.kos_cases import (
+    GATEWAY,
+    generated,
+    kos_json,
+    manifest_of,
+    read_golden,
+)
 from tests.unit.sharing.sharing_helpers import BASIC_TEXT_SR, element, instance
 
 
 def written(tmp_path: Path, instances: list[dict[str, object]] | None = None) -> Path:
-    ds = manifest_of(instances if instances is not None else generated().to_dicom_json())
+    manifest = kos_json(instances if instances is not None else generated().to_dicom_json())
     path = tmp_path / "kos.dcm"
-    path.write_bytes(manifest_part10(ds))
+    path.write_bytes(manifest_part10(manifest))
     return path
 
 
@@ -73,22 +80,37 @@ def test_the_manifest_is_a_new_series_of_the_same_study_with_the_patient_copied(
 
 
 def test_the_part10_file_parses_back_to_the_same_manifest() -> None:
-    ds = manifest_of(generated().to_dicom_json())
-    back = pydicom.dcmread(io.BytesIO(manifest_part10(ds)))
+    manifest = kos_json(generated().to_dicom_json())
+    back = pydicom.dcmread(io.BytesIO(manifest_part10(manifest)))
     assert back.file_meta.MediaStorageSOPClassUID == KOS_SOP_CLASS
-    assert back.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
-    assert describe(back) == describe(ds)
+    assert back.file_meta.MediaStorageSOPInstanceUID == manifest["00080018"]["Value"][0]
+    assert back.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert back.to_json_dict() == manifest
+
+
+def test_the_json_is_what_pydicom_makes_of_it() -> None:
+    manifest = kos_json(generated().to_dicom_json())
+    assert Dataset.from_json(manifest).to_json_dict() == manifest
+    assert describe(manifest_of(generated().to_dicom_json()))["references"]
+
+
+def test_non_ascii_names_are_written_in_utf8() -> None:
+    name = {"Alphabetic": "Müller^Zoë", "Ideographic": "ミュラー^ゾエ"}
+    manifest = kos_json([instance(**{"00100010": element("PN", name)})])
+    back = pydicom.dcmread(io.BytesIO(manifest_part10(manifest)))
+    assert back.SpecificCharacterSet == "ISO_IR 192"
+    assert back.to_json_dict()["00100010"]["Value"] == [name]
 
 
 def test_a_generated_study_gives_the_golden_manifest() -> None:
-    ds = manifest_of(generated().to_dicom_json())
-    assert ds.to_json_dict() == read_golden("kos_seed7_study1.json")
+    assert kos_json(generated().to_dicom_json()) == read_golden("kos_seed7_study1.json")
 
 
 def test_rebuilding_gives_the_same_bytes_and_a_changed_study_a_new_manifest() -> None:
     instances = generated().to_dicom_json()
     first = manifest_of(instances)
-    assert manifest_part10(manifest_of(copy.deepcopy(instances))) == manifest_part10(first)
+    assert manifest_part10(kos_json(copy.deepcopy(instances))) == \
+        manifest_part10(kos_json(instances))
     fewer = manifest_of(instances[:-1])
     assert fewer.SOPInstanceUID != first.SOPInstanceUID
     assert fewer.SeriesInstanceUID == first.SeriesInstanceUID
@@ -97,7 +119,7 @@ def test_rebuilding_gives_the_same_bytes_and_a_changed_study_a_new_manifest() ->
 def test_the_stored_manifest_is_not_referenced_by_the_next_one() -> None:
     instances = generated().to_dicom_json()
     first = manifest_of(instances)
-    again = manifest_of([*instances, first.to_json_dict()])
+    again = manifest_of([*instances, kos_json(instances)])
     assert again.SOPInstanceUID == first.SOPInstanceUID
     assert KOS_SOP_CLASS not in {sop_class for _, sop_class, _ in referenced(again)}
 

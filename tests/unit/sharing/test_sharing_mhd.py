@@ -17,7 +17,7 @@ from fhirclient.models.bundle import Bundle as FcBundle
 from bridge.sharing import IdentityUnmapped
 from bridge.sharing.kos import manifest_part10
 from bridge.sharing.mhd import document_entry, replace_bundle, supersede_entry
-from tests.unit.sharing.kos_cases import generated, manifest_of, read_golden
+from tests.unit.sharing.kos_cases import generated, kos_json, manifest_of, read_golden
 from tests.unit.sharing.mhd_cases import ACCESSION, REGISTRY, bundle_of
 from tests.unit.sharing.sharing_helpers import instance, policy
 
@@ -73,8 +73,7 @@ def test_the_subject_is_the_affinity_domain_patient_and_the_local_one_is_source_
 
 
 def test_the_attachment_names_the_binary_holding_the_kos_bytes() -> None:
-    manifest = manifest_of(generated().to_dicom_json())
-    part10 = manifest_part10(manifest)
+    part10 = manifest_part10(kos_json(generated().to_dicom_json()))
     bundle = bundle_of()
     binary = by_type(bundle, "Binary")
     attachment = by_type(bundle, "DocumentReference")["resource"]["content"][0]["attachment"]
