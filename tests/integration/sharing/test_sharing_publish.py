@@ -59,15 +59,22 @@ def archive_settings(orthanc: Any) -> ArchiveSettings:
 
 
 def study_of(ns: Any) -> GeneratedStudy:
-    """The test's own study: two CR series of four instances, with IDs prefixed by the
-    namespace (so its UIDs and its patient are the test's alone)."""
-    return list(generate_studies(2, seed=7, profile="small", id_prefix=ns.token[:6]))[1]
+    """The test's own study, with IDs prefixed by the namespace (so its UIDs and its
+    patient are the test's alone).  Profile ``typical``: whatever the prefix draws, four
+    series of 25 instances (a ``small`` study may have one instance only)."""
+    [study] = generate_studies(1, seed=7, profile="typical", id_prefix=ns.token[:6])
+    assert study.truth.instance_count == 100
+    return study
 
 
-async def register_patient(registry: FhirClient, identifier: dict[str, str]) -> None:
-    """The affinity domain's Patient, which the bundle's subject refers to by identifier."""
+async def register_patient(registry: FhirClient, policy: SharingPolicy,
+                           instances: list[dict[str, Any]]) -> dict[str, str]:
+    """The study's patient in the affinity domain, registered with the registry (the
+    bundle's subject refers to it by identifier); returns its identifier."""
+    identifier = affinity_identifier(policy.affinity_domain, read_study(instances))
     await registry.request("POST", "Patient", interaction="create", json={
         "resourceType": "Patient", "identifier": [identifier]})
+    return identifier
 
 
 async def current_documents(registry: FhirClient, identifier: dict[str, str]
@@ -91,8 +98,7 @@ async def test_a_published_manifest_is_found_retrieved_and_registered_once(
     registry: FhirClient, policy: SharingPolicy, ns: Any
 ) -> None:
     instances = study_of(ns).to_dicom_json()
-    patient = affinity_identifier(policy.affinity_domain, read_study(instances))
-    await register_patient(registry, patient)
+    patient = await register_patient(registry, policy, instances)
     bundle, part10 = bundle_for(instances, policy, registry)
 
     first = await provide(registry, bundle)
@@ -121,10 +127,8 @@ async def test_the_stored_document_reference_validates_on_hapi(
     registry: FhirClient, policy: SharingPolicy, ns: Any
 ) -> None:
     instances = study_of(ns).to_dicom_json()
-    patient = affinity_identifier(policy.affinity_domain, read_study(instances))
-    await register_patient(registry, patient)
-    bundle, _ = bundle_for(instances, policy, registry)
-    outcome = await provide(registry, bundle)
+    await register_patient(registry, policy, instances)
+    outcome = await provide(registry, bundle_for(instances, policy, registry)[0])
     stored = await registry.read("DocumentReference", outcome.document_reference.split("/")[1])
     resp = await registry.request("POST", "DocumentReference/$validate", json=stored,
                                   interaction="validate")
@@ -137,8 +141,7 @@ async def test_a_replacement_supersedes_the_first_manifest(
     registry: FhirClient, policy: SharingPolicy, ns: Any
 ) -> None:
     instances = study_of(ns).to_dicom_json()
-    patient = affinity_identifier(policy.affinity_domain, read_study(instances))
-    await register_patient(registry, patient)
+    patient = await register_patient(registry, policy, instances)
     first_bundle, _ = bundle_for(instances[:-1], policy, registry)
     first = await provide(registry, first_bundle)
     old = await registry.read("DocumentReference", first.document_reference.split("/")[1])
