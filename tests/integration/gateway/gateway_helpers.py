@@ -14,7 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from bridge.clock import ManualClock
 from bridge.config import GatewaySettings, Settings
+from bridge.gateway.tokens import TokenValidator
+from bridge.gateway.viewer_tokens import ViewerTokens
 from samples.generator import GeneratedStudy, generate_studies
 from samples.load import load_studies
 from samples.seed_ehr import seed_ehr
@@ -65,6 +68,15 @@ def build_world(orthanc: Any, hapi: Any) -> World:
     assert len(people) == 2, "the generator should give two patients"
     a, b = sorted(people.values(), key=lambda p: p.value)
     return World(a, b, studies)
+
+
+def token_validator(settings: GatewaySettings, clock: ManualClock) -> TokenValidator:
+    """The gateway's token validator for ``settings`` on a clock the test moves, so a test
+    of what the cache and the JWKS refresh do over time advances it instead of sleeping
+    (the running app reads the system clock).  ``aclose()`` it."""
+    viewer = ViewerTokens(secret=VIEWER_SECRET, audience="http://127.0.0.1:1/dicom-web",
+                          clock=clock)
+    return TokenValidator(settings, viewer=viewer, clock=clock)
 
 
 def gateway_settings(orthanc: Any, hapi: Any, tmp_path: Path, *, port: int,

@@ -3,7 +3,8 @@
 Proves: an independent DICOMweb client (dicomweb-client) gets through the gateway exactly
 the bytes Orthanc serves; a patient token never reaches another patient's data (every
 attempt 403); bad tokens are 401; EHR SMART tokens are validated by RFC 7662 introspection
-at the sandbox EHR (docker/local/sandbox_ehr).
+at the sandbox EHR (docker/local/sandbox_ehr), and a revocation there is seen once the
+validation cache's entry expires (on a clock the test advances, issue 18).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from dicomweb_client.api import DICOMwebClient
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
+from bridge.clock import ManualClock
+from bridge.gateway.errors import InvalidToken
 from tests.integration.gateway.conftest import VIEWER_APP
 from tests.integration.gateway.gateway_helpers import (
     VIEWER_SECRET,
     World,
     ehr_patient_token,
     multipart_parts,
+    token_validator,
 )
 from tests.support.servers import RunningGateway
 
@@ -278,13 +282,39 @@ def test_missing_expired_forged_wrong_audience_and_revoked_tokens_get_401(
         assert challenge.startswith("Bearer"), name
         if token:
             assert 'error="invalid_token"' in challenge, name
-    # revoked at the EHR (introspection answers active=false) -> 401 once the cache expires
+    # revoked at the EHR (introspection answers active=false) -> 401; a token the gateway
+    # validated before is refused once its cache entry expires (the next test)
+    revoked = ehr_patient_token(ehr, client_id=VIEWER_APP[0], secret=VIEWER_APP[1],
+                                redirect_uri=VIEWER_APP[2], patient=world.a.fhir_id,
+                                scope="patient/ImagingStudy.rs")
     assert ehr.expire_tokens() >= 1
-    time.sleep(bridge.settings.gateway.cache_ttl + 0.2)
     resp = httpx.get(f"{bridge.dicomweb}/studies", timeout=30,
-                     headers={"Authorization": f"Bearer {ehr_token}"})
+                     headers={"Authorization": f"Bearer {revoked}"})
     assert resp.status_code == 401
     assert 'error="invalid_token"' in resp.headers["www-authenticate"]
+
+
+async def test_a_revoked_token_is_refused_once_its_validation_cache_entry_expires(
+    bridge: RunningGateway, world: World, ehr: Any
+) -> None:
+    token = ehr_patient_token(ehr, client_id=VIEWER_APP[0], secret=VIEWER_APP[1],
+                              redirect_uri=VIEWER_APP[2], patient=world.a.fhir_id,
+                              scope="patient/ImagingStudy.rs")
+    # the running gateway's validator (introspection at the sandbox) on a clock the test
+    # moves: the cache's time to live is advanced, not slept out
+    clock = ManualClock.from_system()
+    validator = token_validator(bridge.settings.gateway, clock)
+    ttl = bridge.settings.gateway.cache_ttl
+    try:
+        assert (await validator.validate(token)).patient == world.a.fhir_id
+        assert ehr.expire_tokens() >= 1
+        clock.advance(ttl - 0.5)
+        assert (await validator.validate(token)).patient == world.a.fhir_id  # the cache's
+        clock.advance(1)
+        with pytest.raises(InvalidToken, match="not active"):
+            await validator.validate(token)
+    finally:
+        await validator.aclose()
 
 
 # --- EHR SMART tokens (introspection at the sandbox EHR) --------------------------------------

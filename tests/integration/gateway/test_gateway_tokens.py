@@ -8,9 +8,11 @@ with ``private_key_jwt`` or a client secret):
   for another's; a token signed by another key under the sandbox's kid, an expired one, one
   of another issuer or audience, ``alg: none`` and an HMAC token keyed with the public key
   (algorithm confusion) each get 401 ``invalid_token``; a key rotation (new kid) is
-  followed by refetching the JWKS, and a key withdrawn from the JWKS stops being accepted;
-  a revocation at the EHR is not visible to a JWT (RFC 9068 tokens are self-contained), but
-  the token's ``exp`` ends it even inside the validation cache;
+  followed by refetching the JWKS (at most every 30 s), and a key withdrawn from the JWKS
+  stops being accepted once the JWKS is five minutes old; a revocation at the EHR is not
+  visible to a JWT (RFC 9068 tokens are self-contained), but the token's ``exp`` ends it
+  even inside the validation cache.  What happens over time is proven on the gateway's
+  token validator with a clock the test advances (issue 18), never by sleeping;
 * system tokens (SMART Backend Services), under introspection and under jwks: a client
   listed in ``gateway.system_clients`` searches and reads across patients; the same token
   from an unlisted client is 403; a system token without ``system/ImagingStudy`` read or
@@ -29,7 +31,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,14 +40,19 @@ from joserfc.jwk import RSAKey
 from sandbox_ehr import SandboxEhr
 
 from bridge.auth.keys import SigningKey, generate_signing_key
-from bridge.gateway import tokens as gateway_tokens
+from bridge.clock import ManualClock
+from bridge.config import GatewaySettings
+from bridge.gateway.errors import InvalidToken
+from bridge.gateway.tokens import TokenValidator
 from tests.integration.gateway.conftest import GATEWAY_CLIENT, VIEWER_APP
 from tests.integration.gateway.gateway_helpers import (
+    VIEWER_SECRET,
     World,
     ehr_patient_token,
     ehr_system_token,
     gateway_settings,
     multipart_parts,
+    token_validator,
 )
 from tests.support.ports import free_port
 from tests.support.servers import RunningGateway
@@ -198,81 +204,88 @@ def test_jwks_mode_refuses_forged_expired_wrong_issuer_and_wrong_audience_tokens
     assert not failures, failures
 
 
-def test_jwks_mode_follows_a_key_rotation_and_drops_a_withdrawn_key(
-    world: World, orthanc: Any, hapi: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_jwks_mode_follows_a_key_rotation_and_drops_a_withdrawn_key(
+    world: World, hapi: Any
 ) -> None:
     # an EHR of its own: rotating the module's sandbox key would disturb the other tests
     with SandboxEhr(hapi.fhir_url, auto_approve=True) as ehr:
         ehr.register_client(VIEWER_APP[0], secret=VIEWER_APP[1], redirect_uris=[VIEWER_APP[2]])
-        settings = gateway_settings(orthanc, hapi, tmp_path, port=free_port(),
-                                    **_jwks_settings(ehr))
-        running = RunningGateway(settings).start()
+        settings = GatewaySettings(enabled=True, viewer_token_secret=VIEWER_SECRET,
+                                   cache_ttl=1.0, **_jwks_settings(ehr))
+        # the gateway's validator on a clock the test moves: the refetch interval (30 s)
+        # and the JWKS's five minutes are advanced, not slept out or patched
+        clock = ManualClock.from_system()
+        validator = token_validator(settings, clock)
         try:
-            _rotate_and_withdraw(running, ehr, world, monkeypatch)
+            await _rotate_and_withdraw(validator, clock, ehr, world)
         finally:
-            running.stop()
+            await validator.aclose()
 
 
-def _rotate_and_withdraw(gw: RunningGateway, ehr: SandboxEhr, world: World,
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def _rotate_and_withdraw(validator: TokenValidator, clock: ManualClock,
+                               ehr: SandboxEhr, world: World) -> None:
     def kid(token: str) -> str:
         return str(jwt.decode(token, ehr.server.verification_keys()).header["kid"])
 
-    # the gateway rate-limits refetches (30 s) and keeps a JWKS for 5 minutes: shortened
-    # here so the test takes seconds; the logic under test is unchanged
-    monkeypatch.setattr(gateway_tokens, "_JWKS_MIN_REFRESH", 0.0)
+    async def patient_of(token: str) -> str | None:
+        return (await validator.validate(token)).patient
+
     first = _patient_token(ehr, world.a.fhir_id)
-    assert _get(gw, "studies", first).status_code == 200  # JWKS fetched: the first key only
+    assert await patient_of(first) == world.a.fhir_id  # JWKS fetched: the first key only
 
     ehr.rotate_signing_key()  # new kid; the first key stays published
     second = _patient_token(ehr, world.a.fhir_id)
     assert kid(second) != kid(first)
-    resp = _get(gw, "studies", second)  # unknown kid -> the gateway refetches the JWKS
-    assert resp.status_code == 200, resp.text
-    assert _uids(resp.json()) == set(world.a.studies)
-    time.sleep(gw.settings.gateway.cache_ttl + 0.2)
-    assert _get(gw, "studies", first).status_code == 200  # still published: still good
+    with pytest.raises(InvalidToken, match="signature"):  # JWKS fetched 0 s ago: not again
+        await patient_of(second)
+    clock.advance(30.001)  # an unknown kid refetches the JWKS at most every 30 s
+    assert await patient_of(second) == world.a.fhir_id
+    clock.advance(validator.settings.cache_ttl)  # validated afresh, not from the cache
+    assert await patient_of(first) == world.a.fhir_id  # still published: still good
 
-    # both keys withdrawn (as after a compromise); the stale JWKS must be let go
-    monkeypatch.setattr(gateway_tokens, "_JWKS_MAX_AGE", 1.0)
+    # both keys withdrawn (as after a compromise): trusted until the JWKS is five minutes
+    # old, then let go.  The old tokens first: a new-kid token would refresh it by itself
     ehr.rotate_signing_key(keep_old=False)
-    time.sleep(max(1.0, gw.settings.gateway.cache_ttl) + 0.3)
-    # the old tokens first: a new-kid token would refresh the JWKS by itself
-    for name, token in [("first key", first), ("second key", second)]:
-        resp = _get(gw, "studies", token)
-        assert resp.status_code == 401, (name, resp.status_code, resp.text[:200])
-        assert 'error="invalid_token"' in resp.headers["www-authenticate"]
+    clock.advance(300 - validator.settings.cache_ttl - 0.5)
+    assert await patient_of(first) == world.a.fhir_id
+    clock.advance(1)
+    for token in (first, second):
+        with pytest.raises(InvalidToken, match="signature"):
+            await patient_of(token)
     third = _patient_token(ehr, world.a.fhir_id)
-    assert _get(gw, "studies", third).status_code == 200
+    assert await patient_of(third) == world.a.fhir_id
 
 
-def test_jwks_mode_token_ends_at_its_exp_and_a_revocation_at_the_ehr_is_not_seen(
+async def test_jwks_mode_token_ends_at_its_exp_and_a_revocation_at_the_ehr_is_not_seen(
     jwks_bridge: RunningGateway, world: World, ehr: SandboxEhr
 ) -> None:
-    lifetime = 4
-    ehr.set_token_lifetime(lifetime)
-    try:
-        token = _patient_token(ehr, world.a.fhir_id)
-    finally:
-        ehr.set_token_lifetime(3600)
+    token = _patient_token(ehr, world.a.fhir_id)
     exp = float(jwt.decode(token, ehr.server.verification_keys()).claims["exp"])
-    assert exp - time.time() <= lifetime
     assert _get(jwks_bridge, "studies", token).status_code == 200
-    # revoked at the EHR: its introspection says inactive ...
-    assert ehr.expire_tokens() >= 1
-    answer = httpx.post(ehr.introspection_url, data={"token": token}, auth=GATEWAY_CLIENT,
-                        timeout=30).json()
-    assert answer["active"] is False
-    # ... but a self-contained JWT (RFC 9068) checked against the JWKS still verifies, after
-    # the cache entry is gone too: choose introspection where revocation must be prompt
-    time.sleep(jwks_bridge.settings.gateway.cache_ttl + 0.2)
-    assert time.time() < exp - 0.3, "the sandbox was too slow for this test"
-    assert _get(jwks_bridge, "studies", token).status_code == 200
-    # its exp ends it, within the gateway's 5 s leeway for clock skew or not
-    time.sleep(max(0.0, exp - time.time()) + 0.3)
-    resp = _get(jwks_bridge, "studies", token)
-    assert resp.status_code == 401, resp.text
-    assert 'error="invalid_token"' in resp.headers["www-authenticate"]
+    # the running gateway's validator, on a clock the test moves
+    clock = ManualClock.from_system()
+    validator = token_validator(jwks_bridge.settings.gateway, clock)
+    try:
+        assert (await validator.validate(token)).patient == world.a.fhir_id
+        # revoked at the EHR: its introspection says inactive ...
+        assert ehr.expire_tokens() >= 1
+        answer = httpx.post(ehr.introspection_url, data={"token": token}, auth=GATEWAY_CLIENT,
+                            timeout=30).json()
+        assert answer["active"] is False
+        # ... but a self-contained JWT (RFC 9068) checked against the JWKS still verifies,
+        # after the cache entry is gone too: choose introspection where revocation must be
+        # prompt
+        clock.advance(jwks_bridge.settings.gateway.cache_ttl)
+        assert (await validator.validate(token)).patient == world.a.fhir_id
+        assert _get(jwks_bridge, "studies", token).status_code == 200
+        # its exp ends it (RFC 7519 4.1.4), the validation cache notwithstanding
+        clock.advance(exp - clock.time() - 1)
+        assert (await validator.validate(token)).patient == world.a.fhir_id
+        clock.advance(1.5)
+        with pytest.raises(InvalidToken, match="expired"):
+            await validator.validate(token)
+    finally:
+        await validator.aclose()
 
 
 # --- system tokens (SMART Backend Services), both validation modes ------------------------------
