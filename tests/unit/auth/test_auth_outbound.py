@@ -18,6 +18,7 @@ from bridge.auth.keys import generate_signing_key, load_signing_key, write_key_f
 from bridge.auth.outbound import RenewingBearerAuth
 from bridge.auth.smart_backend import DEFAULT_BACKEND_SCOPE, SmartBackendFetcher
 from bridge.auth.tokens import AccessToken
+from bridge.clock import SYSTEM_CLOCK, Clock, ManualClock
 from bridge.config import AuthSettings
 from bridge.errors import AuthError
 
@@ -112,13 +113,14 @@ async def test_configured_token_url_skips_discovery(tmp_path: Path) -> None:
     assert (await fetch()).value == "at-1"
 
 
-def _counting_fetcher(lifetime: float = 300.0) -> tuple[list[int], object]:
+def _counting_fetcher(lifetime: float = 300.0, clock: Clock = SYSTEM_CLOCK
+                      ) -> tuple[list[int], object]:
     calls: list[int] = []
 
     async def fetch() -> AccessToken:
         calls.append(1)
-        await asyncio.sleep(0)
-        return AccessToken(value=f"t{len(calls)}", expires_at=time.monotonic() + lifetime)
+        await asyncio.sleep(0)  # a real fetcher yields to the loop while it waits
+        return AccessToken(value=f"t{len(calls)}", expires_at=clock.monotonic() + lifetime)
 
     return calls, fetch
 
@@ -156,16 +158,24 @@ async def test_second_401_with_a_fresh_token_is_a_typed_error_shown_in_status() 
     AUTH_HEALTH.clear()
 
 
-async def test_short_lived_token_is_renewed_before_it_expires() -> None:
-    calls, fetch = _counting_fetcher(lifetime=0.5)
-    auth = RenewingBearerAuth(fetch)  # type: ignore[arg-type]
+@pytest.mark.parametrize(("lifetime", "renew_at"), [
+    (10.0, 9.0),  # short-lived: renewed with a tenth of its lifetime left
+    (3600.0, 3570.0),  # long-lived: renewed 30 s before it expires
+])
+async def test_a_token_is_renewed_before_it_expires(lifetime: float, renew_at: float) -> None:
+    clock = ManualClock()
+    calls, fetch = _counting_fetcher(lifetime=lifetime, clock=clock)
+    auth = RenewingBearerAuth(fetch, clock=clock)  # type: ignore[arg-type]
     transport = httpx.MockTransport(lambda r: httpx.Response(200))
     async with httpx.AsyncClient(auth=auth, transport=transport) as client:
         await client.get("https://ehr.test/a")
+        clock.advance(renew_at - 0.5)
         await client.get("https://ehr.test/b")
         assert len(calls) == 1
-        await asyncio.sleep(0.5)
+        clock.advance(0.5)
         await client.get("https://ehr.test/c")
+        assert len(calls) == 2
+        await client.get("https://ehr.test/d")
     assert len(calls) == 2
 
 
