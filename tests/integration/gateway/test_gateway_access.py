@@ -263,7 +263,7 @@ def test_missing_expired_forged_wrong_audience_and_revoked_tokens_get_401(
     ehr_token = ehr_patient_token(ehr, client_id=VIEWER_APP[0], secret=VIEWER_APP[1],
                                   redirect_uri=VIEWER_APP[2], patient=world.a.fhir_id,
                                   scope="patient/ImagingStudy.rs")
-    with _client(bridge, ehr_token) as gw:  # valid first, so revocation follows a cache hit
+    with _client(bridge, ehr_token) as gw:  # the sandbox's tokens are good: control
         assert gw.get("studies").status_code == 200
     cases: dict[str, str | None] = {
         "missing": None,
