@@ -10,12 +10,12 @@ error                outcome                                     recorded as
 PatientNotFound      again after ``patient_retry_interval``      ``waiting``
 Outage               again after backoff (Retry-After a floor),  ``due``
                      however often it was tried
-other Waiting        again after backoff capped at attempt 6,    ``waiting``
-(AuthError)          however often it was tried
-Retryable            again after backoff (Retry-After a floor)   ``due``, until
-                     while ``attempts < max_attempts``           ``max_attempts``
-Permanent, or a      failed: dead letter with the reason         ``failed``
-spent Retryable
+AuthError            again after backoff capped at attempt 6,    ``waiting``
+                     however often it was tried
+Retryable            again after backoff (Retry-After a floor)   ``due``
+                     while ``attempts < max_attempts``, then
+                     failed
+Permanent            failed: dead letter with the reason         ``failed``
 ===================  ==========================================  =====================
 
 ``waiting`` rows are not counted as outstanding work (a drain does not wait for them); an
