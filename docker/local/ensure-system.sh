@@ -11,6 +11,10 @@ command -v java >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 # npm: the OHIF viewer package and newman (the Postman collection's runner)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# DCMTK (dsr2xml, and the DIMSE tools findscu/movescu/storescu/dcmqrscp) and dicom3tools
+# (dciodvfy): independent checkers of the DICOM documents we write
+command -v dsr2xml >/dev/null 2>&1 || need+=(dcmtk)
+command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
 if [ "${BRIDGE_WITH_BROWSER:-0}" = "1" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
