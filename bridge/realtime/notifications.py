@@ -126,7 +126,7 @@ async def notifications(request: Request, rt: Rt) -> JSONResponse:
     except SignatureError as exc:
         reason = "replay" if isinstance(exc, ReplayedSignature) else "signature"
         log.warning("notification refused", extra={"error_type": reason, "detail": str(exc)})
-        return _refuse(rt, reason, 401, f"notification signature refused: {exc}",
+        return _refuse(rt, reason, exc.http_status, f"notification signature refused: {exc}",
                        **{"WWW-Authenticate": 'HMAC-SHA256 realm="notifications"'})
     except StateUnavailable as exc:
         # authentic, but whether it is a replay cannot be told: refuse, the sender retries
