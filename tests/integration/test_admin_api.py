@@ -5,6 +5,7 @@ but never patient names or IDs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import logging
@@ -30,6 +31,7 @@ from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.fault_helpers import imaging_studies, write_config
 from tests.integration.sync_helpers import Loaded, load_and_seed
 from tests.support.ports import free_port
+from tests.support.servers import app_client
 from tests.support.settings import archive_entry
 
 
@@ -42,23 +44,14 @@ def archive(orthanc_factory: Any) -> Any:
 async def running(tmp_path: Path) -> AsyncIterator[Any]:
     """``running(settings, run_sync=...)``: the app with its lifespan, and a client on it
     carrying admin credentials."""
-    stack: list[Any] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(settings: Any, *, run_sync: bool) -> tuple[FastAPI, httpx.AsyncClient]:
-        app = create_app(with_admin(settings), run_sync=run_sync)
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        stack.append(lifespan)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                   base_url="http://bridge.test", headers=ADMIN_HEADERS)
-        stack.append(client)
-        return app, client
+        async def start(settings: Any, *, run_sync: bool) -> tuple[FastAPI, httpx.AsyncClient]:
+            app = create_app(with_admin(settings), run_sync=run_sync)
+            client = await stack.enter_async_context(app_client(app, headers=ADMIN_HEADERS))
+            return app, client
 
-    try:
         yield start
-    finally:
-        for item in reversed(stack):
-            await item.__aexit__(None, None, None)
 
 
 def _sample(families: Any, name: str, labels: dict[str, str]) -> float | None:

@@ -8,6 +8,7 @@ and ``/metrics`` were open, on the listener the patient-facing gateway and app s
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from tests.integration.admin_helpers import ADMIN_HEADERS, ADMIN_TOKEN
 from tests.integration.fault_helpers import write_config
 from tests.integration.serve_helpers import ServeProcess, serve_config
 from tests.support.ports import free_port
+from tests.support.servers import app_client
 from tests.support.settings import archive_entry
 
 OPS_PASSWORD = "ops-password-0123456789"
@@ -44,23 +46,13 @@ def _settings(orthanc: Any, hapi: Any, ns: Any, tmp_path: Path, admin_auth: Any)
 @pytest.fixture
 async def client_of() -> AsyncIterator[Callable[[Settings], Any]]:
     """``await client_of(settings)``: the app (lifespan entered) and an httpx client on it."""
-    opened: list[Any] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def open_(settings: Settings) -> tuple[FastAPI, httpx.AsyncClient]:
-        app = create_app(settings, run_sync=False)
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        opened.append(lifespan)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                   base_url="http://bridge.test")
-        opened.append(client)
-        return app, client
+        async def open_(settings: Settings) -> tuple[FastAPI, httpx.AsyncClient]:
+            app = create_app(settings, run_sync=False)
+            return app, await stack.enter_async_context(app_client(app))
 
-    try:
         yield open_
-    finally:
-        for item in reversed(opened):
-            await item.__aexit__(None, None, None)
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

@@ -21,6 +21,7 @@ from bridge.config import load_settings
 from bridge.fhir.capabilities import Needs, missing_capabilities
 from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.fault_helpers import write_config
+from tests.support.servers import app_client
 from tests.support.settings import archive_entry
 
 
@@ -81,10 +82,7 @@ def test_a_statement_without_conditional_update_or_identifier_search_is_named(
 
 async def _readyz(settings: Any) -> httpx.Response:
     app = create_app(with_admin(settings), run_sync=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bridge.test",
-        headers=ADMIN_HEADERS,
-    ) as client:
+    async with app_client(app, headers=ADMIN_HEADERS) as client:
         return await client.get("/readyz")
 
 

@@ -21,6 +21,7 @@ from samples.generator import generate_studies, write_part10
 from samples.seed_ehr import seed_ehr
 from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.sync_helpers import bridge_settings, study_by_uid
+from tests.support.servers import app_client
 
 ARCHIVE = "orthanc"  # the name bridge_settings gives the archive
 
@@ -64,10 +65,7 @@ async def test_a_study_with_an_unknown_body_part_is_synced_and_its_warning_repor
     assert all("bodySite" not in series for series in written["series"])
 
     app = create_app(with_admin(settings), run_sync=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bridge.test",
-        headers=ADMIN_HEADERS,
-    ) as client:
+    async with app_client(app, headers=ADMIN_HEADERS) as client:
         resp = await client.get(f"/studies/{uid}")
         assert resp.status_code == 200, resp.text
         body = resp.json()

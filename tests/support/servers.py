@@ -1,21 +1,37 @@
-"""ASGI apps on a real loopback port for tests: uvicorn in a daemon thread.
+"""ASGI apps for tests: in-process, or on a real loopback port with uvicorn in a thread.
 
-:class:`ServedApp` serves any ASGI app (a fake FHIR server, an EHR page, the SMART app
-alone); :class:`RunningGateway` and :class:`RunningBridge` serve the bridge's own app built
-from settings, without and with its sync workers.
+:func:`app_client` enters an app's lifespan and gives an httpx client on it without a
+socket.  :class:`ServedApp` serves any ASGI app (a fake FHIR server, an EHR page, the SMART
+app alone) on a port; :class:`RunningGateway` and :class:`RunningBridge` serve the bridge's
+own app built from settings, without and with its sync workers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Self
 
+import httpx
 import uvicorn
 
 from bridge.api.app import create_app
 from bridge.config import Settings
 from tests.support.ports import free_port
 from tests.support.waits import wait_until
+
+
+@contextlib.asynccontextmanager
+async def app_client(app: Any, *, base_url: str = "http://bridge.test",
+                     headers: Mapping[str, str] | None = None
+                     ) -> AsyncIterator[httpx.AsyncClient]:
+    """``app``'s lifespan entered (start-up, shut-down at the end of the block) and an httpx
+    client on it in-process (``httpx.ASGITransport``) sending ``headers``."""
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers,
+    ) as client:
+        yield client
 
 
 class ServedApp:

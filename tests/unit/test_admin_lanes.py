@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from bridge.api import create_app
 from bridge.config import InboundAuthSettings, Settings
+from tests.support.servers import app_client
 
 TOKEN = "admin-" + uuid.uuid4().hex
 
@@ -28,10 +29,7 @@ async def app_and_client(tmp_path: Path) -> AsyncIterator[tuple[Any, httpx.Async
         api={"admin_auth": InboundAuthSettings(bearer_tokens=[SecretStr(TOKEN)])},
     )
     app = create_app(settings, run_sync=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bridge.test",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
+    async with app_client(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         yield app, client
 
 

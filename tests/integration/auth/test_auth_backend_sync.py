@@ -30,6 +30,7 @@ from bridge.sync.runner import DrainStats
 from bridge.sync.service import sync_context
 from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.sync_helpers import load_and_seed, study_by_uid
+from tests.support.servers import app_client
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +70,7 @@ async def test_backfill_pushes_through_the_sandbox_with_backend_services(
 async def _checks(settings: Any) -> tuple[httpx.Response, dict[str, Any]]:
     """``/readyz`` and ``/status`` of a bridge app built from ``settings``."""
     app = create_app(with_admin(settings), run_sync=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://bridge",
-            headers=ADMIN_HEADERS) as client:
+    async with app_client(app, base_url="http://bridge", headers=ADMIN_HEADERS) as client:
         ready = await client.get("/readyz")
         status = (await client.get("/status")).json()
     return ready, status
