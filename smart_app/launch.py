@@ -35,8 +35,16 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from bridge.auth import smart_discovery
 from bridge.auth.keys import SigningKey, load_signing_key
 from bridge.auth.smart_backend import ASSERTION_TYPE, sign_client_assertion
+from bridge.auth.smart_discovery import DiscoveryProblem
+from bridge.auth.tokens import (
+    TokenProblem,
+    describe_oauth_error,
+    read_token_response,
+    token_lifetime,
+)
 from bridge.config import ScopeForm, SmartSettings
 from bridge.errors import Permanent
 
@@ -98,8 +106,9 @@ def study_unavailable() -> LaunchError:
 
 
 @dataclass(frozen=True, slots=True)
-class SmartConfiguration:
-    """The parts of ``.well-known/smart-configuration`` the app uses."""
+class LaunchConfiguration:
+    """The parts of ``.well-known/smart-configuration`` the app uses, checked for a
+    launch (:func:`discover`)."""
 
     authorization_endpoint: str
     token_endpoint: str
@@ -144,23 +153,20 @@ def same_origin_or_https(url: str, iss: str) -> bool:
     return parts.scheme == "http" and parts.netloc == urlsplit(iss).netloc
 
 
-async def discover(client: httpx.AsyncClient, iss: str) -> SmartConfiguration:
-    url = f"{iss}/.well-known/smart-configuration"
-    try:
-        resp = await client.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        raise LaunchError("EHR not reachable",
-                          f"SMART discovery failed ({type(exc).__name__})", status=502) from exc
-    if resp.status_code != 200:
-        raise LaunchError("EHR discovery failed",
-                          f"{url} answered HTTP {resp.status_code}", status=502)
-    try:
-        body = resp.json()
-    except ValueError as exc:
-        raise LaunchError("EHR discovery failed", "smart-configuration is not JSON",
-                          status=502) from exc
-    auth, token = body.get("authorization_endpoint"), body.get("token_endpoint")
-    if not isinstance(auth, str) or not isinstance(token, str):
+async def discover(client: httpx.AsyncClient, iss: str) -> LaunchConfiguration:
+    """The EHR's smart-configuration (:mod:`bridge.auth.smart_discovery`), checked for a
+    launch: both endpoints, TLS, PKCE S256."""
+    found = await smart_discovery.discover(client, iss)
+    if isinstance(found, DiscoveryProblem):
+        if found.reason == "unreachable":
+            raise LaunchError("EHR not reachable", f"SMART discovery failed ({found.detail})",
+                              status=502) from found.cause
+        detail = {"status": f"{found.url} answered HTTP {found.detail}",
+                  "not-json": "smart-configuration is not JSON"}.get(
+            found.reason, "smart-configuration lacks authorization or token endpoint")
+        raise LaunchError("EHR discovery failed", detail, status=502) from found.cause
+    auth, token = found.authorization_endpoint, found.token_endpoint
+    if auth is None:
         raise LaunchError("EHR discovery failed",
                           "smart-configuration lacks authorization or token endpoint",
                           status=502)
@@ -169,23 +175,19 @@ async def discover(client: httpx.AsyncClient, iss: str) -> SmartConfiguration:
             # SMART 2.2: TLS; plain http is accepted only on the EHR's own host (sandboxes)
             raise LaunchError("EHR discovery failed",
                               "an endpoint is neither https nor on the EHR's host", status=502)
-    methods = body.get("code_challenge_methods_supported")
-    method_set = frozenset(methods) if isinstance(methods, list) else frozenset()
-    if method_set and "S256" not in method_set:
+    if found.code_challenge_methods and "S256" not in found.code_challenge_methods:
         raise LaunchError("EHR not supported", "the EHR does not support PKCE S256", status=502)
-    caps = body.get("capabilities")
-    cap_set = frozenset(caps) if isinstance(caps, list) else frozenset()
-    issuer = body.get("issuer")
-    if not ("sso-openid-connect" in cap_set and isinstance(issuer, str)
+    issuer = found.issuer
+    if not ("sso-openid-connect" in found.capabilities and issuer is not None
             and same_origin_or_https(issuer, iss)):
         issuer = None
-    revocation = body.get("revocation_endpoint")
-    if isinstance(revocation, str) and not same_origin_or_https(revocation, iss):
+    revocation = found.revocation_endpoint
+    if revocation is not None and not same_origin_or_https(revocation, iss):
         # never send a token over plain http to another host; sign-out then only forgets
         log.warning("revocation_endpoint ignored: neither https nor on the EHR's host")
         revocation = None
-    return SmartConfiguration(auth, token, cap_set, method_set, issuer,
-                              revocation if isinstance(revocation, str) else None)
+    return LaunchConfiguration(auth, token, found.capabilities, found.code_challenge_methods,
+                               issuer, revocation)
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -200,7 +202,7 @@ def new_state() -> str:
     return secrets.token_urlsafe(32)
 
 
-def authorize_url(config: SmartConfiguration, *, client_id: str, redirect_uri: str, scope: str,
+def authorize_url(config: LaunchConfiguration, *, client_id: str, redirect_uri: str, scope: str,
                   state: str, aud: str, code_challenge: str, launch: str | None,
                   nonce: str | None = None) -> str:
     params = {
@@ -251,18 +253,6 @@ class ClientAuth:
         return None
 
 
-def _oauth_error(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return f"HTTP {resp.status_code}"
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        text = str(body["error"])
-        desc = body.get("error_description")
-        return f"{text}: {desc}" if isinstance(desc, str) else text
-    return f"HTTP {resp.status_code}"
-
-
 async def _token_request(client: httpx.AsyncClient, auth: ClientAuth, token_endpoint: str,
                          data: dict[str, str]) -> dict[str, Any]:
     basic = auth.apply(data, token_endpoint)
@@ -278,18 +268,14 @@ async def _token_request(client: httpx.AsyncClient, auth: ClientAuth, token_endp
                           status=502) from exc
     if resp.status_code != 200:
         raise LaunchError("Sign-in failed",
-                          f"the EHR refused the token request ({_oauth_error(resp)})",
+                          f"the EHR refused the token request ({describe_oauth_error(resp)})",
                           status=502)
-    try:
-        body = resp.json()
-    except ValueError as exc:
-        raise LaunchError("Sign-in failed", "the token response is not JSON",
-                          status=502) from exc
-    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-        raise LaunchError("Sign-in failed", "the token response has no access_token",
-                          status=502)
-    if str(body.get("token_type", "")).lower() != "bearer":
-        raise LaunchError("Sign-in failed", "the token is not a bearer token", status=502)
+    body = read_token_response(resp, require_token_type=True)
+    if isinstance(body, TokenProblem):
+        detail = {"not-json": "the token response is not JSON",
+                  "no-access-token": "the token response has no access_token",
+                  "not-bearer": "the token is not a bearer token"}[body.reason]
+        raise LaunchError("Sign-in failed", detail, status=502) from body.cause
     return body
 
 
@@ -308,8 +294,7 @@ def grant_from_token(body: dict[str, Any], *, previous: dict[str, Any] | None = 
     """The session fields kept from a token response (a refresh keeps the launch context
     of the original grant when the EHR does not repeat it)."""
     prev = previous or {}
-    expires_in = body.get("expires_in")
-    lifetime = float(expires_in) if isinstance(expires_in, int | float) else 300.0
+    lifetime = token_lifetime(body)
     grant = {
         "access_token": body["access_token"],
         "refresh_token": body.get("refresh_token") or prev.get("refresh_token"),

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
 
 import httpx
 from authlib.oauth2.rfc7523 import private_key_jwt_sign
 
 from bridge.auth.keys import SigningKey, load_signing_key
+from bridge.auth.smart_discovery import DiscoveryProblem, discover
 from bridge.auth.tokens import AccessToken, TokenFetcher, describe_oauth_error, parse_token
 from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config import AuthSettings
@@ -61,39 +61,36 @@ def sign_client_assertion(
     return str(assertion)
 
 
-async def discover_smart_configuration(
-    fhir_base: str, client: httpx.AsyncClient
-) -> dict[str, Any]:
-    """``{fhir}/.well-known/smart-configuration`` (SMART 2.2 "Conformance")."""
-    url = fhir_base.rstrip("/") + "/.well-known/smart-configuration"
-    try:
-        resp = await client.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        raise AuthError(f"SMART discovery at {url} failed: {type(exc).__name__}") from exc
-    if resp.status_code != 200:
-        raise AuthError(f"SMART discovery at {url} answered HTTP {resp.status_code}")
-    try:
-        config = resp.json()
-    except ValueError as exc:
-        raise AuthError(f"SMART discovery at {url} did not return JSON") from exc
-    if not isinstance(config, dict) or not isinstance(config.get("token_endpoint"), str):
-        raise AuthError(f"SMART discovery at {url} names no token_endpoint")
-    return config
+#: how a failed discovery is told to an administrator
+_DISCOVERY_FAILED = {
+    "unreachable": "SMART discovery at {url} failed: {detail}",
+    "status": "SMART discovery at {url} answered HTTP {detail}",
+    "not-json": "SMART discovery at {url} did not return JSON",
+    "no-token-endpoint": "SMART discovery at {url} names no token_endpoint",
+}
 
 
-def _check_server_supports(config: dict[str, Any], alg: str, url: str) -> None:
-    methods = config.get("token_endpoint_auth_methods_supported")
-    if isinstance(methods, list) and "private_key_jwt" not in methods:
+async def discover_token_endpoint(fhir_base: str, alg: str, client: httpx.AsyncClient) -> str:
+    """The token endpoint named by ``{fhir}/.well-known/smart-configuration`` (SMART 2.2
+    "Conformance"), once the server is seen to accept ``private_key_jwt`` with ``alg``."""
+    found = await discover(client, fhir_base)
+    if isinstance(found, DiscoveryProblem):
+        raise AuthError(_DISCOVERY_FAILED[found.reason].format(url=found.url,
+                                                               detail=found.detail)
+                        ) from found.cause
+    methods = found.token_endpoint_auth_methods
+    if methods is not None and "private_key_jwt" not in methods:
         raise AuthError(
-            f"the EHR at {url} does not offer private_key_jwt client authentication "
-            f"(token_endpoint_auth_methods_supported: {', '.join(map(str, methods))})"
+            f"the EHR at {fhir_base} does not offer private_key_jwt client authentication "
+            f"(token_endpoint_auth_methods_supported: {', '.join(methods)})"
         )
-    algs = config.get("token_endpoint_auth_signing_alg_values_supported")
-    if isinstance(algs, list) and alg not in algs:
+    algs = found.token_endpoint_auth_signing_algs
+    if algs is not None and alg not in algs:
         raise AuthError(
-            f"the EHR at {url} does not accept {alg} assertions "
-            f"(token_endpoint_auth_signing_alg_values_supported: {', '.join(map(str, algs))})"
+            f"the EHR at {fhir_base} does not accept {alg} assertions "
+            f"(token_endpoint_auth_signing_alg_values_supported: {', '.join(algs)})"
         )
+    return found.token_endpoint
 
 
 class SmartBackendFetcher:
@@ -124,9 +121,8 @@ class SmartBackendFetcher:
     async def _endpoint(self, client: httpx.AsyncClient) -> str:
         if self._token_endpoint is None:
             assert self._fhir_base is not None
-            config = await discover_smart_configuration(self._fhir_base, client)
-            _check_server_supports(config, self.key.alg, self._fhir_base)
-            self._token_endpoint = str(config["token_endpoint"])
+            self._token_endpoint = await discover_token_endpoint(self._fhir_base, self.key.alg,
+                                                                 client)
         return self._token_endpoint
 
     async def __call__(self) -> AccessToken:
