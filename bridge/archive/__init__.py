@@ -1,7 +1,11 @@
-"""The DICOMweb side: an async QIDO/WADO/STOW client and the change sources built on it."""
+"""The DICOMweb side: what the bridge needs of an archive (:class:`DicomwebSource`) and its
+two implementations, DICOMweb over HTTP (:class:`DicomwebClient`) and DICOM files indexed
+in SQLite (:class:`LocalFilesSource`)."""
 
 from __future__ import annotations
 
 from bridge.archive.client import DicomwebClient
+from bridge.archive.local_files import LocalFilesSource
+from bridge.archive.source import DicomwebSource, QidoPage
 
-__all__ = ["DicomwebClient"]
+__all__ = ["DicomwebClient", "DicomwebSource", "LocalFilesSource", "QidoPage"]
