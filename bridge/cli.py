@@ -106,12 +106,13 @@ def sync(
     With --once: one poll, sync everything due, exit; exit status 2 when the FHIR
     server's credentials are refused.
     """
-    from bridge.sync.service import check_fhir_credentials, run_service, sync_context
+    from bridge.assembly import sync_only
+    from bridge.sync.service import check_fhir_credentials, run_service
 
     settings = settings_or_exit(config)
 
     async def main() -> Any:
-        async with sync_context(settings) as ctx:
+        async with sync_only(settings) as ctx:
             if once:
                 await check_fhir_credentials(ctx.fhir)
                 results = await ctx.poller.poll_once()
@@ -157,11 +158,12 @@ def backfill(
     Resumable: run it again after a crash.  Exit status 2 when the FHIR server's
     credentials are refused (nothing can be written).
     """
+    from bridge.assembly import sync_only
     from bridge.sync.backfill import DEFAULT_START, BackfillProgress
     from bridge.sync.backfill import backfill as run_backfill
     from bridge.sync.patience import Patience
     from bridge.sync.runner import DrainStats
-    from bridge.sync.service import check_fhir_credentials, sync_context
+    from bridge.sync.service import check_fhir_credentials
     from bridge.sync.undated import UndatedResult
 
     settings = settings_or_exit(config)
@@ -170,7 +172,7 @@ def backfill(
     whole = undated if undated is not None else (from_ is None and to is None)
 
     async def main() -> Any:
-        async with sync_context(settings) as ctx:
+        async with sync_only(settings) as ctx:
             await check_fhir_credentials(ctx.fhir)
             named = archives_named(ctx.archives, archive)
             names = [name for name, _ in named]

@@ -180,9 +180,9 @@ async def _previews(
     if archive_settings is None:  # local files, no archive configured
         assembly, name = StudyAssembly(endpoint_for=_placeholder_spec), "preview"
     else:
-        from bridge.gateway.endpoint import gateway_endpoint_hooks
+        from bridge.assembly import endpoint_options
 
-        assembly, name = StudyAssembly(**gateway_endpoint_hooks(settings)), archive_settings.name
+        assembly, name = StudyAssembly(**endpoint_options(settings)), archive_settings.name
     fhir = None if offline or archive_settings is None else FhirClient(settings.fhir)
     shown: list[Any] = []
     try:

@@ -43,8 +43,8 @@ def reconcile_command(
     store.  Without --from/--to the whole archive is compared.  Exit status 0 when there is
     no drift, 3 when there is (after --fix too: the repairs happen in the sync workers).
     """
+    from bridge.assembly import sync_only
     from bridge.sync.reconcile import ReconcileReport, reconcile
-    from bridge.sync.service import sync_context
 
     start, end = parse_date(from_), parse_date(to)
     if (start is None) != (end is None):
@@ -52,7 +52,7 @@ def reconcile_command(
     settings = settings_or_exit(config)
 
     async def main() -> list[ReconcileReport]:
-        async with sync_context(settings) as ctx:
+        async with sync_only(settings) as ctx:
             reports = []
             for _name, client in archives_named(ctx.archives, archive):
                 reports.append(await reconcile(archive=client, fhir=ctx.fhir, store=ctx.store,

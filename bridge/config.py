@@ -35,6 +35,7 @@ from pydantic_settings import (
 )
 
 from bridge.errors import ConfigError
+from bridge.urls import http_url, is_http_url
 
 REPO_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -92,10 +93,7 @@ class AuthSettings(StrictModel):
 
 
 def _http_base(v: str) -> str:
-    parts = urlsplit(v)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("not an http(s) URL")
-    return v.rstrip("/")
+    return http_url(v)
 
 
 #: a server's base URL (DICOMweb root, FHIR base): http(s), no trailing slash
@@ -398,10 +396,8 @@ class GatewaySettings(StrictModel):
                 raise ValueError(f"gateway validation 'jwks' needs: {', '.join(missing)}")
         for name in ("public_url", "introspection_url", "jwks_uri"):
             url = getattr(self, name)
-            if url is not None:
-                parts = urlsplit(url)
-                if parts.scheme not in ("http", "https") or not parts.netloc:
-                    raise ValueError(f"gateway.{name} is not an http(s) URL")
+            if url is not None and not is_http_url(url):
+                raise ValueError(f"gateway.{name} is not an http(s) URL")
         if "{study_uids}" not in self.viewer_url_template:
             raise ValueError("gateway.viewer_url_template must contain {study_uids}")
         for name in ("viewer_url_template", "history_url"):
@@ -496,9 +492,7 @@ class SmartSettings(StrictModel):
             if getattr(self, name) is not None:
                 urls.append(getattr(self, name))
         for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"smart: {url!r} is not an http(s) URL")
+            http_url(url, name="smart")
         self.iss_allowlist = [u.rstrip("/") for u in self.iss_allowlist]
         if self.standalone_iss is not None:
             self.standalone_iss = self.standalone_iss.rstrip("/")

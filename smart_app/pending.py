@@ -26,7 +26,7 @@ from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, fun
 from sqlalchemy.engine import Engine
 
 from bridge.clock import SYSTEM_CLOCK, Clock
-from bridge.state.engine import writer
+from bridge.state import writer
 from smart_app.sessions import row_key, seal, unseal
 
 LAUNCH_COOKIE = "bridge_smart_launch"

@@ -16,8 +16,8 @@ import asyncio
 import logging
 
 from bridge.errors import BridgeError
-from bridge.gateway.compartment import first_value
-from bridge.gateway.service import Gateway
+from bridge.mapping.peek import first_str as first_value
+from smart_app.gateway_port import ImagingGateway
 from smart_app.history import StudyRow
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ SERIES_UID = "0020000E"
 CONCURRENCY = 8
 
 
-async def add_raw_body_parts(gateway: Gateway, patient: str, rows: list[StudyRow]) -> None:
+async def add_raw_body_parts(gateway: ImagingGateway, patient: str, rows: list[StudyRow]) -> None:
     """Add each unsited series' raw term to its row's ``body_sites`` and ``raw_sites``."""
     wanted = [r for r in rows if r.unsited_series and r.uid]
     if not wanted:

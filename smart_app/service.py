@@ -8,6 +8,7 @@ import asyncio
 import hmac
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -16,11 +17,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bridge.config import Settings, SmartSettings
+from bridge.config import SmartSettings
 from bridge.errors import BridgeError
-from bridge.gateway.service import Gateway
 from bridge.httpclient import HttpClient
 from smart_app import launch
+from smart_app.gateway_port import ImagingGateway
 from smart_app.history import FhirReader
 from smart_app.identity import Identity, OpenIdProviders
 from smart_app.launch import ClientAuth, LaunchError
@@ -33,40 +34,83 @@ log = logging.getLogger(__name__)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
-def public_base(settings: Settings) -> str:
-    smart = settings.smart
-    if smart.redirect_base_url:
-        return smart.redirect_base_url.rstrip("/")
-    if settings.api.public_url:
-        return settings.api.public_url.rstrip("/")
-    return f"http://{settings.api.host}:{settings.api.port}"
+@dataclass
+class _Opened:
+    """What :meth:`SmartApp.open` opens for one run of the app (closed by ``aclose``)."""
+
+    store: SessionStore
+    pending: PendingLaunches
+    http: httpx.AsyncClient
+    auth: ClientAuth
+    openid: OpenIdProviders
 
 
 class SmartApp:
-    """One per FastAPI app; ``aclose()`` on shutdown."""
+    """One per FastAPI app, built by the composition root; :meth:`open` at start-up (its
+    lifespan), ``aclose()`` on shutdown.
 
-    def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None) -> None:
-        self.settings: SmartSettings = settings.smart
-        self.base = public_base(settings)
+    ``base``: the app's public base URL (:attr:`bridge.urls.PublicUrls.smart`);
+    ``session_db_url``: where sessions live (``smart.session_db_url``, else the state
+    store's database)."""
+
+    def __init__(self, settings: SmartSettings, *, base: str, session_db_url: str) -> None:
+        self.settings = settings
+        self.base = base
         self.redirect_uri = f"{self.base}/smart/callback"
         parts = urlsplit(self.base)
         #: Secure cookies except on plain-http loopback (a browser drops Secure on http)
         self.secure_cookie = not (parts.scheme == "http" and parts.hostname in _LOOPBACK)
-        self.store = SessionStore(self.settings.session_db_url or settings.state.url,
-                                  lifetime=self.settings.session_lifetime)
-        self.pending = PendingLaunches(self.store.engine,
-                                       capacity=self.settings.max_pending_launches)
+        self._session_db_url = session_db_url
         rate = self.settings.launch_rate_per_minute
         self.launch_limit = RateLimiter(rate_per_minute=rate) if rate else None
-        self.http = http or HttpClient(timeout=self.settings.http_timeout,
-                                       follow_redirects=False)
-        self.auth = ClientAuth(self.settings)
-        self.openid = OpenIdProviders(self.http)
+        self._opened: _Opened | None = None
         self._refresh_locks: dict[str, asyncio.Lock] = {}
 
+    def open(self) -> None:
+        """Open the session tables, the HTTP client and the client credentials."""
+        if self._opened is not None:
+            return
+        store = SessionStore(self._session_db_url, lifetime=self.settings.session_lifetime)
+        pending = PendingLaunches(store.engine, capacity=self.settings.max_pending_launches)
+        http = HttpClient(timeout=self.settings.http_timeout, follow_redirects=False)
+        self._opened = _Opened(store, pending, http, ClientAuth(self.settings),
+                               OpenIdProviders(http))
+
+    def _open(self) -> _Opened:
+        if self._opened is None:
+            raise RuntimeError("the SMART app is not started (SmartApp.open)")
+        return self._opened
+
+    @property
+    def store(self) -> SessionStore:
+        return self._open().store
+
+    @property
+    def pending(self) -> PendingLaunches:
+        return self._open().pending
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._open().http
+
+    @property
+    def auth(self) -> ClientAuth:
+        return self._open().auth
+
+    @property
+    def openid(self) -> OpenIdProviders:
+        return self._open().openid
+
     async def aclose(self) -> None:
-        await self.http.aclose()
-        self.store.close()
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            await opened.http.aclose()
+            opened.store.close()
+
+    async def session_alive(self, session_key: str) -> bool:
+        """Whether the session of this row key is open: viewer tokens name the session
+        that minted them, so a sign-out ends them too."""
+        return await asyncio.to_thread(self.store.is_open, session_key)
 
     # --- cookies --------------------------------------------------------------------------
 
@@ -314,7 +358,7 @@ class SmartApp:
         :func:`~smart_app.launch.study_unavailable` (the app's own page, not OHIF's black
         "not available"; issue 20 item 8)."""
         token, source_path = "", ""
-        gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+        gateway: ImagingGateway | None = getattr(request.app.state, "gateway", None)
         template = self.settings.viewer_url_template
         patient = str(session.data["patient"])
         if gateway is not None:
@@ -325,7 +369,7 @@ class SmartApp:
                                token=quote(token, safe=""), data_source_path=source_path)
 
     @staticmethod
-    async def _patients_archive(gateway: Gateway, patient: str, study_uids: list[str]
+    async def _patients_archive(gateway: ImagingGateway, patient: str, study_uids: list[str]
                                 ) -> str:
         """The data-source path of the archive holding the first study, every study checked
         to be the patient's (the gateway's compartment look-ups, cached for the viewer's

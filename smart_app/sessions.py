@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.engine import Engine
 
-from bridge.state.engine import create_state_engine, writer
+from bridge.state import create_state_engine, writer
 
 COOKIE_NAME = "bridge_smart_session"
 

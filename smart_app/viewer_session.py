@@ -29,7 +29,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from bridge.gateway.service import Gateway
+from smart_app.gateway_port import ImagingGateway
 from smart_app.service import SmartApp
 from smart_app.sessions import session_id
 
@@ -55,7 +55,7 @@ def viewer_session_routes() -> APIRouter:
     @router.post(TOKEN_PATH)
     async def viewer_token(request: Request) -> JSONResponse:
         smart: SmartApp = request.app.state.smart
-        gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+        gateway: ImagingGateway | None = getattr(request.app.state, "gateway", None)
         if gateway is None:
             return _refused(404, "not_available", "no DICOMweb gateway: no viewer tokens")
         site = request.headers.get("sec-fetch-site", "same-origin")

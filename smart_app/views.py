@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from bridge.gateway.service import Gateway
 from bridge.smart_metrics import count_error_page
+from smart_app.gateway_port import ImagingGateway
 from smart_app.history import (
     Banner,
     FhirReadError,
@@ -244,7 +244,7 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
                                                     patient_banner(reader, patient))
             else:
                 rows = await imaging_history(reader, patient)
-            gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+            gateway: ImagingGateway | None = getattr(request.app.state, "gateway", None)
             if gateway is not None:  # the raw term where the EHR shows no body site
                 await add_raw_body_parts(gateway, patient, rows)
         except (LaunchError, FhirReadError) as exc:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI
 
-from bridge import __version__
+from bridge import __version__, assembly
 from bridge.api.admin_auth import admin_guard, announce
 from bridge.api.openapi import document
 from bridge.api.routes import admin, jwks
@@ -29,10 +29,10 @@ from bridge.audit import install as install_audit
 from bridge.config import Settings
 from bridge.gateway import install as install_gateway
 from bridge.httpbody import BodyLimit
-from bridge.realtime import RealtimeContext, notifications, stow_proxy
+from bridge.realtime import notifications, stow_proxy
 from bridge.realtime.service import start_realtime
-from bridge.sync.service import run_service, sync_context
-from smart_app import smart_router
+from bridge.sync.service import run_service
+from smart_app import smart_routes
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,15 @@ def create_listeners(settings: Settings, *, run_sync: bool = True) -> list[Liste
 
 
 def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI]) -> FastAPI:
+    parts = assembly.public_parts(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         announce(settings.api.admin_auth, listener="admin" if peers else "public")
-        async with sync_context(settings) as ctx:
+        async with assembly.services(settings, urls=parts.urls) as running:
+            ctx, realtime = running.sync, running.realtime
             stop = asyncio.Event()
             task = asyncio.create_task(run_service(ctx, stop)) if run_sync else None
-            realtime = RealtimeContext.create(ctx)
             for shared in (app, *peers):  # one service, seen by every listener
                 shared.state.ctx = ctx
                 shared.state.realtime = realtime
@@ -90,18 +92,19 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
                 if task is not None:
                     await task
                 await asyncio.gather(*realtime_tasks, return_exceptions=True)
-                await realtime.aclose()
 
     app = FastAPI(title="imaging-fhir-bridge", version=__version__, lifespan=lifespan)
     app.include_router(admin.health_router)
     app.include_router(jwks.router)
     app.include_router(notifications.router)
     app.include_router(stow_proxy.router)
-    audit = install_audit(app, settings)  # access decisions: log lines, AuditEvents (issue 20)
-    if settings.gateway.enabled:  # GET /dicom-web/*, /IHEInvokeImageDisplay (issue 8)
-        install_gateway(app, settings, audit=audit)
-    if settings.smart.enabled:  # /smart, /app, /viewer (issue 7)
-        app.include_router(smart_router(settings))
+    # access decisions: log lines, AuditEvents (issue 20)
+    install_audit(app, parts.audit, smart=settings.smart)
+    if parts.gateway is not None:  # GET /dicom-web/*, /IHEInvokeImageDisplay (issue 8)
+        install_gateway(app, parts.gateway)
+    if parts.smart is not None:  # /smart, /app, /viewer (issue 7)
+        app.include_router(smart_routes(parts.smart, sources=parts.sources,
+                                        viewer_session=parts.gateway is not None))
     _middleware(app, settings)
     return app
 

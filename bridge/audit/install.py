@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from bridge.audit.sink import FhirAuditSink
 from bridge.audit.trail import AuditTrail
-from bridge.config import AuditSettings, FhirSettings, Settings
+from bridge.config import AuditSettings, FhirSettings, Settings, SmartSettings
 from bridge.fhir.client import FhirClient
 
 OBSERVER = "imaging-fhir-bridge"
@@ -38,13 +38,11 @@ def build_trail(settings: Settings, *, server_address: str | None = None) -> Aud
                       close_timeout=audit.timeout)
 
 
-def install(app: FastAPI, settings: Settings) -> AuditTrail:
-    """Create the trail (``app.state.audit``), write what is left at shut-down, and observe
+def install(app: FastAPI, trail: AuditTrail, *, smart: SmartSettings) -> None:
+    """Attach ``trail`` (``app.state.audit``), write what is left at shut-down, and observe
     the SMART app's launches and page decisions when it is enabled."""
     from bridge.audit.smart import SmartAccessObserver
 
-    public = settings.api.public_url or f"http://{settings.api.host}:{settings.api.port}"
-    trail = build_trail(settings, server_address=public)
     app.state.audit = trail
 
     @contextlib.asynccontextmanager
@@ -55,7 +53,5 @@ def install(app: FastAPI, settings: Settings) -> AuditTrail:
             await trail.aclose()
 
     app.include_router(APIRouter(lifespan=lifespan))
-    if settings.smart.enabled:
-        app.add_middleware(SmartAccessObserver, trail=trail,
-                           client_id=settings.smart.client_id)
-    return trail
+    if smart.enabled:
+        app.add_middleware(SmartAccessObserver, trail=trail, client_id=smart.client_id)

@@ -5,10 +5,10 @@ at ``/dicom-web`` and each one at ``/dicom-web/{archive}`` (:mod:`bridge.gateway
 
 Public API::
 
-    install(app, settings, audit=trail)    # /dicom-web GET routes + /IHEInvokeImageDisplay
+    install(app, gateway)                  # /dicom-web GET routes + /IHEInvokeImageDisplay
+    Gateway.of(settings, audit=trail)      # a gateway (bridge.assembly wires the real one)
     gateway_endpoint_hooks(settings)       # SyncRunner kwargs: gateway Endpoints, ihe-iid
     app.state.gateway.viewer.mint(patient="Patient/123")   # viewer token for OHIF
-    app.state.gateway.session_resolver = resolve            # IID session hook (SMART app)
     Depends(require_token)                 # the bearer-token dependency, for other routes
 """
 
@@ -16,12 +16,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from bridge.audit import AuditTrail
-from bridge.config import Settings
 from bridge.gateway.endpoint import (
     REQUIRES_ACCESS_TOKEN,
-    endpoint_for,
-    endpoint_resource,
     gateway_endpoint_hooks,
     iid_endpoint,
 )
@@ -31,23 +27,20 @@ from bridge.gateway.tokens import TokenInfo, TokenValidator
 from bridge.gateway.viewer_tokens import ViewerClaims, ViewerTokens
 
 
-def install(app: FastAPI, settings: Settings, *, audit: AuditTrail | None = None
-            ) -> Gateway:
-    """Create the gateway and mount its routers on ``app`` (the caller checks
-    ``settings.gateway.enabled``); access decisions go to ``audit``."""
+def install(app: FastAPI, gateway: Gateway) -> None:
+    """Mount the gateway's routers on ``app`` (the composition root builds ``gateway``
+    when ``gateway.enabled``)."""
     from bridge.gateway.iid import iid_router
     from bridge.gateway.routes import dicomweb_router
 
-    gateway = Gateway(settings, audit=audit)
     app.state.gateway = gateway
     # /readyz fails while the EHR's token service refuses the gateway or cannot be reached
     checks = dict(getattr(app.state, "readiness_checks", {}))
     checks["gateway:token-validation"] = gateway.tokens.ready
     app.state.readiness_checks = checks
     app.include_router(dicomweb_router(gateway))
-    if settings.gateway.iid_enabled:
+    if gateway.settings.iid_enabled:
         app.include_router(iid_router())
-    return gateway
 
 
 __all__ = [
@@ -58,8 +51,6 @@ __all__ = [
     "TokenValidator",
     "ViewerClaims",
     "ViewerTokens",
-    "endpoint_for",
-    "endpoint_resource",
     "gateway_endpoint_hooks",
     "iid_endpoint",
     "install",

@@ -13,14 +13,15 @@ archive only ever asks that archive which patient a study belongs to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from bridge.config import Settings
+from bridge.config import ArchiveSettings, GatewaySettings
+from bridge.errors import ConfigError
 from bridge.gateway.compartment import Compartment, PatientKey, PatientMapper
-from bridge.gateway.endpoint import archive_base, gateway_archive
 from bridge.gateway.errors import NotFound
 from bridge.gateway.proxy import ArchiveProxy
+from bridge.urls import PublicUrls
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +45,19 @@ class ArchiveRoute:
 class ArchiveRoutes:
     """The gateway's archives by name, the default one first."""
 
-    def __init__(self, settings: Settings, *, mapper: PatientMapper) -> None:
-        default = gateway_archive(settings)
+    def __init__(self, archives: Sequence[ArchiveSettings], *, gateway: GatewaySettings,
+                 urls: PublicUrls, mapper: PatientMapper) -> None:
+        default = urls.default_archive
         if default is None:
             raise ValueError("the gateway needs an archive")
-        settings.archive_named(default)  # ConfigError for a Settings built by hand
-        gw = settings.gateway
-        ordered = sorted(settings.archives, key=lambda a: a.name != default)  # stable
+        if default not in {a.name for a in archives}:  # a Settings built by hand
+            raise ConfigError(f"no archive named {default!r} is configured (have: "
+                              f"{', '.join(a.name for a in archives) or 'none'})")
+        gw = gateway
+        ordered = sorted(archives, key=lambda a: a.name != default)  # stable
         self._routes: dict[str, ArchiveRoute] = {}
         for archive in ordered:
-            base = archive_base(settings, archive.name)
+            base = urls.archive(archive.name)
             proxy = ArchiveProxy(archive, public_base=base, timeout=gw.timeout)
             compartment = Compartment(archive=proxy, mapper=mapper, ttl=gw.cache_ttl,
                                       size=gw.cache_size)

@@ -1,139 +1,59 @@
-"""The Endpoints the sync writes when the gateway is enabled (SMART Imaging Access, IHE IID).
+"""The gateway's public addresses and Endpoints, from the whole settings: entries kept for
+tools and tests that hold a :class:`~bridge.config.Settings`.
 
-Every configured archive is behind the gateway, so every archive's ImagingStudy.endpoint
-points at a gateway base (never at the archive): the default archive's at the gateway root
-(``/dicom-web``, as before several archives were served), any other's at
-``{root}/{archive name}``.  These Endpoints carry the ``requires-access-token`` extension
-(value ``true``): the app presents the same SMART access token it used for the ImagingStudy
-search when it retrieves from the address.
-
-With ``gateway.iid_enabled`` every ImagingStudy also references one Endpoint of
-connectionType ``ihe-iid`` whose address is ``/IHEInvokeImageDisplay`` (IHE RAD TF-2 4.106;
-FHIR R4 ImagingStudy.endpoint is 0..* "access (query, view, or retrieval)").
+The addresses are computed once by :class:`bridge.urls.PublicUrls` and the Endpoints by the
+sync's policy (:mod:`bridge.sync.endpoints`); the composition root (:mod:`bridge.assembly`)
+builds both and hands them to the components.  These functions only split the settings.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from bridge.config import Settings
-from bridge.mapping import EndpointSpec
-
-REQUIRES_ACCESS_TOKEN = (
-    "http://hl7.org/fhir/smart-app-launch/StructureDefinition/requires-access-token"
+from bridge.sync.endpoints import (
+    CONNECTION_TYPES,
+    REQUIRES_ACCESS_TOKEN,
+    URI_SYSTEM,
+    GatewayEndpoints,
+    endpoint_policy,
 )
-CONNECTION_TYPES = "http://terminology.hl7.org/CodeSystem/endpoint-connection-type"
-IID_PATH = "/IHEInvokeImageDisplay"
-#: the Endpoint identifier system: its value is the address, a URI (FHIR R4 Identifier.system
-#: urn:ietf:rfc:3986), as for the DICOMweb Endpoints (mapping ``endpoint.identifier_system``)
-URI_SYSTEM = "urn:ietf:rfc:3986"
+from bridge.urls import IID_PATH, PublicUrls
+
+__all__ = ["CONNECTION_TYPES", "IID_PATH", "REQUIRES_ACCESS_TOKEN", "URI_SYSTEM"]
 
 
-class _Archive(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def base_url(self) -> str: ...
-
-
-def _api_root(settings: Settings) -> str:
-    api = settings.api
-    return (api.public_url or f"http://{api.host}:{api.port}").rstrip("/")
-
-
-def gateway_base(settings: Settings) -> str:
-    """The gateway's public DICOMweb root: ``gateway.public_url``, else the API's public
-    URL (or http://host:port) + ``/dicom-web``.  It serves the default archive and is the
-    viewer-token audience for every archive."""
-    if settings.gateway.public_url:
-        return settings.gateway.public_url.rstrip("/")
-    return _api_root(settings) + "/dicom-web"
-
-
-def gateway_archive(settings: Settings) -> str | None:
-    """The name of the default archive (served at the root; None when there is none)."""
-    if settings.gateway.archive:
-        return settings.gateway.archive
-    return settings.archives[0].name if settings.archives else None
+def _urls(settings: Settings) -> PublicUrls:
+    return PublicUrls.of(api=settings.api, gateway=settings.gateway, smart=settings.smart,
+                         archives=[a.name for a in settings.archives])
 
 
 def archive_base(settings: Settings, archive: str) -> str:
-    """The public DICOMweb base of one archive: the root for the default archive (so
-    Endpoints written before several archives were served stay valid), else
-    ``{root}/{archive}`` (archive names are URL-safe and never a root route, see
-    :class:`~bridge.config.ArchiveSettings`)."""
-    root = gateway_base(settings)
-    return root if archive == gateway_archive(settings) else f"{root}/{archive}"
+    """The public DICOMweb base of one archive (:meth:`PublicUrls.archive`)."""
+    return _urls(settings).archive(archive)
 
 
 def iid_address(settings: Settings) -> str:
     """The public URL of IHE IID (RAD-106): next to the API, like ``/dicom-web``."""
-    return _api_root(settings) + IID_PATH
+    return _urls(settings).iid
+
+
+def _policy(settings: Settings) -> GatewayEndpoints:
+    return GatewayEndpoints.of(_urls(settings),
+                               archives=[a.name for a in settings.archives],
+                               iid=settings.gateway.iid_enabled)
 
 
 def iid_endpoint(settings: Settings) -> dict[str, Any] | None:
-    """The ``ihe-iid`` Endpoint every ImagingStudy references, or None when IID is off.
-
-    payloadType is required (1..*) but IID carries no payload the consumer chooses: it
-    displays the studies named in the URL.  The text "DICOM IID" follows the FHIR R4
-    example Endpoint ``example-iid``; the endpoint-payload-type codes (any, none) say less.
-    No ``requires-access-token``: IID is invoked by a browser, which cannot add a bearer
-    token, and is authorised by the SMART app's launch session (IID defines no security).
-    """
-    if not (settings.gateway.enabled and settings.gateway.iid_enabled):
+    """The ``ihe-iid`` Endpoint every ImagingStudy references, or None when IID is off."""
+    if not settings.gateway.enabled:
         return None
-    address = iid_address(settings)
-    return {
-        "resourceType": "Endpoint",
-        "identifier": [{"system": URI_SYSTEM, "value": address}],
-        "status": "active",
-        "connectionType": {"system": CONNECTION_TYPES, "code": "ihe-iid",
-                           "display": "IHE IID"},
-        "name": "IHE Invoke Image Display",
-        "payloadType": [{"text": "DICOM IID"}],
-        "address": address,
-    }
-
-
-def endpoint_for(settings: Settings) -> Callable[[Any], EndpointSpec]:
-    """``SyncRunner(endpoint_for=...)``: the archive's gateway base."""
-
-    def spec(archive: _Archive) -> EndpointSpec:
-        return EndpointSpec(address=archive_base(settings, archive.name), name=archive.name)
-
-    return spec
-
-
-def endpoint_resource(settings: Settings) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
-    """``SyncRunner(endpoint_resource=...)``: add ``requires-access-token`` to an archive's
-    Endpoint (its address is a gateway base: every configured archive is behind it)."""
-    configured = {a.name for a in settings.archives}
-
-    def decorate(archive: str, resource: dict[str, Any]) -> dict[str, Any]:
-        if archive not in configured:
-            return resource
-        out = copy.deepcopy(resource)
-        extensions = [e for e in out.get("extension", []) or []
-                      if e.get("url") != REQUIRES_ACCESS_TOKEN]
-        extensions.append({"url": REQUIRES_ACCESS_TOKEN, "valueBoolean": True})
-        out["extension"] = extensions
-        return out
-
-    return decorate
+    return _policy(settings).iid_endpoint()
 
 
 def gateway_endpoint_hooks(settings: Settings) -> dict[str, Any]:
-    """``SyncRunner`` keyword arguments: empty when the gateway is disabled, else
-    ``endpoint_for`` and ``endpoint_resource`` pointing the Endpoints at the gateway, and
-    ``extra_endpoints`` with the ``ihe-iid`` Endpoint when IID is enabled."""
-    if not settings.gateway.enabled:
-        return {}
-    hooks: dict[str, Any] = {"endpoint_for": endpoint_for(settings),
-                             "endpoint_resource": endpoint_resource(settings)}
-    iid = iid_endpoint(settings)
-    if iid is not None:
-        hooks["extra_endpoints"] = [iid]
-    return hooks
+    """``SyncRunner`` keyword arguments of the deployment's Endpoint policy."""
+    policy = endpoint_policy(gateway=settings.gateway.enabled,
+                             iid=settings.gateway.iid_enabled, urls=_urls(settings),
+                             archives=[a.name for a in settings.archives])
+    return policy.runner_options() if policy is not None else {}

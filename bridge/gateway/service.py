@@ -28,11 +28,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bridge.audit import AuditTrail
-from bridge.config import Settings
+from bridge.config import GatewaySettings, Settings
 from bridge.fhir.client import FhirClient
 from bridge.gateway.archives import ArchiveRoute, ArchiveRoutes
 from bridge.gateway.compartment import PatientDirectory, PatientKey, PatientMapper
-from bridge.gateway.endpoint import gateway_base
 from bridge.gateway.errors import Forbidden, InsufficientScope, InvalidToken, NotAcceptable
 from bridge.gateway.paths import Target
 from bridge.gateway.proxy import DICOM_JSON
@@ -42,6 +41,7 @@ from bridge.gateway.scopes import Need, grants
 from bridge.gateway.tokens import TokenInfo, TokenValidator
 from bridge.gateway.viewer_tokens import ViewerTokens
 from bridge.mapping import load_mapping
+from bridge.urls import PublicUrls
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ _WADO_PARAMS = frozenset({"accept", "charset", "annotation", "quality", "viewpor
 #: the IID session hook the SMART app installs: request -> patient (FHIR id, Patient/id or
 #: system|value) of the authenticated session, or None when there is no session
 SessionResolver = Callable[[Request], Awaitable[TokenInfo | None]]
+#: the SMART app's check that a session (a viewer token's ``sid``) is still open
+SessionAlive = Callable[[str], Awaitable[bool]]
 
 
 def bearer(request: Request) -> str:
@@ -70,27 +72,59 @@ def bearer(request: Request) -> str:
 class Gateway:
     """Everything the ``/dicom-web`` routes need; one per app, ``aclose()`` on shutdown."""
 
-    def __init__(self, settings: Settings, *, fhir: FhirClient | None = None,
-                 audit: AuditTrail | None = None) -> None:
-        gw = settings.gateway
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        public_base: str,
+        mapper: PatientMapper,
+        archives: ArchiveRoutes,
+        fhir: FhirClient,
+        own_fhir: bool = False,
+        audit: AuditTrail | None = None,
+        session_resolver: SessionResolver | None = None,
+        session_alive: SessionAlive | None = None,
+    ) -> None:
+        """``public_base``: the gateway's public root (:attr:`bridge.urls.PublicUrls.
+        gateway`); ``fhir``: where patients are looked up (closed by :meth:`aclose` when
+        ``own_fhir``); ``session_resolver`` and ``session_alive``: the SMART app's session
+        look-ups (IHE IID's session cookie; a viewer token ends with its session)."""
+        gw = settings
         assert gw.viewer_token_secret is not None
         self.settings = gw
-        self.public_base = gateway_base(settings)
+        self.public_base = public_base
         # one audience, the root, for every archive: a viewer token opens the patient's
         # studies wherever they are, the compartment decides what it sees
         self.viewer = ViewerTokens(secret=gw.viewer_token_secret.get_secret_value(),
                                    audience=self.public_base,
                                    lifetime=gw.viewer_token_lifetime)
         self.tokens = TokenValidator(gw, viewer=self.viewer)
-        self.mapper = PatientMapper(load_mapping(settings.mapping.files))
-        self.archives = ArchiveRoutes(settings, mapper=self.mapper)
-        self._own_fhir = fhir is None
-        self.fhir = fhir or FhirClient(settings.fhir)
+        self.tokens.session_alive = session_alive
+        self.mapper = mapper
+        self.archives = archives
+        self._own_fhir = own_fhir
+        self.fhir = fhir
         self.patients = PatientDirectory(fhir=self.fhir, ttl=gw.cache_ttl, size=gw.cache_size)
         #: where access decisions are recorded (:mod:`bridge.gateway.observe`)
         self.audit = audit
-        #: set by the SMART app: resolves its session cookie for IHE IID
-        self.session_resolver: SessionResolver | None = None
+        #: the SMART app's session cookie as a token, for IHE IID
+        self.session_resolver = session_resolver
+
+    @classmethod
+    def of(cls, settings: Settings, *, fhir: FhirClient | None = None,
+           audit: AuditTrail | None = None, session_resolver: SessionResolver | None = None,
+           session_alive: SessionAlive | None = None) -> Gateway:
+        """A gateway from the whole settings, as :mod:`bridge.assembly` wires it (for tests
+        and tools that build the gateway alone)."""
+        urls = PublicUrls.of(api=settings.api, gateway=settings.gateway, smart=settings.smart,
+                             archives=[a.name for a in settings.archives])
+        mapper = PatientMapper(load_mapping(settings.mapping.files))
+        archives = ArchiveRoutes(settings.archives, gateway=settings.gateway, urls=urls,
+                                 mapper=mapper)
+        return cls(settings.gateway, public_base=urls.gateway, mapper=mapper,
+                   archives=archives, fhir=fhir or FhirClient(settings.fhir),
+                   own_fhir=fhir is None, audit=audit, session_resolver=session_resolver,
+                   session_alive=session_alive)
 
     async def aclose(self) -> None:
         await self.tokens.aclose()

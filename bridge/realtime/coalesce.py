@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from bridge.state import StateStore
 from bridge.state.enums import Reason
+from bridge.sync.signal import WorkSignal
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Coalescer:
         self,
         store: StateStore,
         *,
-        wake: asyncio.Event,
+        wake: WorkSignal | asyncio.Event,
         quiet_period: float,
         max_coalesce: float,
         clock: Callable[[], float] = time.monotonic,

@@ -63,14 +63,15 @@ class RealtimeContext:
     stats: RealtimeStats = field(default_factory=RealtimeStats)
 
     @classmethod
-    def create(cls, sync: SyncContext) -> RealtimeContext:
-        rt = sync.settings.realtime
-        coalescer = Coalescer(sync.store, wake=sync.poller.woke, quiet_period=rt.quiet_period,
-                              max_coalesce=rt.max_coalesce)
+    def create(cls, sync: SyncContext, settings: RealtimeSettings) -> RealtimeContext:
+        """The real-time sources' shared part over ``sync``: they mark studies due through
+        one coalescer, which sets the sync's work signal."""
+        coalescer = Coalescer(sync.store, wake=sync.work, quiet_period=settings.quiet_period,
+                              max_coalesce=settings.max_coalesce)
         # the replay memory lives in the state store, so processes sharing the store
         # refuse each other's replays too
-        return cls(sync=sync, settings=rt, coalescer=coalescer,
-                   replays=StoreReplayCache(sync.store, window=rt.signature_tolerance))
+        return cls(sync=sync, settings=settings, coalescer=coalescer,
+                   replays=StoreReplayCache(sync.store, window=settings.signature_tolerance))
 
     def archive(self, name: str | None) -> DicomwebClient:
         """The named archive, or the first configured one."""

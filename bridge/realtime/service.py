@@ -25,7 +25,7 @@ async def reconcile_all(rt: RealtimeContext, *, fix: bool) -> list[ReconcileRepo
         reports.append(await reconcile(archive=archive, fhir=rt.sync.fhir, store=rt.sync.store,
                                        start=start, end=end if start else None, fix=fix))
     if fix and any(r.drift for r in reports):
-        rt.sync.poller.woke.set()
+        rt.sync.work.set()
     return reports
 
 

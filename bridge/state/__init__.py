@@ -8,6 +8,7 @@ SQLite file by default, PostgreSQL by URL; schema managed by alembic migrations 
 from __future__ import annotations
 
 from bridge.state.base import Clock, utcnow
+from bridge.state.engine import create_state_engine, writer
 from bridge.state.enums import LANE_OF_REASON, AuditAction, Lane, Reason, Status
 from bridge.state.errors import StateUnavailable
 from bridge.state.store import StateStore, open_store
@@ -43,6 +44,8 @@ __all__ = [
     "StudyWarning",
     "WarnedStudy",
     "WarningView",
+    "create_state_engine",
     "open_store",
     "utcnow",
+    "writer",
 ]

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from bridge.archive.client import DicomwebClient
 from bridge.archive.dicomjson import STUDY_UID, first_str, study_fingerprint
 from bridge.state import StateStore
+from bridge.sync.signal import WorkSignal
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class Poller:
         interval: float,
         window_days: int,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        work: WorkSignal | None = None,
     ) -> None:
         self.archives = archives
         self.store = store
@@ -82,7 +84,7 @@ class Poller:
         self.last_poll: datetime | None = None
         self.last_results: list[PollResult] = []
         #: set whenever a poll marked something due, so workers wake at once
-        self.woke = asyncio.Event()
+        self.work = work if work is not None else WorkSignal()
 
     async def poll_once(self) -> list[PollResult]:
         today = self._today()
@@ -98,7 +100,7 @@ class Poller:
         self.last_poll = datetime.now(UTC)
         self.last_results = results
         if any(r.due for r in results):
-            self.woke.set()
+            self.work.set()
         return results
 
     async def run(self, stop: asyncio.Event) -> None:

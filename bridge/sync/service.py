@@ -5,69 +5,111 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from bridge.archive.client import DicomwebClient
 from bridge.auth.health import AUTH_HEALTH
-from bridge.config import DeletePolicy, Settings
+from bridge.config import (
+    ArchiveSettings,
+    DeletePolicy,
+    FhirSettings,
+    MappingSettings,
+    Settings,
+    StateSettings,
+    SyncSettings,
+)
 from bridge.errors import AuthError, BridgeError, ConfigError, FhirRejected
 from bridge.fhir.capabilities import Needs, missing_capabilities
 from bridge.fhir.client import FhirClient
-from bridge.gateway.endpoint import gateway_endpoint_hooks
 from bridge.mapping import MappingEngine, load_mapping
 from bridge.metrics import QUEUE_DEPTH
 from bridge.state import StateStore, open_store
 from bridge.sync.deletes import GoneHandler
+from bridge.sync.endpoints import GatewayEndpoints, endpoint_policy, runner_options
 from bridge.sync.heap import freeze_startup_heap
 from bridge.sync.patience import Patience
 from bridge.sync.poller import Poller
 from bridge.sync.realtime_worker import start_realtime_workers
 from bridge.sync.runner import DrainStats, SyncRunner
+from bridge.sync.signal import WorkSignal
 from bridge.sync.undated import UndatedResult, mark_undated
+from bridge.urls import PublicUrls
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class SyncContext:
-    settings: Settings
+    """The sync's components, built by :func:`open_sync` and closed on its exit."""
+
     store: StateStore
     archives: dict[str, DicomwebClient]
     fhir: FhirClient
     engine: MappingEngine
     runner: SyncRunner
     poller: Poller
+    #: the process's "there is work" signal, shared by every source and drain loop
+    work: WorkSignal
+    #: the sync's own settings (workers, poll window)
+    sync: SyncSettings
+    #: what a study gone from the archive does to the EHR (``realtime.delete_policy``)
+    delete_policy: DeletePolicy
     stats: DrainStats = field(default_factory=DrainStats)
 
 
 @contextlib.asynccontextmanager
-async def sync_context(settings: Settings, *, worker_id: str | None = None
-                       ) -> AsyncIterator[SyncContext]:
-    """Open the store, the clients and the mapping; close them all on exit."""
-    if not settings.archives:
+async def open_sync(
+    *,
+    archives: Sequence[ArchiveSettings],
+    fhir: FhirSettings,
+    mapping: MappingSettings,
+    state: StateSettings,
+    sync: SyncSettings,
+    delete_policy: DeletePolicy,
+    endpoints: GatewayEndpoints | None,
+    work: WorkSignal,
+    worker_id: str | None = None,
+) -> AsyncIterator[SyncContext]:
+    """Open the store, the clients and the mapping, each from its own settings; close them
+    all on exit.  ``endpoints``: the Endpoint policy (:mod:`bridge.sync.endpoints`)."""
+    if not archives:
         raise ConfigError("no archive configured: set BRIDGE_ARCHIVE__BASE_URL or archives:")
-    engine = MappingEngine(load_mapping(settings.mapping.files))
-    store = await asyncio.to_thread(open_store, settings.state.url,
-                                    bulk_share=settings.sync.bulk_share)
-    archives = {a.name: DicomwebClient(a) for a in settings.archives}
-    fhir = FhirClient(settings.fhir)
+    engine = MappingEngine(load_mapping(mapping.files))
+    store = await asyncio.to_thread(open_store, state.url, bulk_share=sync.bulk_share)
+    clients = {a.name: DicomwebClient(a) for a in archives}
+    fhir_client = FhirClient(fhir)
     try:
-        gone = GoneHandler(fhir=fhir, store=store, policy=settings.realtime.delete_policy)
-        runner = SyncRunner(store=store, archives=archives, fhir=fhir, engine=engine,
-                            sync=settings.sync, fhir_settings=settings.fhir,
-                            worker_id=worker_id, on_gone=gone,
-                            **gateway_endpoint_hooks(settings))
-        poller = Poller(list(archives.values()), store, interval=settings.sync.poll_interval,
-                        window_days=settings.sync.poll_window_days)
+        gone = GoneHandler(fhir=fhir_client, store=store, policy=delete_policy)
+        runner = SyncRunner(store=store, archives=clients, fhir=fhir_client, engine=engine,
+                            sync=sync, fhir_settings=fhir, worker_id=worker_id, on_gone=gone,
+                            **runner_options(endpoints))
+        poller = Poller(list(clients.values()), store, interval=sync.poll_interval,
+                        window_days=sync.poll_window_days, work=work)
         freeze_startup_heap()  # start-up is done: the drain's collections skip it
-        yield SyncContext(settings, store, archives, fhir, engine, runner, poller)
+        yield SyncContext(store, clients, fhir_client, engine, runner, poller, work, sync,
+                          delete_policy)
     finally:
-        for a in archives.values():
+        for a in clients.values():
             await a.aclose()
-        await fhir.aclose()
+        await fhir_client.aclose()
         await asyncio.to_thread(store.close)
+
+
+def sync_context(settings: Settings, *, worker_id: str | None = None
+                 ) -> contextlib.AbstractAsyncContextManager[SyncContext]:
+    """:func:`open_sync` from the whole settings, as :mod:`bridge.assembly` wires it: the
+    entry of tests and tools that build only the sync (the root is the entry points' own)."""
+    urls = PublicUrls.of(api=settings.api, gateway=settings.gateway, smart=settings.smart,
+                         archives=[a.name for a in settings.archives])
+    endpoints = endpoint_policy(gateway=settings.gateway.enabled,
+                                iid=settings.gateway.iid_enabled, urls=urls,
+                                archives=[a.name for a in settings.archives])
+    return open_sync(archives=settings.archives, fhir=settings.fhir, mapping=settings.mapping,
+                     state=settings.state, sync=settings.sync,
+                     delete_policy=settings.realtime.delete_policy, endpoints=endpoints,
+                     work=WorkSignal(), worker_id=worker_id)
 
 
 async def check_fhir_credentials(fhir: FhirClient) -> None:
@@ -89,7 +131,7 @@ async def check_fhir_credentials(fhir: FhirClient) -> None:
 def capability_needs(ctx: SyncContext) -> Needs:
     """What this deployment's mapping and delete policy ask of the FHIR server."""
     return Needs(patient_create=ctx.engine.mapping.patient.policy == "create",
-                 delete=ctx.settings.realtime.delete_policy is DeletePolicy.DELETE)
+                 delete=ctx.delete_policy is DeletePolicy.DELETE)
 
 
 async def check_fhir_capabilities(fhir: FhirClient, needs: Needs) -> None:
@@ -152,9 +194,9 @@ async def undated_loop(ctx: SyncContext, stop: asyncio.Event, *, interval: float
     sync`` has no scheduled reconciliation (``serve`` has) to find those studies."""
     while not stop.is_set():
         results = await sweep_undated(list(ctx.archives.values()), ctx.store,
-                                      window_days=ctx.settings.sync.poll_window_days)
+                                      window_days=ctx.sync.poll_window_days)
         if any(r.marked for r in results):
-            ctx.poller.woke.set()
+            ctx.work.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
@@ -163,7 +205,7 @@ async def worker_loop(ctx: SyncContext, stop: asyncio.Event, *, idle: float = 1.
     """Drain the queue continuously; sleep briefly (or until woken) when nothing is due."""
     while not stop.is_set():
         # cleared *before* claiming: a wake-up set while this batch runs is not lost
-        ctx.poller.woke.clear()
+        ctx.work.clear()
         try:
             n = await ctx.runner.run_once(ctx.stats)
         except Exception:  # never let one bad batch kill the worker; the lease expires
@@ -175,7 +217,7 @@ async def worker_loop(ctx: SyncContext, stop: asyncio.Event, *, idle: float = 1.
             depth = await asyncio.to_thread(ctx.store.queue_depth, name)
             QUEUE_DEPTH.labels(archive=name).set(depth)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_first(stop, ctx.poller.woke), timeout=idle)
+            await asyncio.wait_for(_first(stop, ctx.work), timeout=idle)
 
 
 async def _first(*events: asyncio.Event) -> None:
@@ -195,9 +237,9 @@ async def run_service(ctx: SyncContext, stop: asyncio.Event, *, undated_interval
     tasks = [asyncio.create_task(announce_capabilities(ctx), name="capabilities"),
              asyncio.create_task(ctx.poller.run(stop), name="poller")]
     tasks += [asyncio.create_task(worker_loop(ctx, stop), name=f"worker-{i}")
-              for i in range(ctx.settings.sync.workers)]
-    tasks += start_realtime_workers(ctx.runner, ctx.stats, count=ctx.settings.sync.realtime_workers,
-                                    wake=ctx.poller.woke, stop=stop)
+              for i in range(ctx.sync.workers)]
+    tasks += start_realtime_workers(ctx.runner, ctx.stats, count=ctx.sync.realtime_workers,
+                                    wake=ctx.work, stop=stop)
     if undated_interval > 0:
         tasks.append(asyncio.create_task(undated_loop(ctx, stop, interval=undated_interval),
                                          name="undated"))

@@ -36,9 +36,9 @@ def public_jwks(auth: AuthSettings) -> dict[str, Any] | None:
 
 @router.get("/.well-known/jwks.json")
 async def jwks(request: Request) -> dict[str, Any]:
-    settings = request.app.state.ctx.settings
+    fhir = request.app.state.ctx.fhir.settings
     try:
-        keys = await asyncio.to_thread(public_jwks, settings.fhir.auth)
+        keys = await asyncio.to_thread(public_jwks, fhir.auth)
     except (BridgeError, OSError) as exc:
         raise HTTPException(status_code=503, detail="the signing key cannot be read") from exc
     if keys is None:

@@ -167,7 +167,7 @@ def served_archives() -> Iterator[tuple[FakeArchives, str]]:
 @pytest.fixture
 async def rig(served_archives: tuple[FakeArchives, str]) -> AsyncIterator[Rig]:
     archives, url = served_archives
-    gateway = Gateway(_settings(main=f"{url}/main/dicom-web", cardio=f"{url}/cardio/dicom-web"))
+    gateway = Gateway.of(_settings(main=f"{url}/main/dicom-web", cardio=f"{url}/cardio/dicom-web"))
     app = FastAPI()
     app.state.gateway = gateway
     app.include_router(dicomweb_router(gateway))

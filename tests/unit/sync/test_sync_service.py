@@ -11,6 +11,7 @@ from bridge.metrics import QUEUE_DEPTH
 from bridge.state import open_store
 from bridge.sync.runner import DrainStats
 from bridge.sync.service import worker_loop
+from bridge.sync.signal import WorkSignal
 
 
 class _IdleRunner:
@@ -24,7 +25,7 @@ async def test_idle_worker_reports_each_archives_own_queue_depth(tmp_path: Path)
         store.mark_many_due("busy-arc", [("1.2.3", None), ("1.2.4", None)], reason="manual")
         ctx: Any = SimpleNamespace(runner=_IdleRunner(), store=store,
                                    archives={"busy-arc": None, "quiet-arc": None},
-                                   poller=SimpleNamespace(woke=asyncio.Event()),
+                                   work=WorkSignal(),
                                    stats=DrainStats())
         stop = asyncio.Event()
         task = asyncio.create_task(worker_loop(ctx, stop, idle=0.05))

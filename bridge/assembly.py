@@ -1,0 +1,178 @@
+"""The composition root: the one place that builds the bridge's components from the settings.
+
+Each component gets its own sub-settings and its collaborators through its constructor;
+none reads the whole :class:`~bridge.config.Settings`, and nothing is patched after it is
+built.  The entry points (``imaging-bridge`` commands, the API app, ``serve``) are the only
+modules importing this one (``tests/unit/test_architecture.py`` keeps it so).
+
+What is built, and from what::
+
+    PublicUrls          api, gateway, smart          (bridge.urls: computed once)
+    WorkSignal          -                            the process's "there is work"
+    sync (SyncContext)  archives, fhir, mapping, state, sync, realtime.delete_policy,
+                        the Endpoint policy (gateway, urls)
+    RealtimeContext     realtime, over the sync      coalescer, replay memory
+    AuditTrail          audit, fhir, urls.api
+    SmartApp            smart, urls.smart, session database
+    Gateway             gateway, urls, mapping, archives, fhir, audit, the SMART app's
+                        session look-ups (IHE IID cookie, viewer-token sessions)
+
+A new capability (a DIMSE source, an MHD consumer, a worklist SCP) is one new room plus a
+few lines here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from bridge.audit import AuditTrail, build_trail
+from bridge.config import Settings
+from bridge.fhir.client import FhirClient
+from bridge.gateway.archives import ArchiveRoutes
+from bridge.gateway.compartment import PatientMapper
+from bridge.gateway.service import Gateway, SessionResolver
+from bridge.gateway.tokens import TokenInfo
+from bridge.mapping import load_mapping
+from bridge.realtime.context import RealtimeContext
+from bridge.sync.endpoints import endpoint_policy, runner_options
+from bridge.sync.service import SyncContext, open_sync
+from bridge.sync.signal import WorkSignal
+from bridge.urls import PublicUrls
+from smart_app import SmartApp, sources_of
+from smart_app.gateway_port import ImagingGateway
+from smart_app.viewer import DataSource
+
+
+def public_urls(settings: Settings) -> PublicUrls:
+    """The deployment's public URLs, computed once."""
+    return PublicUrls.of(api=settings.api, gateway=settings.gateway, smart=settings.smart,
+                         archives=[a.name for a in settings.archives])
+
+
+@contextlib.asynccontextmanager
+async def sync_part(settings: Settings, *, urls: PublicUrls, work: WorkSignal,
+                    worker_id: str | None = None) -> AsyncIterator[SyncContext]:
+    """The sync engine (store, clients, mapping, runner, poller), closed on exit."""
+    endpoints = endpoint_policy(gateway=settings.gateway.enabled,
+                                iid=settings.gateway.iid_enabled, urls=urls,
+                                archives=[a.name for a in settings.archives])
+    async with open_sync(archives=settings.archives, fhir=settings.fhir,
+                         mapping=settings.mapping, state=settings.state, sync=settings.sync,
+                         delete_policy=settings.realtime.delete_policy, endpoints=endpoints,
+                         work=work, worker_id=worker_id) as ctx:
+        yield ctx
+
+
+def realtime_part(settings: Settings, sync: SyncContext) -> RealtimeContext:
+    """The real-time sources' shared part (coalescer, replay memory) over ``sync``."""
+    return RealtimeContext.create(sync, settings.realtime)
+
+
+def smart_part(settings: Settings, *, urls: PublicUrls) -> SmartApp | None:
+    """The SMART app when ``smart.enabled`` (opened by its router's lifespan)."""
+    if not settings.smart.enabled:
+        return None
+    return SmartApp(settings.smart, base=urls.smart,
+                    session_db_url=settings.smart.session_db_url or settings.state.url)
+
+
+def session_resolver(smart: SmartApp) -> SessionResolver:
+    """The gateway's IHE IID hook: the launch session as a patient-context token."""
+
+    async def resolve(request: Request) -> TokenInfo | None:
+        session = await smart.session_of(request)
+        if session is None or not session.authenticated:
+            return None
+        data = session.data
+        return TokenInfo(kind="smart", scopes=frozenset(str(data.get("scope", "")).split()),
+                         patient=str(data["patient"]), client_id=smart.auth.client_id,
+                         expires_at=session.expires_at)
+
+    return resolve
+
+
+def gateway_part(settings: Settings, *, urls: PublicUrls, audit: AuditTrail | None,
+                 smart: SmartApp | None) -> Gateway | None:
+    """The DICOMweb gateway when ``gateway.enabled``, with the SMART app's session
+    look-ups when the app is enabled too."""
+    if not settings.gateway.enabled:
+        return None
+    mapper = PatientMapper(load_mapping(settings.mapping.files))
+    archives = ArchiveRoutes(settings.archives, gateway=settings.gateway, urls=urls,
+                             mapper=mapper)
+    gateway = Gateway(settings.gateway, public_base=urls.gateway, mapper=mapper,
+                      archives=archives, fhir=FhirClient(settings.fhir), own_fhir=True,
+                      audit=audit,
+                      session_resolver=session_resolver(smart) if smart else None,
+                      session_alive=smart.session_alive if smart else None)
+    _as_seen_by_the_app: ImagingGateway = gateway  # the SMART app's view of it (typed)
+    return gateway
+
+
+def data_sources(settings: Settings, *, urls: PublicUrls) -> list[DataSource]:
+    """OHIF's data sources (one per archive behind the gateway)."""
+    return sources_of(urls, [a.name for a in settings.archives],
+                      gateway=settings.gateway.enabled)
+
+
+@dataclass(frozen=True)
+class PublicParts:
+    """What the public listener serves, built once when the app is created."""
+
+    urls: PublicUrls
+    audit: AuditTrail
+    smart: SmartApp | None
+    gateway: Gateway | None
+    sources: list[DataSource]
+
+
+def public_parts(settings: Settings) -> PublicParts:
+    urls = public_urls(settings)
+    audit = build_trail(settings, server_address=urls.api)
+    smart = smart_part(settings, urls=urls)
+    gateway = gateway_part(settings, urls=urls, audit=audit, smart=smart)
+    return PublicParts(urls, audit, smart, gateway, data_sources(settings, urls=urls))
+
+
+@dataclass
+class Running:
+    """The services of one run of the app: the sync and the real-time sources."""
+
+    sync: SyncContext
+    realtime: RealtimeContext
+
+
+@contextlib.asynccontextmanager
+async def services(settings: Settings, *, urls: PublicUrls) -> AsyncIterator[Running]:
+    """The sync and real-time parts for one run (the app's lifespan), closed on exit."""
+    async with sync_part(settings, urls=urls, work=WorkSignal()) as ctx:
+        realtime = realtime_part(settings, ctx)
+        try:
+            yield Running(ctx, realtime)
+        finally:
+            await realtime.aclose()
+
+
+
+def sync_only(settings: Settings, *, worker_id: str | None = None
+              ) -> contextlib.AbstractAsyncContextManager[SyncContext]:
+    """The sync engine alone, for the commands that run no app (sync, backfill,
+    reconcile)."""
+    return sync_part(settings, urls=public_urls(settings), work=WorkSignal(),
+                     worker_id=worker_id)
+
+
+def endpoint_options(settings: Settings) -> dict[str, Any]:
+    """The Endpoint policy's ``SyncRunner``/``StudyAssembly`` keyword arguments (what the
+    sync writes as ImagingStudy.endpoint), for the mapping preview."""
+    if not settings.gateway.enabled:
+        return {}  # the mapping's own Endpoints, addressing the archives
+    return runner_options(endpoint_policy(gateway=settings.gateway.enabled,
+                                          iid=settings.gateway.iid_enabled,
+                                          urls=public_urls(settings),
+                                          archives=[a.name for a in settings.archives]))
