@@ -1,7 +1,8 @@
 """The gateway's validation cache and JWKS refresh on an injected clock (issue 18): a result
 is reused for ``cache_ttl`` and never past the token's ``exp``; a revocation is seen once
 the entry expires; the JWKS is refetched for an unknown kid at most every 30 s and trusted
-five minutes at most.  Time is advanced, never slept out.  The same behaviours against the
+five minutes at most; the patient directory and the compartment look again after
+``cache_ttl``.  Time is advanced, never slept out.  The same behaviours against the
 real sandbox EHR: tests/integration/gateway/test_gateway_tokens.py and
 test_gateway_access.py."""
 
@@ -17,8 +18,8 @@ from joserfc.jwk import RSAKey
 
 from bridge.clock import ManualClock
 from bridge.config import GatewaySettings
-from bridge.gateway.compartment import PatientDirectory
-from bridge.gateway.errors import InvalidToken
+from bridge.gateway.compartment import Compartment, PatientDirectory
+from bridge.gateway.errors import Forbidden, InvalidToken
 from bridge.gateway.tokens import TokenValidator
 from bridge.gateway.viewer_tokens import ViewerTokens
 
@@ -201,3 +202,36 @@ async def test_the_patient_directory_reads_the_ehr_again_once_its_entry_expires(
     clock.advance(1)
     assert await directory.identifiers_of("Patient/9") == {("urn:mrn", "mrn-3")}
     assert fhir.reads == 3
+
+
+class _Archive:
+    """QIDO-RS answers of one study whose patient the test changes."""
+
+    def __init__(self) -> None:
+        self.patient = "P1"
+        self.queries = 0
+
+    async def qido_json(self, path: str, params: Any) -> list[dict[str, Any]]:
+        self.queries += 1
+        return [{"0020000D": {"vr": "UI", "Value": ["1.2.3"]},
+                 "00100020": {"vr": "LO", "Value": [self.patient]}}]
+
+
+class _Mapper:
+    def key_of(self, row: dict[str, Any]) -> tuple[str, str]:
+        return ("urn:mrn", str(row["00100020"]["Value"][0]))
+
+
+async def test_a_study_moved_to_another_patient_is_seen_within_cache_ttl() -> None:
+    clock, archive = ManualClock(), _Archive()
+    compartment = Compartment(archive=archive, mapper=_Mapper(),  # type: ignore[arg-type]
+                              ttl=TTL, size=16, clock=clock)
+    await compartment.check_study(frozenset({("urn:mrn", "P1")}), "1.2.3")
+    archive.patient = "P2"  # corrected at the archive
+    clock.advance(TTL - 1)
+    await compartment.check_study(frozenset({("urn:mrn", "P1")}), "1.2.3")  # cached
+    assert archive.queries == 1
+    clock.advance(1)
+    with pytest.raises(Forbidden):
+        await compartment.check_study(frozenset({("urn:mrn", "P1")}), "1.2.3")
+    assert archive.queries == 2
