@@ -25,6 +25,15 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _running(server: Any, *start_args: Any) -> Iterator[Any]:
+    """``server`` started, and stopped once the fixture's scope ends."""
+    server.start(*start_args)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def stack_state() -> dict[str, Any]:
     """Endpoints of an already-running stack (``BRIDGE_TEST_STACK``), or ``{}``."""
@@ -38,12 +47,7 @@ def orthanc(stack_state: dict[str, Any]) -> Iterator[devstack.Orthanc | devstack
     if "orthanc" in stack_state:
         yield stack_state["orthanc"]
         return
-    server = devstack.Orthanc()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(devstack.Orthanc())
 
 
 @pytest.fixture
@@ -69,13 +73,9 @@ def own_orthanc() -> Iterator[devstack.Orthanc]:
     """An Orthanc for one test module, in place of the shared one, for modules that store
     broken studies on purpose or expect a whole-archive backfill without failures (other
     tests leave broken or unseeded studies in the shared archive): such a module defines a
-    module-scoped ``orthanc`` fixture returning this one."""
-    server = devstack.Orthanc()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    module-scoped ``orthanc`` fixture returning this one; or a second archive beside the
+    shared one."""
+    yield from _running(devstack.Orthanc())
 
 
 @pytest.fixture(scope="session")
@@ -86,12 +86,7 @@ def postgres(
     if "postgres" in stack_state:
         yield stack_state["postgres"]
         return
-    server = devstack.Postgres()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(devstack.Postgres())
 
 
 @pytest.fixture
@@ -127,13 +122,9 @@ def hapi(stack_state: dict[str, Any]) -> Iterator[devstack.Hapi | devstack.HapiE
         return
     jar_env = os.environ.get("BRIDGE_HAPI_JAR")
     jar = Path(jar_env) if jar_env else devstack.build_hapi_jar(REPO_ROOT)
-    server = devstack.Hapi(jar)
     # Several JVMs on 2 cores can take HAPI well past its ~100 s idle start-up.
-    server.start(float(os.environ.get("BRIDGE_HAPI_START_TIMEOUT", "450")))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(devstack.Hapi(jar),
+                        float(os.environ.get("BRIDGE_HAPI_START_TIMEOUT", "450")))
 
 
 class Namespace:

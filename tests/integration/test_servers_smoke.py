@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from dicomweb_client import DICOMwebClient
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+from tests.support.waits import wait_until
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Namespace
@@ -179,22 +181,20 @@ def _alive(pid: int) -> bool:
 
 
 def _wait_for_state(proc: subprocess.Popen[bytes], state: Path, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while not state.exists():
+    def written() -> bool:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "devstack up did not write its state file"
-        time.sleep(0.2)
+        return state.exists()
+
+    wait_until(written, timeout=timeout, every=0.2, what="devstack up's state file")
     data: dict[str, Any] = json.loads(state.read_text())
     return data
 
 
 def _wait_gone(pids: list[int], timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = [p for p in pids if _alive(p)]
-        if not alive:
-            return []
-        time.sleep(0.2)
+    """The pids still alive once all are gone or ``timeout`` seconds have passed."""
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not any(_alive(p) for p in pids), timeout=timeout, every=0.2,
+                   what="the servers' exit")
     return [p for p in pids if _alive(p)]
 
 

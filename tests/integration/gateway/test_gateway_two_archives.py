@@ -45,12 +45,8 @@ DICOM_ALL = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
 @pytest.fixture(scope="module")
-def second_orthanc() -> Iterator[devstack.Orthanc]:
-    server = devstack.Orthanc().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def second_orthanc(own_orthanc: devstack.Orthanc) -> devstack.Orthanc:
+    return own_orthanc
 
 
 @pytest.fixture(scope="module")
