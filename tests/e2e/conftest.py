@@ -12,9 +12,10 @@ import pytest
 from playwright import sync_api as playwright_sync
 
 from tests.e2e.e2e_helpers import NAV_TIMEOUT, launch_chromium
-from tests.integration.conftest import hapi, ns, orthanc, postgres, stack_state
+from tests.integration.conftest import hapi, ns, orthanc, own_orthanc, postgres, stack_state
 
-__all__ = ["chromium", "context", "hapi", "ns", "orthanc", "page", "postgres", "stack_state"]
+__all__ = ["chromium", "context", "hapi", "ns", "orthanc", "own_orthanc", "page", "postgres",
+           "stack_state"]
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from samples.real_images import REAL_IMAGES, TRANSFER_SYNTAXES, RealStudy, real_
 from samples.seed_ehr import seed_ehr
 from tests.e2e.e2e_helpers import (
     APP_CLIENT,
+    NAV_TIMEOUT,
     Product,
     fhir_patient_id,
     launch_chromium,
@@ -39,7 +40,6 @@ from tests.e2e.e2e_helpers import (
 )
 from tests.integration.sync_helpers import study_by_uid
 
-NAV_TIMEOUT = 120_000  # ms
 IMAGE_TIMEOUT = 240.0  # s: a slow, loaded 2-core machine
 
 #: the biggest canvas: how many sampled pixels are lit, how many distinct grey levels they

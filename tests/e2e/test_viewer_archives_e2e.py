@@ -12,33 +12,25 @@ from typing import Any
 
 import devstack
 import pytest
-from playwright import sync_api as playwright_sync
 
 from bridge.config import ArchiveSettings, AuthSettings
 from bridge.sync.service import sync_context
 from tests.e2e.e2e_helpers import (
     APP_CLIENT,
     Product,
-    launch_chromium,
+    running_product,
     screenshot,
-    start_product,
-    stop_product,
     wait_for_image,
 )
 from tests.integration.gateway.gateway_helpers import World, build_world
 from tests.integration.sync_helpers import study_by_uid
 
 SECOND = "second"
-NAV_TIMEOUT = 120_000  # ms
 
 
 @pytest.fixture(scope="module")
-def second_orthanc() -> Iterator[devstack.Orthanc]:
-    server = devstack.Orthanc().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def second_orthanc(own_orthanc: devstack.Orthanc) -> devstack.Orthanc:
+    return own_orthanc
 
 
 @pytest.fixture(scope="module")
@@ -52,32 +44,20 @@ def product(orthanc: Any, hapi: Any, second_orthanc: devstack.Orthanc, world2: W
     second = ArchiveSettings(name=SECOND, base_url=second_orthanc.dicomweb_url,
                              auth=AuthSettings(kind="basic", username=second_orthanc.username,
                                                password=second_orthanc.password))
-    running = start_product(orthanc, hapi, tmp_path_factory.mktemp("bridge"),
-                            more_archives=[second])
+    with running_product(orthanc, hapi, tmp_path_factory.mktemp("bridge"),
+                         more_archives=[second]) as running:
 
-    async def sync() -> Any:  # the sync of the product's settings: gateway Endpoints
-        async with sync_context(running.settings) as ctx:
-            ctx.store.mark_many_due(SECOND, [(u, None) for u in world2.a.studies],
-                                    reason="manual")
-            return await ctx.runner.drain()
+        async def sync() -> Any:  # the sync of the product's settings: gateway Endpoints
+            async with sync_context(running.settings) as ctx:
+                ctx.store.mark_many_due(SECOND, [(u, None) for u in world2.a.studies],
+                                        reason="manual")
+                return await ctx.runner.drain()
 
-    stats = asyncio.run(sync())
-    assert stats.failed == stats.retried == 0
-    for uid in world2.a.studies:
-        assert len(study_by_uid(hapi, uid)) == 1
-    yield running
-    stop_product(running)
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as p:
-        browser = launch_chromium(p)
-        context = browser.new_context(viewport={"width": 1366, "height": 800})
-        context.set_default_timeout(NAV_TIMEOUT)
-        yield context.new_page()
-        context.close()
-        browser.close()
+        stats = asyncio.run(sync())
+        assert stats.failed == stats.retried == 0
+        for uid in world2.a.studies:
+            assert len(study_by_uid(hapi, uid)) == 1
+        yield running
 
 
 def test_a_study_of_the_second_archive_opens_in_ohif_from_that_archive(
