@@ -9,3 +9,9 @@ from bridge.archive.local_files import LocalFilesSource
 from bridge.archive.source import DicomwebSource, QidoPage
 
 __all__ = ["DicomwebClient", "DicomwebSource", "LocalFilesSource", "QidoPage"]
+
+
+def _both_are_sources(http: DicomwebClient, files: LocalFilesSource
+                      ) -> tuple[DicomwebSource, DicomwebSource]:
+    """Never called: mypy checks here that both implementations fit the protocol."""
+    return http, files

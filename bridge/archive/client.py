@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from bridge.archive.dicomjson import STUDY_UID, DicomJson, first_str
-from bridge.archive.source import STUDY_INCLUDE, Guard, QidoPage, qido_pages
+from bridge.archive.source import STUDY_INCLUDE, StudySearches
 from bridge.auth.outbound import build_auth
 from bridge.config import ArchiveSettings
-from bridge.dicom_uid import SERIES_UID_TAG, STUDY_UID_TAG, require_uid, uid_segment
+from bridge.dicom_uid import SERIES_UID_TAG, STUDY_UID_TAG, uid_segment
 from bridge.errors import ArchiveRejected, ArchiveUnavailable, DicomDataError, StudyGone
 from bridge.httpclient import HttpClient
 from bridge.jsonbytes import loads
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 _DICOM_JSON = "application/dicom+json"
 
-class DicomwebClient:
+class DicomwebClient(StudySearches):
     """One archive's DICOMweb API over HTTP: a :class:`~bridge.archive.source.DicomwebSource`.
     Use as an async context manager."""
 
@@ -43,6 +43,8 @@ class DicomwebClient:
     ) -> None:
         self.settings = settings
         self.name = settings.name
+        self.page_size = settings.page_size
+        self.max_results = settings.max_results
         self.base_url = settings.base_url
         self._client = HttpClient(
             base_url=settings.base_url + "/",
@@ -124,34 +126,6 @@ class DicomwebClient:
         if offset:
             params.append(("offset", offset))
         return await self._get_json("studies", params)
-
-    async def study_pages(
-        self, filters: Mapping[str, str] | None = None, *, guard: Guard | None = None
-    ) -> AsyncIterator[QidoPage]:
-        """Every page of a study search (limit/offset, PS3.18 8.3.4.4), with the archive's
-        ``page_size`` and result cap ``max_results``; ``guard`` makes each request (a
-        scan's patience)."""
-        async def search(limit: int, offset: int) -> list[DicomJson]:
-            return await self.search_studies(filters, limit=limit, offset=offset)
-
-        pages = qido_pages(search, page_size=self.settings.page_size,
-                           max_results=self.settings.max_results, guard=guard)
-        async for page in pages:
-            yield page
-
-    async def iter_studies(
-        self, filters: Mapping[str, str] | None = None
-    ) -> AsyncIterator[DicomJson]:
-        """All matching studies, page by page (limit/offset, PS3.18 8.3.4.4)."""
-        async for page in self.study_pages(filters):
-            for study in page.rows:
-                yield study
-
-    async def study(self, study_uid: str) -> DicomJson:
-        found = await self.search_studies({"StudyInstanceUID": require_uid(study_uid)})
-        if not found:
-            raise StudyGone(f"study {study_uid} is not in archive {self.name!r}")
-        return found[0]
 
     async def study_series(self, study_uid: str) -> list[DicomJson]:
         try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from bridge.archive.dicomjson import (
     first_str,
 )
 from bridge.archive.local_index import SCHEMA, level_record, study_filters
-from bridge.archive.source import STUDY_INCLUDE, Guard, QidoPage, qido_pages
+from bridge.archive.source import STUDY_INCLUDE, StudySearches
 from bridge.errors import ArchiveRejected, DicomDataError, StudyGone
 from bridge.mapping import tags as t
 from bridge.mapping.files import map_files
@@ -45,7 +45,7 @@ from bridge.mapping.files import map_files
 log = logging.getLogger(__name__)
 
 
-class LocalFilesSource:
+class LocalFilesSource(StudySearches):
     """DICOM files indexed in SQLite, answering as a DICOMweb archive.
 
     Parameters
@@ -67,7 +67,7 @@ class LocalFilesSource:
                  index: str | Path = ":memory:", page_size: int = 100,
                  max_results: int | None = None, strict: bool = False) -> None:
         self._paths = [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
-        self._name = name
+        self.name = name
         self.base_url = f"file://{self._paths[0].resolve()}" if self._paths else "file://"
         self.page_size = page_size
         self.max_results = max_results
@@ -78,10 +78,6 @@ class LocalFilesSource:
         #: files passed over by the last :meth:`reindex` (not DICOM), when not strict
         self.skipped: list[Path] = []
         self.reindex()
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     async def __aenter__(self) -> LocalFilesSource:
         return self
@@ -226,28 +222,6 @@ class LocalFilesSource:
             params.append(offset)
         return [_with_includes(json.loads(record), first, includefield)
                 for record, first in self._db.execute(sql, params)]
-
-    async def study_pages(
-        self, filters: Mapping[str, str] | None = None, *, guard: Guard | None = None
-    ) -> AsyncIterator[QidoPage]:
-        async def search(limit: int, offset: int) -> list[DicomJson]:
-            return await self.search_studies(filters, limit=limit, offset=offset)
-
-        async for page in qido_pages(search, page_size=self.page_size,
-                                     max_results=self.max_results, guard=guard):
-            yield page
-
-    async def iter_studies(self, filters: Mapping[str, str] | None = None
-                           ) -> AsyncIterator[DicomJson]:
-        async for page in self.study_pages(filters):
-            for study in page.rows:
-                yield study
-
-    async def study(self, study_uid: str) -> DicomJson:
-        found = await self.search_studies({"StudyInstanceUID": _uid(study_uid)})
-        if not found:
-            raise StudyGone(f"study {study_uid} is not in archive {self.name!r}")
-        return found[0]
 
     async def study_series(self, study_uid: str) -> list[DicomJson]:
         rows = list(self._db.execute(

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Protocol
 
 from bridge.archive.dicomjson import DicomJson
+from bridge.dicom_uid import require_uid
 from bridge.errors import StudyGone
 
 #: how one page request is made: ``await guard(request)``; a scan passes its patience
@@ -132,3 +133,44 @@ class DicomwebSource(Protocol):
     async def aclose(self) -> None:
         """Release connections or files."""
         ...
+
+
+class StudySearches:
+    """What follows from one QIDO study search, the same for every implementation:
+    :meth:`study_pages`, :meth:`iter_studies` and :meth:`study`."""
+
+    name: str
+    page_size: int
+    max_results: int | None
+
+    async def search_studies(
+        self, filters: Mapping[str, str] | None = None, *, limit: int | None = None,
+        offset: int = 0, includefield: Sequence[str] = STUDY_INCLUDE,
+    ) -> list[DicomJson]:
+        raise NotImplementedError
+
+    async def study_pages(
+        self, filters: Mapping[str, str] | None = None, *, guard: Guard | None = None
+    ) -> AsyncIterator[QidoPage]:
+        """Every page of a study search (limit/offset, PS3.18 8.3.4.4), with the archive's
+        page size and result cap; ``guard`` makes each request (a scan's patience)."""
+        async def search(limit: int, offset: int) -> list[DicomJson]:
+            return await self.search_studies(filters, limit=limit, offset=offset)
+
+        async for page in qido_pages(search, page_size=self.page_size,
+                                     max_results=self.max_results, guard=guard):
+            yield page
+
+    async def iter_studies(self, filters: Mapping[str, str] | None = None
+                           ) -> AsyncIterator[DicomJson]:
+        """All matching studies, page by page."""
+        async for page in self.study_pages(filters):
+            for study in page.rows:
+                yield study
+
+    async def study(self, study_uid: str) -> DicomJson:
+        """The study's QIDO record, or :class:`~bridge.errors.StudyGone`."""
+        found = await self.search_studies({"StudyInstanceUID": require_uid(study_uid)})
+        if not found:
+            raise StudyGone(f"study {study_uid} is not in archive {self.name!r}")
+        return found[0]
