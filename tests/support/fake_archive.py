@@ -8,7 +8,10 @@ through two faces over the same state.
   in the running event loop.
 
 What it answers: a QIDO-RS search by StudyInstanceUID (PS3.18 10.6) lists the study's
-patients from :attr:`patients_of`; WADO-RS metadata (PS3.18 10.4) of :attr:`instances`;
+patients from :attr:`patients_of`; any other study search lists :attr:`instances` (the
+first instance of each study as its row), matched on a StudyDate range (PS3.18 8.3.4.3)
+and paged with ``limit``/``offset`` (PS3.18 8.3.4.4); WADO-RS metadata (PS3.18 10.4) of
+:attr:`instances`;
 any other path (frames, bulk data) :attr:`bulk`.  Faults are data: :attr:`gone` (404),
 :attr:`down` (503) per study, :attr:`status` for every request, and :attr:`accept_tokens`
 (a bearer token not in it is refused with 401, RFC 6750 3.1).
@@ -27,6 +30,11 @@ from aiohttp import web
 
 from samples.generator import GeneratedStudy, instances_json
 from tests.support.ports import free_port
+
+
+def _study_date(row: dict[str, Any]) -> str:
+    value: list[str] = row.get("00080020", {}).get("Value") or [""]
+    return value[0]
 
 
 @dataclass
@@ -76,6 +84,8 @@ class FakeArchive:
         if self.status != 200:
             return _Answer(self.status, {"Retry-After": "17"})
         parts = path.split("?", 1)[0].split("/")
+        if parts[-1] == "studies" and "StudyInstanceUID" not in params:
+            return self._search(params)
         if parts[-1] == "studies":
             uid = params["StudyInstanceUID"]
             rows = [{"0020000D": {"vr": "UI", "Value": [uid]},
@@ -91,6 +101,16 @@ class FakeArchive:
         if uid in self.gone or uid not in self.instances:
             return _Answer(404)
         return _Answer(200, json=self.instances[uid])
+
+    def _search(self, params: Any) -> _Answer:
+        rows = [instances[0] for instances in self.instances.values() if instances]
+        if span := params.get("StudyDate"):
+            low, _, high = span.partition("-")
+            rows = [r for r in rows if low <= _study_date(r) <= (high or "99991231")]
+        offset = int(params.get("offset", 0))
+        limit = int(params.get("limit", len(rows)))
+        page = rows[offset:offset + limit]
+        return _Answer(200, json=page) if page else _Answer(204)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         """The ``httpx.MockTransport`` face."""

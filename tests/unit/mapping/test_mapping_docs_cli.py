@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import ClassVar
 
+import httpx
 import pytest
 import typer
 from mapping_helpers import DEFAULT_YAML, GOLDEN, REPO_ROOT, SITE_YAML
@@ -14,8 +14,10 @@ from pydicom.data import get_testdata_file
 from typer.testing import CliRunner
 
 from bridge.cli_mapping import register
+from bridge.config import ArchiveSettings
 from bridge.mapping import load_mapping, load_tables
 from bridge.mapping.docgen import DEFAULT_DOC, render_reference
+from tests.support.fake_archive import FakeArchive
 
 app = typer.Typer()
 register(app)
@@ -89,30 +91,6 @@ def test_preview_of_a_missing_file_fails_cleanly(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
-class FakeArchive:
-    """Stands in for bridge.archive.client.DicomwebClient (same calls, data in memory)."""
-
-    studies: ClassVar[dict[str, list[dict[str, object]]]] = {}
-
-    def __init__(self, settings: object) -> None:
-        self.name = "fake"
-        self.base_url = "http://fake.example.org/dicom-web"
-
-    async def __aenter__(self) -> FakeArchive:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def search_studies(
-        self, filters: dict[str, str] | None = None, *, limit: int | None = None
-    ) -> list[dict[str, object]]:
-        return [instances[0] for instances in self.studies.values()][:limit]
-
-    async def study_instances(self, study_uid: str) -> list[dict[str, object]]:
-        return self.studies[study_uid]
-
-
 class FakeSettings:
     """Just what the commands read of bridge.config.Settings."""
 
@@ -125,28 +103,33 @@ class FakeSettings:
         return self.archives[0]
 
 
-def _fake_archive(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fake_archive(monkeypatch: pytest.MonkeyPatch) -> FakeArchive:
+    """Two golden studies in a :class:`FakeArchive` behind the archive client the
+    commands build."""
     from golden_cases import ct_full, mr_knee_laterality
 
     import bridge.archive.client
     import bridge.cli_mapping as cli
 
-    FakeArchive.studies = {}
+    archive = FakeArchive()
     for uid, build in (("1.2.3.1", ct_full), ("1.2.3.2", mr_knee_laterality)):
         instances = build()
         for instance in instances:
             instance["0020000D"] = {"vr": "UI", "Value": [uid]}
-        FakeArchive.studies[uid] = instances
-    monkeypatch.setattr(bridge.archive.client, "DicomwebClient", FakeArchive)
+        archive.instances[uid] = instances
+    client = bridge.archive.client.DicomwebClient
+    monkeypatch.setattr(bridge.archive.client, "DicomwebClient", lambda settings: client(
+        ArchiveSettings(name=settings.name, base_url=settings.base_url),
+        transport=httpx.MockTransport(archive.handler)))
     monkeypatch.setattr(cli, "_settings", lambda config: FakeSettings())
     monkeypatch.setattr(
         cli, "_mapping_files", lambda config, explicit: list(explicit or [DEFAULT_YAML])
     )
+    return archive
 
 
 def test_preview_of_a_study_uid_fetches_from_the_archive(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_archive(monkeypatch)
-    uid = next(iter(FakeArchive.studies))
+    uid = next(iter(_fake_archive(monkeypatch).instances))
     result = runner.invoke(app, ["preview", uid, "--json", "--offline"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
