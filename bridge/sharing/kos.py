@@ -43,6 +43,8 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from bridge.mapping.peek import first_str
+from bridge.mapping.tags import STUDY_INSTANCE_UID
 from bridge.sharing import part10
 from bridge.sharing.policy import SharingPolicy
 from bridge.sharing.study import DicomJson, StudyFacts, first_text, read_study
@@ -67,7 +69,7 @@ COPIED: dict[str, str | None] = {
     "00100032": None,  # PatientBirthTime (3)
     "00100040": "CS",  # PatientSex (2)
     "00101002": None,  # OtherPatientIDsSequence (3)
-    "0020000D": "UI",  # StudyInstanceUID (1, read_study checked it)
+    STUDY_INSTANCE_UID: "UI",  # StudyInstanceUID (1, read_study checked it)
     "00080020": "DA",  # StudyDate (2)
     "00080030": "TM",  # StudyTime (2)
     "00080090": "PN",  # ReferringPhysicianName (2)
@@ -134,7 +136,7 @@ def _evidence(study: StudyFacts, url: str, location_uid: str) -> DicomJson:
             "0040E011": _el("UI", location_uid),  # RetrieveLocationUID
         })
     return _el("SQ", {"00081115": _el("SQ", *series_items),  # ReferencedSeriesSequence
-                      "0020000D": _el("UI", study.study_uid)})
+                      STUDY_INSTANCE_UID: _el("UI", study.study_uid)})
 
 
 def _content(study: StudyFacts) -> DicomJson:
@@ -169,8 +171,7 @@ def manifest_json(
     :class:`~bridge.sharing.errors.ManifestDataError` naming the attribute at fault.
     """
     first = instances[0] if instances else {}
-    raw_study = (first.get("0020000D") or {}).get("Value") or [""]
-    own_series = manifest_series_uid(str(raw_study[0]))
+    own_series = manifest_series_uid(first_str(first, STUDY_INSTANCE_UID) or "")
     study = read_study(instances, skip_series=frozenset({own_series}))
     url = retrieve_url(wado_rs_base, study.study_uid)
     location_uid = policy.source.retrieve_location_uid

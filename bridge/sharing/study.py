@@ -16,24 +16,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.dicom_uid import is_valid_uid
+from bridge.mapping.peek import values
+from bridge.mapping.tags import (
+    ACCESSION_NUMBER,
+    ISSUER_OF_PATIENT_ID,
+    ISSUER_OF_PATIENT_ID_QUALIFIERS_SEQUENCE,
+    MODALITY,
+    PATIENT_ID,
+    SERIES_INSTANCE_UID,
+    SOP_CLASS_UID,
+    SOP_INSTANCE_UID,
+    STUDY_DATE,
+    STUDY_DESCRIPTION,
+    STUDY_INSTANCE_UID,
+    UNIVERSAL_ENTITY_ID,
+)
 from bridge.sharing.errors import ManifestDataError
 
 DicomJson = dict[str, Any]
 
-STUDY_UID = "0020000D"
-SERIES_UID = "0020000E"
-SOP_CLASS_UID = "00080016"
-SOP_INSTANCE_UID = "00080018"
-MODALITY = "00080060"
-ROWS = "00280010"
-PATIENT_ID = "00100020"
-ISSUER_OF_PATIENT_ID = "00100021"
-ISSUER_QUALIFIERS = "00100024"
-UNIVERSAL_ENTITY_ID = "00400032"
-ACCESSION_NUMBER = "00080050"
-STUDY_DATE = "00080020"
-STUDY_DESCRIPTION = "00081030"
+ROWS = "00280010"  # Rows: an instance with pixels is an IMAGE reference (TID 2010)
 CONFIDENTIALITY_CODE = "00401008"
+STUDY_UID = STUDY_INSTANCE_UID
+SERIES_UID = SERIES_INSTANCE_UID
+ISSUER_QUALIFIERS = ISSUER_OF_PATIENT_ID_QUALIFIERS_SEQUENCE
 
 _LABELS = {
     STUDY_UID: "(0020,000D) StudyInstanceUID",
@@ -41,13 +47,6 @@ _LABELS = {
     SOP_CLASS_UID: "(0008,0016) SOPClassUID",
     SOP_INSTANCE_UID: "(0008,0018) SOPInstanceUID",
 }
-
-
-def values(ds: DicomJson, tag: str) -> list[Any]:
-    """The ``Value`` array of ``tag`` (empty when absent or zero-length, PS3.18 F.2.5)."""
-    element = ds.get(tag)
-    value = element.get("Value") if isinstance(element, dict) else None
-    return value if isinstance(value, list) else []
 
 
 def first_text(ds: DicomJson, tag: str) -> str | None:
