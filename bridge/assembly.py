@@ -30,7 +30,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from bridge.audit import AuditTrail, build_trail
+from bridge.audit import AuditTrail, trail_of
 from bridge.config import Settings
 from bridge.fhir.client import FhirClient
 from bridge.gateway.archives import ArchiveRoutes
@@ -133,7 +133,7 @@ class PublicParts:
 
 def public_parts(settings: Settings) -> PublicParts:
     urls = public_urls(settings)
-    audit = build_trail(settings, server_address=urls.api)
+    audit = trail_of(settings.audit, fhir=settings.fhir, server_address=urls.api)
     smart = smart_part(settings, urls=urls)
     gateway = gateway_part(settings, urls=urls, audit=audit, smart=smart)
     return PublicParts(urls, audit, smart, gateway, data_sources(settings, urls=urls))

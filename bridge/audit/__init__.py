@@ -8,7 +8,8 @@ EHR's FHIR server).
 
 Public API::
 
-    install(app, settings)           # app.state.audit, closed at shut-down
+    trail_of(settings.audit, fhir=settings.fhir, server_address=url)   # the trail
+    install(app, trail, smart=settings.smart)   # app.state.audit, closed at shut-down
     trail.record(AuditRecord(...))   # never waits
     audit_event(record, observer=)   # the AuditEvent of a record
 """
@@ -16,7 +17,7 @@ Public API::
 from __future__ import annotations
 
 from bridge.audit.fhir import EVENT_CODES, audit_event
-from bridge.audit.install import build_trail, install
+from bridge.audit.install import build_trail, install, trail_of
 from bridge.audit.record import Action, Actor, AuditRecord, Outcome, session_ref
 from bridge.audit.sink import AuditSink, FhirAuditSink
 from bridge.audit.trail import AuditTrail
@@ -34,4 +35,5 @@ __all__ = [
     "build_trail",
     "install",
     "session_ref",
+    "trail_of",
 ]

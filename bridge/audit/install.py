@@ -26,16 +26,22 @@ def audit_fhir_settings(audit: AuditSettings, fhir: FhirSettings) -> FhirSetting
                                         **({"auth": audit.auth} if audit.auth else {})})
 
 
-def build_trail(settings: Settings, *, server_address: str | None = None) -> AuditTrail:
-    """The trail of ``settings.audit``; AuditEvents only when ``audit.enabled``."""
-    audit = settings.audit
+def trail_of(audit: AuditSettings, *, fhir: FhirSettings, server_address: str | None = None
+             ) -> AuditTrail:
+    """The trail of ``audit``; AuditEvents (to ``audit.base_url``, else the EHR's FHIR
+    server ``fhir``) only when ``audit.enabled``."""
     sink = None
     if audit.enabled:
-        client = FhirClient(audit_fhir_settings(audit, settings.fhir))
+        client = FhirClient(audit_fhir_settings(audit, fhir))
         sink = FhirAuditSink(client, observer=OBSERVER, server_address=server_address)
     return AuditTrail(sink=sink, queue_size=audit.queue_size, batch_size=audit.batch_size,
                       aggregate_seconds=audit.aggregate_seconds,
                       close_timeout=audit.timeout)
+
+
+def build_trail(settings: Settings, *, server_address: str | None = None) -> AuditTrail:
+    """:func:`trail_of` from the whole settings (tests and tools)."""
+    return trail_of(settings.audit, fhir=settings.fhir, server_address=server_address)
 
 
 def install(app: FastAPI, trail: AuditTrail, *, smart: SmartSettings) -> None:

@@ -98,8 +98,7 @@ class Gateway:
         self.viewer = ViewerTokens(secret=gw.viewer_token_secret.get_secret_value(),
                                    audience=self.public_base,
                                    lifetime=gw.viewer_token_lifetime)
-        self.tokens = TokenValidator(gw, viewer=self.viewer)
-        self.tokens.session_alive = session_alive
+        self.tokens = TokenValidator(gw, viewer=self.viewer, session_alive=session_alive)
         self.mapper = mapper
         self.archives = archives
         self._own_fhir = own_fhir

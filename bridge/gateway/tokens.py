@@ -100,12 +100,13 @@ class TokenValidator:
         viewer: ViewerTokens,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        session_alive: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.settings = settings
         self.viewer = viewer
         self._clock = clock
-        #: set by the SMART app: is the session (``sid`` of a viewer token) still open?
-        self.session_alive: Callable[[str], Awaitable[bool]] | None = None
+        #: the SMART app's check: is the session (``sid`` of a viewer token) still open?
+        self.session_alive = session_alive
         self._http = HttpClient(timeout=10.0, transport=transport)
         self.introspector: Introspector | None = None
         if settings.validation is TokenValidation.INTROSPECTION:
