@@ -22,6 +22,8 @@ from typing import Any
 import devstack
 import pytest
 
+from tests.support.settings import pg_schema
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -91,23 +93,9 @@ def postgres(
 
 @pytest.fixture
 def pg_schema_url(postgres: Any) -> Iterator[str]:
-    """A state-store URL whose connections work in a fresh schema of the shared database
-    (``search_path`` set through the URL), dropped afterwards: several processes or apps of
-    one test can share it, and no other test sees its rows."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres.url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres.url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    """:func:`pg_schema` for one test."""
+    with pg_schema(postgres) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from bridge.state import (
@@ -35,6 +34,7 @@ from bridge.state import (
 )
 from bridge.state.engine import create_state_engine
 from bridge.state.migrate import VERSION_TABLE, current_revision, upgrade
+from tests.support.settings import pg_schema
 from tests.unit.state.state_helpers import (
     SEED_NOW,
     FakeClock,
@@ -50,19 +50,8 @@ HEAD = "0005"
 @pytest.fixture
 def pg_url(postgres: Any) -> Iterator[str]:
     """A URL whose connections work in a fresh, empty schema (dropped afterwards)."""
-    schema = f"state_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres.url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres.url).update_query_dict(
-        {"options": f"-csearch_path={schema} -clock_timeout=10s"}
-    )
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema(postgres, "-clock_timeout=10s") as url:
+        yield url
 
 
 @pytest.fixture

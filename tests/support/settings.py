@@ -1,5 +1,5 @@
 """Bridge configuration for tests: one archive entry, one whole config, one way to write
-and load it.
+and load it, and the state store's URL (a SQLite file, or a fresh PostgreSQL schema).
 
 A config is the plain dict an operator writes (JSON is YAML), so tests go through
 :func:`bridge.config.load_settings` (validation, defaults) as ``imaging-bridge`` does.
@@ -9,10 +9,15 @@ here.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bridge.config import Settings, load_settings
 
@@ -60,3 +65,23 @@ def save_config(path: Path, config: Mapping[str, Any]) -> Path:
 def settings_from(path: Path, config: Mapping[str, Any]) -> Settings:
     """``config`` written to ``path`` and loaded as the bridge loads its file."""
     return load_settings(save_config(path, config))
+
+
+@contextlib.contextmanager
+def pg_schema(postgres: Any, *options: str) -> Iterator[str]:
+    """A state-store URL whose connections work in a fresh schema of the shared database
+    (``search_path`` set through the URL, with further libpq ``options`` such as
+    ``-clock_timeout=10s``), dropped afterwards: several processes or apps of one test can
+    share it, and no other test sees its rows."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres.url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres.url).update_query_dict(
+        {"options": " ".join((f"-csearch_path={schema}", *options))})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
