@@ -9,12 +9,14 @@ through two faces over the same state.
 
 What it answers: a QIDO-RS search by StudyInstanceUID (PS3.18 10.6) lists the study's
 patients from :attr:`patients_of`; any other study search lists :attr:`instances` (the
-first instance of each study as its row), matched on a StudyDate range (PS3.18 8.3.4.3)
-and paged with ``limit``/``offset`` (PS3.18 8.3.4.4); WADO-RS metadata (PS3.18 10.4) of
+first instance of each study as its row), matched on a StudyDate range as a conformant
+server does (only valid dates match a range, PS3.4 C.2.2.2.5) and paged with
+``limit``/``offset`` (PS3.18 8.3.4.4); WADO-RS metadata (PS3.18 10.4) of
 :attr:`instances`;
 any other path (frames, bulk data) :attr:`bulk`.  Faults are data: :attr:`gone` (404),
-:attr:`down` (503) per study, :attr:`status` for every request, and :attr:`accept_tokens`
-(a bearer token not in it is refused with 401, RFC 6750 3.1).
+:attr:`down` (503) per study, :attr:`fail_next` (503 for the next N requests),
+:attr:`status` for every request, and :attr:`accept_tokens` (a bearer token not in it is
+refused with 401, RFC 6750 3.1).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import httpx
@@ -35,6 +38,14 @@ from tests.support.ports import free_port
 def _study_date(row: dict[str, Any]) -> str:
     value: list[str] = row.get("00080020", {}).get("Value") or [""]
     return value[0]
+
+
+def _valid_date(text: str) -> date | None:
+    """A DA value (PS3.5 6.2, ``YYYYMMDD``) as a date; None for anything else."""
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8])) if len(text) == 8 else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -57,6 +68,8 @@ class FakeArchive:
     down: set[str] = field(default_factory=set)
     #: study UID -> PatientIDs QIDO lists it under (one row each); a UID not there: 204
     patients_of: dict[str, list[str]] = field(default_factory=dict)
+    #: the next N requests are answered 503 (an outage)
+    fail_next: int = 0
     #: when not 200, every request is answered with it and ``Retry-After: 17``
     status: int = 200
     #: bearer credentials accepted (``Bearer xyz``); ``None`` accepts any
@@ -65,8 +78,9 @@ class FakeArchive:
     bulk: bytes | None = None
     #: metadata is written in pieces of this many bytes by :meth:`handle` (0: at once)
     chunk: int = 0
-    #: raw paths and headers of every request received
+    #: raw paths, query parameters and headers of every request received
     paths: list[str] = field(default_factory=list)
+    queries: list[dict[str, str]] = field(default_factory=list)
     seen: list[dict[str, str]] = field(default_factory=list)
     #: the archive's DICOMweb base URL once :meth:`serve` runs it
     base: str = ""
@@ -76,7 +90,11 @@ class FakeArchive:
 
     def _answer(self, path: str, params: Any, headers: dict[str, str]) -> _Answer:
         self.paths.append(path)
+        self.queries.append(dict(params))
         self.seen.append(headers)
+        if self.fail_next:
+            self.fail_next -= 1
+            return _Answer(503)
         auth = headers.get("Authorization", headers.get("authorization", ""))
         if (self.accept_tokens is not None and auth.startswith("Bearer")
                 and auth not in self.accept_tokens):
@@ -105,8 +123,9 @@ class FakeArchive:
     def _search(self, params: Any) -> _Answer:
         rows = [instances[0] for instances in self.instances.values() if instances]
         if span := params.get("StudyDate"):
-            low, _, high = span.partition("-")
-            rows = [r for r in rows if low <= _study_date(r) <= (high or "99991231")]
+            low, _, high = (_valid_date(p) for p in span.partition("-"))
+            rows = [r for r in rows if (day := _valid_date(_study_date(r))) is not None
+                    and (low is None or low <= day) and (high is None or day <= high)]
         offset = int(params.get("offset", 0))
         limit = int(params.get("limit", len(rows)))
         page = rows[offset:offset + limit]

@@ -6,7 +6,6 @@ no test sleeps."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from bridge.sync.backfill import DEFAULT_START, mark_history
 from bridge.sync.patience import Patience
 from bridge.sync.service import sweep_undated
 from bridge.sync.undated import mark_undated, outside
+from tests.support.fake_archive import FakeArchive
 
 END = date(2026, 12, 1)
 #: StudyDate values no window from DEFAULT_START to END finds; None = no StudyDate at all
@@ -40,44 +40,17 @@ def _row(uid: str, when: str | None) -> dict[str, Any]:
     return row
 
 
-def _valid(text: str) -> date | None:
-    try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:8])) if len(text) == 8 else None
-    except ValueError:
-        return None
+def date_archive(studies: dict[str, str | None], *, fail: int = 0) -> FakeArchive:
+    """An archive of study-level rows (UID, StudyDate as given) whose next ``fail``
+    requests are answered 503."""
+    return FakeArchive(instances={uid: [_row(uid, when)] for uid, when in sorted(studies.items())},
+                       fail_next=fail)
 
 
-@dataclass
-class DateArchive:
-    """QIDO-RS studies with limit/offset; ``fail`` answers the next N requests with 503."""
-
-    studies: dict[str, str | None]
-    fail: int = 0
-    queries: list[str] = field(default_factory=list)
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.queries.append(str(request.url.params.get("StudyDate")))
-        if self.fail:
-            self.fail -= 1
-            return httpx.Response(503)
-        span = request.url.params.get("StudyDate")
-        uids = sorted(self.studies)
-        if span:
-            lo, _, hi = (_valid(p) for p in span.partition("-"))
-            assert lo and hi
-            uids = [u for u in uids
-                    if (d := _valid(self.studies[u] or "")) is not None and lo <= d <= hi]
-        offset = int(request.url.params.get("offset", 0))
-        limit = int(request.url.params.get("limit", 1000))
-        page = uids[offset:offset + limit]
-        if not page:
-            return httpx.Response(204)
-        return httpx.Response(200, json=[_row(u, self.studies[u]) for u in page])
-
-    def client(self, *, page_size: int = 2) -> DicomwebClient:
-        settings = ArchiveSettings(name="arc", base_url="http://archive.test/dicom-web",
-                                   page_size=page_size)
-        return DicomwebClient(settings, transport=httpx.MockTransport(self.handler))
+def client_of(archive: FakeArchive, *, page_size: int = 2) -> DicomwebClient:
+    settings = ArchiveSettings(name="arc", base_url="http://archive.test/dicom-web",
+                               page_size=page_size)
+    return DicomwebClient(settings, transport=httpx.MockTransport(archive.handler))
 
 
 @pytest.fixture
@@ -117,8 +90,8 @@ def test_outside_means_no_valid_date_within_the_range() -> None:
 async def test_windows_miss_odd_dates_and_the_undated_pass_marks_exactly_them(
     store: StateStore,
 ) -> None:
-    archive = DateArchive({**ODD_DATES, **DATED})
-    async with archive.client() as client:
+    archive = date_archive({**ODD_DATES, **DATED})
+    async with client_of(archive) as client:
         windows = await mark_history(client, store, start=DEFAULT_START, end=END,
                                      window_days=3650)
         assert windows == len(DATED)  # the odd ones are in no window, silently
@@ -132,13 +105,13 @@ async def test_windows_miss_odd_dates_and_the_undated_pass_marks_exactly_them(
     for uid in ODD_DATES:
         assert store.get_study("arc", uid) is not None, uid
     # paged without a date filter: 8 studies, pages of 2
-    assert archive.queries.count("None") == 2 * 5
+    assert [q.get("StudyDate") for q in archive.queries].count(None) == 2 * 5
 
 
 async def test_scan_waits_out_an_archive_outage_and_resumes(store: StateStore) -> None:
-    archive = DateArchive({**ODD_DATES, **DATED}, fail=4)
+    archive = date_archive({**ODD_DATES, **DATED}, fail=4)
     time = FakeTime()
-    async with archive.client() as client:
+    async with client_of(archive) as client:
         marked = await mark_history(client, store, start=DEFAULT_START, end=END,
                                     window_days=3650, patience=time.patience(30.0))
         undated = await mark_undated(client, store, start=DEFAULT_START, end=END,
@@ -148,9 +121,9 @@ async def test_scan_waits_out_an_archive_outage_and_resumes(store: StateStore) -
 
 
 async def test_scan_gives_up_once_the_outage_outlasts_its_patience(store: StateStore) -> None:
-    archive = DateArchive(dict(DATED), fail=1000)
+    archive = date_archive(dict(DATED), fail=1000)
     time = FakeTime()
-    async with archive.client() as client:
+    async with client_of(archive) as client:
         with pytest.raises(ArchiveUnavailable):
             await mark_history(client, store, start=DEFAULT_START, end=END, window_days=3650,
                                patience=time.patience(10.0))
@@ -175,9 +148,9 @@ async def test_the_sync_services_sweep_marks_what_its_poll_window_never_sees(
     store: StateStore,
 ) -> None:
     # `imaging-bridge sync` polls the last days only and has no scheduled reconciliation
-    archive = DateArchive({**ODD_DATES, **DATED, "1.2.826.0.1.9": "20261130"})
-    down = DateArchive(dict(DATED), fail=1000)
-    async with archive.client() as client, down.client() as broken:
+    archive = date_archive({**ODD_DATES, **DATED, "1.2.826.0.1.9": "20261130"})
+    down = date_archive(dict(DATED), fail=1000)
+    async with client_of(archive) as client, client_of(down) as broken:
         results = await sweep_undated([broken, client], store, window_days=2,
                                       today=lambda: date(2026, 12, 1))
     # the broken archive is skipped, the other one swept; 2026-11-30 is the poll's
