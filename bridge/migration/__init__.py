@@ -1,0 +1,1 @@
+"""Migration of legacy PACS into the archive over DIMSE (issue 15); see docs/migration.md."""
