@@ -38,7 +38,9 @@ from bridge.gateway.compartment import PatientMapper
 from bridge.gateway.service import Gateway, SessionResolver
 from bridge.gateway.tokens import TokenInfo
 from bridge.mapping import load_mapping
+from bridge.realtime.coalesce import Coalescer
 from bridge.realtime.context import RealtimeContext
+from bridge.realtime.replays import StoreReplayCache
 from bridge.sync.endpoints import endpoint_policy, runner_options
 from bridge.sync.service import SyncContext, open_sync
 from bridge.sync.signal import WorkSignal
@@ -69,8 +71,14 @@ async def sync_part(settings: Settings, *, urls: PublicUrls, work: WorkSignal,
 
 
 def realtime_part(settings: Settings, sync: SyncContext) -> RealtimeContext:
-    """The real-time sources' shared part (coalescer, replay memory) over ``sync``."""
-    return RealtimeContext.create(sync, settings.realtime)
+    """The real-time sources' shared part over ``sync``: they mark studies due through one
+    coalescer, which sets the sync's work signal; the replay memory lives in the state
+    store, so processes sharing the store refuse each other's replays too."""
+    rt = settings.realtime
+    coalescer = Coalescer(sync.store, wake=sync.work, quiet_period=rt.quiet_period,
+                          max_coalesce=rt.max_coalesce)
+    return RealtimeContext(sync=sync, settings=rt, coalescer=coalescer,
+                           replays=StoreReplayCache(sync.store, window=rt.signature_tolerance))
 
 
 def smart_part(settings: Settings, *, urls: PublicUrls) -> SmartApp | None:

@@ -14,7 +14,6 @@ from bridge.config import RealtimeSettings
 from bridge.errors import ConfigError
 from bridge.realtime.coalesce import Coalescer
 from bridge.realtime.orthanc_api import OrthancApi
-from bridge.realtime.replays import StoreReplayCache
 from bridge.realtime.signing import ReplayCache
 from bridge.realtime.stats import RealtimeStats
 from bridge.realtime.stow_forward import StowForwarder
@@ -61,17 +60,6 @@ class RealtimeContext:
     #: the Orthanc /changes poller, when it runs (serve mode with realtime.orthanc_changes)
     changes_feed: FeedStatus | None = None
     stats: RealtimeStats = field(default_factory=RealtimeStats)
-
-    @classmethod
-    def create(cls, sync: SyncContext, settings: RealtimeSettings) -> RealtimeContext:
-        """The real-time sources' shared part over ``sync``: they mark studies due through
-        one coalescer, which sets the sync's work signal."""
-        coalescer = Coalescer(sync.store, wake=sync.work, quiet_period=settings.quiet_period,
-                              max_coalesce=settings.max_coalesce)
-        # the replay memory lives in the state store, so processes sharing the store
-        # refuse each other's replays too
-        return cls(sync=sync, settings=settings, coalescer=coalescer,
-                   replays=StoreReplayCache(sync.store, window=settings.signature_tolerance))
 
     def archive(self, name: str | None) -> DicomwebClient:
         """The named archive, or the first configured one."""
