@@ -13,7 +13,12 @@ from bridge.state import Lane, StateStore
 from bridge.sync.backfill import mark_history
 from bridge.sync.poller import poll_window
 from bridge.sync.service import sweep_undated, sync_context
-from tests.unit.sync.test_backfill_undated_and_outage import DATED, ODD_DATES, DateArchive
+from tests.unit.sync.test_backfill_undated_and_outage import (
+    DATED,
+    ODD_DATES,
+    client_of,
+    date_archive,
+)
 
 TODAY = date(2026, 12, 1)
 
@@ -32,8 +37,8 @@ async def test_the_sync_services_undated_sweep_queues_in_the_bulk_lane(
 ) -> None:
     # the first sweep of a large archive may find thousands of undated studies: they must
     # not get ahead of the studies the STOW proxy and the notifications bring
-    archive = DateArchive(dict(ODD_DATES))
-    async with archive.client() as client:
+    archive = date_archive(dict(ODD_DATES))
+    async with client_of(archive) as client:
         await sweep_undated([client], store, window_days=2, today=lambda: TODAY)
     assert lanes(store, list(ODD_DATES)) == {Lane.BULK}
 
@@ -42,8 +47,8 @@ async def test_the_backfill_queues_in_the_bulk_lane_and_the_recent_window_poll_i
     store: StateStore,
 ) -> None:
     recent = {"1.2.826.0.1.20": "20261130"}
-    archive = DateArchive({**DATED, **recent})
-    async with archive.client() as client:
+    archive = date_archive({**DATED, **recent})
+    async with client_of(archive) as client:
         await mark_history(client, store, start=date(2020, 1, 1), end=date(2024, 12, 31),
                            window_days=365)
         await poll_window(client, store, start=date(2026, 11, 29), end=TODAY)
