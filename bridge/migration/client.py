@@ -1,0 +1,100 @@
+"""An async client of one legacy source over DIMSE: C-ECHO and Study Root C-FIND at study,
+series and instance level, returning typed records.
+
+pynetdicom is blocking, so every exchange runs in a worker thread (``asyncio.to_thread``);
+at most ``max_associations`` of them are open towards the source at once (the source's
+own association limit is a shared resource of the hospital, PS3.8 7.1).  Errors are those
+of :mod:`bridge.migration.errors`, translated in :mod:`bridge.migration.association`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date
+
+from pydicom.dataset import Dataset
+
+from bridge.migration import association
+from bridge.migration.association import FindAnswer
+from bridge.migration.errors import LegacyResultCapped
+from bridge.migration.queries import instance_query, series_query, study_query
+from bridge.migration.records import (
+    InstanceRecord,
+    SeriesRecord,
+    StudyRecord,
+    instance_record,
+    series_record,
+    study_record,
+)
+from bridge.migration.settings import LegacySourceSettings
+
+__all__ = ["LegacySource", "StudyPage"]
+
+@dataclass(frozen=True, slots=True)
+class StudyPage:
+    """The studies one study-level C-FIND returned; ``capped``: the source cut the list
+    short, so the query's range holds more than these."""
+
+    studies: list[StudyRecord]
+    capped: bool
+
+
+class LegacySource:
+    """One legacy PACS, from its :class:`LegacySourceSettings`."""
+
+    def __init__(self, settings: LegacySourceSettings) -> None:
+        self.settings = settings
+        self._slots = asyncio.Semaphore(settings.max_associations)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    async def _find(self, query: Dataset) -> FindAnswer:
+        async with self._slots:
+            return await asyncio.to_thread(association.find, self.settings, query)
+
+    async def _find_all(self, query: Dataset, what: str) -> FindAnswer:
+        """A query that cannot be split: a capped answer is an error, never a short list."""
+        answer = await self._find(query)
+        if answer.capped:
+            raise LegacyResultCapped(
+                f"legacy source {self.name!r} cut off its list of {what} at "
+                f"{len(answer.identifiers)}; raise its C-FIND result limit")
+        return answer
+
+    async def echo(self) -> None:
+        """C-ECHO: returns once the source answered Success."""
+        async with self._slots:
+            await asyncio.to_thread(association.echo, self.settings)
+
+    async def find_studies(self, *, start: date, end: date) -> StudyPage:
+        """Studies whose StudyDate lies in [start, end]."""
+        answer = await self._find(study_query(start=start, end=end))
+        return StudyPage([study_record(ds) for ds in answer.identifiers], answer.capped)
+
+    async def find_study(self, study_uid: str) -> StudyRecord | None:
+        """The study ``study_uid``, or None if the source does not have it."""
+        answer = await self._find(study_query(study_uid=study_uid))
+        records = [study_record(ds) for ds in answer.identifiers]
+        return next((r for r in records if r.study_uid == study_uid), None)
+
+    async def find_series(self, study_uid: str) -> list[SeriesRecord]:
+        """The series of ``study_uid``."""
+        answer = await self._find_all(series_query(study_uid), f"series of study {study_uid}")
+        return [series_record(ds) for ds in answer.identifiers]
+
+    async def find_instances(self, study_uid: str, series_uid: str) -> list[InstanceRecord]:
+        """The instances of one series of ``study_uid``."""
+        answer = await self._find_all(instance_query(study_uid, series_uid),
+                                      f"instances of series {series_uid}")
+        return [instance_record(ds) for ds in answer.identifiers]
+
+    async def study_instances(self, study_uid: str) -> list[InstanceRecord]:
+        """Every instance of ``study_uid``, series by series (the source's own list, the
+        reference a verification compares the destination with)."""
+        found: list[InstanceRecord] = []
+        for series in await self.find_series(study_uid):
+            found.extend(await self.find_instances(study_uid, series.series_uid))
+        return found
