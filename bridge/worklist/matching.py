@@ -1,0 +1,229 @@
+"""Worklist C-FIND matching on pydicom Datasets (PS3.4 C.2.2.2, K.6.1.2); pure.
+
+================  =====================================================================
+kind              rule (PS3.4 section)
+================  =====================================================================
+universal         an empty key, ``*``, or an empty sequence / sequence item matches
+                  every item and only asks for the value back (C.2.2.2.3)
+single value      equal, trailing spaces ignored; PN case-insensitive (C.2.2.2.1)
+list of UIDs      ``uid1\\uid2`` matches either (C.2.2.2.2)
+wildcard          ``*`` any run, ``?`` one character, in any text VR other than DA, TM,
+                  DT, UI (C.2.2.2.4)
+range             DA/TM/DT ``a-b``, ``a-``, ``-b`` inclusive (C.2.2.2.5); a date key and
+                  a time key of the Scheduled Procedure Step are matched as one date-time
+                  range when either is a range (C.2.2.2.5.1)
+sequence          a sequence key matches when one item of the sequence matches every key
+                  of the query's item (C.2.2.2.6)
+================  =====================================================================
+
+An item attribute that is absent or empty does not match a non-universal key.  A malformed
+date or time raises :class:`QueryError` (0xC001, unable to process) and a key outside
+Table K.6-1 raises it with 0xA900, before any item is looked at (:func:`check_query`).
+
+Partial times name their whole unit: ``-1100`` includes 11:00:59, ``0930`` matches 09:30:00
+to 09:30:59 (PS3.5 6.2 TM allows omitting the trailing components).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Final
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from bridge.worklist.errors import QueryError
+from bridge.worklist.keys import NOT_MATCHED, SEQUENCE_ITEM_KEYS, TOP_KEYS
+
+UNSUPPORTED: Final = 0xA900
+UNABLE_TO_PROCESS: Final = 0xC001
+
+_DA = re.compile(r"\d{8}")
+_TM = re.compile(r"\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?")
+_NO_WILDCARD_VRS: Final = frozenset({"DA", "TM", "DT", "UI"})
+_DATE_TIME_PAIRS: Final = (("ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime"),)
+
+
+# --- validation of the query ----------------------------------------------------------------
+
+
+def check_query(query: Dataset) -> None:
+    """Raise :class:`QueryError` for a key outside Table K.6-1 or a malformed date/time."""
+    _check_level(query, TOP_KEYS, "")
+
+
+def _check_level(ds: Dataset, allowed: frozenset[str], where: str) -> None:
+    for elem in ds:
+        keyword = elem.keyword or f"({elem.tag.group:04X},{elem.tag.element:04X})"
+        if elem.keyword in NOT_MATCHED and not where:
+            continue
+        if keyword not in allowed:
+            raise QueryError("not a key of the Modality Worklist Information Model "
+                             "(PS3.4 Table K.6-1)", keyword=where + keyword, status=UNSUPPORTED)
+        if elem.VR == "SQ":
+            if len(elem.value) > 1:
+                raise QueryError("a sequence key holds at most one item (PS3.4 C.2.2.2.6)",
+                                 keyword=where + keyword, status=UNABLE_TO_PROCESS)
+            for sub in elem.value:
+                _check_level(sub, SEQUENCE_ITEM_KEYS.get(keyword, frozenset()),
+                             f"{where}{keyword}>")
+        elif elem.VR in ("DA", "TM"):
+            _range(elem, where + keyword)
+
+
+def _text(elem: DataElement) -> str:
+    value = elem.value
+    if value is None:
+        return ""
+    if isinstance(value, MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _range(elem: DataElement, keyword: str) -> tuple[str, str] | None:
+    """A DA/TM key as an inclusive (low, high) of comparable strings, or None when
+    universal.  Open ends are "" and "~"."""
+    text = _text(elem)
+    if not text:
+        return None
+    pattern = _DA if elem.VR == "DA" else _TM
+    low, dash, high = text.partition("-")
+    if not dash:
+        high = low
+    for part in (low, high):
+        if part and not pattern.fullmatch(part):
+            raise QueryError(f"not a {elem.VR} value or range: {text!r} (PS3.5 6.2, "
+                             "PS3.4 C.2.2.2.5)", keyword=keyword, status=UNABLE_TO_PROCESS)
+    if dash and not low and not high:
+        raise QueryError("a range needs at least one end", keyword=keyword,
+                         status=UNABLE_TO_PROCESS)
+    if elem.VR == "DA":
+        return low or "", high or "~"
+    return (_time(low, "0") if low else ""), (_time(high, "9") if high else "~")
+
+
+def _time(value: str, fill: str) -> str:
+    """HHMMSS.ffffff, the omitted components filled with the lowest or highest digits."""
+    whole, _, frac = value.partition(".")
+    if len(whole) < 6:
+        whole += ("0000" if fill == "0" else "5959")[: 6 - len(whole)]
+    return f"{whole}.{(frac + fill * 6)[:6] if frac or fill == '9' else '000000'}"
+
+
+# --- matching ------------------------------------------------------------------------------
+
+
+def matches(query: Dataset, item: Dataset) -> bool:
+    """True when ``item`` matches every key of ``query`` (call :func:`check_query` first)."""
+    return _level(query, item)
+
+
+def _level(query: Dataset, item: Dataset) -> bool:
+    paired = _pairs(query)
+    for elem in query:
+        if elem.keyword in NOT_MATCHED or elem.keyword in paired:
+            continue
+        if not _element(elem, item.get(elem.tag)):
+            return False
+    return all(_date_time(query, item, date, time) for date, time in _pairs_present(query, paired))
+
+
+def _pairs(query: Dataset) -> set[str]:
+    """Keywords of date/time pairs matched together (either key a range)."""
+    out: set[str] = set()
+    for date, time in _DATE_TIME_PAIRS:
+        if date not in query or time not in query:
+            continue
+        d, t = _text(query[date]), _text(query[time])
+        if d and t and ("-" in d or "-" in t):
+            out |= {date, time}
+    return out
+
+
+def _pairs_present(query: Dataset, paired: set[str]) -> Iterable[tuple[str, str]]:
+    return [(d, t) for d, t in _DATE_TIME_PAIRS if d in paired]
+
+
+def _date_time(query: Dataset, item: Dataset, date: str, time: str) -> bool:
+    dates = _range(query[date], date)
+    times = _range(query[time], time)
+    assert dates is not None and times is not None
+    item_date = _text(item[date]) if date in item else ""
+    if not item_date:
+        return False
+    item_time = _text(item[time]) if time in item else ""
+    key = item_date + (_time(item_time, "0") if item_time else "000000.000000")
+    low = dates[0] + times[0] if dates[0] else ""
+    high = dates[1] + times[1] if dates[1] != "~" else "~"
+    return low <= key <= high
+
+
+def _element(key: DataElement, found: DataElement | None) -> bool:
+    if key.VR == "SQ":
+        return _sequence(key, found)
+    text = _text(key)
+    if not text or text == "*":
+        return True  # universal matching (C.2.2.2.3)
+    if found is None:
+        return False
+    values = _values(found)
+    if key.VR in ("DA", "TM"):
+        low, high = _range(key, key.keyword) or ("", "~")
+        return any(low <= (_time(v, "0") if key.VR == "TM" else v) <= high for v in values)
+    if key.VR == "UI":
+        return any(v in text.split("\\") for v in values)
+    fold = key.VR == "PN"
+    if key.VR not in _NO_WILDCARD_VRS and ("*" in text or "?" in text):
+        pattern = re.compile(_wildcard(text), re.IGNORECASE if fold else 0)
+        return any(pattern.fullmatch(v) for v in values)
+    if fold:
+        return any(v.rstrip("^ ").casefold() == text.rstrip("^ ").casefold() for v in values)
+    return any(v == text for v in values)
+
+
+def _values(found: DataElement) -> list[str]:
+    value: Any = found.value
+    if value is None or value == "":
+        return []
+    items = list(value) if isinstance(value, MultiValue) else [value]
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _wildcard(text: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+
+
+def _sequence(key: DataElement, found: DataElement | None) -> bool:
+    query_items = list(key.value or [])
+    if not query_items or len(query_items[0]) == 0:
+        return True  # universal sequence matching
+    if found is None or found.VR != "SQ":
+        return False
+    return any(_level(query_items[0], candidate) for candidate in found.value)
+
+
+# --- the response --------------------------------------------------------------------------
+
+
+def response(query: Dataset, item: Dataset) -> Dataset:
+    """The item's values of the query's keys only (PS3.4 C.4.1.1.3.2): a key the item
+    lacks is returned empty; sequence keys return the matching-level attributes of every
+    item asked for."""
+    out = Dataset()
+    for key in query:
+        if key.keyword in NOT_MATCHED:
+            continue
+        found = item.get(key.tag)
+        if key.VR == "SQ":
+            wanted = list(key.value or [])
+            items = list(found.value) if found is not None and found.VR == "SQ" else []
+            if wanted and len(wanted[0]):
+                items = [response(wanted[0], i) for i in items if _level(wanted[0], i)]
+            out.add_new(key.tag, "SQ", items)
+        elif found is None:
+            out.add_new(key.tag, key.VR, None)
+        else:
+            out.add_new(key.tag, found.VR, found.value)
+    return out
