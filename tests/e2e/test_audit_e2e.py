@@ -8,34 +8,18 @@ session's reference."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prometheus_client import REGISTRY
 
 from tests.e2e.e2e_helpers import (
     APP_CLIENT,
     Product,
     fhir_patient_id,
-    running_product,
-    synced_world,
     wait_for_image,
 )
 from tests.integration.gateway.gateway_helpers import World
 from tests.integration.sync_helpers import fhir_search
-
-
-@pytest.fixture(scope="module")
-def world(orthanc: Any, hapi: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
-    return synced_world(orthanc, hapi, tmp_path_factory.mktemp("sync"))
-
-
-@pytest.fixture(scope="module")
-def product(orthanc: Any, hapi: Any, world: World,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    with running_product(orthanc, hapi, tmp_path_factory.mktemp("bridge")) as running:
-        yield running
 
 
 def _reads() -> float:

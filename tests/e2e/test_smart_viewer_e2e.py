@@ -5,7 +5,6 @@ on a slow, loaded 2-core machine."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,9 @@ from tests.e2e.e2e_helpers import (
     Product,
     archive_study_uids,
     fhir_patient_id,
-    running_product,
     screenshot,
     study_day,
     sync_studies,
-    synced_world,
     touch_patient,
     wait_for_image,
 )
@@ -39,18 +36,10 @@ from tests.support.servers import RunningGateway, ServedApp
 
 
 @pytest.fixture(scope="module")
-def world(orthanc: Any, hapi: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
-    world = synced_world(orthanc, hapi, tmp_path_factory.mktemp("sync"))
+def world(world: World, hapi: Any) -> World:
     for uid in world.a.studies + world.b.studies:
         assert len(study_by_uid(hapi, uid)) == 1, "the backfill should have synced every study"
     return world
-
-
-@pytest.fixture(scope="module")
-def product(orthanc: Any, hapi: Any, world: World,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    with running_product(orthanc, hapi, tmp_path_factory.mktemp("bridge")) as running:
-        yield running
 
 
 def _page_uids(page: Any) -> list[str]:
