@@ -41,7 +41,7 @@ from bridge.mapping import load_mapping
 from bridge.realtime.coalesce import Coalescer
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.replays import StoreReplayCache
-from bridge.sync.endpoints import endpoint_policy, runner_options
+from bridge.sync.endpoints import GatewayEndpoints, endpoint_policy, runner_options
 from bridge.sync.service import SyncContext, open_sync
 from bridge.sync.signal import WorkSignal
 from bridge.urls import PublicUrls
@@ -56,17 +56,21 @@ def public_urls(settings: Settings) -> PublicUrls:
                          archives=[a.name for a in settings.archives])
 
 
+def endpoints(settings: Settings, *, urls: PublicUrls) -> GatewayEndpoints | None:
+    """Where ImagingStudy.endpoint points: the gateway, when it is enabled."""
+    return endpoint_policy(gateway=settings.gateway.enabled, iid=settings.gateway.iid_enabled,
+                           urls=urls, archives=[a.name for a in settings.archives])
+
+
 @contextlib.asynccontextmanager
 async def sync_part(settings: Settings, *, urls: PublicUrls, work: WorkSignal,
                     worker_id: str | None = None) -> AsyncIterator[SyncContext]:
     """The sync engine (store, clients, mapping, runner, poller), closed on exit."""
-    endpoints = endpoint_policy(gateway=settings.gateway.enabled,
-                                iid=settings.gateway.iid_enabled, urls=urls,
-                                archives=[a.name for a in settings.archives])
     async with open_sync(archives=settings.archives, fhir=settings.fhir,
                          mapping=settings.mapping, state=settings.state, sync=settings.sync,
-                         delete_policy=settings.realtime.delete_policy, endpoints=endpoints,
-                         work=work, worker_id=worker_id) as ctx:
+                         delete_policy=settings.realtime.delete_policy,
+                         endpoints=endpoints(settings, urls=urls), work=work,
+                         worker_id=worker_id) as ctx:
         yield ctx
 
 
@@ -166,7 +170,6 @@ async def services(settings: Settings, *, urls: PublicUrls) -> AsyncIterator[Run
             await realtime.aclose()
 
 
-
 def sync_only(settings: Settings, *, worker_id: str | None = None
               ) -> contextlib.AbstractAsyncContextManager[SyncContext]:
     """The sync engine alone, for the commands that run no app (sync, backfill,
@@ -180,7 +183,4 @@ def endpoint_options(settings: Settings) -> dict[str, Any]:
     sync writes as ImagingStudy.endpoint), for the mapping preview."""
     if not settings.gateway.enabled:
         return {}  # the mapping's own Endpoints, addressing the archives
-    return runner_options(endpoint_policy(gateway=settings.gateway.enabled,
-                                          iid=settings.gateway.iid_enabled,
-                                          urls=public_urls(settings),
-                                          archives=[a.name for a in settings.archives]))
+    return runner_options(endpoints(settings, urls=public_urls(settings)))
