@@ -1,0 +1,84 @@
+"""The record mappings' resources are accepted by a real FHIR R4 server (HAPI FHIR JPA).
+
+For generated CT and radiography studies (unique per test through ``id_prefix``), the Patient
+and the ImagingStudy made by the real mapping engine are created first; then the dose SR's
+Observations and the report's DiagnosticReport, referencing them, go to ``$validate`` (no
+error or fatal issue allowed) and are created.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "mapping"))
+
+from mapping_helpers import ENDPOINT, site_engine
+
+from bridge.record import map_dose_sr, map_report_sr
+from samples.generator import generate_studies
+from samples.rdsr import dose_sr
+from samples.report_sr import text_report_sr
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Namespace
+
+pytestmark = pytest.mark.integration
+
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+
+
+def _errors(outcome: dict[str, Any]) -> list[str]:
+    return [
+        f"{issue.get('severity')}: {issue.get('diagnostics')} @ {issue.get('expression')}"
+        for issue in outcome.get("issue", [])
+        if issue.get("severity") in ("error", "fatal")
+    ]
+
+
+def _create(client: httpx.Client, resource: dict[str, Any], label: str) -> str:
+    kind = resource["resourceType"]
+    response = client.post(f"{kind}/$validate", json=resource)
+    assert response.status_code in (200, 412), f"{label} {kind}: HTTP {response.status_code}"
+    assert _errors(response.json()) == [], f"{label} {kind}"
+    created = client.post(kind, json=resource)
+    assert created.status_code == 201, f"{label} {kind}: {created.status_code} {created.text[:500]}"
+    return f"{kind}/{created.json()['id']}"
+
+
+def test_dose_observations_and_reports_are_accepted_by_hapi(hapi: Any, ns: Namespace) -> None:
+    engine = site_engine()
+    studies = list(generate_studies(12, seed=16, profile="small", id_prefix=ns.token[:6]))
+    chosen = [next(s for s in studies if "CT" in s.truth.modalities),
+              next(s for s in studies if "CR" in s.truth.modalities)]
+    patients: list[str] = []
+    with httpx.Client(base_url=hapi.fhir_url, headers=FHIR_JSON, timeout=60) as client:
+        for study in chosen:
+            label = f"{study.truth.modalities[0]} {study.study_uid}"
+            result = engine.map_study(study.to_dicom_json(), endpoint=ENDPOINT)
+            patient = {"reference": _create(client, result.patient.resource(), label)}
+            patients.append(patient["reference"])
+            imaging_study = {**result.imaging_study, "subject": patient}
+            study_ref = {"reference": _create(client, imaging_study, label)}
+            made = dose_sr(study.truth, seed=1)
+            assert made is not None
+            dose = map_dose_sr(made[0].to_json_dict(), imaging_study=study_ref,
+                               patient=patient)
+            assert dose.warnings == ()
+            for observation in dose.resources:
+                _create(client, observation, label)
+            for verified in (True, False):
+                report = map_report_sr(
+                    text_report_sr(study.truth, seed=1, verified=verified)[0].to_json_dict(),
+                    imaging_study=study_ref, patient=patient)
+                _create(client, report.resources[0], label)
+        # one dose summary per patient's study, found by the IG's summary code
+        for reference in patients:
+            found = client.get("Observation", params={
+                "subject": reference, "code": "http://loinc.org|73569-6"})
+            assert found.status_code == 200
+            assert len(found.json().get("entry", [])) == 1
