@@ -1,0 +1,129 @@
+"""Modality Worklist SCP: C-FIND of the Modality Worklist Information Model - FIND
+(1.2.840.10008.5.1.4.31, PS3.4 K.6) over an :class:`ItemSource`, with pynetdicom.
+
+- Only the configured calling AE titles may associate (others are rejected at association,
+  PS3.8 Table 9-21 reason 3 "calling AE title not recognized").
+- Each match is answered Pending (0xFF00) with the asked keys only and its
+  SpecificCharacterSet: ``ISO_IR 192`` (UTF-8) when a value is outside ASCII, else
+  ``ISO_IR 100`` (PS3.3 C.12.1.1.2).
+- A query the worklist cannot evaluate is answered with one failure status (0xA900 key
+  outside Table K.6-1, 0xC001 malformed value, 0xC002 anything else) and an Error Comment
+  (0000,0902); the SCP itself never fails.  A cancel (C-CANCEL) ends with 0xFE00.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
+
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt
+from pynetdicom.transport import ThreadedAssociationServer
+
+from bridge.errors import ConfigError
+from bridge.worklist.errors import QueryError
+from bridge.worklist.matching import check_query, matches, response
+from bridge.worklist.source import ItemSource
+
+logger = logging.getLogger(__name__)
+
+#: Modality Worklist Information Model - FIND (PS3.4 K.6, PS3.6 Annex A)
+MWL_FIND: Final = "1.2.840.10008.5.1.4.31"
+PENDING: Final = 0xFF00
+SUCCESS: Final = 0x0000
+CANCELLED: Final = 0xFE00
+UNABLE_TO_PROCESS: Final = 0xC002
+
+
+def _status(code: int, comment: str) -> Dataset:
+    status = Dataset()
+    status.Status = code
+    status.ErrorComment = comment[:64]  # LO
+    return status
+
+
+def _charset(ds: Dataset) -> str:
+    """ISO_IR 192 when any text of the response is outside ASCII."""
+    def texts(level: Dataset) -> Iterator[str]:
+        for elem in level:
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    yield from texts(item)
+            elif elem.value is not None and elem.VR in ("PN", "LO", "SH", "LT", "ST", "UT",
+                                                          "UC"):
+                yield str(elem.value)
+    return "ISO_IR 192" if any(not t.isascii() for t in texts(ds)) else "ISO_IR 100"
+
+
+class WorklistScp:
+    """A Modality Worklist SCP on ``host:port`` (port 0: the system's pick, see
+    :attr:`port`) answering from ``source``."""
+
+    def __init__(self, *, source: ItemSource, ae_title: str, calling_ae_titles: Iterable[str],
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        allowed = sorted({t.strip() for t in calling_ae_titles if t.strip()})
+        if not allowed:
+            raise ConfigError("worklist SCP: name the calling AE titles allowed to query "
+                              "(an empty list would accept every modality)")
+        self._source = source
+        self._ae = AE(ae_title=ae_title)
+        self._ae.add_supported_context(MWL_FIND)
+        self._ae.require_calling_aet = allowed
+        self._address = (host, port)
+        self._server: ThreadedAssociationServer | None = None
+
+    @property
+    def port(self) -> int:
+        """The port listened on (after :meth:`start`)."""
+        if self._server is None:
+            raise RuntimeError("the worklist SCP is not started")
+        port: int = self._server.server_address[1]
+        return port
+
+    def start(self) -> None:
+        """Listen in background threads."""
+        self._server = self._ae.start_server(
+            self._address, block=False, evt_handlers=[(evt.EVT_C_FIND, self._on_find)])
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def _on_find(self, event: Any) -> Iterator[tuple[int | Dataset, Dataset | None]]:
+        calling = event.assoc.requestor.ae_title
+        try:
+            query: Dataset = event.identifier
+            check_query(query)
+            items = self._source.items()
+        except QueryError as exc:
+            logger.info("worklist query refused", extra={"calling_ae": calling,
+                                                         "status": exc.status,
+                                                         "keyword": exc.keyword})
+            yield _status(exc.status, exc.message), None
+            return
+        except Exception:  # a query pydicom cannot decode: a status, never a crash
+            logger.exception("worklist query failed", extra={"calling_ae": calling})
+            yield _status(UNABLE_TO_PROCESS, "the query could not be read"), None
+            return
+        found = 0
+        for item in items:
+            if event.is_cancelled:
+                yield CANCELLED, None
+                return
+            try:
+                if not matches(query, item):
+                    continue
+                answer = response(query, item)
+            except Exception:
+                logger.exception("worklist item could not be matched",
+                                 extra={"calling_ae": calling})
+                yield _status(UNABLE_TO_PROCESS, "an item could not be matched"), None
+                return
+            answer.SpecificCharacterSet = _charset(answer)
+            found += 1
+            yield PENDING, answer
+        logger.info("worklist query answered", extra={"calling_ae": calling,
+                                                      "matches": found})
+        yield SUCCESS, None
