@@ -9,6 +9,7 @@
   2000 a CID 7000 LOINC document title such as 18748-4).
 * ``effectiveDateTime`` the study date-time; ``issued`` the last Verification DateTime, else
   the content date-time (an instant: left out, with a warning, when no zone is known).
+* ``basedOn`` the order references the caller resolved (the ImagingStudy's).
 * ``resultsInterpreter`` the verifying observers' names (display-only references).
 * ``conclusion`` the Impression items (121073); ``presentedForm`` the whole text, section by
   section, as text/plain; ``imagingStudy`` the caller's reference.
@@ -85,11 +86,14 @@ def map_report_sr(
     *,
     imaging_study: JSON,
     patient: JSON,
+    based_on: list[JSON] | None = None,
 ) -> RecordResult:
     """Map one text SR instance (DICOM JSON, PS3.18 F.2) to a DiagnosticReport.
 
     :param imaging_study: the Reference to the study's ImagingStudy.
     :param patient: the Reference to the Patient (``subject``).
+    :param based_on: References to the order(s) (ServiceRequest) the report answers, as the
+        sync resolves them for the ImagingStudy; none by default.
     :raises DicomDataError: without a SOP Instance UID.
     """
     sop_uid = first_str(ds, tags.SOP_INSTANCE_UID)
@@ -109,12 +113,14 @@ def map_report_sr(
     report: JSON = {
         "resourceType": "DiagnosticReport",
         "identifier": [uid_identifier(sop_uid)],
-        "status": report_status(first_str(ds, st.COMPLETION_FLAG),
-                                first_str(ds, st.VERIFICATION_FLAG)),
-        "category": [RAD_CATEGORY],
-        "code": concept(root.concept) if root.concept else DEFAULT_CODE,
-        "subject": patient,
     }
+    if based_on:
+        report["basedOn"] = list(based_on)
+    report["status"] = report_status(first_str(ds, st.COMPLETION_FLAG),
+                                     first_str(ds, st.VERIFICATION_FLAG))
+    report["category"] = [RAD_CATEGORY]
+    report["code"] = concept(root.concept) if root.concept else DEFAULT_CODE
+    report["subject"] = patient
     effective = da_tm(ds, tags.STUDY_DATE, tags.STUDY_TIME, offset)
     if effective:
         report["effectiveDateTime"] = effective

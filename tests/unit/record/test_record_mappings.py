@@ -152,3 +152,14 @@ def test_record_room_imports_nothing_of_ours_but_errors_and_mapping() -> None:
                                                                  "bridge.record"))):
                     bad.append((path.name, name))
     assert bad == []
+
+
+def test_report_is_based_on_the_orders_the_caller_resolved() -> None:
+    data = CASES["report_final"][1]()
+    order = {"reference": "ServiceRequest/example-order"}
+    with_order = map_report_sr(data, imaging_study=STUDY_REF, patient=PATIENT_REF,
+                               based_on=[order]).resources[0]
+    assert with_order["basedOn"] == [order]
+    assert_valid([with_order])
+    without = map_report_sr(data, imaging_study=STUDY_REF, patient=PATIENT_REF).resources[0]
+    assert "basedOn" not in without
