@@ -5,7 +5,8 @@ kind              rule (PS3.4 section)
 ================  =====================================================================
 universal         an empty key, ``*``, or an empty sequence / sequence item matches
                   every item and only asks for the value back (C.2.2.2.3)
-single value      equal, trailing spaces ignored; PN case-insensitive (C.2.2.2.1)
+single value      equal, trailing spaces ignored; PN case-insensitive and on any of
+                  its component groups (C.2.2.2.1, PS3.5 6.2.1.2)
 list of UIDs      ``uid1\\uid2`` matches either (C.2.2.2.2)
 wildcard          ``*`` any run, ``?`` one character, in any text VR other than DA, TM,
                   DT, UI (C.2.2.2.4)
@@ -175,6 +176,10 @@ def _element(key: DataElement, found: DataElement | None) -> bool:
     if key.VR == "UI":
         return any(v in text.split("\\") for v in values)
     fold = key.VR == "PN"
+    if fold and "=" not in text:
+        # a query on one component group matches any of the item's groups (alphabetic,
+        # ideographic, phonetic; PS3.5 6.2.1.2): "山田*" finds "Yamada^Taro=山田^太郎"
+        values = [group for v in values for group in (v, *v.split("=")) if group]
     if key.VR not in _NO_WILDCARD_VRS and ("*" in text or "?" in text):
         pattern = re.compile(_wildcard(text), re.IGNORECASE if fold else 0)
         return any(pattern.fullmatch(v) for v in values)

@@ -75,6 +75,14 @@ def test_top_level_keys(keys: dict[str, str], expected: bool) -> None:
     assert matches(_query(**keys), _item()) is expected
 
 
+@pytest.mark.parametrize(("name", "expected"), [
+    ("山田*", True), ("yamada^taro", True), ("Yamada^Taro=山田^太郎", True), ("太郎*", False),
+])
+def test_a_person_name_query_matches_any_component_group(name: str, expected: bool) -> None:
+    item = _item(name="Yamada^Taro=山田^太郎")
+    assert matches(_query(PatientName=name), item) is expected
+
+
 def test_a_key_the_item_has_no_value_for_matches_only_universally() -> None:
     item = _item(accession="")
     assert not matches(_query(AccessionNumber="ACC1"), item)
