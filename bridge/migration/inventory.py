@@ -7,20 +7,24 @@ halved and its halves asked for instead, down to one day; a single day still cap
 than a silently short inventory.  This is the QIDO backfill's splitting
 (:mod:`bridge.sync.backfill`) with C-FIND in place of QIDO-RS.
 
+Many legacy sources (dcmqrscp among them) return neither ModalitiesInStudy nor the
+NumberOfStudyRelated* counts, which are optional return keys (PS3.4 C.6.2.1.2); with
+``complete=True`` the walker asks for the study's series and instances to fill them in.
+
 Studies without a StudyDate cannot be found by date windows; see docs/migration.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from bridge.migration.client import LegacySource
 from bridge.migration.errors import LegacyResultCapped
 from bridge.migration.records import StudyRecord
 
-__all__ = ["DateWindow", "walk_inventory"]
+__all__ = ["DateWindow", "walk_inventory", "with_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +44,36 @@ class DateWindow:
         return DateWindow(self.start, mid), DateWindow(mid + timedelta(days=1), self.end)
 
 
+async def with_counts(source: LegacySource, study: StudyRecord) -> StudyRecord:
+    """``study`` with its series and instance counts (and modalities, if the source left
+    them out) as the source's series- and instance-level C-FINDs give them; a source's
+    own study-level counts are kept when it returned them."""
+    if study.instance_count is not None and study.series_count is not None \
+            and study.modalities:
+        return study
+    series = await source.find_series(study.study_uid)
+    instances = 0
+    for one in series:
+        if one.instance_count is not None:
+            instances += one.instance_count
+        else:
+            instances += len(await source.find_instances(study.study_uid, one.series_uid))
+    modalities = study.modalities or tuple(sorted({s.modality for s in series if s.modality}))
+    return replace(
+        study,
+        series_count=study.series_count if study.series_count is not None else len(series),
+        instance_count=study.instance_count if study.instance_count is not None else instances,
+        modalities=modalities,
+    )
+
+
 async def walk_inventory(source: LegacySource, *, start: date, end: date,
-                         window_days: int = 30) -> AsyncIterator[StudyRecord]:
+                         window_days: int = 30, complete: bool = False
+                         ) -> AsyncIterator[StudyRecord]:
     """Yield every study of ``source`` dated in [start, end], window by window, oldest
     window first (within a window in Study UID order).  Each window is at most
-    ``window_days`` long before any split."""
+    ``window_days`` long before any split; with ``complete``, each study's counts and
+    modalities are filled in (:func:`with_counts`) where the source left them out."""
     if window_days < 1:
         raise ValueError("window_days must be at least 1")
     cursor = start
@@ -65,4 +94,4 @@ async def walk_inventory(source: LegacySource, *, start: date, end: date,
             pending.extend((second, first))
             continue
         for study in sorted(page.studies, key=lambda s: s.study_uid):
-            yield study
+            yield await with_counts(source, study) if complete else study

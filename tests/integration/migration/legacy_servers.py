@@ -1,0 +1,43 @@
+"""What the migration tests' legacy servers are: their AE titles, the result cap of the
+Orthanc one, and a loaded server's settings and studies (fixtures in ``conftest.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.migration.settings import LegacySourceSettings
+from samples.generator import GeneratedStudy
+
+CALLING_AE = "BRIDGE-MIG-TEST"
+ORTHANC_AE = "ORTHANC-LEGACY"
+#: Orthanc's LimitFindResults here: below the number of studies loaded, so that a query of
+#: the whole range is capped
+ORTHANC_FIND_LIMIT = 2
+STUDIES = 5
+
+
+@dataclass(frozen=True)
+class LoadedLegacy:
+    """A running legacy source, the settings to reach it, and the studies loaded into it."""
+
+    settings: LegacySourceSettings
+    studies: list[GeneratedStudy]
+
+
+def write_files(studies: list[GeneratedStudy], folder: Path) -> list[Path]:
+    """Each study's instances as Part-10 files in ``folder``."""
+    paths = []
+    for study in studies:
+        for number, data in enumerate(study.part10()):
+            path = folder / f"{study.truth.index}-{number}.dcm"
+            path.write_bytes(data)
+            paths.append(path)
+    return paths
+
+
+def settings_for(name: str, ae_title: str, port: int) -> LegacySourceSettings:
+    """Settings reaching a test server on loopback with our test calling AE title."""
+    return LegacySourceSettings(name=name, ae_title=ae_title, host="127.0.0.1", port=port,
+                                calling_ae_title=CALLING_AE, connect_timeout=5,
+                                dimse_timeout=30)
