@@ -51,17 +51,38 @@ def report_status(completion: str | None, verification: str | None) -> str:
     return "preliminary"
 
 
+#: relationships that qualify or give context rather than state report content (C.17.3.2.4)
+_CONTEXT = frozenset({"HAS CONCEPT MOD", "HAS OBS CONTEXT", "HAS ACQ CONTEXT"})
+
+
+def _line(item: ContentItem, name: str) -> str | None:
+    """One content item as a line of text: TEXT as it is; CODE (Enhanced / Comprehensive SR
+    findings) as ``Concept: meaning``; NUM as ``Concept: value unit`` (C.18.1)."""
+    if item.value_type == "TEXT":
+        return item.text()
+    if item.value_type == "CODE" and (value := item.code_value()) is not None:
+        return f"{name}: {value.meaning or value.value}"
+    if item.value_type == "NUM":
+        number, unit = item.measured()
+        if number is not None:
+            suffix = f" {unit.value}" if unit is not None else ""
+            return f"{name}: {number:g}{suffix}"
+    return None
+
+
 def _text_lines(root: ContentItem) -> list[str]:
-    """The report as text: a heading per container, one line per TEXT item (document order)."""
+    """The report as text: a heading per container, one line per TEXT, CODE or NUM item, in
+    document order (observation context such as the language is not report text)."""
     lines: list[str] = []
     for item in root.walk():
-        if item is root:
+        if item is root or first_str(item.raw, st.RELATIONSHIP_TYPE) in _CONTEXT:
             continue
         name = item.concept.meaning if item.concept else ""
-        if item.value_type == "CONTAINER" and name:
-            lines.append(f"{name}:")
-        elif item.value_type == "TEXT" and (text := item.text()):
-            lines.append(text)
+        if item.value_type == "CONTAINER":
+            if name:
+                lines.append(f"{name}:")
+        elif (line := _line(item, name)) is not None:
+            lines.append(line)
     return lines
 
 
@@ -149,5 +170,6 @@ def map_report_sr(
             form["title"] = root.concept.meaning
         report["presentedForm"] = [form]
     else:
-        warnings.append(RecordWarning("report-text-empty", root.where(), "no TEXT items"))
+        warnings.append(RecordWarning("report-text-empty", root.where(),
+                                      "no TEXT, CODE or NUM items"))
     return RecordResult((report,), tuple(warnings))

@@ -92,6 +92,40 @@ def _report_unknown_template() -> JSON:
     return ds
 
 
+def _report_comprehensive() -> JSON:
+    """A Comprehensive SR (TID 2000) whose findings are a CODE and a NUM item, plus a
+    language context item that is not report text."""
+    ds = copy.deepcopy(text_report_sr(_study("CT").truth, seed=3, verified=True)[0]
+                       .to_json_dict())
+    ds["00080016"]["Value"] = ["1.2.840.10008.5.1.4.1.1.88.33"]
+    findings = find_item(ds, "121070")[CONTENT_SEQUENCE]["Value"]
+    findings.append(_concept_item("CODE", "121071", "Finding", {
+        "0040A168": {"vr": "SQ", "Value": [_code("27925004", "SCT", "Nodule")]}}))
+    findings.append(_concept_item("NUM", "81827009", "Diameter", {
+        MEASURED_VALUE: {"vr": "SQ", "Value": [{
+            NUMERIC_VALUE: {"vr": "DS", "Value": [8]},
+            UNITS: {"vr": "SQ", "Value": [_code("mm", "UCUM", "millimeter")]}}]}},
+        scheme="SCT"))
+    ds[CONTENT_SEQUENCE]["Value"].insert(0, _concept_item(
+        "CODE", "121049", "Language of Content Item and Descendants", {
+            "0040A168": {"vr": "SQ", "Value": [_code("en", "RFC5646", "English")]}},
+        relationship="HAS CONCEPT MOD"))
+    return ds
+
+
+def _code(value: str, scheme: str, meaning: str) -> JSON:
+    return {CODE_VALUE: {"vr": "SH", "Value": [value]},
+            "00080102": {"vr": "SH", "Value": [scheme]},
+            "00080104": {"vr": "LO", "Value": [meaning]}}
+
+
+def _concept_item(value_type: str, code: str, meaning: str, value: JSON, *,
+                  scheme: str = "DCM", relationship: str = "CONTAINS") -> JSON:
+    return {"0040A010": {"vr": "CS", "Value": [relationship]},
+            "0040A040": {"vr": "CS", "Value": [value_type]},
+            CONCEPT_NAME: {"vr": "SQ", "Value": [_code(code, scheme, meaning)]}, **value}
+
+
 #: case name -> (kind, input builder)
 CASES: dict[str, tuple[str, Callable[[], JSON]]] = {
     "dose_ct": ("dose", _ct),
@@ -101,6 +135,7 @@ CASES: dict[str, tuple[str, Callable[[], JSON]]] = {
     "report_final": ("report", _report(True)),
     "report_preliminary": ("report", _report(False)),
     "report_unknown_template": ("report", _report_unknown_template),
+    "report_comprehensive": ("report", _report_comprehensive),
 }
 
 

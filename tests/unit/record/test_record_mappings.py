@@ -163,3 +163,11 @@ def test_report_is_based_on_the_orders_the_caller_resolved() -> None:
     assert_valid([with_order])
     without = map_report_sr(data, imaging_study=STUDY_REF, patient=PATIENT_REF).resources[0]
     assert "basedOn" not in without
+
+
+def test_comprehensive_sr_findings_are_rendered_and_context_left_out() -> None:
+    report = map_report_sr(CASES["report_comprehensive"][1](), imaging_study=STUDY_REF,
+                           patient=PATIENT_REF).resources[0]
+    text = base64.b64decode(report["presentedForm"][0]["data"]).decode("utf-8")
+    assert "Finding: Nodule\nDiameter: 8 mm\n" in text
+    assert "English" not in text
