@@ -1,1 +1,11 @@
-"""Migration of legacy PACS into the archive over DIMSE (issue 15); see docs/migration.md."""
+"""Migration of legacy PACS into the archive over DIMSE (issue 15); see docs/migration.md.
+
+* :mod:`bridge.migration.settings` - ``LegacySourceSettings``, ``MigrationSettings``;
+* :mod:`bridge.migration.client` - ``LegacySource``: C-ECHO and Study Root C-FIND, async;
+* :mod:`bridge.migration.inventory` - ``walk_inventory``: every study by date windows;
+* :mod:`bridge.migration.records` - the typed C-FIND records;
+* :mod:`bridge.migration.errors` - the source's errors in the tree of :mod:`bridge.errors`.
+
+Nothing is imported here: ``bridge.config`` will import the settings module, and must not
+pull in pynetdicom with it.
+"""
