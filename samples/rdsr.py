@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
 from samples.sr_content import (
     code,
@@ -29,6 +30,7 @@ from samples.sr_content import (
     datetime_item,
     num_item,
     sr_document,
+    text_item,
     uid,
     uidref_item,
 )
@@ -113,8 +115,59 @@ def _content_time(truth: StudyTruth, rng: random.Random) -> tuple[str, str]:
 
 
 def _procedure(concept_meaning: tuple[str, str, str]) -> Dataset:
-    return code_item("HAS CONCEPT MOD", code("121058", _DCM, "Procedure reported"),
+    item = code_item("HAS CONCEPT MOD", code("121058", _DCM, "Procedure reported"),
                      code(*concept_meaning))
+    item.ContentSequence = Sequence([
+        code_item("HAS CONCEPT MOD", code("363703001", _SCT, "Has Intent"),
+                  code("261004008", _SCT, "Diagnostic Intent")),
+    ])
+    return item
+
+
+def _context(
+    truth: StudyTruth, rng: random.Random, kind: str, start: str, end: str
+) -> tuple[list[Dataset], list[Dataset]]:
+    """(observation context, trailing items) of TID 10001 / 10011: the device observer
+    (TID 1002: observer type 121005 = device 121007, Device Observer UID 121012, name 121013,
+    manufacturer 121014, model 121015), the scope of accumulation (113705 = study 113014 with
+    its Study Instance UID 110180), start and end of X-ray irradiation (113809, 113810) and
+    the source of dose information (113854 = automated data collection 113856)."""
+    station = rng.choice(("CT01", "CT02")) if kind == "CT" else rng.choice(("DR01", "DR02"))
+    scope = code_item("HAS OBS CONTEXT", code("113705", _DCM, "Scope of Accumulation"),
+                      code("113014", _DCM, "Study"))
+    scope.ContentSequence = Sequence([
+        uidref_item("HAS PROPERTIES", code("110180", _DCM, "Study Instance UID"),
+                    truth.study_uid),
+    ])
+    context = [
+        code_item("HAS OBS CONTEXT", code("121005", _DCM, "Observer Type"),
+                  code("121007", _DCM, "Device")),
+        uidref_item("HAS OBS CONTEXT", code("121012", _DCM, "Device Observer UID"),
+                    uid(rng)),
+        text_item("HAS OBS CONTEXT", code("121013", _DCM, "Device Observer Name"), station),
+        text_item("HAS OBS CONTEXT", code("121014", _DCM, "Device Observer Manufacturer"),
+                  "Synthetic Imaging Co."),
+        text_item("HAS OBS CONTEXT", code("121015", _DCM, "Device Observer Model Name"),
+                  "SynthScan 64" if kind == "CT" else "SynthRad DR"),
+        scope,
+    ]
+    trailing = [
+        datetime_item("CONTAINS", code("113809", _DCM, "Start of X-Ray Irradiation"), start),
+        datetime_item("CONTAINS", code("113810", _DCM, "End of X-Ray Irradiation"), end),
+        code_item("CONTAINS", code("113854", _DCM, "Source of Dose Information"),
+                  code("113856", _DCM, "Automated Data Collection")),
+    ]
+    return context, trailing
+
+
+def _irradiation_window(truth: StudyTruth, rng: random.Random) -> tuple[str, str]:
+    """Start and end of irradiation (DT) within the study's hour, 4-9 minutes apart (room
+    for up to four radiographs a minute apart)."""
+    hour = int(truth.study_time[:2]) if truth.study_time else 9
+    minute = rng.randrange(50)
+    start = f"{truth.study_date}{hour:02d}{minute:02d}00"
+    end = f"{truth.study_date}{hour:02d}{minute + rng.randint(4, 9):02d}00"
+    return start, end
 
 
 def ct_dose_sr(truth: StudyTruth, *, seed: int = 0) -> tuple[Dataset, DoseTruth]:
@@ -153,11 +206,12 @@ def ct_dose_sr(truth: StudyTruth, *, seed: int = 0) -> tuple[Dataset, DoseTruth]
                  total, _MGY_CM),
     ])
     date, time = _content_time(truth, rng)
+    context, trailing = _context(truth, rng, "CT", *_irradiation_window(truth, rng))
     ds = sr_document(
         truth, sop_class_uid=RDSR_SOP_CLASS_UID, sop_uid=sop_uid, series_uid=series_uid,
         template="10011", title=code("113701", _DCM, "X-Ray Radiation Dose Report"),
-        content=[_procedure(("77477000", _SCT, "Computed Tomography X-Ray")),
-                 accumulated, *acquisitions],
+        content=[_procedure(("77477000", _SCT, "Computed Tomography X-Ray")), *context,
+                 accumulated, *acquisitions, *trailing],
         content_date=date, content_time=time,
     )
     return ds, DoseTruth("CT", sop_uid, series_uid, truth.study_uid, truth.patient_id,
@@ -170,6 +224,7 @@ def projection_dose_sr(truth: StudyTruth, *, seed: int = 0) -> tuple[Dataset, Do
     (region_code, region_name), _, _, dap_range = _region(truth)
     sop_uid, series_uid = uid(rng), uid(rng)
     date, time = _content_time(truth, rng)
+    start, end = _irradiation_window(truth, rng)
     events: list[DoseEventTruth] = []
     irradiations: list[Dataset] = []
     for number in range(rng.randint(1, 4)):
@@ -181,13 +236,14 @@ def projection_dose_sr(truth: StudyTruth, *, seed: int = 0) -> tuple[Dataset, Do
                 uidref_item("CONTAINS", code("113769", _DCM, "Irradiation Event UID"),
                             event_uid),
                 datetime_item("CONTAINS", code("111526", _DCM, "DateTime Started"),
-                              f"{date}{time[:2]}{number:02d}00"),
+                              f"{start[:10]}{int(start[10:12]) + number:02d}00"),
                 code_item("CONTAINS", code("123014", _DCM, "Target Region"),
                           code(region_code, _SCT, region_name)),
                 num_item("CONTAINS", code("122130", _DCM, "Dose Area Product"), dap, _GY_M2),
             ]))
     dap_total = float(f"{sum(e.dap_gy_m2 or 0.0 for e in events):.4g}")
     rp_total = float(f"{dap_total * rng.uniform(8.0, 15.0):.4g}")
+    context, trailing = _context(truth, rng, "projection", start, end)
     accumulated = container("CONTAINS", code("113702", _DCM, "Accumulated X-Ray Dose Data"), [
         num_item("CONTAINS", code("113722", _DCM, "Dose Area Product Total"),
                  dap_total, _GY_M2),
@@ -196,7 +252,8 @@ def projection_dose_sr(truth: StudyTruth, *, seed: int = 0) -> tuple[Dataset, Do
     ds = sr_document(
         truth, sop_class_uid=RDSR_SOP_CLASS_UID, sop_uid=sop_uid, series_uid=series_uid,
         template="10001", title=code("113701", _DCM, "X-Ray Radiation Dose Report"),
-        content=[_procedure(("113704", _DCM, "Projection X-Ray")), accumulated, *irradiations],
+        content=[_procedure(("113704", _DCM, "Projection X-Ray")), *context, accumulated,
+                 *irradiations, *trailing],
         content_date=date, content_time=time,
     )
     return ds, DoseTruth("projection", sop_uid, series_uid, truth.study_uid, truth.patient_id,

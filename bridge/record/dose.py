@@ -3,8 +3,8 @@ Radiation Dose Summary for Diagnostic Procedures IG (1.0.0).
 
 * One summary Observation per SR (IG profile ``radiation-dose-summary``): code LOINC 73569-6
   "Radiation exposure and protection information", identifier the SR's SOP Instance UID,
-  ``partOf`` the ImagingStudy, ``subject`` the patient, ``effectiveDateTime`` the content
-  date-time, components: the procedure reported (121058) and the accumulated items of
+  ``partOf`` the ImagingStudy, ``subject`` the patient, ``effectiveDateTime`` the start of
+  X-ray irradiation (113809; else the content date-time), components: the procedure reported (121058) and the accumulated items of
   mappings/record/dose_items.json (CT: DLP total 113813, TID 10012; projection X-ray: DAP
   total 113722 and dose (RP) total 113725, TID 10002).
 * One Observation per irradiation event (a CT Acquisition container 113819, TID 10013, or an
@@ -153,7 +153,9 @@ def map_dose_sr(
     root = read_tree(ds)
     offset = study_offset(ds, tags.TIMEZONE_OFFSET_FROM_UTC)
     base: JSON = {"status": "final", "partOf": [imaging_study], "subject": patient}
-    effective = da_tm(ds, st.CONTENT_DATE, st.CONTENT_TIME, offset)
+    # the irradiation's start (113809, TID 10001/10011) else the SR's content date-time
+    started = next((i.datetime() for i in root.children if i.is_concept(_DCM, "113809")), None)
+    effective = dt_value(started, offset) or da_tm(ds, st.CONTENT_DATE, st.CONTENT_TIME, offset)
     if effective:
         base["effectiveDateTime"] = effective
     events = [i for i in root.walk() if i.concept is not None and i.concept.scheme == _DCM

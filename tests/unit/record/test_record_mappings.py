@@ -38,6 +38,10 @@ def test_ct_observations_carry_the_generated_ctdivol_dlp_and_event_uids() -> Non
     assert result.warnings == ()
     assert summary["identifier"][0]["value"] == f"urn:oid:{truth.sop_uid}"
     assert summary["partOf"] == [STUDY_REF] and summary["subject"] == PATIENT_REF
+    start = next(i.DateTime for i in ds.ContentSequence
+                 if i.ConceptNameCodeSequence[0].CodeValue == "113809")
+    assert summary["effectiveDateTime"].startswith(
+        f"{start[:4]}-{start[4:6]}-{start[6:8]}T{start[8:10]}:{start[10:12]}:")
     total = _components(summary)["113813"]["valueQuantity"]
     assert (total["value"], total["code"]) == (truth.dlp_total_mgy_cm, "mGy.cm")
     assert [e["identifier"][0]["value"] for e in events] == [
