@@ -436,7 +436,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "token": token, "studies_per_backfill": args.studies, "interval_s": args.interval,
         "idle_studies": args.idle, "target_p95_s": TARGET_P95_S, "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "settings": {"sync.workers (serve)": args.workers, "sync.claim_batch": args.claim_batch,
+        "settings": {"sync.workers (serve)": args.workers,
+                     "sync.realtime_workers (serve)": args.realtime_workers,
+                     "sync.claim_batch": args.claim_batch,
                      "sync.bulk_share": args.bulk_share, "state": "postgresql (own)",
                      "backfill": "imaging-bridge backfill --archive NAME (second process)",
                      "realtime study": "3 series x 2 instances, one STOW via the proxy",
@@ -487,8 +489,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "fhir": {"base_url": hapi.fhir_url},
                 "state": {"url": pg.url},
                 "sync": {"poll_interval": 3600, "workers": args.workers,
+                         "realtime_workers": args.realtime_workers,
                          "claim_batch": args.claim_batch, "bulk_share": args.bulk_share},
-                "api": {"port": port}, "log": {"level": "WARNING"},
+                "api": {"port": port},
+                "log": {"level": args.log_level, "json_output": args.log_level == "INFO"},
                 "realtime": {"stow_archive": "main", "stow_auth": {"bearer_tokens": [TOKEN]},
                              "reconcile_interval": 0},
             }
@@ -563,6 +567,8 @@ def print_report(r: dict[str, Any]) -> None:
               f"max {v.get('max')} s  (<= {TARGET_P95_S} s: {block['within_target']}, "
               f"never visible {block['never_visible']})")
 
+    print("serve: " + ", ".join(f"{k} {v}" for k, v in r["settings"].items()
+                                if k.startswith("sync.")))
     print(f"STOW-to-searchable (proxy, 3 series x 2 instances, one every {r['interval_s']} s):")
     lat("  idle", r["idle"]["all"])
     lat("  during the backfill (all)", r["loaded"]["all"])
@@ -597,8 +603,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-realtime", type=int, default=1500,
                         help="real-time studies generated and seeded for the loaded phase")
     parser.add_argument("--workers", type=int, default=2, help="serve's sync.workers")
+    parser.add_argument("--realtime-workers", type=int, default=1,
+                        help="serve's sync.realtime_workers (loops claiming only real-time work)")
     parser.add_argument("--claim-batch", type=int, default=50, help="sync.claim_batch")
     parser.add_argument("--bulk-share", type=float, default=0.2, help="sync.bulk_share")
+    parser.add_argument("--log-level", choices=("WARNING", "INFO"), default="WARNING",
+                        help="the bridge processes' log level; INFO writes a JSON line per "
+                        "synced study (its seconds from claim to record) to the workdir's logs")
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds one backfill may take before the bench gives up")
     parser.add_argument("--stack", type=Path, default=REPO / ".run" / "stack.json",
