@@ -4,9 +4,10 @@ Radiation Dose Summary for Diagnostic Procedures IG (1.0.0).
 * One summary Observation per SR (IG profile ``radiation-dose-summary``): code LOINC 73569-6
   "Radiation exposure and protection information", identifier the SR's SOP Instance UID,
   ``partOf`` the ImagingStudy, ``subject`` the patient, ``effectiveDateTime`` the start of
-  X-ray irradiation (113809; else the content date-time), components: the procedure reported (121058) and the accumulated items of
-  mappings/record/dose_items.json (CT: DLP total 113813, TID 10012; projection X-ray: DAP
-  total 113722 and dose (RP) total 113725, TID 10002).
+  X-ray irradiation (113809; else the content date-time), components: the procedure
+  reported (121058) and the accumulated items of mappings/record/dose_items.json (CT: DLP
+  total 113813, TID 10012; projection X-ray: DAP total 113722 and dose (RP) total 113725,
+  TID 10002).
 * One Observation per irradiation event (a CT Acquisition container 113819, TID 10013, or an
   Irradiation Event X-Ray Data container 113706, TID 10003): code DCM 113852 "Irradiation
   Event", identifier the Irradiation Event UID (113769), ``bodySite`` the target region
