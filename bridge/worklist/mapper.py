@@ -14,6 +14,7 @@ and the bridge agree on the study's UID without storing anything.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 import zoneinfo
 from collections.abc import Iterator, Mapping
@@ -30,6 +31,8 @@ Json = Mapping[str, Any]
 _SEX = {"male": "M", "female": "F", "other": "O"}
 #: the longest Short String (SH, PS3.5 6.2): ids longer than this cannot be written
 _SH = 16
+#: a UID: dot-separated numbers without leading zeros (PS3.5 9.1)
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 
 def _codings(concept: Any) -> Iterator[Json]:
@@ -58,9 +61,27 @@ def _id_value(sr: Json, mapping: WorklistMapping, source: IdSource) -> str | Non
     return str(ident["value"]) if ident else None
 
 
+def _existing_uid(sr: Json, system: str) -> str | None:
+    if not system:
+        return None
+    for ident in sr.get("identifier") or ():
+        if isinstance(ident, Mapping) and ident.get("system") == system and ident.get("value"):
+            uid = str(ident["value"]).removeprefix("urn:oid:")
+            if len(uid) > 64 or not _UID.fullmatch(uid):
+                raise OrderDataError(f"not a DICOM UID (PS3.5 9.1): {uid!r}",
+                                     field=f"ServiceRequest.identifier({system})")
+            return uid
+    return None
+
+
 def study_instance_uid(sr: Json, mapping: WorklistMapping) -> str:
-    """The order's Study Instance UID: ``2.25.`` + the integer of a UUID v5 of the configured
-    namespace and the order's identity (``placer|system|value`` and so on), PS3.5 B.2."""
+    """The order's Study Instance UID: the one the order carries (an identifier of
+    ``study_uid.existing_uid_system``), else ``2.25.`` + the integer of a UUID v5 of the
+    configured namespace and the order's identity (``placer|system|value`` and so on),
+    PS3.5 B.2."""
+    existing = _existing_uid(sr, mapping.study_uid.existing_uid_system)
+    if existing:
+        return existing
     for source in mapping.study_uid.identity_from:
         if source == "id":
             value = sr.get("id")

@@ -75,6 +75,8 @@ class PatientSection(Section):
 class StudyUid(Section):
     namespace: uuid.UUID
     identity_from: tuple[IdSource, ...] = ("placer", "accession", "id")
+    #: an order identifier of this system holds a Study Instance UID to keep ("": none)
+    existing_uid_system: str = ""
 
     @field_validator("identity_from")
     @classmethod

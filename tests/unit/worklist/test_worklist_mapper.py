@@ -43,6 +43,20 @@ def test_the_study_uid_does_not_change_when_the_server_id_changes() -> None:
         study_instance_uid(ct_order()[0], mapping)
 
 
+def test_an_order_carrying_a_study_uid_keeps_it() -> None:
+    order, patient = ct_order()
+    order["identifier"].append({"system": "urn:dicom:uid", "value": "urn:oid:1.2.840.99.7"})
+    assert map_order(order, patient, site_mapping()).StudyInstanceUID == "1.2.840.99.7"
+
+
+def test_an_order_carrying_a_malformed_study_uid_is_refused() -> None:
+    order, patient = ct_order()
+    order["identifier"].append({"system": "urn:dicom:uid", "value": "1.02.x"})
+    with pytest.raises(OrderDataError) as err:
+        map_order(order, patient, site_mapping())
+    assert err.value.field == "ServiceRequest.identifier(urn:dicom:uid)"
+
+
 def test_an_order_without_a_patient_is_refused_naming_subject() -> None:
     order, patient = ct_order(subject=None)
     with pytest.raises(OrderDataError) as err:
