@@ -98,3 +98,12 @@ async def test_an_unknown_called_ae_title_is_refused(legacy: LoadedLegacy) -> No
     with pytest.raises(LegacyRefused, match="Called AE title not recognised") as caught:
         await LegacySource(wrong).find_studies(start=START, end=END)
     assert isinstance(caught.value, AuthError)
+
+
+async def test_one_study_is_found_by_uid_and_an_unknown_uid_is_none(
+        legacy: LoadedLegacy) -> None:
+    source = LegacySource(legacy.settings)
+    truth = legacy.studies[-1].truth
+    study = await source.find_study(truth.study_uid)
+    assert study is not None and study.accession_number == truth.accession_number
+    assert await source.find_study("2.25.1") is None
