@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import typer
 from mapping_helpers import DEFAULT_YAML, SITE_YAML
-from test_mapping_docs_cli import FakeArchive, _fake_archive
+from test_mapping_docs_cli import _fake_archive
 from typer.testing import CliRunner
 
 from bridge.cli_mapping import register
@@ -67,13 +67,13 @@ def test_diff_needs_an_explicit_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_diff_layer_mode_adds_the_proposed_file_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _fake_archive(monkeypatch)
+    archive = _fake_archive(monkeypatch)
     result = runner.invoke(
         app, ["mappings", "diff", "--proposed", str(SITE_YAML), "--mode", "layer"])
     assert result.exit_code == 0, result.output
     output = _one_line(result.output)
     assert "mode layer: default.yaml + site-example.yaml" in output
-    assert f"2 of {len(FakeArchive.studies)} studies would change" in output
+    assert f"2 of {len(archive.instances)} studies would change" in output
 
 
 def test_diff_replace_mode_swaps_the_file_of_the_same_name(
