@@ -8,6 +8,7 @@ mappings/record/dose_items.json); imports nothing of ours but :mod:`bridge.error
 from __future__ import annotations
 
 from bridge.record.dose import map_dose_sr
+from bridge.record.pdf_report import map_pdf_report
 from bridge.record.report import map_report_sr, report_status
 from bridge.record.result import WARNING_CODES, RecordResult, RecordWarning
 from bridge.record.rules import DoseRules, load_dose_rules
@@ -19,6 +20,7 @@ __all__ = [
     "RecordWarning",
     "load_dose_rules",
     "map_dose_sr",
+    "map_pdf_report",
     "map_report_sr",
     "report_status",
 ]

@@ -18,6 +18,8 @@ WARNING_CODES: dict[str, str] = {
     "no-template": "the SR declares no template (C.18.8); read as the expected template",
     "event-uid-missing": "an irradiation event has no Irradiation Event UID; no identifier",
     "issued-unknown": "no verification or content date-time with a zone; issued left out",
+    "document-absent": "an encapsulated document's bytes are neither inline nor given; "
+                       "no presentedForm",
     "report-text-empty": "the report holds no TEXT, CODE or NUM content items",
 }
 

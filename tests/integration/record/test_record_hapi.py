@@ -2,8 +2,8 @@
 
 For generated CT and radiography studies (unique per test through ``id_prefix``), the Patient
 and the ImagingStudy made by the real mapping engine are created first; then the dose SR's
-Observations and the report's DiagnosticReport, referencing them, go to ``$validate`` (no
-error or fatal issue allowed) and are created.
+Observations and the reports' DiagnosticReports (text SR, encapsulated PDF), referencing
+them, go to ``$validate`` (no error or fatal issue allowed) and are created.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "mapping")
 
 from mapping_helpers import ENDPOINT, site_engine
 
-from bridge.record import map_dose_sr, map_report_sr
+from bridge.record import map_dose_sr, map_pdf_report, map_report_sr
 from samples.generator import generate_studies
 from samples.rdsr import dose_sr
+from samples.report_pdf import pdf_report
 from samples.report_sr import text_report_sr
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ def test_dose_observations_and_reports_are_accepted_by_hapi(hapi: Any, ns: Names
                     text_report_sr(study.truth, seed=1, verified=verified)[0].to_json_dict(),
                     imaging_study=study_ref, patient=patient)
                 _create(client, report.resources[0], label)
+            pdf = map_pdf_report(pdf_report(study.truth, seed=1)[0].to_json_dict(),
+                                 imaging_study=study_ref, patient=patient)
+            _create(client, pdf.resources[0], label)
         # one dose summary per patient's study, found by the IG's summary code
         for reference in patients:
             found = client.get("Observation", params={

@@ -16,6 +16,7 @@ from fhirclient.models.observation import Observation as FcObservation
 
 from samples.generator import GeneratedStudy, generate_studies
 from samples.rdsr import ct_dose_sr, projection_dose_sr
+from samples.report_pdf import pdf_report
 from samples.report_sr import text_report_sr
 
 JSON = dict[str, Any]
@@ -126,6 +127,10 @@ def _concept_item(value_type: str, code: str, meaning: str, value: JSON, *,
             CONCEPT_NAME: {"vr": "SQ", "Value": [_code(code, scheme, meaning)]}, **value}
 
 
+def _report_pdf() -> JSON:
+    return pdf_report(_study("CR").truth, seed=1)[0].to_json_dict()
+
+
 #: case name -> (kind, input builder)
 CASES: dict[str, tuple[str, Callable[[], JSON]]] = {
     "dose_ct": ("dose", _ct),
@@ -136,6 +141,7 @@ CASES: dict[str, tuple[str, Callable[[], JSON]]] = {
     "report_preliminary": ("report", _report(False)),
     "report_unknown_template": ("report", _report_unknown_template),
     "report_comprehensive": ("report", _report_comprehensive),
+    "report_pdf": ("pdf", _report_pdf),
 }
 
 

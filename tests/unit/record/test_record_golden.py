@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from record_golden_cases import CASES, GOLDEN, PATIENT_REF, STUDY_REF, assert_valid
 
-from bridge.record import map_dose_sr, map_report_sr
+from bridge.record import map_dose_sr, map_pdf_report, map_report_sr
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
@@ -27,7 +27,7 @@ def _dump(data: Any) -> str:
 def test_record_golden(name: str) -> None:
     kind, build = CASES[name]
     inputs = build()
-    mapper = map_dose_sr if kind == "dose" else map_report_sr
+    mapper = {"dose": map_dose_sr, "report": map_report_sr, "pdf": map_pdf_report}[kind]
     result = mapper(inputs, imaging_study=STUDY_REF, patient=PATIENT_REF)
     assert_valid(list(result.resources))
     output = result.to_json()
