@@ -28,7 +28,7 @@ to 09:30:59 (PS3.5 6.2 TM allows omitting the trailing components).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any, Final
 
 from pydicom.dataelem import DataElement
@@ -118,17 +118,42 @@ def _time(value: str, fill: str) -> str:
 
 def matches(query: Dataset, item: Dataset) -> bool:
     """True when ``item`` matches every key of ``query`` (call :func:`check_query` first)."""
-    return _level(query, item)
+    return Matcher(query).matches(item)
 
 
-def _level(query: Dataset, item: Dataset) -> bool:
+#: one compiled key: True when the item (or SPS item) satisfies it
+Predicate = Callable[[Dataset], bool]
+
+
+class Matcher:
+    """A query compiled once (ranges parsed, patterns built, date/time pairs found) and
+    applied to many items: a C-FIND reads every scheduled item."""
+
+    def __init__(self, query: Dataset) -> None:
+        self.query = query
+        self._predicates = _compile_level(query)
+
+    def matches(self, item: Dataset) -> bool:
+        return all(test(item) for test in self._predicates)
+
+    def response(self, item: Dataset) -> Dataset:
+        """See :func:`response`."""
+        return _response(self.query, item)
+
+
+def _compile_level(query: Dataset) -> list[Predicate]:
     paired = _pairs(query)
+    predicates = []
     for elem in query:
-        if elem.keyword in NOT_MATCHED or elem.keyword in paired:
+        keyword = elem.keyword
+        if keyword in NOT_MATCHED or keyword in paired:
             continue
-        if not _element(elem, item.get(elem.tag)):
-            return False
-    return all(_date_time(query, item, date, time) for date, time in _pairs_present(query, paired))
+        test = _compile_element(elem)
+        if test is not None:
+            predicates.append(test)
+    predicates += [_compile_date_time(query, date, time)
+                   for date, time in _DATE_TIME_PAIRS if date in paired]
+    return predicates
 
 
 def _pairs(query: Dataset) -> set[str]:
@@ -143,49 +168,66 @@ def _pairs(query: Dataset) -> set[str]:
     return out
 
 
-def _pairs_present(query: Dataset, paired: set[str]) -> Iterable[tuple[str, str]]:
-    return [(d, t) for d, t in _DATE_TIME_PAIRS if d in paired]
-
-
-def _date_time(query: Dataset, item: Dataset, date: str, time: str) -> bool:
+def _compile_date_time(query: Dataset, date: str, time: str) -> Predicate:
     dates = _range(query[date], date)
     times = _range(query[time], time)
     assert dates is not None and times is not None
-    item_date = _text(item[date]) if date in item else ""
-    if not item_date:
-        return False
-    item_time = _text(item[time]) if time in item else ""
-    key = item_date + (_time(item_time, "0") if item_time else "000000.000000")
     low = dates[0] + times[0] if dates[0] else ""
     high = dates[1] + times[1] if dates[1] != "~" else "~"
-    return low <= key <= high
+
+    def test(item: Dataset) -> bool:
+        item_date = _text(item[date]) if date in item else ""
+        if not item_date:
+            return False
+        item_time = _text(item[time]) if time in item else ""
+        key = item_date + (_time(item_time, "0") if item_time else "000000.000000")
+        return low <= key <= high
+
+    return test
 
 
-def _element(key: DataElement, found: DataElement | None) -> bool:
+def _compile_element(key: DataElement) -> Predicate | None:
+    """The key's test, or None for universal matching (C.2.2.2.3)."""
     if key.VR == "SQ":
-        return _sequence(key, found)
+        return _compile_sequence(key)
     text = _text(key)
     if not text or text == "*":
-        return True  # universal matching (C.2.2.2.3)
-    if found is None:
-        return False
-    values = _values(found)
+        return None
+    tag = key.tag
+    value_test = _value_test(key, text)
+    groups = key.VR == "PN" and "=" not in text
+
+    def test(item: Dataset) -> bool:
+        found = item.get(tag)
+        if found is None:
+            return False
+        values = _values(found)
+        if groups:
+            # a query on one component group matches any of the item's groups (alphabetic,
+            # ideographic, phonetic; PS3.5 6.2.1.2): "山田*" finds "Yamada^Taro=山田^太郎"
+            values = [group for v in values for group in (v, *v.split("=")) if group]
+        return any(value_test(v) for v in values)
+
+    return test
+
+
+def _value_test(key: DataElement, text: str) -> Callable[[str], bool]:
     if key.VR in ("DA", "TM"):
         low, high = _range(key, key.keyword) or ("", "~")
-        return any(low <= (_time(v, "0") if key.VR == "TM" else v) <= high for v in values)
+        if key.VR == "TM":
+            return lambda v: low <= _time(v, "0") <= high
+        return lambda v: low <= v <= high
     if key.VR == "UI":
-        return any(v in text.split("\\") for v in values)
+        uids = frozenset(text.split("\\"))
+        return lambda v: v in uids
     fold = key.VR == "PN"
-    if fold and "=" not in text:
-        # a query on one component group matches any of the item's groups (alphabetic,
-        # ideographic, phonetic; PS3.5 6.2.1.2): "山田*" finds "Yamada^Taro=山田^太郎"
-        values = [group for v in values for group in (v, *v.split("=")) if group]
     if key.VR not in _NO_WILDCARD_VRS and ("*" in text or "?" in text):
         pattern = re.compile(_wildcard(text), re.IGNORECASE if fold else 0)
-        return any(pattern.fullmatch(v) for v in values)
+        return lambda v: pattern.fullmatch(v) is not None
     if fold:
-        return any(v.rstrip("^ ").casefold() == text.rstrip("^ ").casefold() for v in values)
-    return any(v == text for v in values)
+        wanted = text.rstrip("^ ").casefold()
+        return lambda v: v.rstrip("^ ").casefold() == wanted
+    return lambda v: v == text
 
 
 def _values(found: DataElement) -> list[str]:
@@ -200,13 +242,20 @@ def _wildcard(text: str) -> str:
     return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
 
 
-def _sequence(key: DataElement, found: DataElement | None) -> bool:
+def _compile_sequence(key: DataElement) -> Predicate | None:
     query_items = list(key.value or [])
     if not query_items or len(query_items[0]) == 0:
-        return True  # universal sequence matching
-    if found is None or found.VR != "SQ":
-        return False
-    return any(_level(query_items[0], candidate) for candidate in found.value)
+        return None  # universal sequence matching
+    tag = key.tag
+    inner = _compile_level(query_items[0])
+
+    def test(item: Dataset) -> bool:
+        found = item.get(tag)
+        if found is None or found.VR != "SQ":
+            return False
+        return any(all(t(candidate) for t in inner) for candidate in found.value)
+
+    return test
 
 
 # --- the response --------------------------------------------------------------------------
@@ -215,7 +264,11 @@ def _sequence(key: DataElement, found: DataElement | None) -> bool:
 def response(query: Dataset, item: Dataset) -> Dataset:
     """The item's values of the query's keys only (PS3.4 C.4.1.1.3.2): a key the item
     lacks is returned empty; sequence keys return the matching-level attributes of every
-    item asked for."""
+    item asked for, and only the sequence items that match."""
+    return _response(query, item)
+
+
+def _response(query: Dataset, item: Dataset) -> Dataset:
     out = Dataset()
     for key in query:
         if key.keyword in NOT_MATCHED:
@@ -225,7 +278,8 @@ def response(query: Dataset, item: Dataset) -> Dataset:
             wanted = list(key.value or [])
             items = list(found.value) if found is not None and found.VR == "SQ" else []
             if wanted and len(wanted[0]):
-                items = [response(wanted[0], i) for i in items if _level(wanted[0], i)]
+                inner = Matcher(wanted[0])
+                items = [_response(wanted[0], i) for i in items if inner.matches(i)]
             out.add_new(key.tag, "SQ", items)
         elif found is None:
             out.add_new(key.tag, key.VR, None)

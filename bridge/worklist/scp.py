@@ -23,7 +23,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from bridge.errors import ConfigError
 from bridge.worklist.errors import QueryError
-from bridge.worklist.matching import check_query, matches, response
+from bridge.worklist.matching import Matcher, check_query
 from bridge.worklist.source import ItemSource
 
 logger = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ class WorklistScp:
         try:
             query: Dataset = event.identifier
             check_query(query)
+            matcher = Matcher(query)
             items = self._source.items()
         except QueryError as exc:
             logger.info("worklist query refused", extra={"calling_ae": calling,
@@ -113,9 +114,9 @@ class WorklistScp:
                 yield CANCELLED, None
                 return
             try:
-                if not matches(query, item):
+                if not matcher.matches(item):
                     continue
-                answer = response(query, item)
+                answer = matcher.response(item)
             except Exception:
                 logger.exception("worklist item could not be matched",
                                  extra={"calling_ae": calling})
