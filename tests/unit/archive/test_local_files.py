@@ -58,7 +58,7 @@ async def test_a_file_that_is_not_dicom_is_skipped_or_refused(
     assert source.skipped == [tmp_path / "README.txt"]
     assert len(await source.search_studies()) == 1
     source.close()
-    with pytest.raises(DicomDataError, match="README.txt"):
+    with pytest.raises(DicomDataError, match=r"README\.txt"):
         LocalFilesSource(tmp_path, strict=True)
 
 
