@@ -208,7 +208,11 @@ def _start(sr: Json, mapping: WorklistMapping) -> tuple[str, str]:
     return when.strftime("%Y%m%d"), when.strftime("%H%M%S")
 
 
-def _referrer(sr: Json) -> str:
+def _referrer(sr: Json, practitioner: Json | None) -> str:
+    """ReferringPhysicianName (0008,0090): the requester's HumanName when the Practitioner
+    is given, else its Reference.display."""
+    if practitioner is not None and _person_name(practitioner):
+        return _person_name(practitioner)
     requester = sr.get("requester")
     display = requester.get("display") if isinstance(requester, Mapping) else None
     if not display:
@@ -219,9 +223,12 @@ def _referrer(sr: Json) -> str:
     return "^".join(components(f"{words[-1]}^{' '.join(words[:-1])}")).rstrip("^")
 
 
-def map_order(service_request: Json, patient: Json | None,
-              mapping: WorklistMapping) -> Dataset:
+def map_order(service_request: Json, patient: Json | None, mapping: WorklistMapping, *,
+              requester: Json | None = None) -> Dataset:
     """Map one order to a Modality Worklist item (a pydicom Dataset, text as str).
+
+    ``patient`` is the order's subject (None: not found); ``requester`` the Practitioner
+    the order's ``requester`` references, when the caller read it (else its display).
 
     Raises :class:`OrderDataError` naming the FHIR field when the order cannot be scheduled:
     no subject Patient, no scheduled time, no accession, an id too long for SH, and
@@ -250,7 +257,9 @@ def map_order(service_request: Json, patient: Json | None,
         item.IssuerOfAccessionNumberSequence = [issuer_item]
     item.PlacerOrderNumberImagingServiceRequest = _id_value(sr, mapping, "placer") or ""
     item.FillerOrderNumberImagingServiceRequest = _id_value(sr, mapping, "filler") or ""
-    item.ReferringPhysicianName = _referrer(sr)
+    item.ReferringPhysicianName = _referrer(sr, requester)
+    item.RequestedProcedurePriority = next(
+        (term for code, term in mapping.priorities.items() if code == sr.get("priority")), "")
 
     requested, description = _procedure_code(sr, mapping)
     rp_id = _id_value(sr, mapping, mapping.requested_procedure_id_from)

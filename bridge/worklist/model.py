@@ -23,6 +23,7 @@ _CS = re.compile(r"[A-Z0-9 _]{1,16}")
 IdentifierRole = Literal["accession", "placer", "filler"]
 IdSource = Literal["accession", "placer", "filler", "id"]
 StationField = Literal["performerType", "locationCode"]
+Priority = Literal["STAT", "HIGH", "ROUTINE", "MEDIUM", "LOW"]
 
 
 def _ae(value: str) -> str:
@@ -108,6 +109,10 @@ class WorklistMapping(Section):
     requested_procedure_id_from: IdSource = "accession"
     scheduled_step_id_from: IdSource = "accession"
     timezone: str = "UTC"
+    #: ServiceRequest.priority -> RequestedProcedurePriority (0040,1003, SH): STAT, HIGH,
+    #: ROUTINE, MEDIUM, LOW (PS3.3 C.4.11)
+    priorities: dict[Literal["routine", "urgent", "asap", "stat"], Priority] = Field(
+        default_factory=dict)
     station_fields: tuple[StationField, ...] = ("performerType", "locationCode")
     stations: tuple[StationRule, ...]
 

@@ -57,6 +57,17 @@ def test_an_order_carrying_a_malformed_study_uid_is_refused() -> None:
     assert err.value.field == "ServiceRequest.identifier(urn:dicom:uid)"
 
 
+def test_the_referrer_comes_from_the_practitioner_when_given() -> None:
+    order, patient = ct_order()
+    practitioner = {"resourceType": "Practitioner",
+                    "name": [{"family": "Smith-Jones", "given": ["Jane", "Ann"],
+                              "prefix": ["Dr."]}]}
+    item = map_order(order, patient, site_mapping(), requester=practitioner)
+    assert str(item.ReferringPhysicianName) == "Smith-Jones^Jane^Ann^Dr."
+    assert str(map_order(order, patient, site_mapping()).ReferringPhysicianName) \
+        == "Smith^Jane"
+
+
 def test_an_order_without_a_patient_is_refused_naming_subject() -> None:
     order, patient = ct_order(subject=None)
     with pytest.raises(OrderDataError) as err:
