@@ -31,6 +31,8 @@ Json = Mapping[str, Any]
 _SEX = {"male": "M", "female": "F", "other": "O"}
 #: the longest Short String (SH, PS3.5 6.2): ids longer than this cannot be written
 _SH = 16
+#: a literal reference to a Patient, relative or absolute, maybe versioned (FHIR R4 3.1.3.3)
+_PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 #: a UID: dot-separated numbers without leading zeros (PS3.5 9.1)
 _UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
@@ -108,11 +110,12 @@ def _short(value: str | None, field: str) -> str:
 def _check_subject(sr: Json, patient: Json | None) -> Json:
     subject = sr.get("subject")
     ref = subject.get("reference") if isinstance(subject, Mapping) else None
-    if not ref or not str(ref).startswith("Patient/"):
+    found = _PATIENT_REF.search(str(ref or ""))
+    if found is None:
         raise OrderDataError("the order names no Patient", field="ServiceRequest.subject")
     if patient is None:
         raise OrderDataError(f"{ref} was not found", field="ServiceRequest.subject")
-    if patient.get("id") and str(ref).split("/")[1] != str(patient["id"]):
+    if patient.get("id") and found.group(1) != str(patient["id"]):
         raise OrderDataError(f"{ref} is not the Patient given ({patient['id']})",
                              field="ServiceRequest.subject")
     return patient

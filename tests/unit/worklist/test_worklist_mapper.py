@@ -81,6 +81,20 @@ def test_an_order_whose_patient_was_not_found_is_refused() -> None:
         map_order(order, None, site_mapping())
 
 
+@pytest.mark.parametrize("reference", ["http://ehr.example/fhir/Patient/p-1",
+                                       "Patient/p-1/_history/3"])
+def test_absolute_and_versioned_subject_references_are_read(reference: str) -> None:
+    order, patient = ct_order(subject={"reference": reference})
+    assert map_order(order, patient, site_mapping()).PatientID == "MRN-42"
+
+
+@pytest.mark.parametrize("reference", ["Group/g-1", "Patient/", ""])
+def test_a_subject_that_is_not_a_patient_is_refused(reference: str) -> None:
+    order, patient = ct_order(subject={"reference": reference})
+    with pytest.raises(OrderDataError, match="names no Patient"):
+        map_order(order, patient, site_mapping())
+
+
 def test_an_order_for_another_patient_is_refused() -> None:
     order, patient = ct_order(subject={"reference": "Patient/p-other"})
     with pytest.raises(OrderDataError, match="not the Patient given"):
