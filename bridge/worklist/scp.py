@@ -1,6 +1,7 @@
 """Modality Worklist SCP: C-FIND of the Modality Worklist Information Model - FIND
 (1.2.840.10008.5.1.4.31, PS3.4 K.6) over an :class:`ItemSource`, with pynetdicom.
 
+- Verification (C-ECHO) is answered too, so a modality can test its configuration.
 - Only the configured calling AE titles may associate (others are rejected at association,
   PS3.8 Table 9-21 reason 3 "calling AE title not recognized").
 - Each match is answered Pending (0xFF00) with the asked keys only and its
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 #: Modality Worklist Information Model - FIND (PS3.4 K.6, PS3.6 Annex A)
 MWL_FIND: Final = "1.2.840.10008.5.1.4.31"
+#: Verification SOP Class (PS3.4 A.4)
+VERIFICATION: Final = "1.2.840.10008.1.1"
 PENDING: Final = 0xFF00
 SUCCESS: Final = 0x0000
 CANCELLED: Final = 0xFE00
@@ -69,6 +72,9 @@ class WorklistScp:
         self._source = source
         self._ae = AE(ae_title=ae_title)
         self._ae.add_supported_context(MWL_FIND)
+        # modalities test the worklist's configuration with C-ECHO (PS3.4 A.4); pynetdicom
+        # answers it with Success by default
+        self._ae.add_supported_context(VERIFICATION)
         self._ae.require_calling_aet = allowed
         self._address = (host, port)
         self._server: ThreadedAssociationServer | None = None

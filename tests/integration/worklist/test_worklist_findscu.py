@@ -212,6 +212,16 @@ def test_an_unknown_calling_ae_is_rejected(
     assert answer.responses == []
 
 
+def test_the_worklist_answers_echoscu_from_an_allowed_ae(
+    worklist: tuple[WorklistScp, InMemoryWorklist],
+) -> None:
+    scp, _ = worklist
+    echo = subprocess.run(["echoscu", "-aet", MODALITY_AE, "-aec", SCP_AE, "127.0.0.1",
+                           str(scp.port)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert echo.returncode == 0, echo.stdout + echo.stderr
+
+
 @pytest.mark.parametrize(("key", "status"), [
     ("PatientBirthDate=1961-02-03", "Failed: UnableToProcess"),
     ("(0040,0100)[0].ScheduledProcedureStepStartTime=25:00", "Failed: UnableToProcess"),
