@@ -111,7 +111,8 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def _where(loc: PathKey, origins: Origins, fallback: str) -> str:
+def where(loc: PathKey, origins: Origins, fallback: str) -> str:
+    """``file:line`` of the deepest key of ``loc`` present in ``origins`` (else ``fallback:1``)."""
     for end in range(len(loc), 0, -1):
         found = origins.get(loc[:end])
         if found is not None:
@@ -129,12 +130,20 @@ def _message(error: ErrorDetails) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _validation_errors(exc: ValidationError, origins: Origins, fallback: str) -> list[str]:
-    lines = []
+def validation_problems(
+    exc: ValidationError, origins: Origins, fallback: str
+) -> list[tuple[str, str]]:
+    """Each pydantic error of a file read by :func:`read_yaml` as ``(dotted key, line)``,
+    the line reading ``file:line dotted.key: message`` (unknown and missing keys said plainly).
+
+    Shared by every loader of a ``mappings/*.yaml`` file so their errors read the same way.
+    """
+    problems = []
     for error in exc.errors():
         loc: PathKey = tuple(part for part in error["loc"] if part != "[key]")
-        lines.append(f"{_where(loc, origins, fallback)} {dotted(loc)}: {_message(error)}")
-    return lines
+        field = dotted(loc)
+        problems.append((field, f"{where(loc, origins, fallback)} {field}: {_message(error)}"))
+    return problems
 
 
 def _section(merged: dict[str, Any], name: str) -> dict[str, Any]:
@@ -151,7 +160,7 @@ def _check_body_parts(
         if isinstance(term, str) and term.strip() and term.upper() not in tables.body_parts:
             loc: PathKey = ("body_parts", local)
             problems.append(
-                f"{_where(loc, origins, fallback)} {dotted(loc)}: {term!r} is not a Body Part "
+                f"{where(loc, origins, fallback)} {dotted(loc)}: {term!r} is not a Body Part "
                 "Examined term of tables/body_parts.json"
             )
     return problems
@@ -170,7 +179,7 @@ def _check_schemes(
         if scheme not in declared:
             loc: PathKey = ("procedure_codes", scheme)
             problems.append(
-                f"{_where(loc, origins, fallback)} {dotted(loc)}: coding scheme {scheme!r} "
+                f"{where(loc, origins, fallback)} {dotted(loc)}: coding scheme {scheme!r} "
                 "is not declared: add it under coding_schemes (local designators start "
                 "with 99) or use one of tables/coding_schemes.json"
             )
@@ -202,7 +211,7 @@ def load_mapping(paths: Sequence[str | Path], *, tables_dir: str | Path | None =
     try:
         mapping = Mapping.model_validate(merged)
     except ValidationError as exc:
-        problems += _validation_errors(exc, origins, fallback)
+        problems += [line for _, line in validation_problems(exc, origins, fallback)]
     # checked on the merged data, so they are reported along with any schema errors
     problems += _check_schemes(merged, tables, origins, fallback)
     problems += _check_body_parts(merged, tables, origins, fallback)

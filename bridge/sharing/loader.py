@@ -13,20 +13,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bridge.errors import MappingConfigError
-from bridge.mapping.loader import Origins, PathKey, dotted, read_yaml
+from bridge.mapping.loader import Origins, read_yaml, validation_problems
 from bridge.sharing.errors import SharingConfigError
 from bridge.sharing.policy import SharingPolicy
 
 #: the repository's default policy file
 DEFAULT_SHARING_FILE = Path(__file__).resolve().parents[2] / "mappings" / "sharing.yaml"
-
-
-def _line(loc: PathKey, origins: Origins, file: str) -> str:
-    for end in range(len(loc), -1, -1):
-        found = origins.get(loc[:end])
-        if found is not None:
-            return f"{found[0]}:{found[1]}"
-    return f"{file}:1"
 
 
 def load_sharing_policy(path: str | Path = DEFAULT_SHARING_FILE) -> SharingPolicy:
@@ -45,16 +37,6 @@ def load_sharing_policy(path: str | Path = DEFAULT_SHARING_FILE) -> SharingPolic
     try:
         return SharingPolicy.model_validate(data)
     except ValidationError as exc:
-        lines, fields = [], []
-        for error in exc.errors():
-            loc: PathKey = tuple(part for part in error["loc"] if part != "[key]")
-            field = dotted(loc)
-            if error["type"] == "extra_forbidden":
-                problem = "unknown key"
-            elif error["type"] == "missing":
-                problem = "required key is missing"
-            else:
-                problem = str(error["msg"]).removeprefix("Value error, ")
-            fields.append(field)
-            lines.append(f"{_line(loc, origins, file)} {field}: {problem}")
-        raise SharingConfigError("\n".join(lines), fields=tuple(fields)) from exc
+        problems = validation_problems(exc, origins, file)
+        lines = [line for _, line in problems]
+        raise SharingConfigError("\n".join(lines), fields=tuple(f for f, _ in problems)) from exc

@@ -11,30 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from bridge.errors import MappingConfigError
-from bridge.mapping.loader import Origins, PathKey, dotted, read_yaml
+from bridge.mapping.loader import Origins, read_yaml, validation_problems
 from bridge.worklist.model import WorklistMapping
 
 #: the repository's default worklist mapping
 DEFAULT_WORKLIST_MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "worklist.yaml"
-
-
-def _line(loc: PathKey, origins: Origins, file: str) -> str:
-    for end in range(len(loc), -1, -1):
-        found = origins.get(loc[:end])
-        if found is not None:
-            return f"{found[0]}:{found[1]}"
-    return f"{file}:1"
-
-
-def _text(error: ErrorDetails) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    if error["type"] == "missing":
-        return "required key is missing"
-    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def load_worklist_mapping(path: str | Path = DEFAULT_WORKLIST_MAPPING) -> WorklistMapping:
@@ -49,8 +32,5 @@ def load_worklist_mapping(path: str | Path = DEFAULT_WORKLIST_MAPPING) -> Workli
     try:
         return WorklistMapping.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc: PathKey = tuple(part for part in error["loc"] if part != "[key]")
-            problems.append(f"{_line(loc, origins, str(file))} {dotted(loc)}: {_text(error)}")
+        problems = [line for _, line in validation_problems(exc, origins, str(file))]
         raise MappingConfigError("\n".join(problems)) from exc
