@@ -15,13 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
-import uuid
 from collections.abc import Iterator, Sequence
 
 from samples.catalogue import CATALOGUE, Procedure
 from samples.patients import SERIAL_STEP, make_patients, random_date
 from samples.plans import SeriesPlan, StudyPlan
 from samples.truth import CodeTruth, SamplePatient
+from samples.uids import uid
 
 __all__ = [
     "PROFILES",
@@ -85,16 +85,6 @@ def plan_studies(
             patient=pool[index] if every_patient and index < pool_size else None,
         )
         yield plan
-
-
-def _uid(rng: random.Random, uid_root: str | None) -> str:
-    """A fresh UID: UUID-derived ``2.25.<int>`` (PS3.5 B.2) or ``<root>.<digits>``."""
-    bits = rng.getrandbits(128)
-    if uid_root is None:
-        # set the version/variant bits so the integer really is a (version 4) UUID
-        return f"2.25.{uuid.UUID(int=bits, version=4).int}"
-    suffix = str(bits)[: 63 - len(uid_root)].lstrip("0") or "1"
-    return f"{uid_root}.{suffix}"
 
 
 def _age_at(birth: str, when: dt.date) -> int:
@@ -204,7 +194,7 @@ def _plan_study(
         patient = rng.choice(pool)
     date = random_date(rng, _FIRST_STUDY_DATE, _LAST_STUDY_DATE)
     proc = _pick_procedure(rng, patient, date)
-    study_uid = _uid(rng, uid_root)
+    study_uid = uid(rng, uid_root)
 
     # time of day: mostly working hours, a few night-time emergencies
     hour = rng.randint(0, 6) if rng.random() < 0.05 else rng.randint(7, 19)
@@ -281,7 +271,7 @@ def _plan_study(
         series.append(
             SeriesPlan(
                 number=number,
-                uid=_uid(rng, uid_root),
+                uid=uid(rng, uid_root),
                 modality=modality,
                 description=desc,
                 body_part=body_part,
@@ -293,7 +283,7 @@ def _plan_study(
                 performing=performing,
                 operator=operator,
                 frame_of_reference_uid=(
-                    _uid(rng, uid_root) if modality in ("CT", "MR") else None
+                    uid(rng, uid_root) if modality in ("CT", "MR") else None
                 ),
                 localizer=localizer,
                 views=views,
@@ -329,4 +319,4 @@ def _plan_study(
 def instance_uids(plan: StudyPlan, series: SeriesPlan) -> Iterator[str]:
     rng = random.Random(f"{plan.key}|study|{plan.index}|series|{series.number}")
     for _ in range(series.instance_count):
-        yield _uid(rng, plan.uid_root)
+        yield uid(rng, plan.uid_root)

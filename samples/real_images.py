@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +61,7 @@ from samples.generator import (
     StudyTruth,
     write_part10,
 )
+from samples.uids import uid
 
 __all__ = [
     "REAL_IMAGES",
@@ -186,14 +186,6 @@ def source_path(source: RealImageSource) -> Path:
         raise MissingRealImage(
             f"{source.filename} of package {source.package} is not installed{hint}")
     return Path(found)
-
-
-def _uid(rng: random.Random, uid_root: str | None) -> str:
-    bits = rng.getrandbits(128)
-    if uid_root is None:
-        return f"2.25.{uuid.UUID(int=bits, version=4).int}"
-    suffix = str(bits)[: 63 - len(uid_root)].lstrip("0") or "1"
-    return f"{uid_root}.{suffix}"
 
 
 @dataclass(frozen=True)
@@ -330,8 +322,8 @@ def real_studies(
         day = dt.date.fromordinal(rng.randint(_FIRST_DATE.toordinal(), _LAST_DATE.toordinal()))
         plan = _Plan(
             index=index, source=source, patient=people[index % len(people)], key=key,
-            uid_root=uid_root, study_uid=_uid(rng, uid_root), series_uid=_uid(rng, uid_root),
-            sop_uid=_uid(rng, uid_root),
+            uid_root=uid_root, study_uid=uid(rng, uid_root), series_uid=uid(rng, uid_root),
+            sop_uid=uid(rng, uid_root),
             accession=f"{id_prefix}R{(serials + index * 7919) % 10**5:05d}",
             date=day.strftime("%Y%m%d"),
             time=f"{rng.randrange(7, 19):02d}{rng.randrange(60):02d}{rng.randrange(60):02d}",
@@ -361,7 +353,7 @@ def _reidentify(plan: _Plan) -> Dataset:
         if value.startswith(_DICOM_UID_ROOT) or not value:
             return value
         if value not in uids:
-            uids[value] = _uid(random.Random(f"{plan.key}|uid|{value}"), plan.uid_root)
+            uids[value] = uid(random.Random(f"{plan.key}|uid|{value}"), plan.uid_root)
         return uids[value]
 
     def scrub(dataset: Dataset) -> None:

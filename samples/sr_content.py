@@ -8,13 +8,11 @@ SR lands in the very study the generator made.
 
 from __future__ import annotations
 
-import random
-import uuid
-
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from samples.truth import StudyTruth
+from samples.uids import uid
 
 __all__ = [
     "code",
@@ -27,11 +25,6 @@ __all__ = [
     "uid",
     "uidref_item",
 ]
-
-
-def uid(rng: random.Random) -> str:
-    """A UUID-derived UID (PS3.5 B.2), drawn from ``rng`` so it is deterministic."""
-    return f"2.25.{uuid.UUID(int=rng.getrandbits(128), version=4).int}"
 
 
 def code(value: str, scheme: str, meaning: str) -> Dataset:
