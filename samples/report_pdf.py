@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from samples.report_sr import ReportTruth, text_report_sr
-from samples.sr_content import code, uid
+from samples.sr_content import code, study_instance, uid
 from samples.truth import StudyTruth
 
 __all__ = ["ENCAPSULATED_PDF_SOP_CLASS_UID", "minimal_pdf", "pdf_report"]
@@ -60,32 +60,14 @@ def pdf_report(truth: StudyTruth, *, seed: int = 0) -> tuple[Dataset, ReportTrut
     sop_uid, series_uid = uid(rng), uid(rng)
     document = minimal_pdf(["Radiology report", "Findings:", *text.findings,
                             "Impression:", text.impression])
-    ds = Dataset()
-    if truth.charset:
-        ds.SpecificCharacterSet = truth.charset
-    ds.SOPClassUID = ENCAPSULATED_PDF_SOP_CLASS_UID
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyDate = truth.study_date
-    if truth.study_time is not None:
-        ds.StudyTime = truth.study_time
-    ds.ContentDate = truth.study_date
     hour = int(truth.study_time[:2]) if truth.study_time else 9
-    ds.ContentTime = f"{min(hour + 3, 23):02d}{rng.randrange(60):02d}00"
-    ds.AccessionNumber = truth.accession_number
-    ds.Modality = "DOC"
+    ds = study_instance(
+        truth, sop_class_uid=ENCAPSULATED_PDF_SOP_CLASS_UID, sop_uid=sop_uid,
+        series_uid=series_uid, modality="DOC", series_number=901,
+        content_date=truth.study_date,
+        content_time=f"{min(hour + 3, 23):02d}{rng.randrange(60):02d}00",
+    )
     ds.ConversionType = "WSD"
-    ds.PatientName = truth.patient_name
-    ds.PatientID = truth.patient_id
-    ds.IssuerOfPatientID = truth.patient_issuer
-    ds.PatientBirthDate = truth.patient_birth_date
-    ds.PatientSex = truth.patient_sex
-    ds.StudyInstanceUID = truth.study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.StudyID = truth.study_id
-    ds.SeriesNumber = 901
-    ds.InstanceNumber = 1
-    if truth.timezone_offset is not None:
-        ds.TimezoneOffsetFromUTC = truth.timezone_offset
     ds.BurnedInAnnotation = "YES"
     ds.DocumentTitle = "Radiology report"
     ds.ConceptNameCodeSequence = Sequence([code("18748-4", "LN", "Diagnostic imaging study")])

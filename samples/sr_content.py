@@ -21,6 +21,7 @@ __all__ = [
     "datetime_item",
     "num_item",
     "sr_document",
+    "study_instance",
     "text_item",
     "uid",
     "uidref_item",
@@ -100,6 +101,47 @@ def datetime_item(relationship: str, concept: Dataset, value: str) -> Dataset:
     return item
 
 
+def study_instance(
+    truth: StudyTruth,
+    *,
+    sop_class_uid: str,
+    sop_uid: str,
+    series_uid: str,
+    modality: str,
+    series_number: int,
+    content_date: str,
+    content_time: str,
+) -> Dataset:
+    """A single-instance series of ``truth``'s study (an SR or an Encapsulated PDF): SOP
+    Common (C.12.1), Patient (C.7.1.1) and General Study (C.7.2.1) attributes copied from the
+    ground truth, the series' identifiers and the content date and time."""
+    ds = Dataset()
+    if truth.charset:
+        ds.SpecificCharacterSet = truth.charset
+    ds.SOPClassUID = sop_class_uid
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyDate = truth.study_date
+    if truth.study_time is not None:
+        ds.StudyTime = truth.study_time
+    ds.ContentDate = content_date
+    ds.ContentTime = content_time
+    ds.AccessionNumber = truth.accession_number
+    ds.Modality = modality
+    ds.PatientName = truth.patient_name
+    ds.PatientID = truth.patient_id
+    ds.IssuerOfPatientID = truth.patient_issuer
+    ds.PatientBirthDate = truth.patient_birth_date
+    ds.PatientSex = truth.patient_sex
+    ds.StudyInstanceUID = truth.study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = truth.study_id
+    ds.SeriesNumber = series_number
+    ds.InstanceNumber = 1
+    if truth.timezone_offset is not None:
+        ds.TimezoneOffsetFromUTC = truth.timezone_offset
+    return ds
+
+
 def sr_document(
     truth: StudyTruth,
     *,
@@ -115,32 +157,12 @@ def sr_document(
     """An SR instance of ``truth``'s study: Patient and General Study modules copied from the
     ground truth, SR Document Series (C.17.1), SR Document General (C.17.2) and the root
     CONTAINER with its template identifier (C.18.8, ``DCMR``)."""
-    ds = Dataset()
-    if truth.charset:
-        ds.SpecificCharacterSet = truth.charset
-    ds.SOPClassUID = sop_class_uid
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyDate = truth.study_date
-    if truth.study_time is not None:
-        ds.StudyTime = truth.study_time
-    ds.ContentDate = content_date
-    ds.ContentTime = content_time
-    ds.AccessionNumber = truth.accession_number
-    ds.Modality = "SR"
+    ds = study_instance(
+        truth, sop_class_uid=sop_class_uid, sop_uid=sop_uid, series_uid=series_uid,
+        modality="SR", series_number=900, content_date=content_date, content_time=content_time,
+    )
     ds.Manufacturer = "Synthetic Imaging Co."
     ds.ReferringPhysicianName = truth.referring_physician
-    ds.PatientName = truth.patient_name
-    ds.PatientID = truth.patient_id
-    ds.IssuerOfPatientID = truth.patient_issuer
-    ds.PatientBirthDate = truth.patient_birth_date
-    ds.PatientSex = truth.patient_sex
-    ds.StudyInstanceUID = truth.study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.StudyID = truth.study_id
-    ds.SeriesNumber = 900
-    ds.InstanceNumber = 1
-    if truth.timezone_offset is not None:
-        ds.TimezoneOffsetFromUTC = truth.timezone_offset
     ds.ValueType = "CONTAINER"
     ds.ConceptNameCodeSequence = Sequence([title])
     ds.ContinuityOfContent = "SEPARATE"
