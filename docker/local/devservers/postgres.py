@@ -168,17 +168,16 @@ class Postgres(Service):
             cmd += ["-c", f"{key}={value}"]
         return cmd
 
+    def _superuser_socket(self) -> list[str]:
+        """libpq client options reaching the cluster superuser over the unix socket."""
+        return ["-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres"]
+
     def _is_ready(self, client: httpx.Client) -> bool:
         result = subprocess.run(
             [
                 str(self.bin_dir / "pg_isready"),
                 "-q",
-                "-h",
-                str(self.socket_dir),
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
+                *self._superuser_socket(),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -196,12 +195,7 @@ class Postgres(Service):
                 "-q",
                 "-v",
                 "ON_ERROR_STOP=1",
-                "-h",
-                str(self.socket_dir),
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
+                *self._superuser_socket(),
                 "-d",
                 database,
                 "-c",
