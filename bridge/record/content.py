@@ -9,9 +9,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.errors import DicomDataError
 from bridge.mapping import tags
 from bridge.mapping.peek import first_str, values
 from bridge.record import sr_tags as st
+from bridge.record.result import RecordWarning
 
 Dataset = Mapping[str, Any]
 
@@ -136,3 +138,28 @@ def template_id(ds: Dataset) -> str | None:
     if not found or not isinstance(found[0], dict):
         return None
     return first_str(found[0], st.TEMPLATE_IDENTIFIER)
+
+
+def sop_instance_uid(ds: Dataset, what: str) -> str:
+    """The instance's SOP Instance UID (0008,0018), which identifies what it maps to.
+
+    :raises DicomDataError: ``"<what> has no SOP Instance UID"`` when it is absent.
+    """
+    found = first_str(ds, tags.SOP_INSTANCE_UID)
+    if not found:
+        raise DicomDataError(f"{what} has no SOP Instance UID",
+                             tag=tags.label(tags.SOP_INSTANCE_UID))
+    return found
+
+
+def template_warnings(
+    ds: Dataset, known: frozenset[str], *, assumed: str, otherwise: str
+) -> list[RecordWarning]:
+    """A warning when the SR declares no template (C.18.8), read as ``assumed``, or one not
+    in ``known``, read as ``otherwise`` says; none for a known template."""
+    template = template_id(ds)
+    if template is None:
+        return [RecordWarning("no-template", tags.label(st.CONTENT_TEMPLATE_SEQUENCE), assumed)]
+    if template not in known:
+        return [RecordWarning("unknown-template", f"TID {template}", otherwise)]
+    return []

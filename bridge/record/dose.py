@@ -24,11 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.errors import DicomDataError
 from bridge.mapping import tags
-from bridge.mapping.peek import first_str
 from bridge.record import sr_tags as st
-from bridge.record.content import ContentItem, read_tree, template_id
+from bridge.record.content import ContentItem, read_tree, sop_instance_uid, template_warnings
 from bridge.record.fhir import (
     JSON,
     SCHEMES,
@@ -139,18 +137,9 @@ def map_dose_sr(
     :raises DicomDataError: without a SOP Instance UID (nothing to identify the summary by).
     """
     rules = rules or load_dose_rules()
-    sop_uid = first_str(ds, tags.SOP_INSTANCE_UID)
-    if not sop_uid:
-        raise DicomDataError("the dose SR has no SOP Instance UID",
-                             tag=tags.label(tags.SOP_INSTANCE_UID))
-    warnings: list[RecordWarning] = []
-    template = template_id(ds)
-    if template is None:
-        warnings.append(RecordWarning("no-template", tags.label(st.CONTENT_TEMPLATE_SEQUENCE),
-                                      "read as TID 10001/10011"))
-    elif template not in DOSE_TEMPLATES:
-        warnings.append(RecordWarning("unknown-template", f"TID {template}",
-                                      "dose items read wherever they occur"))
+    sop_uid = sop_instance_uid(ds, "the dose SR")
+    warnings = template_warnings(ds, DOSE_TEMPLATES, assumed="read as TID 10001/10011",
+                                 otherwise="dose items read wherever they occur")
     root = read_tree(ds)
     offset = study_offset(ds, tags.TIMEZONE_OFFSET_FROM_UTC)
     base: JSON = {"status": "final", "partOf": [imaging_study], "subject": patient}

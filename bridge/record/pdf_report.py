@@ -16,11 +16,10 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.errors import DicomDataError
 from bridge.mapping import tags
 from bridge.mapping.peek import first_int, first_str, values
 from bridge.record import sr_tags as st
-from bridge.record.content import read_code
+from bridge.record.content import read_code, sop_instance_uid
 from bridge.record.fhir import JSON, concept, da_tm, study_offset, uid_identifier
 from bridge.record.report import DEFAULT_CODE, RAD_CATEGORY
 from bridge.record.result import RecordResult, RecordWarning
@@ -58,10 +57,7 @@ def map_pdf_report(
     :param status: DiagnosticReport.status; the IOD carries none (see the module docstring).
     :raises DicomDataError: without a SOP Instance UID.
     """
-    sop_uid = first_str(ds, tags.SOP_INSTANCE_UID)
-    if not sop_uid:
-        raise DicomDataError("the encapsulated document has no SOP Instance UID",
-                             tag=tags.label(tags.SOP_INSTANCE_UID))
+    sop_uid = sop_instance_uid(ds, "the encapsulated document")
     warnings: list[RecordWarning] = []
     offset = study_offset(ds, tags.TIMEZONE_OFFSET_FROM_UTC)
     title = first_str(ds, tags.DOCUMENT_TITLE)

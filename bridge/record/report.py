@@ -24,12 +24,11 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.errors import DicomDataError
 from bridge.mapping import tags
 from bridge.mapping.names import display
 from bridge.mapping.peek import first_str, values
 from bridge.record import sr_tags as st
-from bridge.record.content import ContentItem, read_tree, template_id
+from bridge.record.content import ContentItem, read_tree, sop_instance_uid, template_warnings
 from bridge.record.fhir import JSON, concept, da_tm, dt_value, study_offset, uid_identifier
 from bridge.record.result import RecordResult, RecordWarning
 
@@ -117,18 +116,9 @@ def map_report_sr(
         sync resolves them for the ImagingStudy; none by default.
     :raises DicomDataError: without a SOP Instance UID.
     """
-    sop_uid = first_str(ds, tags.SOP_INSTANCE_UID)
-    if not sop_uid:
-        raise DicomDataError("the report SR has no SOP Instance UID",
-                             tag=tags.label(tags.SOP_INSTANCE_UID))
-    warnings: list[RecordWarning] = []
-    template = template_id(ds)
-    if template is None:
-        warnings.append(RecordWarning("no-template", tags.label(st.CONTENT_TEMPLATE_SEQUENCE),
-                                      "read as TID 2000"))
-    elif template != REPORT_TEMPLATE:
-        warnings.append(RecordWarning("unknown-template", f"TID {template}",
-                                      "text extracted from every TEXT item"))
+    sop_uid = sop_instance_uid(ds, "the report SR")
+    warnings = template_warnings(ds, frozenset({REPORT_TEMPLATE}), assumed="read as TID 2000",
+                                 otherwise="text extracted from every TEXT item")
     root = read_tree(ds)
     offset = study_offset(ds, tags.TIMEZONE_OFFSET_FROM_UTC)
     report: JSON = {

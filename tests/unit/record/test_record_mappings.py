@@ -135,12 +135,27 @@ def test_unknown_template_still_gives_the_text_and_a_warning_naming_it() -> None
 def test_sr_without_sop_instance_uid_is_a_dicom_data_error() -> None:
     data = copy.deepcopy(CASES["report_final"][1]())
     del data["00080018"]
-    with pytest.raises(DicomDataError):
+    with pytest.raises(DicomDataError, match="^the report SR has no SOP Instance UID"):
         map_report_sr(data, imaging_study=STUDY_REF, patient=PATIENT_REF)
     dose = CASES["dose_ct"][1]()
     del dose["00080018"]
-    with pytest.raises(DicomDataError):
+    with pytest.raises(DicomDataError, match="^the dose SR has no SOP Instance UID"):
         map_dose_sr(dose, imaging_study=STUDY_REF, patient=PATIENT_REF)
+
+
+def test_sr_declaring_no_template_is_read_as_the_expected_one_with_a_warning() -> None:
+    report = copy.deepcopy(CASES["report_final"][1]())
+    del report[TEMPLATE_SEQUENCE]
+    dose = copy.deepcopy(CASES["dose_ct"][1]())
+    del dose[TEMPLATE_SEQUENCE]
+    results = [map_report_sr(report, imaging_study=STUDY_REF, patient=PATIENT_REF),
+               map_dose_sr(dose, imaging_study=STUDY_REF, patient=PATIENT_REF)]
+    assert [[w.to_json() for w in r.warnings] for r in results] == [
+        [{"code": "no-template", "item": "(0040,A504) ContentTemplateSequence",
+          "message": "read as TID 2000"}],
+        [{"code": "no-template", "item": "(0040,A504) ContentTemplateSequence",
+          "message": "read as TID 10001/10011"}],
+    ]
 
 
 def test_record_room_imports_nothing_of_ours_but_errors_and_mapping() -> None:
