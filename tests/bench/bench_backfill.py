@@ -72,6 +72,7 @@ from samples.generator import GeneratedStudy, generate_studies  # noqa: E402
 from samples.load import load_studies  # noqa: E402
 from samples.seed_ehr import seed_ehr  # noqa: E402
 from tests.bench.cpu_paths import SAVINGS, former  # noqa: E402
+from tests.bench.report_file import write_report  # noqa: E402
 
 TARGET_RATIO = 5.0
 #: issue 19: the bridge's own CPU per study, end to end, and the share of the servers-only
@@ -506,9 +507,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{report['load_average_after_bridge']}; sample check {report['check']}")
     for line in report.get("bridge_profile_top_tottime", []):
         print(line)
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path = write_report(report, args.json)
     print(f"wrote {path}")
     return 0
 

@@ -53,6 +53,7 @@ from bridge.sync.heap import freeze_startup_heap  # noqa: E402
 from bridge.sync.runner import DrainStats, SyncRunner  # noqa: E402
 from tests.bench.cpu_paths import SAVINGS, former  # noqa: E402
 from tests.bench.fakes import ARCHIVE_URL, FHIR_URL, FastFhirSink, SyntheticArchive  # noqa: E402
+from tests.bench.report_file import write_report  # noqa: E402
 
 TARGET_MS = 1.5
 
@@ -217,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {op:<42} {figures['former']:8.1f} us -> {figures['now']:7.1f} us")
     for line in report.get("profile_top_tottime", [])[:40]:
         print(line)
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path = write_report(report, args.json)
     print(f"wrote {path}  (load average {report['load_average_end']})")
     return 0
 

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bridge.archive.client import DicomwebClient  # noqa: E402
 from bridge.config import ArchiveSettings, AuthSettings  # noqa: E402
 from bridge.sync.heap import freeze_startup_heap  # noqa: E402
+from tests.bench.report_file import write_report  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -113,9 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, ms in report["median_ms_cpu_per_request"].items():
         print(f"{name:<16} {ms:6.3f} ms CPU per WADO-RS metadata request "
               f"(median of {args.rounds} x {report['requests']})")
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path = write_report(report, args.json)
     print(f"wrote {path}  (load average {report['load_average_end']})")
     return 0
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import resource
@@ -40,6 +39,7 @@ from bridge.state import Completion, open_store  # noqa: E402
 from bridge.sync.backfill import mark_history  # noqa: E402
 from bridge.sync.poller import Poller  # noqa: E402
 from tests.bench.fakes import ARCHIVE_URL, SyntheticArchive  # noqa: E402
+from tests.bench.report_file import write_report  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -159,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path = write_report(report, args.json)
     print(f"QIDO requests per idle poll independent of archive size and nothing due: "
           f"{'yes' if constant else 'NO'}  (load average {report['load_average_after']}); "
           f"wrote {path}")

@@ -44,6 +44,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bridge.state import Lane, StateStore, open_store  # noqa: E402
+from tests.bench.report_file import write_report  # noqa: E402
 
 
 def _uids(count: int) -> list[str]:
@@ -141,8 +142,7 @@ def main() -> None:
         pg = json.loads(args.stack.read_text())["postgres"]["url"]
         with _pg_schema(pg) as url:
             report["runs"].append(run(url, backlogs, args.batch))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(report, args.json)
     print(f"written {args.json}")
 
 

@@ -79,6 +79,7 @@ from bench_latency import Watcher, ctype, multipart, study_datasets, summary  # 
 from bridge.state import Lane, StateStore, open_store  # noqa: E402
 from samples.generator import GeneratedStudy, generate_studies, write_part10  # noqa: E402
 from samples.seed_ehr import seed_ehr  # noqa: E402
+from tests.bench.report_file import write_report  # noqa: E402
 
 TARGET_P95_S = 1.0
 TOKEN = "bench-stow-" + uuid.uuid4().hex
@@ -625,8 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_term)
     report = bench(args)
     print_report(report)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(report, args.json)
     print(f"wrote {args.json}")
     return 0
 

@@ -32,6 +32,7 @@ from bridge.archive.dicomjson import STUDY_UID, first_str  # noqa: E402
 from bridge.archive.local_files import LocalFilesSource  # noqa: E402
 from samples.generator import generate_studies, write_part10  # noqa: E402
 from tests.bench.fakes import SyntheticArchive  # noqa: E402
+from tests.bench.report_file import write_report  # noqa: E402
 
 SCALE = 20_000
 
@@ -121,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{synthetic['qido_record_ms_per_study']} ms/study")
     print(f"a {SCALE:,}-study archive as files: about {local['setup_s_for_20000_studies']:,} s "
           f"to write and index before the benchmark starts")
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path = write_report(report, args.json)
     print(f"wrote {path}")
     return 0
 

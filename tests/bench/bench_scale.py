@@ -40,6 +40,7 @@ from bridge.state import open_store  # noqa: E402
 from bridge.sync.backfill import mark_history  # noqa: E402
 from bridge.sync.runner import DrainStats, SyncRunner  # noqa: E402
 from tests.bench.fakes import ARCHIVE_URL, FHIR_URL, FastFhirSink, SyntheticArchive  # noqa: E402
+from tests.bench.report_file import write_report  # noqa: E402
 
 SAMPLE_EVERY = 10_000
 RSS_TARGET_MB = 250
@@ -211,9 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path = write_report(report, args.json)
     print(f"peak RSS target <= {RSS_TARGET_MB} MB: {'met' if report['peak_rss_ok'] else 'MISSED'}"
           f"  (load average {report['load_average_after']}); wrote {path}")
     return 0
