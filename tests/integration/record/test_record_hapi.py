@@ -24,6 +24,7 @@ from samples.generator import generate_studies
 from samples.rdsr import dose_sr
 from samples.report_pdf import pdf_report
 from samples.report_sr import text_report_sr
+from tests.support.hapi_validation import validate_and_create
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Namespace
@@ -31,24 +32,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
-
-
-def _errors(outcome: dict[str, Any]) -> list[str]:
-    return [
-        f"{issue.get('severity')}: {issue.get('diagnostics')} @ {issue.get('expression')}"
-        for issue in outcome.get("issue", [])
-        if issue.get("severity") in ("error", "fatal")
-    ]
-
-
-def _create(client: httpx.Client, resource: dict[str, Any], label: str) -> str:
-    kind = resource["resourceType"]
-    response = client.post(f"{kind}/$validate", json=resource)
-    assert response.status_code in (200, 412), f"{label} {kind}: HTTP {response.status_code}"
-    assert _errors(response.json()) == [], f"{label} {kind}"
-    created = client.post(kind, json=resource)
-    assert created.status_code == 201, f"{label} {kind}: {created.status_code} {created.text[:500]}"
-    return f"{kind}/{created.json()['id']}"
 
 
 def test_dose_observations_and_reports_are_accepted_by_hapi(hapi: Any, ns: Namespace) -> None:
@@ -61,25 +44,25 @@ def test_dose_observations_and_reports_are_accepted_by_hapi(hapi: Any, ns: Names
         for study in chosen:
             label = f"{study.truth.modalities[0]} {study.study_uid}"
             result = engine.map_study(study.to_dicom_json(), endpoint=ENDPOINT)
-            patient = {"reference": _create(client, result.patient.resource(), label)}
+            patient = {"reference": validate_and_create(client, result.patient.resource(), label)}
             patients.append(patient["reference"])
             imaging_study = {**result.imaging_study, "subject": patient}
-            study_ref = {"reference": _create(client, imaging_study, label)}
+            study_ref = {"reference": validate_and_create(client, imaging_study, label)}
             made = dose_sr(study.truth, seed=1)
             assert made is not None
             dose = map_dose_sr(made[0].to_json_dict(), imaging_study=study_ref,
                                patient=patient)
             assert dose.warnings == ()
             for observation in dose.resources:
-                _create(client, observation, label)
+                validate_and_create(client, observation, label)
             for verified in (True, False):
                 report = map_report_sr(
                     text_report_sr(study.truth, seed=1, verified=verified)[0].to_json_dict(),
                     imaging_study=study_ref, patient=patient)
-                _create(client, report.resources[0], label)
+                validate_and_create(client, report.resources[0], label)
             pdf = map_pdf_report(pdf_report(study.truth, seed=1)[0].to_json_dict(),
                                  imaging_study=study_ref, patient=patient)
-            _create(client, pdf.resources[0], label)
+            validate_and_create(client, pdf.resources[0], label)
         # one dose summary per patient's study, found by the IG's summary code
         for reference in patients:
             found = client.get("Observation", params={
