@@ -6,6 +6,7 @@ Environment: ``BRIDGE_HAPI_JAR`` (use this jar instead of running ``docker/hapi/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterable
@@ -85,39 +86,11 @@ class Stack:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"pid": os.getpid()}
         if self.orthanc is not None:
-            o = self.orthanc
-            data["orthanc"] = {
-                "base_url": o.base_url,
-                "dicomweb_url": o.dicomweb_url,
-                "username": o.username,
-                "password": o.password,
-                "pid": o.pid,
-                "log_path": str(o.log_path),
-                "startup_seconds": o.startup_seconds,
-            }
+            data["orthanc"] = _service_state(self.orthanc, self.orthanc.endpoint())
         if self.postgres is not None:
-            p = self.postgres
-            data["postgres"] = {
-                "url": p.url,
-                "host": p.host,
-                "port": p.port,
-                "user": p.user,
-                "password": p.password,
-                "database": p.database,
-                "pid": p.pid,
-                "log_path": str(p.log_path),
-                "startup_seconds": p.startup_seconds,
-            }
+            data["postgres"] = _service_state(self.postgres, self.postgres.endpoint())
         if self.hapi is not None:
-            h = self.hapi
-            data["hapi"] = {
-                "base_url": h.base_url,
-                "fhir_url": h.fhir_url,
-                "jar": str(h.jar),
-                "pid": h.pid,
-                "log_path": str(h.log_path),
-                "startup_seconds": h.startup_seconds,
-            }
+            data["hapi"] = _service_state(self.hapi, self.hapi.endpoint(), jar=str(self.hapi.jar))
         return data
 
     def write_state(self, path: str | os.PathLike[str]) -> Path:
@@ -142,6 +115,18 @@ class Stack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _service_state(service: Service, endpoint: Any, **extra: str) -> dict[str, Any]:
+    """A service's state-file entry: its endpoint's fields (what :func:`load_state` reads
+    back), then ``extra``, its pid, log and start-up time."""
+    return {
+        **dataclasses.asdict(endpoint),
+        **extra,
+        "pid": service.pid,
+        "log_path": str(service.log_path),
+        "startup_seconds": service.startup_seconds,
+    }
 
 
 def _env_path(name: str) -> Path | None:
