@@ -11,7 +11,10 @@ What is built, and from what::
     WorkSignal          -                            the process's "there is work"
     sync (SyncContext)  archives, fhir, mapping, state, sync, realtime.delete_policy,
                         the Endpoint policy (gateway, urls)
-    RealtimeContext     realtime, over the sync      coalescer, replay memory
+    RealtimeContext     realtime, over the sync      coalescer, replay memory, the Orthanc
+                                                     REST API of each archive, the STOW
+                                                     forwarder
+    ChangesFeed         realtime.orthanc_changes     over the RealtimeContext
     AuditTrail          audit, fhir, urls.api
     SmartApp            smart, urls.smart, session database
     Gateway             gateway, urls, mapping, archives, fhir, audit, the SMART app's
@@ -31,16 +34,20 @@ from typing import Any
 from starlette.requests import Request
 
 from bridge.audit import AuditTrail, trail_of
-from bridge.config import Settings
+from bridge.config import RealtimeSettings, Settings
+from bridge.errors import ConfigError
 from bridge.fhir.client import FhirClient
 from bridge.gateway.archives import ArchiveRoutes
 from bridge.gateway.compartment import PatientMapper
-from bridge.gateway.service import Gateway, SessionResolver
+from bridge.gateway.service import Gateway, SessionAlive, SessionResolver
 from bridge.gateway.tokens import TokenInfo
 from bridge.mapping import load_mapping
 from bridge.realtime.coalesce import Coalescer
 from bridge.realtime.context import RealtimeContext
+from bridge.realtime.orthanc_api import OrthancApi
+from bridge.realtime.orthanc_changes import ChangesFeed
 from bridge.realtime.replays import StoreReplayCache
+from bridge.realtime.stow_forward import StowForwarder
 from bridge.sync.endpoints import GatewayEndpoints, endpoint_policy, runner_options
 from bridge.sync.service import SyncContext, open_sync
 from bridge.sync.signal import WorkSignal
@@ -74,23 +81,67 @@ async def sync_part(settings: Settings, *, urls: PublicUrls, work: WorkSignal,
         yield ctx
 
 
+def orthanc_apis(rt: RealtimeSettings, sync: SyncContext) -> dict[str, OrthancApi]:
+    """Orthanc's REST API behind each archive (a change or notification may name any);
+    ``realtime.orthanc_changes.url`` overrides the root of its own archive's."""
+    changes = rt.orthanc_changes
+    return {name: OrthancApi(archive, url=changes.url if changes is not None
+                             and changes.archive == name else None)
+            for name, archive in sync.archives.items()}
+
+
+def stow_forwarder(rt: RealtimeSettings, sync: SyncContext) -> StowForwarder | None:
+    """The streaming client of ``realtime.stow_archive`` (default the first archive);
+    None when it names no configured archive (the proxy then answers with that error)."""
+    name = rt.stow_archive
+    archive = next(iter(sync.archives.values()), None) if name is None \
+        else sync.archives.get(name)
+    return StowForwarder(archive, timeout=rt.stow_timeout) if archive is not None else None
+
+
 def realtime_part(settings: Settings, sync: SyncContext) -> RealtimeContext:
     """The real-time sources' shared part over ``sync``: they mark studies due through one
     coalescer, which sets the sync's work signal; the replay memory lives in the state
-    store, so processes sharing the store refuse each other's replays too."""
+    store, so processes sharing the store refuse each other's replays too.  The clients
+    built here are closed by :func:`close_realtime`."""
     rt = settings.realtime
     coalescer = Coalescer(sync.store, wake=sync.work, quiet_period=rt.quiet_period,
                           max_coalesce=rt.max_coalesce)
     return RealtimeContext(sync=sync, settings=rt, coalescer=coalescer,
-                           replays=StoreReplayCache(sync.store, window=rt.signature_tolerance))
+                           replays=StoreReplayCache(sync.store, window=rt.signature_tolerance),
+                           orthanc=orthanc_apis(rt, sync), stow=stow_forwarder(rt, sync))
+
+
+def changes_feed(realtime: RealtimeContext) -> ChangesFeed | None:
+    """The Orthanc ``/changes`` poller when ``realtime.orthanc_changes`` is set."""
+    changes = realtime.settings.orthanc_changes
+    if changes is None:
+        return None
+    api = realtime.orthanc.get(changes.archive)
+    if api is None:
+        raise ConfigError(f"realtime.orthanc_changes: no archive named {changes.archive!r} "
+                          "is configured")
+    return ChangesFeed(realtime, api, interval=changes.interval, limit=changes.limit)
+
+
+async def close_realtime(realtime: RealtimeContext) -> None:
+    """Close the clients :func:`realtime_part` built."""
+    if realtime.stow is not None:
+        await realtime.stow.aclose()
+    for api in realtime.orthanc.values():
+        await api.aclose()
+
+
+def smart_app(settings: Settings, *, urls: PublicUrls) -> SmartApp:
+    """The SMART app (its sessions in ``smart.session_db_url``, else the state store's
+    database; opened by its router's lifespan)."""
+    return SmartApp(settings.smart, base=urls.smart,
+                    session_db_url=settings.smart.session_db_url or settings.state.url)
 
 
 def smart_part(settings: Settings, *, urls: PublicUrls) -> SmartApp | None:
-    """The SMART app when ``smart.enabled`` (opened by its router's lifespan)."""
-    if not settings.smart.enabled:
-        return None
-    return SmartApp(settings.smart, base=urls.smart,
-                    session_db_url=settings.smart.session_db_url or settings.state.url)
+    """The SMART app when ``smart.enabled``."""
+    return smart_app(settings, urls=urls) if settings.smart.enabled else None
 
 
 def session_resolver(smart: SmartApp) -> SessionResolver:
@@ -108,20 +159,28 @@ def session_resolver(smart: SmartApp) -> SessionResolver:
     return resolve
 
 
+def gateway_of(settings: Settings, *, urls: PublicUrls, fhir: FhirClient | None = None,
+               audit: AuditTrail | None = None, session_resolver: SessionResolver | None = None,
+               session_alive: SessionAlive | None = None) -> Gateway:
+    """The DICOMweb gateway, on ``fhir`` (else a client of its own, closed with it)."""
+    mapper = PatientMapper(load_mapping(settings.mapping.files))
+    archives = ArchiveRoutes(settings.archives, gateway=settings.gateway, urls=urls,
+                             mapper=mapper)
+    return Gateway(settings.gateway, public_base=urls.gateway, mapper=mapper,
+                   archives=archives, fhir=fhir or FhirClient(settings.fhir),
+                   own_fhir=fhir is None, audit=audit, session_resolver=session_resolver,
+                   session_alive=session_alive)
+
+
 def gateway_part(settings: Settings, *, urls: PublicUrls, audit: AuditTrail | None,
                  smart: SmartApp | None) -> Gateway | None:
     """The DICOMweb gateway when ``gateway.enabled``, with the SMART app's session
     look-ups when the app is enabled too."""
     if not settings.gateway.enabled:
         return None
-    mapper = PatientMapper(load_mapping(settings.mapping.files))
-    archives = ArchiveRoutes(settings.archives, gateway=settings.gateway, urls=urls,
-                             mapper=mapper)
-    gateway = Gateway(settings.gateway, public_base=urls.gateway, mapper=mapper,
-                      archives=archives, fhir=FhirClient(settings.fhir), own_fhir=True,
-                      audit=audit,
-                      session_resolver=session_resolver(smart) if smart else None,
-                      session_alive=smart.session_alive if smart else None)
+    gateway = gateway_of(settings, urls=urls, audit=audit,
+                         session_resolver=session_resolver(smart) if smart else None,
+                         session_alive=smart.session_alive if smart else None)
     _as_seen_by_the_app: ImagingGateway = gateway  # the SMART app's view of it (typed)
     return gateway
 
@@ -157,6 +216,8 @@ class Running:
 
     sync: SyncContext
     realtime: RealtimeContext
+    #: the Orthanc changes poller, when configured (run in the background by the app)
+    feed: ChangesFeed | None = None
 
 
 @contextlib.asynccontextmanager
@@ -165,9 +226,9 @@ async def services(settings: Settings, *, urls: PublicUrls) -> AsyncIterator[Run
     async with sync_part(settings, urls=urls, work=WorkSignal()) as ctx:
         realtime = realtime_part(settings, ctx)
         try:
-            yield Running(ctx, realtime)
+            yield Running(ctx, realtime, changes_feed(realtime))
         finally:
-            await realtime.aclose()
+            await close_realtime(realtime)
 
 
 def sync_only(settings: Settings, *, worker_id: str | None = None

@@ -84,7 +84,8 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
                 shared.state.realtime = realtime
             for peer in peers:  # the gateway's readiness checks (introspection credentials)
                 peer.state.readiness_checks = getattr(app.state, "readiness_checks", {})
-            realtime_tasks = start_realtime(realtime, stop, background=run_sync)
+            realtime_tasks = start_realtime(realtime, stop, background=run_sync,
+                                            feed=running.feed)
             try:
                 yield
             finally:

@@ -1,4 +1,8 @@
-"""What the real-time routes and tasks share: the sync context, the coalescer, the caches."""
+"""What the real-time routes and tasks share: the sync context, the coalescer, the caches,
+and the clients of the archives' Orthanc REST APIs and of the STOW archive.
+
+A plain bundle: the composition root (:mod:`bridge.assembly`) builds every part, passes it
+in, and closes the clients it built; nothing here is created on first use."""
 
 from __future__ import annotations
 
@@ -50,8 +54,11 @@ class RealtimeContext:
         default_factory=lambda: asyncio.Queue(maxsize=10_000))
     #: outcomes of the latest notifications (what was queued, what was ignored and why)
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
-    _orthanc: dict[str, OrthancApi] = field(default_factory=dict)
-    _stow: StowForwarder | None = None
+    #: Orthanc's REST API behind each configured archive (for changes and id lookups)
+    orthanc: dict[str, OrthancApi] = field(default_factory=dict)
+    #: the streaming client of the STOW archive; None when ``realtime.stow_archive`` names
+    #: no configured archive
+    stow: StowForwarder | None = None
     #: reports of the last scheduled reconciliation (for /status and tests)
     last_reconcile: list[ReconcileReport] = field(default_factory=list)
     #: when the last scheduled reconciliation ended, and its error type if it failed
@@ -75,24 +82,14 @@ class RealtimeContext:
 
     def orthanc_api(self, archive: str) -> OrthancApi:
         """Orthanc's REST API behind the named archive (for changes and id lookups)."""
-        api = self._orthanc.get(archive)
+        api = self.orthanc.get(archive)
         if api is None:
-            changes = self.settings.orthanc_changes
-            url = changes.url if changes is not None and changes.archive == archive else None
-            api = OrthancApi(self.archive(archive), url=url)
-            self._orthanc[archive] = api
+            raise ConfigError(f"no archive named {archive!r} is configured")
         return api
 
     def stow_forwarder(self) -> StowForwarder:
-        """The streaming client of the STOW archive (created on first use)."""
-        if self._stow is None:
-            self._stow = StowForwarder(self.stow_archive(), timeout=self.settings.stow_timeout)
-        return self._stow
-
-    async def aclose(self) -> None:
-        if self._stow is not None:
-            await self._stow.aclose()
-            self._stow = None
-        for api in self._orthanc.values():
-            await api.aclose()
-        self._orthanc.clear()
+        """The streaming client of the STOW archive."""
+        if self.stow is None:
+            self.stow_archive()  # raises the ConfigError naming the unknown archive
+            raise ConfigError("no STOW archive client was built")
+        return self.stow

@@ -47,19 +47,17 @@ async def scheduled_reconcile(rt: RealtimeContext, stop: asyncio.Event) -> None:
         rt.last_reconcile_at = datetime.now(UTC)
 
 
-def start_realtime(rt: RealtimeContext, stop: asyncio.Event, *, background: bool
-                   ) -> list[asyncio.Task[None]]:
+def start_realtime(rt: RealtimeContext, stop: asyncio.Event, *, background: bool,
+                   feed: ChangesFeed | None = None) -> list[asyncio.Task[None]]:
     """The coalescer and the notification processor always; with ``background`` also the
-    changes feed and the scheduled reconciliation."""
+    changes feed (built by the composition root when ``realtime.orthanc_changes`` is set)
+    and the scheduled reconciliation."""
     tasks = [asyncio.create_task(rt.coalescer.run(stop), name="coalescer"),
              asyncio.create_task(process_inbox(rt, stop), name="notifications")]
     if not background:
         return tasks
-    changes = rt.settings.orthanc_changes
-    if changes is not None:
-        feed = ChangesFeed(rt, rt.orthanc_api(changes.archive), interval=changes.interval,
-                           limit=changes.limit)
-        rt.changes_feed = feed
+    if feed is not None:
+        rt.changes_feed = feed  # what /status reports: the feed is running
         tasks.append(asyncio.create_task(feed.run(stop), name="orthanc-changes"))
     if rt.settings.reconcile_interval > 0:
         tasks.append(asyncio.create_task(scheduled_reconcile(rt, stop), name="reconcile"))
