@@ -135,11 +135,11 @@ def test_unknown_template_still_gives_the_text_and_a_warning_naming_it() -> None
 def test_sr_without_sop_instance_uid_is_a_dicom_data_error() -> None:
     data = copy.deepcopy(CASES["report_final"][1]())
     del data["00080018"]
-    with pytest.raises(DicomDataError, match="^the report SR has no SOP Instance UID"):
+    with pytest.raises(DicomDataError, match=r"^the report SR has no SOP Instance UID"):
         map_report_sr(data, imaging_study=STUDY_REF, patient=PATIENT_REF)
     dose = CASES["dose_ct"][1]()
     del dose["00080018"]
-    with pytest.raises(DicomDataError, match="^the dose SR has no SOP Instance UID"):
+    with pytest.raises(DicomDataError, match=r"^the dose SR has no SOP Instance UID"):
         map_dose_sr(dose, imaging_study=STUDY_REF, patient=PATIENT_REF)
 
 
