@@ -8,8 +8,8 @@ Public API::
 The composition root (:mod:`bridge.assembly`) builds the :class:`SmartApp` and hands its
 session look-ups to the DICOMweb gateway (IHE IID accepts the launch session cookie; a
 viewer token ends with the session that minted it).  The router's lifespan opens the app
-(``app.state.smart``) and closes it.  :func:`smart_router` builds all of it from the whole
-settings, for tests and tools that serve the app alone.
+(``app.state.smart``) and closes it.  Tests serving the app alone build it from a whole
+settings with ``tests/support/wiring.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Sequence
 
 from fastapi import APIRouter, FastAPI
 
-from bridge.config import Settings
 from bridge.urls import PublicUrls
 from smart_app.launch import LaunchError
 from smart_app.service import SmartApp
@@ -40,17 +39,6 @@ def sources_of(urls: PublicUrls, archives: Sequence[str], *, gateway: bool
         return [DataSource(default, "/dicom-web")]
     names = sorted(archives, key=lambda n: n != default)
     return [DataSource(n, urls.archive(n)) for n in names]
-
-
-def _urls(settings: Settings) -> PublicUrls:
-    return PublicUrls.of(api=settings.api, gateway=settings.gateway, smart=settings.smart,
-                         archives=[a.name for a in settings.archives])
-
-
-def data_sources(settings: Settings) -> list[DataSource]:
-    """:func:`sources_of` from the whole settings."""
-    return sources_of(_urls(settings), [a.name for a in settings.archives],
-                      gateway=settings.gateway.enabled)
 
 
 def smart_routes(smart: SmartApp, *, sources: list[DataSource], viewer_session: bool
@@ -80,19 +68,4 @@ def smart_routes(smart: SmartApp, *, sources: list[DataSource], viewer_session: 
     return router
 
 
-def smart_app_of(settings: Settings) -> SmartApp:
-    """The :class:`SmartApp` of the settings (its sessions in ``smart.session_db_url``,
-    else the state store's database)."""
-    return SmartApp(settings.smart, base=_urls(settings).smart,
-                    session_db_url=settings.smart.session_db_url or settings.state.url)
-
-
-def smart_router(settings: Settings) -> APIRouter:
-    """:func:`smart_routes` of a :class:`SmartApp` built from the whole settings (the app
-    served alone: no gateway hooks)."""
-    return smart_routes(smart_app_of(settings), sources=data_sources(settings),
-                        viewer_session=settings.gateway.enabled)
-
-
-__all__ = ["LaunchError", "SmartApp", "smart_app_of", "smart_router", "smart_routes",
-           "sources_of"]
+__all__ = ["LaunchError", "SmartApp", "smart_routes", "sources_of"]

@@ -17,7 +17,7 @@ Public API::
 from __future__ import annotations
 
 from bridge.audit.fhir import EVENT_CODES, audit_event
-from bridge.audit.install import build_trail, install, trail_of
+from bridge.audit.install import install, trail_of
 from bridge.audit.record import Action, Actor, AuditRecord, Outcome, session_ref
 from bridge.audit.sink import AuditSink, FhirAuditSink
 from bridge.audit.trail import AuditTrail
@@ -32,7 +32,6 @@ __all__ = [
     "FhirAuditSink",
     "Outcome",
     "audit_event",
-    "build_trail",
     "install",
     "session_ref",
     "trail_of",

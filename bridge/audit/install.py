@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from bridge.audit.sink import FhirAuditSink
 from bridge.audit.trail import AuditTrail
-from bridge.config import AuditSettings, FhirSettings, Settings, SmartSettings
+from bridge.config import AuditSettings, FhirSettings, SmartSettings
 from bridge.fhir.client import FhirClient
 
 OBSERVER = "imaging-fhir-bridge"
@@ -37,11 +37,6 @@ def trail_of(audit: AuditSettings, *, fhir: FhirSettings, server_address: str | 
     return AuditTrail(sink=sink, queue_size=audit.queue_size, batch_size=audit.batch_size,
                       aggregate_seconds=audit.aggregate_seconds,
                       close_timeout=audit.timeout)
-
-
-def build_trail(settings: Settings, *, server_address: str | None = None) -> AuditTrail:
-    """:func:`trail_of` from the whole settings (tests and tools)."""
-    return trail_of(settings.audit, fhir=settings.fhir, server_address=server_address)
 
 
 def install(app: FastAPI, trail: AuditTrail, *, smart: SmartSettings) -> None:

@@ -6,8 +6,7 @@ at ``/dicom-web`` and each one at ``/dicom-web/{archive}`` (:mod:`bridge.gateway
 Public API::
 
     install(app, gateway)                  # /dicom-web GET routes + /IHEInvokeImageDisplay
-    Gateway.of(settings, audit=trail)      # a gateway (bridge.assembly wires the real one)
-    gateway_endpoint_hooks(settings)       # SyncRunner kwargs: gateway Endpoints, ihe-iid
+    Gateway(settings.gateway, ...)         # a gateway (bridge.assembly wires the real one)
     app.state.gateway.viewer.mint(patient="Patient/123")   # viewer token for OHIF
     Depends(require_token)                 # the bearer-token dependency, for other routes
 """
@@ -16,11 +15,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from bridge.gateway.endpoint import (
-    REQUIRES_ACCESS_TOKEN,
-    gateway_endpoint_hooks,
-    iid_endpoint,
-)
+from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
 from bridge.gateway.routes import require_token
 from bridge.gateway.service import Gateway, SessionResolver
 from bridge.gateway.tokens import TokenInfo, TokenValidator
@@ -51,8 +46,6 @@ __all__ = [
     "TokenValidator",
     "ViewerClaims",
     "ViewerTokens",
-    "gateway_endpoint_hooks",
-    "iid_endpoint",
     "install",
     "require_token",
 ]

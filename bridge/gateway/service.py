@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bridge.audit import AuditTrail
-from bridge.config import GatewaySettings, Settings
+from bridge.config import GatewaySettings
 from bridge.fhir.client import FhirClient
 from bridge.gateway.archives import ArchiveRoute, ArchiveRoutes
 from bridge.gateway.compartment import PatientDirectory, PatientKey, PatientMapper
@@ -40,8 +40,6 @@ from bridge.gateway.query_params import checked_query
 from bridge.gateway.scopes import Need, grants
 from bridge.gateway.tokens import TokenInfo, TokenValidator
 from bridge.gateway.viewer_tokens import ViewerTokens
-from bridge.mapping import load_mapping
-from bridge.urls import PublicUrls
 
 log = logging.getLogger(__name__)
 
@@ -108,22 +106,6 @@ class Gateway:
         self.audit = audit
         #: the SMART app's session cookie as a token, for IHE IID
         self.session_resolver = session_resolver
-
-    @classmethod
-    def of(cls, settings: Settings, *, fhir: FhirClient | None = None,
-           audit: AuditTrail | None = None, session_resolver: SessionResolver | None = None,
-           session_alive: SessionAlive | None = None) -> Gateway:
-        """A gateway from the whole settings, as :mod:`bridge.assembly` wires it (for tests
-        and tools that build the gateway alone)."""
-        urls = PublicUrls.of(api=settings.api, gateway=settings.gateway, smart=settings.smart,
-                             archives=[a.name for a in settings.archives])
-        mapper = PatientMapper(load_mapping(settings.mapping.files))
-        archives = ArchiveRoutes(settings.archives, gateway=settings.gateway, urls=urls,
-                                 mapper=mapper)
-        return cls(settings.gateway, public_base=urls.gateway, mapper=mapper,
-                   archives=archives, fhir=fhir or FhirClient(settings.fhir),
-                   own_fhir=fhir is None, audit=audit, session_resolver=session_resolver,
-                   session_alive=session_alive)
 
     async def aclose(self) -> None:
         await self.tokens.aclose()

@@ -139,7 +139,8 @@ class StudyAssembly:
     base; the gateway's base when it is on); ``endpoint_resource`` has the final say on the
     archive's Endpoint resource (the gateway adds ``requires-access-token``);
     ``extra_endpoints`` are referenced by every ImagingStudy after the archive's (the
-    gateway's ``ihe-iid`` Endpoint).  See :func:`bridge.gateway.gateway_endpoint_hooks`.
+    gateway's ``ihe-iid`` Endpoint).  See
+    :meth:`bridge.sync.endpoints.GatewayEndpoints.runner_options`.
     """
 
     def __init__(

@@ -16,7 +16,6 @@ from bridge.config import (
     DeletePolicy,
     FhirSettings,
     MappingSettings,
-    Settings,
     StateSettings,
     SyncSettings,
 )
@@ -27,7 +26,7 @@ from bridge.mapping import MappingEngine, load_mapping
 from bridge.metrics import QUEUE_DEPTH
 from bridge.state import StateStore, open_store
 from bridge.sync.deletes import GoneHandler
-from bridge.sync.endpoints import GatewayEndpoints, endpoint_policy, runner_options
+from bridge.sync.endpoints import GatewayEndpoints, runner_options
 from bridge.sync.heap import freeze_startup_heap
 from bridge.sync.patience import Patience
 from bridge.sync.poller import Poller
@@ -35,7 +34,6 @@ from bridge.sync.realtime_worker import start_realtime_workers
 from bridge.sync.runner import DrainStats, SyncRunner
 from bridge.sync.signal import WorkSignal
 from bridge.sync.undated import UndatedResult, mark_undated
-from bridge.urls import PublicUrls
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +93,6 @@ async def open_sync(
             await a.aclose()
         await fhir_client.aclose()
         await asyncio.to_thread(store.close)
-
-
-def sync_context(settings: Settings, *, worker_id: str | None = None
-                 ) -> contextlib.AbstractAsyncContextManager[SyncContext]:
-    """:func:`open_sync` from the whole settings, as :mod:`bridge.assembly` wires it: the
-    entry of tests and tools that build only the sync (the root is the entry points' own)."""
-    urls = PublicUrls.of(api=settings.api, gateway=settings.gateway, smart=settings.smart,
-                         archives=[a.name for a in settings.archives])
-    endpoints = endpoint_policy(gateway=settings.gateway.enabled,
-                                iid=settings.gateway.iid_enabled, urls=urls,
-                                archives=[a.name for a in settings.archives])
-    return open_sync(archives=settings.archives, fhir=settings.fhir, mapping=settings.mapping,
-                     state=settings.state, sync=settings.sync,
-                     delete_policy=settings.realtime.delete_policy, endpoints=endpoints,
-                     work=WorkSignal(), worker_id=worker_id)
 
 
 async def check_fhir_credentials(fhir: FhirClient) -> None:

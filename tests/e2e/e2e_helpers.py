@@ -20,13 +20,13 @@ from sandbox_ehr import SandboxEhr
 
 from bridge.config import ArchiveSettings, GatewaySettings, Settings, SmartSettings
 from bridge.sync.backfill import mark_history
-from bridge.sync.service import sync_context
 from smart_app.viewer import find_dist
 from tests.integration.gateway.gateway_helpers import World, build_world
 from tests.integration.sync_helpers import bridge_settings, fhir_search
 from tests.support.ports import free_port
 from tests.support.servers import RunningGateway
 from tests.support.settings import REPO_ROOT
+from tests.support.wiring import sync_context
 
 ARTIFACTS = REPO_ROOT / ".run" / "artifacts"
 NAV_TIMEOUT = 120_000  # ms: a page's load on a slow, loaded 2-core machine

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from playwright import sync_api as playwright_sync
 
-from bridge.sync.service import sync_context
 from samples.generator import generate_studies
 from samples.load import load_studies
 from samples.real_images import REAL_IMAGES, TRANSFER_SYNTAXES, RealStudy, real_studies
@@ -39,6 +38,7 @@ from tests.e2e.e2e_helpers import (
     stop_product,
 )
 from tests.integration.sync_helpers import study_by_uid
+from tests.support.wiring import sync_context
 
 IMAGE_TIMEOUT = 240.0  # s: a slow, loaded 2-core machine
 

@@ -14,7 +14,6 @@ import devstack
 import pytest
 
 from bridge.config import ArchiveSettings, AuthSettings
-from bridge.sync.service import sync_context
 from tests.e2e.e2e_helpers import (
     APP_CLIENT,
     Product,
@@ -24,6 +23,7 @@ from tests.e2e.e2e_helpers import (
 )
 from tests.integration.gateway.gateway_helpers import World, build_world
 from tests.integration.sync_helpers import study_by_uid
+from tests.support.wiring import sync_context
 
 SECOND = "second"
 

@@ -24,7 +24,6 @@ from bridge.cli import app as cli_app
 from bridge.config import load_settings
 from bridge.logging import JsonFormatter
 from bridge.sync.backfill import mark_history
-from bridge.sync.service import sync_context
 from samples.generator import generate_studies, write_part10
 from samples.seed_ehr import seed_ehr
 from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
@@ -33,6 +32,7 @@ from tests.integration.sync_helpers import Loaded, load_and_seed
 from tests.support.ports import free_port
 from tests.support.servers import app_client
 from tests.support.settings import archive_entry
+from tests.support.wiring import sync_context
 
 
 @pytest.fixture

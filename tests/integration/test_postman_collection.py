@@ -31,7 +31,6 @@ from bridge.config import (
     InboundAuthSettings,
     RealtimeSettings,
 )
-from bridge.sync.service import sync_context
 from samples.generator import SamplePatient, generate_studies
 from samples.load import load_studies
 from samples.real_images import real_studies
@@ -39,6 +38,7 @@ from samples.seed_ehr import seed_ehr
 from tests.integration.sync_helpers import bridge_settings, fhir_search, study_by_uid
 from tests.support.ports import free_port
 from tests.support.servers import RunningGateway
+from tests.support.wiring import sync_context
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POSTMAN = REPO_ROOT / "docker" / "postman"

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from bridge.cli_mapping import register
 from bridge.config import Settings, load_settings
 from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
-from bridge.sync.service import sync_context
 from tests.integration.sync_helpers import bridge_settings, load_and_seed, study_by_uid
+from tests.support.wiring import sync_context
 
 app = typer.Typer()
 register(app)

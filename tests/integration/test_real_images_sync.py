@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 
-from bridge.sync.service import sync_context
 from samples.generator import generate_studies
 from samples.load import load_studies
 from samples.real_images import real_studies
 from samples.seed_ehr import seed_ehr
 from tests.integration.sync_helpers import bridge_settings, fhir_search, study_by_uid
+from tests.support.wiring import sync_context
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 SNOMED = "http://snomed.info/sct"

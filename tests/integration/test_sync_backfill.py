@@ -13,7 +13,6 @@ from pydicom.uid import UID
 
 from bridge.sync.backfill import mark_history
 from bridge.sync.poller import poll_window
-from bridge.sync.service import sync_context
 from samples.generator import write_part10
 from tests.integration.sync_helpers import (
     REPO_ROOT,
@@ -22,6 +21,7 @@ from tests.integration.sync_helpers import (
     load_and_seed,
     study_by_uid,
 )
+from tests.support.wiring import sync_context
 
 
 def _entries(table: Any) -> list[tuple[str, Any]]:

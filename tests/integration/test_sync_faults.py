@@ -21,7 +21,6 @@ from bridge.config import load_settings
 from bridge.state import AuditAction, AuditView, Status, open_store
 from bridge.sync.backfill import mark_history
 from bridge.sync.runner import DrainStats
-from bridge.sync.service import sync_context
 from tests.integration.fault_helpers import (
     imaging_studies,
     output_of,
@@ -33,6 +32,7 @@ from tests.integration.sync_helpers import Loaded, load_and_seed
 from tests.integration.tcp_proxy import TcpProxy
 from tests.support.settings import archive_entry
 from tests.support.waits import wait_until
+from tests.support.wiring import sync_context
 
 
 @pytest.fixture

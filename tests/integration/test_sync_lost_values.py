@@ -16,10 +16,10 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from bridge.sync.service import sync_context
 from samples.generator import GeneratedStudy, generate_studies, write_part10
 from samples.seed_ehr import seed_ehr
 from tests.integration.sync_helpers import bridge_settings, fhir_search, study_by_uid
+from tests.support.wiring import sync_context
 
 ARCHIVE = "orthanc"  # the name bridge_settings gives the archive
 

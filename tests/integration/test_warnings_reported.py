@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 
 from bridge.api import create_app
 from bridge.cli import app as cli_app
-from bridge.sync.service import sync_context
 from samples.generator import generate_studies, write_part10
 from samples.seed_ehr import seed_ehr
 from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.sync_helpers import bridge_settings, study_by_uid
 from tests.support.servers import app_client
+from tests.support.wiring import sync_context
 
 ARCHIVE = "orthanc"  # the name bridge_settings gives the archive
 

@@ -163,3 +163,93 @@ def test_only_the_entry_points_import_the_composition_root() -> None:
     bad = [(m, t) for m in sorted(GRAPH) for t in GRAPH[m]
            if t == COMPOSITION_ROOT and not _entry_point(m)]
     assert bad == []
+
+
+#: the whole configuration class, which only the root and the entry points above it read
+WHOLE_SETTINGS = "bridge.config.Settings"
+#: functions or constructors below the root that take the whole settings anyway, and why
+#: (``module:function(parameter)``); a new one needs its reason here
+TAKES_WHOLE_SETTINGS: dict[str, str] = {}
+
+
+def _above_the_root(module: str) -> bool:
+    return module == COMPOSITION_ROOT or _entry_point(module)
+
+
+def _settings_names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """The local names of :data:`WHOLE_SETTINGS` (``from bridge.config import Settings
+    [as X]``), and of the module ``bridge.config`` (``import bridge.config as c``...)."""
+    names, modules = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "bridge.config":
+            names |= {a.asname or a.name for a in node.names if a.name == "Settings"}
+        elif isinstance(node, ast.ImportFrom) and node.module == "bridge":
+            modules |= {a.asname or a.name for a in node.names if a.name == "config"}
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name == "bridge.config"}
+    return names, modules
+
+
+def _is_whole_settings(annotation: ast.expr, names: set[str], modules: set[str]) -> bool:
+    """``annotation`` names the whole settings (also inside ``X | None``, ``Optional[X]``
+    or a string annotation)."""
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                parsed = ast.parse(node.value, mode="eval").body
+            except SyntaxError:
+                continue
+            if _is_whole_settings(parsed, names, modules):
+                return True
+        elif (isinstance(node, ast.Name) and node.id in names) \
+                or (isinstance(node, ast.Attribute) and node.attr == "Settings"
+                    and ast.unparse(node.value) in modules):
+            return True
+    return False
+
+
+def _takes_whole_settings(module: str, path: Path) -> Iterator[str]:
+    """``module:function(parameter)`` for every parameter annotated with the whole settings:
+    of functions and methods, and of constructors made from annotated class fields
+    (dataclasses, named tuples, pydantic models)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    names, modules = _settings_names(tree)
+    if module == "bridge.config":
+        names.add("Settings")  # defined there
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            a = node.args
+            for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
+                if arg is not None and arg.annotation is not None \
+                        and _is_whole_settings(arg.annotation, names, modules):
+                    yield f"{module}:{node.name}({arg.arg})"
+        elif isinstance(node, ast.ClassDef):
+            for stmt in node.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                        and _is_whole_settings(stmt.annotation, names, modules):
+                    yield f"{module}:{node.name}({stmt.target.id})"
+
+
+def test_the_check_for_the_whole_settings_sees_every_spelling(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("from dataclasses import dataclass\n"
+                     "import bridge.config as c\n"
+                     "from bridge.config import Settings as S, SmartSettings\n"
+                     "def a(x: S) -> None: ...\n"
+                     "async def b(*, y: 'S | None' = None) -> None: ...\n"
+                     "def c1(z: c.Settings, w: SmartSettings) -> None: ...\n"
+                     "@dataclass\nclass D:\n    settings: S\n    smart: SmartSettings\n",
+                     encoding="utf-8")
+    assert sorted(_takes_whole_settings("bridge.probe", probe)) == [
+        "bridge.probe:D(settings)", "bridge.probe:a(x)", "bridge.probe:b(y)",
+        "bridge.probe:c1(z)"]
+
+
+def test_nothing_below_the_root_takes_the_whole_settings() -> None:
+    """Each component gets its own sub-settings (issue 18): only the composition root and
+    the entry points above it (cli, api) split the whole :class:`~bridge.config.Settings`;
+    tests build one part from it with ``tests/support/wiring.py``."""
+    found = sorted(f for m, path in MODULES.items() if not _above_the_root(m)
+                   for f in _takes_whole_settings(m, path))
+    assert [f for f in found if f not in TAKES_WHOLE_SETTINGS] == []
+    assert [f for f in TAKES_WHOLE_SETTINGS if f not in found] == []  # no stale exception

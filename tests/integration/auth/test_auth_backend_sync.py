@@ -27,10 +27,10 @@ from bridge.errors import AuthError
 from bridge.fhir.client import FhirClient
 from bridge.sync.backfill import mark_history
 from bridge.sync.runner import DrainStats
-from bridge.sync.service import sync_context
 from tests.integration.admin_helpers import ADMIN_HEADERS, with_admin
 from tests.integration.sync_helpers import load_and_seed, study_by_uid
 from tests.support.servers import app_client
+from tests.support.wiring import sync_context
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ import pytest
 from bridge.config import ArchiveSettings, AuthSettings, Settings, SmartSettings
 from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
 from bridge.sync.assemble import BRIDGE_TAG
-from bridge.sync.service import sync_context
 from smart_app.sessions import COOKIE_NAME
 from smart_app.viewer import find_dist
 from tests.integration.gateway.conftest import GATEWAY_CLIENT, VIEWER_APP
@@ -39,6 +38,7 @@ from tests.integration.gateway.gateway_helpers import (
 from tests.integration.sync_helpers import study_by_uid
 from tests.support.ports import free_port
 from tests.support.servers import RunningGateway
+from tests.support.wiring import sync_context
 
 SECOND = "second"
 DICOM_ALL = 'multipart/related; type="application/dicom"; transfer-syntax=*'

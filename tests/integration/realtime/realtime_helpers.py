@@ -64,7 +64,7 @@ def reconcile_cli(config: Path, *args: str) -> tuple[int, Any]:
 
 async def drain(settings: Settings, uids: Sequence[str] | None = None) -> Any:
     """Mark ``uids`` due (reason manual) in the settings' store and drain the queue once."""
-    from bridge.sync.service import sync_context
+    from tests.support.wiring import sync_context
 
     async with sync_context(settings) as ctx:
         if uids:

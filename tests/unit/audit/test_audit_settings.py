@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.audit.install import audit_fhir_settings, build_trail
+from bridge.audit.install import audit_fhir_settings
 from bridge.config import AuditSettings, AuthKind, FhirSettings, Settings, load_settings
 from bridge.errors import ConfigError
+from tests.support.wiring import build_trail
 
 
 def test_a_misspelt_audit_key_is_refused_by_its_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,11 +14,11 @@ from sandbox_ehr import SandboxEhr
 
 from bridge.audit import Action, AuditRecord, AuditTrail, Outcome, session_ref
 from bridge.audit.smart import SmartAccessObserver
-from smart_app import smart_router
 from smart_app.sessions import COOKIE_NAME, session_id
 from tests.support.fake_fhir import FakeFhir
 from tests.support.ports import free_port
 from tests.support.servers import ServedApp
+from tests.support.wiring import smart_router
 from tests.unit.smart_app.conftest import Browser
 from tests.unit.smart_app.servers import imaging_study, smart_settings
 

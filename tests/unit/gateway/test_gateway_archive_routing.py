@@ -20,15 +20,11 @@ from starlette.routing import Route
 
 from bridge.config import Settings, load_settings
 from bridge.errors import ConfigError
-from bridge.gateway.endpoint import (
-    REQUIRES_ACCESS_TOKEN,
-    archive_base,
-    gateway_endpoint_hooks,
-    iid_endpoint,
-)
+from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
 from bridge.gateway.routes import dicomweb_router
 from bridge.gateway.service import Gateway
 from tests.support.servers import ServedApp
+from tests.support.wiring import archive_base, gateway_endpoint_hooks, gateway_of, iid_endpoint
 
 SECRET = "s" * 40
 ROOT = "https://bridge.example.org/dicom-web"
@@ -167,7 +163,7 @@ def served_archives() -> Iterator[tuple[FakeArchives, str]]:
 @pytest.fixture
 async def rig(served_archives: tuple[FakeArchives, str]) -> AsyncIterator[Rig]:
     archives, url = served_archives
-    gateway = Gateway.of(_settings(main=f"{url}/main/dicom-web", cardio=f"{url}/cardio/dicom-web"))
+    gateway = gateway_of(_settings(main=f"{url}/main/dicom-web", cardio=f"{url}/cardio/dicom-web"))
     app = FastAPI()
     app.state.gateway = gateway
     app.include_router(dicomweb_router(gateway))

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from bridge.config import Settings, SmartSettings
-from smart_app import smart_router
+from tests.support.wiring import smart_router
 
 
 def imaging_study(n: int, patient: str, *, year: int = 2020, modality: str = "CT",

@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bridge.config import SmartSettings, load_settings
-from smart_app import data_sources
 from smart_app.history import study_row
 from smart_app.launch import (
     LaunchError,
@@ -27,6 +26,7 @@ from smart_app.launch import (
     requested_scopes,
 )
 from smart_app.viewer import DataSource, OhifFiles, app_config, viewer_routes
+from tests.support.wiring import data_sources
 from tests.unit.smart_app.servers import imaging_study
 
 ISS = "https://ehr.example.org/fhir"

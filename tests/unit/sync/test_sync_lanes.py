@@ -12,7 +12,8 @@ from bridge.config import ConfigError, Settings, SyncSettings, load_settings
 from bridge.state import Lane, StateStore
 from bridge.sync.backfill import mark_history
 from bridge.sync.poller import poll_window
-from bridge.sync.service import sweep_undated, sync_context
+from bridge.sync.service import sweep_undated
+from tests.support.wiring import sync_context
 from tests.unit.sync.test_backfill_undated_and_outage import (
     DATED,
     ODD_DATES,
