@@ -5,8 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bridge import assembly
-from bridge.config import GatewaySettings, Settings, SmartSettings, load_settings
+from bridge.config import (
+    GatewaySettings,
+    OrthancChangesSettings,
+    RealtimeSettings,
+    Settings,
+    SmartSettings,
+    load_settings,
+)
+from bridge.errors import ConfigError
 
 
 def _settings(tmp_path: Path, *, public_url: str | None = "https://bridge.example.org/"
@@ -61,3 +71,35 @@ def test_endpoints_point_at_the_gateway_and_iid_next_to_the_api(tmp_path: Path) 
     options = assembly.endpoint_options(_settings(tmp_path, public_url=None))
     assert options["extra_endpoints"][0]["address"] \
         == "http://127.0.0.1:8400/IHEInvokeImageDisplay"
+
+
+def _realtime(settings: Settings, *, changes_archive: str) -> Settings:
+    settings.realtime = RealtimeSettings(
+        stow_archive="cardio",
+        orthanc_changes=OrthancChangesSettings(archive=changes_archive,
+                                               url="http://127.0.0.1:9/orthanc-rest"))
+    return settings
+
+
+async def test_the_root_builds_the_realtime_clients_and_the_changes_feed(tmp_path: Path
+                                                                        ) -> None:
+    settings = _realtime(_settings(tmp_path), changes_archive="main")
+    async with assembly.services(settings, urls=assembly.public_urls(settings)) as running:
+        rt = running.realtime
+        # built before any use and handed in: looking them up creates nothing
+        assert set(rt.orthanc) == {"main", "cardio"}
+        assert rt.orthanc_api("main") is rt.orthanc["main"]
+        assert rt.orthanc["main"].url == "http://127.0.0.1:9/orthanc-rest"
+        assert rt.orthanc["cardio"].url == "http://127.0.0.1:9/cardio"
+        assert rt.stow is not None and rt.stow_forwarder() is rt.stow
+        assert rt.stow.archive is rt.sync.archives["cardio"]
+        assert running.feed is not None and running.feed.api is rt.orthanc["main"]
+        assert running.feed.rt is rt
+
+
+async def test_a_changes_feed_on_an_unknown_archive_fails_at_start_up(tmp_path: Path
+                                                                     ) -> None:
+    settings = _realtime(_settings(tmp_path), changes_archive="nowhere")
+    with pytest.raises(ConfigError, match="nowhere"):
+        async with assembly.services(settings, urls=assembly.public_urls(settings)):
+            pass
