@@ -41,3 +41,24 @@ class ManifestDataError(DicomDataError):
     """The study's metadata cannot make a valid KOS manifest; ``tag`` names the attribute."""
 
     kind = "manifest-data"
+
+
+class OutsideDocumentError(Permanent):
+    """One DocumentReference of an ITI-67 answer cannot be used by the Imaging Document
+    Consumer (an unknown formatCode, no attachment URL...); ``field`` names the element
+    (e.g. ``content[0].format.code``), ``document`` the resource id.  Only that document
+    is left out: the others of the answer are returned with it."""
+
+    kind = "outside-document"
+
+    def __init__(self, message: str, *, field: str, document: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.document = document
+
+
+class ManifestFormatError(DicomDataError):
+    """A retrieved manifest is not a usable XDS-I.b KOS (wrong SOP class, no evidence,
+    wrong title, no Retrieve URL, not DICOM at all); ``tag`` names the attribute."""
+
+    kind = "manifest-format"

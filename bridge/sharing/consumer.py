@@ -1,0 +1,134 @@
+"""The Imaging Document Consumer's client (I/O): ITI-67 Find Document References and
+ITI-68 Retrieve Document against an MHD Document Responder (the registry), and the
+retrieved KOS read by :mod:`bridge.sharing.kos_reader`.
+
+Errors are translated here into the product's tree, as the FhirClient does (and by its
+``classify``): the registry unreachable, 5xx or 429 -> :class:`~bridge.errors.FhirBusy`
+(an Outage, honouring Retry-After); 409/412 -> :class:`~bridge.errors.Conflict`; any
+other 4xx -> :class:`~bridge.errors.FhirRejected` with the OperationOutcome (401/403
+included: the registry refuses *these* credentials for this request).  A document that
+is not usable is an :class:`~bridge.sharing.errors.OutsideDocumentError` (per document,
+returned beside the others by :meth:`DocumentConsumer.find`), a retrieved body that is
+not the registered one (size or SHA-1 differ) too, and a body that is not a manifest a
+:class:`~bridge.sharing.errors.ManifestFormatError`.
+
+Not here yet: RAD-107 retrieval of the images, partner tokens (docs/sharing.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from bridge.auth.outbound import build_auth
+from bridge.config import FhirSettings
+from bridge.errors import FhirBusy
+from bridge.fhir.client import FHIR_JSON, classify
+from bridge.httpclient import HttpClient
+from bridge.jsonbytes import loads
+from bridge.sharing.errors import OutsideDocumentError
+from bridge.sharing.find import FoundDocuments, OutsideDocument, find_query, read_searchset
+from bridge.sharing.kos_reader import OutsideManifest, read_manifest
+from bridge.sharing.mhd import DICOM_MIME
+
+#: a runaway server's next links are not followed past this many pages
+MAX_PAGES = 50
+
+
+class DocumentConsumer:
+    """ITI-67 and ITI-68 against one registry.  Use as an async context manager;
+    ``transport`` is for tests (httpx.MockTransport)."""
+
+    def __init__(
+        self, settings: FhirSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.base_url = settings.base_url
+        self._client = HttpClient(
+            base_url=settings.base_url + "/",
+            auth=build_auth(settings.auth, timeout=settings.timeout,
+                            base_url=settings.base_url),
+            timeout=settings.timeout,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> DocumentConsumer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def _get(self, url: str, *, what: str, accept: str,
+                   params: list[tuple[str, str]] | None = None) -> httpx.Response:
+        try:
+            query = httpx.QueryParams(tuple(params)) if params else None
+            resp = await self._client.get(url, params=query, headers={"Accept": accept})
+        except httpx.HTTPError as exc:
+            raise FhirBusy(f"registry unreachable for {what}: {type(exc).__name__}") from exc
+        if resp.status_code >= 400:
+            try:
+                body: Any = loads(resp.content)
+            except ValueError:
+                body = None
+            raise classify(resp.status_code, body, resp.headers, what)
+        return resp
+
+    async def find(
+        self,
+        identifier: Mapping[str, str],
+        *,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        modalities: Iterable[str] = (),
+    ) -> FoundDocuments:
+        """ITI-67: every current KOS manifest of the affinity-domain patient
+        ``identifier``, following the searchset's next links."""
+        params: list[tuple[str, str]] | None = find_query(
+            identifier, since=since, until=until, modalities=modalities)
+        url = "DocumentReference"
+        documents: list[OutsideDocument] = []
+        problems: list[OutsideDocumentError] = []
+        for _ in range(MAX_PAGES):
+            resp = await self._get(url, what="ITI-67 Find Document References",
+                                   accept=FHIR_JSON, params=params)
+            try:
+                bundle = loads(resp.content)
+            except ValueError as exc:
+                raise FhirBusy("ITI-67 answer is not JSON") from exc
+            page = read_searchset(bundle)
+            documents += page.documents
+            problems += page.problems
+            url = next((str(link["url"]) for link in bundle.get("link") or []
+                        if link.get("relation") == "next"), "")
+            if not url:
+                break
+            params = None  # the next link carries the query
+        return FoundDocuments(tuple(documents), tuple(problems))
+
+    async def retrieve(self, document: OutsideDocument) -> bytes:
+        """ITI-68: the document's bytes from its attachment URL (absolute, or relative
+        to the registry), checked against the registered size and SHA-1 when given."""
+        resp = await self._get(document.attachment_url, what="ITI-68 Retrieve Document",
+                               accept=document.mime_type or DICOM_MIME)
+        content = resp.content
+        if document.size is not None and len(content) != document.size:
+            raise OutsideDocumentError(
+                f"DocumentReference/{document.id}: retrieved {len(content)} bytes, "
+                f"registered size {document.size}", field="content[0].attachment.size",
+                document=document.id)
+        if document.hash is not None:
+            digest = base64.b64encode(hashlib.sha1(content).digest()).decode("ascii")
+            if digest != document.hash:
+                raise OutsideDocumentError(
+                    f"DocumentReference/{document.id}: retrieved bytes' SHA-1 differs from "
+                    "the registered hash", field="content[0].attachment.hash",
+                    document=document.id)
+        return content
+
+    async def manifest(self, document: OutsideDocument) -> OutsideManifest:
+        """ITI-68 then the KOS read: what the manifest references and where."""
+        return read_manifest(await self.retrieve(document))
