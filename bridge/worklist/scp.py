@@ -103,7 +103,7 @@ class WorklistScp:
             query: Dataset = event.identifier
             check_query(query)
             matcher = Matcher(query)
-            items = self._source.items()
+            items = self._source.candidates(query)
         except QueryError as exc:
             logger.info("worklist query refused", extra={"calling_ae": calling,
                                                          "status": exc.status,

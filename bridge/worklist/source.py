@@ -9,25 +9,39 @@ from typing import Protocol
 
 from pydicom.dataset import Dataset
 
+from bridge.worklist.index import WorklistIndex
+
 
 class ItemSource(Protocol):
     """The scheduled worklist items, read once per C-FIND."""
 
     def items(self) -> Sequence[Dataset]: ...
 
+    def candidates(self, query: Dataset) -> Sequence[Dataset]:
+        """The items that may match ``query``: every match, in order (a superset is
+        fine, the SCP matches each one)."""
+        ...
+
 
 class InMemoryWorklist:
-    """A list of items replaced as a whole (each C-FIND sees one consistent list)."""
+    """A list of items replaced as a whole (each C-FIND sees one consistent list), indexed
+    when replaced (:class:`WorklistIndex`) so a query naming an accession, a station, a
+    modality or a date reads only the items that can match."""
 
     def __init__(self, items: Iterable[Dataset] = ()) -> None:
         self._lock = threading.Lock()
-        self._items: tuple[Dataset, ...] = tuple(items)
+        self._index = WorklistIndex(items)
 
     def items(self) -> Sequence[Dataset]:
         with self._lock:
-            return self._items
+            return self._index.items
+
+    def candidates(self, query: Dataset) -> Sequence[Dataset]:
+        with self._lock:
+            index = self._index
+        return index.candidates(query)
 
     def replace(self, items: Iterable[Dataset]) -> None:
-        new = tuple(items)
+        new = WorklistIndex(items)
         with self._lock:
-            self._items = new
+            self._index = new
