@@ -9,10 +9,12 @@ runs these in threads and bounds how many run at once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, evt
+from pynetdicom import AE, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import A_ASSOCIATE
@@ -57,13 +59,22 @@ def _where(source: LegacySourceSettings) -> str:
     return f"legacy source {source.name!r} ({source.ae_title}@{source.host}:{source.port})"
 
 
-def _associate(source: LegacySourceSettings, abstract_syntax: str) -> Association:
+def _associate(source: LegacySourceSettings, abstract_syntax: str, *,
+               scp_roles: Sequence[tuple[str, Sequence[str]]] = (),
+               handlers: Sequence[tuple[Any, Any]] = ()) -> Association:
+    """An association proposing ``abstract_syntax``, and each SOP class of ``scp_roles``
+    (with its transfer syntaxes) in the SCP role (PS3.7 D.3.3.4), e.g. the storage
+    classes a C-GET's sub-operations need (PS3.4 C.4.3)."""
     ae = AE(ae_title=source.calling_ae_title)
     ae.connection_timeout = source.connect_timeout
     ae.acse_timeout = source.connect_timeout
     ae.dimse_timeout = source.dimse_timeout
     ae.network_timeout = source.dimse_timeout
     ae.add_requested_context(abstract_syntax)
+    roles: list[Any] = []
+    for sop_class, transfer_syntaxes in scp_roles:
+        ae.add_requested_context(sop_class, list(transfer_syntaxes))
+        roles.append(build_role(sop_class, scp_role=True))
     rejections: list[A_ASSOCIATE] = []
 
     def on_acse(event: Event) -> None:
@@ -72,7 +83,8 @@ def _associate(source: LegacySourceSettings, abstract_syntax: str) -> Associatio
             rejections.append(primitive)
 
     assoc = ae.associate(source.host, source.port, ae_title=source.ae_title,
-                         evt_handlers=[(evt.EVT_ACSE_RECV, on_acse)])
+                         ext_neg=roles or None,
+                         evt_handlers=[(evt.EVT_ACSE_RECV, on_acse), *handlers])
     if assoc.is_established:
         return assoc
     where = _where(source)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 
@@ -27,6 +28,7 @@ from bridge.migration.records import (
     series_record,
     study_record,
 )
+from bridge.migration.retrieve import StudyRetrieval, get_study
 from bridge.migration.settings import LegacySourceSettings
 
 __all__ = ["LegacySource", "StudyPage"]
@@ -98,3 +100,12 @@ class LegacySource:
         for series in await self.find_series(study_uid):
             found.extend(await self.find_instances(study_uid, series.series_uid))
         return found
+
+    async def get_study(self, study_uid: str, *, spool: Path | None = None) -> StudyRetrieval:
+        """C-GET of ``study_uid`` (PS3.4 C.4.3) with the storage SOP classes its instances
+        have at the source; instances in memory, or in the directory ``spool``."""
+        instances = await self.study_instances(study_uid)
+        classes = sorted({i.sop_class_uid for i in instances if i.sop_class_uid})
+        async with self._slots:
+            return await asyncio.to_thread(get_study, self.settings, study_uid,
+                                           sop_classes=classes, spool=spool)

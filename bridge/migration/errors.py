@@ -19,6 +19,9 @@ LegacyAborted          Retryable    an established association aborted (A-ABORT 
 LegacyQueryFailed      Permanent    a C-FIND answered with a Failure status (PS3.4 C.4.1.1.4,
                                     e.g. 0xA900 identifier does not match the SOP class,
                                     0xC000 unable to process); ``status`` holds it
+LegacyRetrieveFailed   Permanent    a C-GET answered a Failure status (PS3.4 C.4.3.1.4) and
+                                    sent nothing; failed *sub-operations* are not errors but
+                                    listed in the retrieval's result
 LegacyResultCapped     Permanent    a query that cannot be split reached the source's
                                     result cap: one day holds more studies, or one study
                                     more series or one series more instances, than the
@@ -35,6 +38,7 @@ __all__ = [
     "LegacyQueryFailed",
     "LegacyRefused",
     "LegacyResultCapped",
+    "LegacyRetrieveFailed",
     "LegacyUnavailable",
 ]
 
@@ -80,3 +84,14 @@ class LegacyResultCapped(Permanent):
     instances) reached the source's result cap: raise the cap at the source."""
 
     kind = "legacy-result-capped"
+
+
+class LegacyRetrieveFailed(Permanent):
+    """A C-GET ended with a Failure status and no instance; the message names it in hex."""
+
+    kind = "legacy-retrieve-failed"
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        #: the DIMSE Status (0000,0900) the source answered
+        self.status = status
