@@ -1,9 +1,12 @@
-"""Cross-enterprise image sharing: the IHE XDS-I.b Imaging Document Source over MHD.
+"""Cross-enterprise image sharing: the IHE XDS-I.b Imaging Document Source and Consumer
+over MHD.
 
 Pure parts (no I/O, like bridge.mapping): the sharing policy (mappings/sharing.yaml), the
-sharing decision, the KOS manifest builder and the MHD ITI-65 bundle builder.  I/O parts
-(bridge.sharing.publish) store the manifest by STOW-RS and send the bundle to the document
-recipient.  docs/sharing.md says what exists and what remains.
+sharing decision, the KOS manifest builder and the MHD ITI-65 bundle builder; for the
+Imaging Document Consumer, the ITI-67 query and reader (find) and the KOS reader
+(kos_reader).  I/O parts: bridge.sharing.publish stores the manifest by STOW-RS and sends
+the bundle to the document recipient; bridge.sharing.consumer does ITI-67 and ITI-68.
+docs/sharing.md says what exists and what remains.
 
 Public API::
 
@@ -18,7 +21,20 @@ Public API::
 from __future__ import annotations
 
 from bridge.sharing.decide import SharingDecision, decide
-from bridge.sharing.errors import IdentityUnmapped, ManifestDataError, SharingConfigError
+from bridge.sharing.errors import (
+    IdentityUnmapped,
+    ManifestDataError,
+    ManifestFormatError,
+    OutsideDocumentError,
+    SharingConfigError,
+)
+from bridge.sharing.find import (
+    FoundDocuments,
+    OutsideDocument,
+    find_query,
+    read_documents,
+    read_searchset,
+)
 from bridge.sharing.identity import affinity_identifier
 from bridge.sharing.kos import (
     KOS_SOP_CLASS,
@@ -27,6 +43,7 @@ from bridge.sharing.kos import (
     manifest_part10,
     referenced,
 )
+from bridge.sharing.kos_reader import OutsideManifest, read_manifest
 from bridge.sharing.loader import DEFAULT_SHARING_FILE, load_sharing_policy
 from bridge.sharing.mhd import (
     document_entry,
@@ -40,9 +57,14 @@ from bridge.sharing.study import InstanceRef, StudyFacts, read_study
 __all__ = [
     "DEFAULT_SHARING_FILE",
     "KOS_SOP_CLASS",
+    "FoundDocuments",
     "IdentityUnmapped",
     "InstanceRef",
     "ManifestDataError",
+    "ManifestFormatError",
+    "OutsideDocument",
+    "OutsideDocumentError",
+    "OutsideManifest",
     "SharingConfigError",
     "SharingDecision",
     "SharingPolicy",
@@ -51,10 +73,14 @@ __all__ = [
     "build_manifest",
     "decide",
     "document_entry",
+    "find_query",
     "load_sharing_policy",
     "manifest_json",
     "manifest_part10",
     "provide_bundle",
+    "read_documents",
+    "read_manifest",
+    "read_searchset",
     "read_study",
     "referenced",
     "replace_bundle",
