@@ -48,6 +48,8 @@ class DocumentConsumer:
         self, settings: FhirSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.base_url = settings.base_url
+        base = httpx.URL(settings.base_url)
+        self._origin = (base.scheme, base.host, base.port)
         self._client = HttpClient(
             base_url=settings.base_url + "/",
             auth=build_auth(settings.auth, timeout=settings.timeout,
@@ -110,8 +112,17 @@ class DocumentConsumer:
         return FoundDocuments(tuple(documents), tuple(problems))
 
     async def retrieve(self, document: OutsideDocument) -> bytes:
-        """ITI-68: the document's bytes from its attachment URL (absolute, or relative
-        to the registry), checked against the registered size and SHA-1 when given."""
+        """ITI-68: the document's bytes from its attachment URL (relative to the
+        registry, or absolute on the registry's origin: another host is refused, as an
+        OutsideDocumentError, rather than sent the registry's credentials), checked
+        against the registered size and SHA-1 when given."""
+        url = httpx.URL(document.attachment_url)
+        if url.is_absolute_url and (url.scheme, url.host, url.port) != self._origin:
+            # the client's credentials are the registry's: never sent to a host a
+            # document names (a repository elsewhere needs its own settings)
+            raise OutsideDocumentError(
+                f"DocumentReference/{document.id}: attachment URL is not on the registry "
+                f"{self.base_url}", field="content[0].attachment.url", document=document.id)
         resp = await self._get(document.attachment_url, what="ITI-68 Retrieve Document",
                                accept=document.mime_type or DICOM_MIME)
         content = resp.content

@@ -137,6 +137,6 @@ def read_manifest(part10: bytes) -> OutsideManifest:
     try:
         ds = dcmread(BytesIO(part10), force=False)
     except (InvalidDicomError, EOFError, ValueError, OSError) as exc:
-        raise ManifestFormatError(f"manifest is not a DICOM Part 10 file: {exc}",
+        raise ManifestFormatError(f"manifest is not a readable DICOM Part 10 file: {exc}",
                                   tag="(0002,0000) FileMetaInformation") from exc
     return read_manifest_dataset(ds)

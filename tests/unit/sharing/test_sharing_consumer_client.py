@@ -134,3 +134,32 @@ async def test_an_unreachable_registry_is_an_outage() -> None:
     async with consumer(handler) as client:
         with pytest.raises(FhirBusy, match="ITI-68"):
             await client.retrieve(read_document(document))
+
+
+async def test_an_attachment_on_another_host_is_not_sent_the_registry_s_credentials() -> None:
+    _, document = _kos()
+    document["content"][0]["attachment"]["url"] = "http://elsewhere.test/fhir/Binary/kos-1"
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    async with consumer(handler) as client:
+        with pytest.raises(OutsideDocumentError) as caught:
+            await client.retrieve(read_document(document))
+    assert (caught.value.field, seen) == ("content[0].attachment.url", [])
+
+
+async def test_a_relative_attachment_url_is_retrieved_from_the_registry() -> None:
+    part10, document = _kos()
+    document["content"][0]["attachment"]["url"] = "Binary/kos-1"
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=part10)
+
+    async with consumer(handler) as client:
+        assert await client.retrieve(read_document(document)) == part10
+    assert str(seen[0].url) == "http://registry.test/fhir/Binary/kos-1"
