@@ -2,6 +2,9 @@
 
 * :mod:`bridge.migration.settings` - ``LegacySourceSettings``, ``MigrationSettings``;
 * :mod:`bridge.migration.client` - ``LegacySource``: C-ECHO and Study Root C-FIND, async;
+* :mod:`bridge.migration.retrieve` - ``get_study``: C-GET of one study, instances as received;
+* :mod:`bridge.migration.stow` - ``stow_study``: STOW-RS in chunks, read per instance;
+* :mod:`bridge.migration.verify` - ``verify_study``: SOP Instance UIDs, source vs archive;
 * :mod:`bridge.migration.inventory` - ``walk_inventory``: every study by date windows;
 * :mod:`bridge.migration.records` - the typed C-FIND records;
 * :mod:`bridge.migration.errors` - the source's errors in the tree of :mod:`bridge.errors`.
