@@ -168,7 +168,7 @@ class SyncSettings(StrictModel):
         "(backfill, reconcile, resync, failures retry) while real-time work (STOW proxy, "
         "notifications, Orthanc changes, the recent-window poll) waits; 0: real time first")
     realtime_workers: int = Field(
-        default=1, ge=0, le=16, description="drain loops of serve and sync reserved for "
+        default=2, ge=0, le=16, description="drain loops of serve and sync reserved for "
         "real-time work, beside sync.workers: woken by each real-time mark, they claim only "
         "the real-time lane, so a new study never waits for a bulk batch in flight to "
         "finish; 0: none (the sync.workers loops still claim real-time work first)")

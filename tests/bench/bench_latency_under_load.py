@@ -604,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-realtime", type=int, default=1500,
                         help="real-time studies generated and seeded for the loaded phase")
     parser.add_argument("--workers", type=int, default=2, help="serve's sync.workers")
-    parser.add_argument("--realtime-workers", type=int, default=1,
+    parser.add_argument("--realtime-workers", type=int, default=2,
                         help="serve's sync.realtime_workers (loops claiming only real-time work)")
     parser.add_argument("--claim-batch", type=int, default=50, help="sync.claim_batch")
     parser.add_argument("--bulk-share", type=float, default=0.2, help="sync.bulk_share")

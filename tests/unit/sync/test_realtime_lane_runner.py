@@ -36,8 +36,8 @@ def test_a_lane_claim_takes_only_its_lane_and_leaves_the_bulk_share_alone(
     a_lane_claim_takes_only_its_lane_and_leaves_the_bulk_share_alone(store)
 
 
-def test_realtime_workers_default_to_one_and_a_count_out_of_range_is_refused() -> None:
-    assert SyncSettings().realtime_workers == 1
+def test_realtime_workers_default_to_two_and_a_count_out_of_range_is_refused() -> None:
+    assert SyncSettings().realtime_workers == 2
     assert SyncSettings(realtime_workers=0).realtime_workers == 0
     for count in (-1, 17):
         with pytest.raises(ConfigError, match=r"sync\.realtime_workers"):
