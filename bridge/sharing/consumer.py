@@ -2,9 +2,10 @@
 ITI-68 Retrieve Document against an MHD Document Responder (the registry), and the
 retrieved KOS read by :mod:`bridge.sharing.kos_reader`.
 
-Errors are translated here into the product's tree, as the FhirClient does (and by its
-``classify``): the registry unreachable, 5xx or 429 -> :class:`~bridge.errors.FhirBusy`
-(an Outage, honouring Retry-After); 409/412 -> :class:`~bridge.errors.Conflict`; any
+Requests go through a :class:`~bridge.fhir.client.FhirClient` of the registry's settings
+(its HttpClient, outbound auth, latency metrics and error translation): the registry
+unreachable, 5xx or 429 -> :class:`~bridge.errors.FhirBusy` (an Outage, honouring
+Retry-After); 409/412 -> :class:`~bridge.errors.Conflict`; any
 other 4xx -> :class:`~bridge.errors.FhirRejected` with the OperationOutcome (401/403
 included: the registry refuses *these* credentials for this request).  A document that
 is not usable is an :class:`~bridge.sharing.errors.OutsideDocumentError` (per document,
@@ -21,15 +22,12 @@ import base64
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import httpx
 
-from bridge.auth.outbound import build_auth
 from bridge.config import FhirSettings
 from bridge.errors import FhirBusy
-from bridge.fhir.client import FHIR_JSON, classify
-from bridge.httpclient import HttpClient
+from bridge.fhir.client import FhirClient
 from bridge.jsonbytes import loads
 from bridge.sharing.errors import OutsideDocumentError
 from bridge.sharing.find import FoundDocuments, OutsideDocument, find_query, read_searchset
@@ -50,34 +48,13 @@ class DocumentConsumer:
         self.base_url = settings.base_url
         base = httpx.URL(settings.base_url)
         self._origin = (base.scheme, base.host, base.port)
-        self._client = HttpClient(
-            base_url=settings.base_url + "/",
-            auth=build_auth(settings.auth, timeout=settings.timeout,
-                            base_url=settings.base_url),
-            timeout=settings.timeout,
-            transport=transport,
-        )
+        self._fhir = FhirClient(settings, transport=transport)
 
     async def __aenter__(self) -> DocumentConsumer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._client.aclose()
-
-    async def _get(self, url: str, *, what: str, accept: str,
-                   params: list[tuple[str, str]] | None = None) -> httpx.Response:
-        try:
-            query = httpx.QueryParams(tuple(params)) if params else None
-            resp = await self._client.get(url, params=query, headers={"Accept": accept})
-        except httpx.HTTPError as exc:
-            raise FhirBusy(f"registry unreachable for {what}: {type(exc).__name__}") from exc
-        if resp.status_code >= 400:
-            try:
-                body: Any = loads(resp.content)
-            except ValueError:
-                body = None
-            raise classify(resp.status_code, body, resp.headers, what)
-        return resp
+        await self._fhir.aclose()
 
     async def find(
         self,
@@ -95,8 +72,8 @@ class DocumentConsumer:
         documents: list[OutsideDocument] = []
         problems: list[OutsideDocumentError] = []
         for _ in range(MAX_PAGES):
-            resp = await self._get(url, what="ITI-67 Find Document References",
-                                   accept=FHIR_JSON, params=params)
+            resp = await self._fhir.request("GET", url, params=params,
+                                            interaction="mhd-find")
             try:
                 bundle = loads(resp.content)
             except ValueError as exc:
@@ -123,8 +100,9 @@ class DocumentConsumer:
             raise OutsideDocumentError(
                 f"DocumentReference/{document.id}: attachment URL is not on the registry "
                 f"{self.base_url}", field="content[0].attachment.url", document=document.id)
-        resp = await self._get(document.attachment_url, what="ITI-68 Retrieve Document",
-                               accept=document.mime_type or DICOM_MIME)
+        resp = await self._fhir.request(
+            "GET", document.attachment_url, interaction="mhd-retrieve",
+            headers={"Accept": document.mime_type or DICOM_MIME})
         content = resp.content
         if document.size is not None and len(content) != document.size:
             raise OutsideDocumentError(

@@ -132,7 +132,7 @@ async def test_an_unreachable_registry_is_an_outage() -> None:
 
     _, document = _kos()
     async with consumer(handler) as client:
-        with pytest.raises(FhirBusy, match="ITI-68"):
+        with pytest.raises(FhirBusy, match="mhd-retrieve"):
             await client.retrieve(read_document(document))
 
 
