@@ -132,13 +132,17 @@ class Matcher:
     def __init__(self, query: Dataset) -> None:
         self.query = query
         self._predicates = _compile_level(query)
+        # the sequence keys' own matchers, compiled once too: every answer filters its
+        # Scheduled Procedure Step items with them
+        self._inner = {key.tag: Matcher(key.value[0]) for key in query
+                       if key.VR == "SQ" and key.value and len(key.value[0])}
 
     def matches(self, item: Dataset) -> bool:
         return all(test(item) for test in self._predicates)
 
     def response(self, item: Dataset) -> Dataset:
         """See :func:`response`."""
-        return _response(self.query, item)
+        return _response(self.query, item, self._inner)
 
 
 def _compile_level(query: Dataset) -> list[Predicate]:
@@ -268,7 +272,8 @@ def response(query: Dataset, item: Dataset) -> Dataset:
     return _response(query, item)
 
 
-def _response(query: Dataset, item: Dataset) -> Dataset:
+def _response(query: Dataset, item: Dataset, inner: dict[Any, Matcher] | None = None
+              ) -> Dataset:
     out = Dataset()
     for key in query:
         if key.keyword in NOT_MATCHED:
@@ -278,8 +283,8 @@ def _response(query: Dataset, item: Dataset) -> Dataset:
             wanted = list(key.value or [])
             items = list(found.value) if found is not None and found.VR == "SQ" else []
             if wanted and len(wanted[0]):
-                inner = Matcher(wanted[0])
-                items = [_response(wanted[0], i) for i in items if inner.matches(i)]
+                step = (inner or {}).get(key.tag) or Matcher(wanted[0])
+                items = [step.response(i) for i in items if step.matches(i)]
             out.add_new(key.tag, "SQ", items)
         elif found is None:
             out.add_new(key.tag, key.VR, None)
