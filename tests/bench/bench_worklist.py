@@ -1,0 +1,254 @@
+"""Benchmark of the Modality Worklist C-FIND (issue 17): a script that prints figures.
+
+    .venv/bin/python tests/bench/bench_worklist.py [--items 10000] [--rounds 21]
+        [--findscu-rounds 9] [--output .run/bench/worklist.json]
+
+Starts its own two Modality Worklist SCPs on loopback ports (never the shared stack) over
+the same ``--items`` scheduled items (the golden CT order mapped once, then copies with
+distinct accessions, patient IDs, 5 modalities, 10 stations and 50 days):
+
+- ``indexed``: :class:`bridge.worklist.source.InMemoryWorklist` as the SCP uses it now (the
+  index narrows to the items that can match, :class:`Matcher` decides);
+- ``linear``: the previous path, in the same run: every item matched by :class:`Matcher`.
+
+Per round, alternating the SCPs, one pynetdicom association each: a C-ECHO (the floor:
+the DIMSE round trip without a query) and each query's C-FIND to its final status.  Then
+``findscu -W`` (DCMTK, a new process and association each time) when it is installed.
+Queries: the issue's one (accession + SPS modality + date, 1 match), a modality's day
+(station AE + date), a week's range for one modality, and a PatientName wildcard only (the
+index cannot narrow it: a full scan, reported for honesty).  Target: <= 100 ms median for
+the C-FIND over 10,000 items (the issue's query).  Writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from pydicom.dataset import Dataset  # noqa: E402
+from pynetdicom import AE  # noqa: E402
+
+from bridge.worklist import map_order  # noqa: E402
+from bridge.worklist.matching import Matcher  # noqa: E402
+from bridge.worklist.scp import MWL_FIND, VERIFICATION, WorklistScp  # noqa: E402
+from bridge.worklist.source import InMemoryWorklist, ItemSource  # noqa: E402
+from tests.bench.report_file import write_report  # noqa: E402
+from tests.unit.worklist.worklist_helpers import ct_order, site_mapping  # noqa: E402
+
+MODALITIES = ("CT", "MR", "US", "CR", "NM")
+CALLING = "BENCH_SCU"
+
+
+class LinearWorklist:
+    """The path before the index: every item goes through the matcher."""
+
+    def __init__(self, items: Sequence[Dataset]) -> None:
+        self._items = tuple(items)
+
+    def items(self) -> Sequence[Dataset]:
+        return self._items
+
+    def candidates(self, query: Dataset) -> Sequence[Dataset]:
+        return self._items
+
+
+def build_items(count: int) -> list[Dataset]:
+    order, patient = ct_order()
+    template = map_order(order, patient, site_mapping())
+    items = []
+    for n in range(count):
+        item = copy.deepcopy(template)
+        item.AccessionNumber = f"A{n:06d}"
+        item.PatientID = f"MRN-{n:06d}"
+        step = item.ScheduledProcedureStepSequence[0]
+        step.Modality = MODALITIES[n % len(MODALITIES)]
+        step.ScheduledStationAETitle = f"{step.Modality}_{n % 2 + 1}"
+        step.ScheduledProcedureStepStartDate = f"2026{12 if n % 50 < 31 else 11}" + (
+            f"{n % 50 + 1:02d}" if n % 50 < 31 else f"{n % 50 - 30:02d}")
+        step.ScheduledProcedureStepStartTime = f"{7 + n % 11:02d}{n % 60:02d}00"
+        items.append(item)
+    return items
+
+
+def _query(top: dict[str, str], step: dict[str, str]) -> Dataset:
+    query = Dataset()
+    query.PatientName = ""
+    query.PatientID = ""
+    query.AccessionNumber = ""
+    query.StudyInstanceUID = ""
+    for keyword, value in top.items():
+        setattr(query, keyword, value)
+    sps = Dataset()
+    sps.Modality = ""
+    sps.ScheduledStationAETitle = ""
+    sps.ScheduledProcedureStepStartDate = ""
+    sps.ScheduledProcedureStepStartTime = ""
+    for keyword, value in step.items():
+        setattr(sps, keyword, value)
+    query.ScheduledProcedureStepSequence = [sps]
+    return query
+
+
+def queries(count: int) -> dict[str, Dataset]:
+    target = count * 2 // 3  # an item in the middle of the list
+    n = target
+    day = f"2026{12 if n % 50 < 31 else 11}" + (
+        f"{n % 50 + 1:02d}" if n % 50 < 31 else f"{n % 50 - 30:02d}")
+    modality = MODALITIES[n % len(MODALITIES)]
+    return {
+        "accession_modality_date": _query({"AccessionNumber": f"A{n:06d}"}, {
+            "Modality": modality, "ScheduledProcedureStepStartDate": day}),
+        "station_day": _query({}, {"ScheduledStationAETitle": f"{modality}_{n % 2 + 1}",
+                                   "ScheduledProcedureStepStartDate": day}),
+        "modality_week": _query({}, {"Modality": modality,
+                                     "ScheduledProcedureStepStartDate": "20261210-20261216"}),
+        "name_wildcard_full_scan": _query({"PatientName": "*ZZNOMATCH*"}, {}),
+    }
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def _find(assoc: Any, query: Dataset) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    matches = 0
+    for status, identifier in assoc.send_c_find(query, MWL_FIND):
+        if status is None:
+            raise RuntimeError("C-FIND: no status (association aborted?)")
+        if status.Status == 0xFF00 and identifier is not None:
+            matches += 1
+    return _ms(t0), matches
+
+
+def _findscu(port: int, query: Dataset) -> float:
+    args = ["findscu", "-W", "-aet", CALLING, "-aec", "BENCH_MWL"]
+    for elem in query:
+        if elem.VR == "SQ":
+            for sub in elem.value[0]:
+                args += ["-k", f"(0040,0100)[0].{sub.keyword}={sub.value or ''}"]
+        else:
+            args += ["-k", f"{elem.keyword}={elem.value or ''}"]
+    t0 = time.perf_counter()
+    subprocess.run([*args, "127.0.0.1", str(port)], check=True, capture_output=True,
+                   timeout=60)
+    return _ms(t0)
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {"median_ms": round(statistics.median(values), 2),
+            "best_ms": round(min(values), 2), "runs": len(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=21, help="C-FIND rounds per SCP")
+    parser.add_argument("--findscu-rounds", type=int, default=9)
+    parser.add_argument("--output", type=Path,
+                        default=ROOT / ".run" / "bench" / "worklist.json")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    items = build_items(args.items)
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    indexed_source = InMemoryWorklist(items)
+    index_s = time.perf_counter() - t0
+    sources: dict[str, ItemSource] = {"indexed": indexed_source, "linear": LinearWorklist(items)}
+    shapes = queries(args.items)
+    for name, query in shapes.items():  # the index gives the plain matcher's answers
+        matcher = Matcher(query)
+        plain = [i for i in items if matcher.matches(i)]
+        assert [i for i in indexed_source.candidates(query) if matcher.matches(i)] == plain, name
+
+    scps = {name: WorklistScp(source=src, ae_title="BENCH_MWL", calling_ae_titles=[CALLING])
+            for name, src in sources.items()}
+    scu = AE(ae_title=CALLING)
+    scu.add_requested_context(MWL_FIND)
+    scu.add_requested_context(VERIFICATION)
+    echo: dict[str, list[float]] = {name: [] for name in scps}
+    find: dict[str, dict[str, list[float]]] = {
+        name: {q: [] for q in shapes} for name in scps}
+    matches: dict[str, int] = {}
+    findscu: dict[str, list[float]] = {name: [] for name in scps}
+    try:
+        for scp in scps.values():
+            scp.start()
+        for round_ in range(args.rounds):
+            order = list(scps) if round_ % 2 == 0 else list(reversed(scps))
+            for name in order:
+                # one association at a time: pynetdicom's reactor threads of an idle
+                # association would compete for the GIL with the measured one
+                assoc = scu.associate("127.0.0.1", scps[name].port, ae_title="BENCH_MWL")
+                if not assoc.is_established:
+                    raise RuntimeError(f"association with the {name} SCP refused")
+                e0 = time.perf_counter()
+                assoc.send_c_echo()
+                echo[name].append(_ms(e0))
+                for qname, query in shapes.items():
+                    if name == "linear" and round_ >= max(3, args.rounds // 3):
+                        continue  # the old path is slow: a third of the rounds is enough
+                    elapsed, found = _find(assoc, query)
+                    find[name][qname].append(elapsed)
+                    if matches.setdefault(f"{name}:{qname}", found) != found:
+                        raise RuntimeError(f"{name} {qname}: {found} matches, not "
+                                           f"{matches[f'{name}:{qname}']}")
+                assoc.release()
+        if shutil.which("findscu"):
+            issue_query = shapes["accession_modality_date"]
+            for round_ in range(args.findscu_rounds):
+                for name in (list(scps) if round_ % 2 == 0 else list(reversed(scps))):
+                    findscu[name].append(_findscu(scps[name].port, issue_query))
+    finally:
+        for scp in scps.values():
+            scp.stop()
+
+    for qname in shapes:
+        if matches[f"indexed:{qname}"] != matches[f"linear:{qname}"]:
+            raise RuntimeError(f"{qname}: the two SCPs disagree")
+    report: dict[str, Any] = {
+        "items": args.items,
+        "build_items_s": round(build_s, 2),
+        "build_index_s": round(index_s, 3),
+        "echo_floor": {name: _summary(v) for name, v in echo.items()},
+        "c_find": {name: {q: {**_summary(v), "matches": matches[f"{name}:{q}"]}
+                          for q, v in per.items()} for name, per in find.items()},
+        "findscu_issue_query": {name: _summary(v) for name, v in findscu.items() if v},
+        "target": {"c_find_issue_query_median_ms": 100},
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    path = write_report(report, args.output)
+    print(f"{args.items:,} items (built in {build_s:.1f} s, indexed in {index_s:.2f} s); "
+          f"load average {report['load_average']:.1f} on {report['cpus']} CPUs")
+    print(f"C-ECHO floor: indexed SCP {report['echo_floor']['indexed']['median_ms']} ms, "
+          f"linear SCP {report['echo_floor']['linear']['median_ms']} ms median")
+    for qname in shapes:
+        ind, lin = report["c_find"]["indexed"][qname], report["c_find"]["linear"][qname]
+        print(f"C-FIND {qname} ({ind['matches']} matches): indexed {ind['median_ms']} ms "
+              f"median ({ind['runs']} runs), linear {lin['median_ms']} ms ({lin['runs']} runs)")
+    for name, fig in report["findscu_issue_query"].items():
+        print(f"findscu -W (new process + association), issue query, {name}: "
+              f"{fig['median_ms']} ms median ({fig['runs']} runs)")
+    median = report["c_find"]["indexed"]["accession_modality_date"]["median_ms"]
+    print(f"target (C-FIND over {args.items:,} items, issue query, <= 100 ms median): "
+          f"{'met' if median <= 100 else 'NOT met'} ({median} ms); wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
