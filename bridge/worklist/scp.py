@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
@@ -59,6 +60,26 @@ def _charset(ds: Dataset) -> str:
     return "ISO_IR 192" if any(not t.isascii() for t in texts(ds)) else "ISO_IR 100"
 
 
+class _NoDelayServer(ThreadedAssociationServer):
+    """pynetdicom's server with TCP_NODELAY on each accepted connection.  A C-FIND answer
+    is written as a command PDU then a data set PDU; with Nagle's algorithm the second
+    write waits for the modality's delayed ACK (40 ms on Linux) on every Pending and the
+    final response (measured: a 1-match C-FIND took 95 ms, a C-ECHO 6 ms)."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = super().get_request()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client, address
+
+
+class _Ae(AE):
+    """An AE whose servers are :class:`_NoDelayServer`."""
+
+    def make_server(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["server_class"] = _NoDelayServer
+        return super().make_server(*args, **kwargs)
+
+
 class WorklistScp:
     """A Modality Worklist SCP on ``host:port`` (port 0: the system's pick, see
     :attr:`port`) answering from ``source``."""
@@ -70,7 +91,7 @@ class WorklistScp:
             raise ConfigError("worklist SCP: name the calling AE titles allowed to query "
                               "(an empty list would accept every modality)")
         self._source = source
-        self._ae = AE(ae_title=ae_title)
+        self._ae = _Ae(ae_title=ae_title)
         self._ae.add_supported_context(MWL_FIND)
         # modalities test the worklist's configuration with C-ECHO (PS3.4 A.4); pynetdicom
         # answers it with Success by default
