@@ -1,4 +1,4 @@
-"""The worklist's mapper and matcher stay pure: of ours they import only bridge.errors,
+"""The worklist's mapper, matcher and index stay pure: of ours they import only bridge.errors,
 bridge.mapping helpers and the worklist's own pure modules (no I/O, no network, no state);
 the SCP refuses to accept every calling AE."""
 
@@ -14,7 +14,7 @@ from bridge.worklist.scp import WorklistScp
 from bridge.worklist.source import InMemoryWorklist
 
 ROOM = Path(__file__).resolve().parents[3] / "bridge" / "worklist"
-PURE = ("errors", "model", "loader", "mapper", "keys", "matching")
+PURE = ("errors", "model", "loader", "mapper", "keys", "matching", "index")
 ALLOWED = {"bridge.errors"} | {f"bridge.worklist.{m}" for m in PURE}
 
 
