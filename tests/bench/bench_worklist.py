@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import platform
 import shutil
@@ -42,13 +43,13 @@ sys.path.insert(0, str(ROOT))
 from pydicom.dataset import Dataset  # noqa: E402
 from pynetdicom import AE  # noqa: E402
 
-from bridge.worklist import map_order  # noqa: E402
+from bridge.worklist import load_worklist_mapping, map_order  # noqa: E402
 from bridge.worklist.matching import Matcher  # noqa: E402
 from bridge.worklist.scp import MWL_FIND, VERIFICATION, WorklistScp  # noqa: E402
 from bridge.worklist.source import InMemoryWorklist, ItemSource  # noqa: E402
 from tests.bench.report_file import write_report  # noqa: E402
-from tests.unit.worklist.worklist_helpers import ct_order, site_mapping  # noqa: E402
 
+UNIT = ROOT / "tests" / "unit" / "worklist"  # the golden CT order and the site mapping
 MODALITIES = ("CT", "MR", "US", "CR", "NM")
 CALLING = "BENCH_SCU"
 
@@ -67,8 +68,9 @@ class LinearWorklist:
 
 
 def build_items(count: int) -> list[Dataset]:
-    order, patient = ct_order()
-    template = map_order(order, patient, site_mapping())
+    golden = json.loads((UNIT / "golden" / "ct_order.input.json").read_text("utf-8"))
+    mapping = load_worklist_mapping(UNIT / "site_worklist.yaml")
+    template = map_order(golden["serviceRequest"], golden["patient"], mapping)
     items = []
     for n in range(count):
         item = copy.deepcopy(template)
