@@ -107,3 +107,15 @@ async def test_one_study_is_found_by_uid_and_an_unknown_uid_is_none(
     study = await source.find_study(truth.study_uid)
     assert study is not None and study.accession_number == truth.accession_number
     assert await source.find_study("2.25.1") is None
+
+
+async def test_a_rejection_is_read_however_soon_the_peer_closes(
+        dcmqrscp_legacy: LoadedLegacy) -> None:
+    """dcmqrscp closes the connection right after its A-ASSOCIATE-RJ; pynetdicom then often
+    reports the association aborted (about half the tries).  Every try must still be the
+    refusal the source sent, never an outage: a wrong AE title waits for an administrator
+    instead of being retried as if the PACS were down."""
+    wrong = dcmqrscp_legacy.settings.model_copy(update={"ae_title": "NOT-THE-PACS"})
+    for _ in range(30):
+        with pytest.raises(LegacyRefused, match="Called AE title not recognised"):
+            await LegacySource(wrong).find_studies(start=START, end=END)
