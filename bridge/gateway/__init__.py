@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
 from bridge.gateway.routes import require_token
 from bridge.gateway.service import Gateway, SessionResolver
 from bridge.gateway.tokens import TokenInfo, TokenValidator
 from bridge.gateway.viewer_tokens import ViewerClaims, ViewerTokens
+from bridge.sync.endpoints import REQUIRES_ACCESS_TOKEN
 
 
 def install(app: FastAPI, gateway: Gateway) -> None:

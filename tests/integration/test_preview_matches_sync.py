@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from bridge.cli_mapping import register
 from bridge.config import Settings, load_settings
-from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
+from bridge.sync.endpoints import REQUIRES_ACCESS_TOKEN
 from tests.integration.sync_helpers import bridge_settings, load_and_seed, study_by_uid
 from tests.support.wiring import sync_context
 

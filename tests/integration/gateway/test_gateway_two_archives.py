@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from bridge.config import ArchiveSettings, AuthSettings, Settings, SmartSettings
-from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
 from bridge.sync.assemble import BRIDGE_TAG
+from bridge.sync.endpoints import REQUIRES_ACCESS_TOKEN
 from smart_app.sessions import COOKIE_NAME
 from smart_app.viewer import find_dist
 from tests.integration.gateway.conftest import GATEWAY_CLIENT, VIEWER_APP

@@ -20,9 +20,9 @@ from starlette.routing import Route
 
 from bridge.config import Settings, load_settings
 from bridge.errors import ConfigError
-from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
 from bridge.gateway.routes import dicomweb_router
 from bridge.gateway.service import Gateway
+from bridge.sync.endpoints import REQUIRES_ACCESS_TOKEN
 from tests.support.servers import ServedApp
 from tests.support.wiring import archive_base, gateway_endpoint_hooks, gateway_of, iid_endpoint
 

@@ -12,13 +12,13 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from bridge.config import GatewaySettings, load_settings
-from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
 from bridge.gateway.errors import BadRequest, InvalidToken
 from bridge.gateway.paths import parse
 from bridge.gateway.proxy import _Rewriter
 from bridge.gateway.scopes import Need, grants
 from bridge.gateway.tokens import TokenValidator
 from bridge.gateway.viewer_tokens import ViewerTokens
+from bridge.sync.endpoints import REQUIRES_ACCESS_TOKEN
 from tests.support.wiring import gateway_endpoint_hooks
 
 SECRET = "s" * 40
