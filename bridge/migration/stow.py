@@ -1,6 +1,6 @@
 """STOW-RS of a retrieved study into the archive (PS3.18 10.5), in chunks of instances,
-through the bridge's own streaming STOW client (:class:`~bridge.realtime.stow_forward.
-StowForwarder`: the archive's credentials and timeouts, the body checked on the way).
+through the bridge's STOW client (:meth:`~bridge.realtime.stow_forward.StowForwarder.post`:
+the archive's credentials and timeouts; the body is ours, so nothing is inspected).
 
 Each chunk is one ``multipart/related; type="application/dicom"`` request to
 ``studies/{study}``.  The response is read per instance (PS3.18 10.5.3, Table 10.5.3-1):
@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from starlette.requests import Request
-from starlette.types import Message
 
 from bridge.dicom_uid import uid_segment
 from bridge.errors import ArchiveRejected, ArchiveUnavailable
 from bridge.jsonbytes import loads
 from bridge.migration.retrieve import ReceivedInstance
-from bridge.realtime.multipart import MultipartInspector
 from bridge.realtime.stow_forward import StowForwarder
 from bridge.retry_after import retry_after
 
@@ -76,24 +73,6 @@ def _multipart(parts: Sequence[bytes]) -> tuple[bytes, str]:
             f'multipart/related; type="application/dicom"; boundary={boundary}')
 
 
-def _request(body: bytes, content_type: str) -> Request:
-    """``body`` as the ASGI request :meth:`StowForwarder.forward` streams on."""
-    delivered = False
-
-    async def receive() -> Message:
-        nonlocal delivered
-        if delivered:
-            return {"type": "http.disconnect"}
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/", "headers": [
-        (b"content-type", content_type.encode()),
-        (b"content-length", str(len(body)).encode()),
-        (b"accept", b"application/dicom+json")]}
-    return Request(scope, receive)
-
-
 def _items(body: Any, tag: str) -> list[dict[str, Any]]:
     value = (body.get(tag) or {}).get("Value") if isinstance(body, dict) else None
     return [item for item in value or [] if isinstance(item, dict)]
@@ -135,10 +114,8 @@ async def stow_study(forwarder: StowForwarder, study_uid: str,
     for start in range(0, len(instances), chunk):
         part = instances[start:start + chunk]
         body, content_type = _multipart([i.part10() for i in part])
-        boundary = content_type.rsplit("=", 1)[1].encode()
         try:
-            resp, _ = await forwarder.forward(_request(body, content_type), path=path,
-                                              inspector=MultipartInspector(boundary))
+            resp = await forwarder.post(path, body, content_type)
         except httpx.HTTPError as exc:
             raise ArchiveUnavailable(f"archive {name!r} did not answer a STOW-RS of study "
                                      f"{study_uid}: {type(exc).__name__}") from exc

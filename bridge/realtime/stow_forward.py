@@ -48,6 +48,14 @@ class StowForwarder:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    async def post(self, path: str, body: bytes, content_type: str) -> httpx.Response:
+        """STOW-RS of a body built by the bridge itself (the migration's retrieved
+        instances): nothing to stream or inspect on the way; transport errors propagate."""
+        resp = await self._client.post(path, content=body, headers={
+            "Content-Type": content_type, "Accept": "application/dicom+json"})
+        STOW_BYTES.inc(len(body))
+        return resp
+
     async def forward(
         self, request: Request, *, path: str, inspector: MultipartInspector
     ) -> tuple[httpx.Response, int]:
