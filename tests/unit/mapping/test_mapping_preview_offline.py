@@ -15,8 +15,8 @@ from pydicom.data import get_testdata_file
 from typer.testing import CliRunner
 
 from bridge.cli_mapping import register
-from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
 from bridge.mapping import content_hash
+from bridge.sync.endpoints import REQUIRES_ACCESS_TOKEN
 
 app = typer.Typer()
 register(app)

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.config import Settings, load_settings
-from bridge.gateway.endpoint import REQUIRES_ACCESS_TOKEN
 from bridge.sync.assemble import BRIDGE_TAG
+from bridge.sync.endpoints import REQUIRES_ACCESS_TOKEN
 from tests.support.wiring import gateway_endpoint_hooks
 from tests.unit.sync.fakes import ARCHIVE, FakeArchive, FakeFhir, Rig, studies
 
