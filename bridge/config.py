@@ -19,8 +19,6 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -35,109 +33,49 @@ from pydantic_settings import (
 )
 
 from bridge.errors import ConfigError
+from bridge.sections.base import (
+    REPO_MAPPINGS,
+    ArchiveSettings,
+    AuthKind,
+    AuthSettings,
+    FhirSettings,
+    HttpBase,
+    InboundAuthSettings,
+    StrictModel,
+    refuse_placeholder,
+)
+from bridge.sections.migration import MigrationSettings
+from bridge.sections.record import RecordSettings
+from bridge.sections.sharing import SharingSettings
+from bridge.sections.worklist import WorklistSettings
 from bridge.urls import http_url, is_http_url
 
-REPO_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
-
-_PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
-
-
-class StrictModel(BaseModel):
-    """Base of every settings section: an unknown key is an error naming it.
-
-    A typo such as ``sync.pol_interval`` or ``gateway.viewer_token_secrett`` would otherwise
-    load fine and leave the default in force, silently (issue 20).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class AuthKind(StrEnum):
-    NONE = "none"
-    BASIC = "basic"
-    BEARER = "bearer"
-    CLIENT_CREDENTIALS = "client_credentials"
-    SMART_BACKEND = "smart_backend"
-
-
-class AuthSettings(StrictModel):
-    """Outbound credentials for one remote (archive or FHIR server)."""
-
-    kind: AuthKind = AuthKind.NONE
-    username: str | None = None
-    password: SecretStr | None = None
-    token: SecretStr | None = None
-    token_url: str | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    scope: str | None = None
-    private_key_file: Path | None = None
-    key_id: str | None = None
-
-    @model_validator(mode="after")
-    def _complete(self) -> AuthSettings:
-        need: dict[AuthKind, tuple[str, ...]] = {
-            AuthKind.BASIC: ("username", "password"),
-            AuthKind.BEARER: ("token",),
-            AuthKind.CLIENT_CREDENTIALS: ("token_url", "client_id", "client_secret"),
-            AuthKind.SMART_BACKEND: ("client_id", "private_key_file"),
-        }
-        missing = [f for f in need.get(self.kind, ()) if getattr(self, f) is None]
-        if missing:
-            raise ValueError(f"auth kind {self.kind.value!r} needs: {', '.join(missing)}")
-        for name in ("password", "token", "client_secret"):
-            secret = getattr(self, name)
-            if secret is not None and secret.get_secret_value().strip().lower() in _PLACEHOLDERS:
-                raise ValueError(f"{name} is a placeholder value; set a real secret")
-        return self
-
-
-def _http_base(v: str) -> str:
-    return http_url(v)
-
-
-#: a server's base URL (DICOMweb root, FHIR base): http(s), no trailing slash
-HttpBase = Annotated[str, AfterValidator(_http_base)]
-
-#: archive names the gateway cannot serve at ``/dicom-web/{name}/...``: the resource
-#: segments of its root routes (PS3.18 10.4.1 / 10.6.1) and the RFC 3986 5.2.4 dot segments
-RESERVED_ARCHIVE_NAMES = frozenset({"studies", "series", "instances", ".", ".."})
-
-
-class ArchiveSettings(StrictModel):
-    """One DICOMweb archive (PS3.18): its QIDO/WADO/STOW root and how to talk to it."""
-
-    #: also a URL path segment (the gateway serves the archive at ``/dicom-web/{name}``) and
-    #: the name of its OHIF data source, hence unreserved characters only (RFC 3986 2.3)
-    name: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    base_url: HttpBase = Field(description="DICOMweb root, e.g. http://pacs:8042/dicom-web")
-    auth: AuthSettings = AuthSettings()
-    page_size: int = Field(default=500, ge=1, le=10000)
-    #: the archive's own cap on QIDO results, if it has one; a backfill window whose result
-    #: count reaches the cap is split in two rather than trusted to be complete
-    max_results: int | None = Field(default=None, ge=1)
-    concurrency: int = Field(default=4, ge=1, le=64)
-    timeout: float = Field(default=30.0, gt=0)
-
-    @field_validator("name")
-    @classmethod
-    def _routable(cls, v: str) -> str:
-        if v.lower() in RESERVED_ARCHIVE_NAMES:
-            raise ValueError(
-                f"archive name {v!r} is reserved: the gateway serves each archive at "
-                f"/dicom-web/{{name}}, which must not collide with /dicom-web/studies, "
-                f"/series or /instances (or be a dot segment)")
-        return v
-
-
-class FhirSettings(StrictModel):
-    """The EHR's FHIR R4 server."""
-
-    base_url: HttpBase = "http://127.0.0.1:8080/fhir"
-    auth: AuthSettings = AuthSettings()
-    batch_size: int = Field(default=20, ge=1, le=500)
-    concurrency: int = Field(default=4, ge=1, le=64)
-    timeout: float = Field(default=60.0, gt=0)
+#: the sections of bridge.sections.base are re-exported: callers know them from here
+__all__ = [
+    "ApiSettings",
+    "ArchiveSettings",
+    "AuditSettings",
+    "AuthKind",
+    "AuthSettings",
+    "DeletePolicy",
+    "FhirSettings",
+    "FrameSource",
+    "GatewaySettings",
+    "InboundAuthSettings",
+    "LogSettings",
+    "MappingSettings",
+    "OrthancChangesSettings",
+    "RealtimeSettings",
+    "ScopeForm",
+    "Settings",
+    "SmartSettings",
+    "StateSettings",
+    "StrictModel",
+    "SyncSettings",
+    "TokenValidation",
+    "load_settings",
+    "unknown_env_sections",
+]
 
 
 class StateSettings(StrictModel):
@@ -256,29 +194,6 @@ class DeletePolicy(StrEnum):
     KEEP = "keep"  # leave it, record a study-gone failure to report
 
 
-def _refuse_placeholder(name: str, secret: SecretStr | None) -> None:
-    if secret is not None and secret.get_secret_value().strip().lower() in _PLACEHOLDERS:
-        raise ValueError(f"{name} is a placeholder value; set a real secret")
-
-
-class InboundAuthSettings(StrictModel):
-    """Credentials system clients present to the STOW-RS proxy or the admin API (bearer tokens,
-    basic users)."""
-
-    bearer_tokens: list[SecretStr] = Field(default_factory=list)
-    basic_users: dict[str, SecretStr] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _no_placeholders(self) -> InboundAuthSettings:
-        for token in self.bearer_tokens:
-            _refuse_placeholder("bearer token", token)
-            if len(token.get_secret_value()) < 16:
-                raise ValueError("bearer tokens must be at least 16 characters")
-        for user, password in self.basic_users.items():
-            _refuse_placeholder(f"password of {user!r}", password)
-        return self
-
-
 class OrthancChangesSettings(StrictModel):
     """Pull Orthanc's ``/changes`` feed (cursor kept as a state-store checkpoint)."""
 
@@ -315,7 +230,7 @@ class RealtimeSettings(StrictModel):
     @field_validator("webhook_secret")
     @classmethod
     def _secret(cls, v: SecretStr | None) -> SecretStr | None:
-        _refuse_placeholder("webhook_secret", v)
+        refuse_placeholder("webhook_secret", v)
         if v is not None and len(v.get_secret_value()) < 16:
             raise ValueError("webhook_secret must be at least 16 characters")
         return v
@@ -379,8 +294,8 @@ class GatewaySettings(StrictModel):
 
     @model_validator(mode="after")
     def _complete(self) -> GatewaySettings:
-        _refuse_placeholder("client_secret", self.client_secret)
-        _refuse_placeholder("viewer_token_secret", self.viewer_token_secret)
+        refuse_placeholder("client_secret", self.client_secret)
+        refuse_placeholder("viewer_token_secret", self.viewer_token_secret)
         if not self.enabled:
             return self
         secret = self.viewer_token_secret
@@ -486,7 +401,7 @@ class SmartSettings(StrictModel):
 
     @model_validator(mode="after")
     def _complete(self) -> SmartSettings:
-        _refuse_placeholder("smart.client_secret", self.client_secret)
+        refuse_placeholder("smart.client_secret", self.client_secret)
         urls = [*self.iss_allowlist]
         for name in ("standalone_iss", "redirect_base_url"):
             if getattr(self, name) is not None:
@@ -558,6 +473,11 @@ class Settings(BaseSettings):
     realtime: RealtimeSettings = RealtimeSettings()
     smart: SmartSettings = SmartSettings()
     audit: AuditSettings = AuditSettings()
+    #: the rooms of issues 14-17, each off until configured
+    sharing: SharingSettings = SharingSettings()
+    migration: MigrationSettings = MigrationSettings()
+    record: RecordSettings = RecordSettings()
+    worklist: WorklistSettings = WorklistSettings()
 
     @model_validator(mode="after")
     def _archives(self) -> Settings:
@@ -636,3 +556,4 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(f"invalid settings: {problems}") from exc
     finally:
         _CONFIG_FILE.reset(token)
+

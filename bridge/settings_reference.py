@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import sys
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bridge import config
 from bridge.config import AuthSettings, InboundAuthSettings, Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -151,9 +151,33 @@ class Row:
     description: str
 
 
+def _models(model: type[BaseModel], seen: set[type[BaseModel]]) -> None:
+    """``model`` and every settings model reachable from its fields, into ``seen``."""
+    if model in seen:
+        return
+    seen.add(model)
+    for field in model.model_fields.values():
+        for part in (field.annotation, *get_args(field.annotation)):
+            for inner in (part, *get_args(part)):
+                found = _model_of(inner)
+                if found is not None:
+                    _models(found, seen)
+
+
 def _comments() -> dict[tuple[str, str], str]:
-    """``(class, field) -> text`` of the ``#:`` comment lines right above each field."""
-    source = inspect.getsource(config)
+    """``(class, field) -> text`` of the ``#:`` comment lines right above each field, read
+    from the module of every settings model (bridge.config, bridge.sections.base and the
+    rooms' own settings modules)."""
+    models: set[type[BaseModel]] = set()
+    _models(Settings, models)
+    found: dict[tuple[str, str], str] = {}
+    for module in sorted({sys.modules[m.__module__].__name__ for m in models}):
+        found.update(_module_comments(sys.modules[module]))
+    return found
+
+
+def _module_comments(module: types.ModuleType) -> dict[tuple[str, str], str]:
+    source = inspect.getsource(module)
     lines = source.splitlines()
     found: dict[tuple[str, str], str] = {}
     for node in ast.walk(ast.parse(source)):
@@ -298,6 +322,18 @@ def _rows(model: type[BaseModel], key: list[str], env: list[str] | None,
                                                                                   dict):
             variable += " (JSON)"
         yield Row(".".join(path), kind, _default(field), variable, _markdown(description))
+        element = _list_element_model(field.annotation)
+        if element is not None and element not in SHARED:
+            # a list of sections (``migration.sources``): each entry's keys, JSON as a whole
+            yield from _rows(element, [*key, f"{name}[]"], None, comments)
+
+
+def _list_element_model(annotation: Any) -> type[BaseModel] | None:
+    """The section each entry of a list key holds, if it is a list of sections."""
+    annotation, _ = _strip_optional(annotation)
+    if get_origin(annotation) is not list:
+        return None
+    return _model_of(get_args(annotation)[0])
 
 
 def _table(rows: list[Row]) -> list[str]:

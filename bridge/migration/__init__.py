@@ -1,6 +1,7 @@
 """Migration of legacy PACS into the archive over DIMSE (issue 15); see docs/migration.md.
 
-* :mod:`bridge.migration.settings` - ``LegacySourceSettings``, ``MigrationSettings``;
+* :mod:`bridge.sections.migration` (the settings section, kept with the others) -
+  ``LegacySourceSettings``, ``MigrationSettings``;
 * :mod:`bridge.migration.client` - ``LegacySource``: C-ECHO and Study Root C-FIND, async;
 * :mod:`bridge.migration.retrieve` - ``get_study``: C-GET of one study, instances as received;
 * :mod:`bridge.migration.stow` - ``stow_study``: STOW-RS in chunks, read per instance;
@@ -9,6 +10,7 @@
 * :mod:`bridge.migration.records` - the typed C-FIND records;
 * :mod:`bridge.migration.errors` - the source's errors in the tree of :mod:`bridge.errors`.
 
-Nothing is imported here: ``bridge.config`` will import the settings module, and must not
-pull in pynetdicom with it.
+Nothing is imported here: import the submodules themselves, so that using one part
+of the room does not load all of it (pydicom, pynetdicom).  The settings section is
+:mod:`bridge.sections`.
 """

@@ -25,7 +25,7 @@ from bridge.migration.errors import (
     LegacyRefused,
     LegacyUnavailable,
 )
-from bridge.migration.settings import LegacySourceSettings
+from bridge.sections.migration import LegacySourceSettings
 
 __all__ = ["FindAnswer", "echo", "find"]
 

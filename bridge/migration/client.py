@@ -29,7 +29,7 @@ from bridge.migration.records import (
     study_record,
 )
 from bridge.migration.retrieve import StudyRetrieval, get_study
-from bridge.migration.settings import LegacySourceSettings
+from bridge.sections.migration import LegacySourceSettings
 
 __all__ = ["LegacySource", "StudyPage"]
 

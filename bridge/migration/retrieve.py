@@ -23,7 +23,7 @@ from pynetdicom.events import Event
 
 from bridge.migration.association import _associate, _release, _where
 from bridge.migration.errors import LegacyAborted, LegacyRetrieveFailed
-from bridge.migration.settings import LegacySourceSettings
+from bridge.sections.migration import LegacySourceSettings
 
 __all__ = ["STUDY_ROOT_GET", "ReceivedInstance", "StudyRetrieval", "get_study"]
 

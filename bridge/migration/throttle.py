@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bridge.clock import SYSTEM_CLOCK, Clock
-from bridge.migration.settings import LegacySourceSettings
+from bridge.sections.migration import LegacySourceSettings
 
 __all__ = ["InstanceRate", "seconds_until_open"]
 

@@ -16,73 +16,8 @@ Public API::
         kos = manifest_json(instances, policy=policy, wado_rs_base=..., created=...)
         bundle = provide_bundle(kos, manifest_part10(kos), study, policy=policy,
                                 registry_url=..., created=...)
+
+Nothing is imported here: import the submodules themselves, so that using one part
+of the room does not load all of it (pydicom, pynetdicom).  The settings section is
+:mod:`bridge.sections`.
 """
-
-from __future__ import annotations
-
-from bridge.sharing.decide import SharingDecision, decide
-from bridge.sharing.errors import (
-    IdentityUnmapped,
-    ManifestDataError,
-    ManifestFormatError,
-    OutsideDocumentError,
-    SharingConfigError,
-)
-from bridge.sharing.find import (
-    FoundDocuments,
-    OutsideDocument,
-    find_query,
-    read_documents,
-    read_searchset,
-)
-from bridge.sharing.identity import affinity_identifier
-from bridge.sharing.kos import (
-    KOS_SOP_CLASS,
-    build_manifest,
-    manifest_json,
-    manifest_part10,
-    referenced,
-)
-from bridge.sharing.kos_reader import OutsideManifest, read_manifest
-from bridge.sharing.loader import DEFAULT_SHARING_FILE, load_sharing_policy
-from bridge.sharing.mhd import (
-    document_entry,
-    provide_bundle,
-    replace_bundle,
-    supersede_entry,
-)
-from bridge.sharing.policy import SharingPolicy
-from bridge.sharing.study import InstanceRef, StudyFacts, read_study
-
-__all__ = [
-    "DEFAULT_SHARING_FILE",
-    "KOS_SOP_CLASS",
-    "FoundDocuments",
-    "IdentityUnmapped",
-    "InstanceRef",
-    "ManifestDataError",
-    "ManifestFormatError",
-    "OutsideDocument",
-    "OutsideDocumentError",
-    "OutsideManifest",
-    "SharingConfigError",
-    "SharingDecision",
-    "SharingPolicy",
-    "StudyFacts",
-    "affinity_identifier",
-    "build_manifest",
-    "decide",
-    "document_entry",
-    "find_query",
-    "load_sharing_policy",
-    "manifest_json",
-    "manifest_part10",
-    "provide_bundle",
-    "read_documents",
-    "read_manifest",
-    "read_searchset",
-    "read_study",
-    "referenced",
-    "replace_bundle",
-    "supersede_entry",
-]

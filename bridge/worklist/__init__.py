@@ -8,22 +8,8 @@ Public API::
 
 The mapper and matcher import nothing of ours but :mod:`bridge.errors` and
 :mod:`bridge.mapping` helpers.  See docs/worklist.md for what exists and what remains.
+
+Nothing is imported here: import the submodules themselves, so that using one part
+of the room does not load all of it (pydicom, pynetdicom).  The settings section is
+:mod:`bridge.sections`.
 """
-
-from __future__ import annotations
-
-from bridge.worklist.errors import OrderDataError, QueryError, UnmappableStation
-from bridge.worklist.loader import DEFAULT_WORKLIST_MAPPING, load_worklist_mapping
-from bridge.worklist.mapper import map_order, study_instance_uid
-from bridge.worklist.model import WorklistMapping
-
-__all__ = [
-    "DEFAULT_WORKLIST_MAPPING",
-    "OrderDataError",
-    "QueryError",
-    "UnmappableStation",
-    "WorklistMapping",
-    "load_worklist_mapping",
-    "map_order",
-    "study_instance_uid",
-]

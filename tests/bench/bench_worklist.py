@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 from pydicom.dataset import Dataset  # noqa: E402
 from pynetdicom import AE  # noqa: E402
 
-from bridge.worklist import load_worklist_mapping, map_order  # noqa: E402
+from bridge.worklist.loader import load_worklist_mapping  # noqa: E402
+from bridge.worklist.mapper import map_order  # noqa: E402
 from bridge.worklist.matching import Matcher  # noqa: E402
 from bridge.worklist.scp import MWL_FIND, VERIFICATION, WorklistScp  # noqa: E402
 from bridge.worklist.source import InMemoryWorklist, ItemSource  # noqa: E402

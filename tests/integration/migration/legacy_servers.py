@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.migration.settings import LegacySourceSettings
+from bridge.sections.migration import LegacySourceSettings
 from samples.generator import GeneratedStudy
 
 CALLING_AE = "BRIDGE-MIG-TEST"

@@ -16,7 +16,7 @@ from pynetdicom.events import Event
 from bridge.errors import Outage, Permanent, Retryable
 from bridge.migration.client import LegacySource
 from bridge.migration.errors import LegacyAborted, LegacyQueryFailed, LegacyUnavailable
-from bridge.migration.settings import LegacySourceSettings
+from bridge.sections.migration import LegacySourceSettings
 from tests.support.ports import free_port
 
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"

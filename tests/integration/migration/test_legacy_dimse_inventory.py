@@ -14,7 +14,7 @@ from bridge.errors import AuthError, Outage
 from bridge.migration.client import LegacySource
 from bridge.migration.errors import LegacyRefused, LegacyUnavailable
 from bridge.migration.inventory import walk_inventory
-from bridge.migration.settings import LegacySourceSettings
+from bridge.sections.migration import LegacySourceSettings
 from tests.integration.migration.legacy_servers import ORTHANC_FIND_LIMIT, LoadedLegacy
 
 START, END = date(1990, 1, 1), date(2030, 12, 31)

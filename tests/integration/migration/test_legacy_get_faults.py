@@ -17,7 +17,7 @@ from pynetdicom.events import Event
 from bridge.errors import Permanent, Retryable
 from bridge.migration.errors import LegacyAborted, LegacyRetrieveFailed
 from bridge.migration.retrieve import STUDY_ROOT_GET, WARNING, get_study
-from bridge.migration.settings import LegacySourceSettings
+from bridge.sections.migration import LegacySourceSettings
 from tests.support.ports import free_port
 
 CT = "1.2.840.10008.5.1.4.1.1.2"

@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "mapping")
 
 from mapping_helpers import ENDPOINT, site_engine
 
-from bridge.record import map_dose_sr, map_pdf_report, map_report_sr
+from bridge.record.dose import map_dose_sr
+from bridge.record.pdf_report import map_pdf_report
+from bridge.record.report import map_report_sr
 from samples.generator import generate_studies
 from samples.rdsr import dose_sr
 from samples.report_pdf import pdf_report

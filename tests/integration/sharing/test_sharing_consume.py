@@ -17,9 +17,11 @@ import pytest_asyncio
 
 from bridge.config import FhirSettings
 from bridge.fhir.client import FhirClient
-from bridge.sharing import SharingPolicy, load_sharing_policy, read_study
 from bridge.sharing.consumer import DocumentConsumer
+from bridge.sharing.loader import load_sharing_policy
+from bridge.sharing.policy import SharingPolicy
 from bridge.sharing.publish import provide
+from bridge.sharing.study import read_study
 from tests.integration.sharing.test_sharing_publish import (
     CREATED,
     GATEWAY,

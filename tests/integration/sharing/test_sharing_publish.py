@@ -19,19 +19,13 @@ from pydicom.dataset import Dataset
 from bridge.archive.client import DicomwebClient
 from bridge.config import ArchiveSettings, FhirSettings
 from bridge.fhir.client import FhirClient
-from bridge.sharing import (
-    KOS_SOP_CLASS,
-    SharingPolicy,
-    affinity_identifier,
-    load_sharing_policy,
-    manifest_json,
-    manifest_part10,
-    provide_bundle,
-    read_study,
-    referenced,
-    replace_bundle,
-)
+from bridge.sharing.identity import affinity_identifier
+from bridge.sharing.kos import KOS_SOP_CLASS, manifest_json, manifest_part10, referenced
+from bridge.sharing.loader import load_sharing_policy
+from bridge.sharing.mhd import provide_bundle, replace_bundle
+from bridge.sharing.policy import SharingPolicy
 from bridge.sharing.publish import ManifestStore, provide
+from bridge.sharing.study import read_study
 from samples.generator import GeneratedStudy, generate_studies
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,8 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from bridge.worklist import load_worklist_mapping, map_order
+from bridge.worklist.loader import load_worklist_mapping
+from bridge.worklist.mapper import map_order
 from bridge.worklist.scp import WorklistScp
 from bridge.worklist.source import InMemoryWorklist
 

@@ -10,7 +10,7 @@ from bridge.migration.client import LegacySource, StudyPage
 from bridge.migration.errors import LegacyResultCapped
 from bridge.migration.inventory import DateWindow, walk_inventory
 from bridge.migration.records import StudyRecord
-from bridge.migration.settings import LegacySourceSettings
+from bridge.sections.migration import LegacySourceSettings
 
 
 class CappedSource(LegacySource):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bridge.migration.settings import LegacySourceSettings, MigrationSettings, TimeWindow
+from bridge.sections.migration import LegacySourceSettings, MigrationSettings, TimeWindow
 
 
 def source(**overrides: Any) -> LegacySourceSettings:

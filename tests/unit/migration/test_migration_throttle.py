@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from bridge.clock import ManualClock
-from bridge.migration.settings import LegacySourceSettings
 from bridge.migration.throttle import InstanceRate, seconds_until_open
+from bridge.sections.migration import LegacySourceSettings
 
 
 def test_rate_spaces_instances_once_the_burst_is_spent() -> None:

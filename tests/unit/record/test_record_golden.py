@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from record_golden_cases import CASES, GOLDEN, PATIENT_REF, STUDY_REF, assert_valid
 
-from bridge.record import map_dose_sr, map_pdf_report, map_report_sr
+from bridge.record.dose import map_dose_sr
+from bridge.record.pdf_report import map_pdf_report
+from bridge.record.report import map_report_sr
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 

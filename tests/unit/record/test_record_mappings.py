@@ -20,7 +20,8 @@ from record_golden_cases import (
 )
 
 from bridge.errors import DicomDataError
-from bridge.record import map_dose_sr, map_report_sr, report_status
+from bridge.record.dose import map_dose_sr
+from bridge.record.report import map_report_sr, report_status
 from samples.rdsr import ct_dose_sr, projection_dose_sr
 from samples.report_sr import text_report_sr
 

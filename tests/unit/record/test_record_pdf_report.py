@@ -8,7 +8,7 @@ import re
 
 from record_golden_cases import PATIENT_REF, STUDY_REF, _study, assert_valid
 
-from bridge.record import map_pdf_report
+from bridge.record.pdf_report import map_pdf_report
 from samples.report_pdf import pdf_report
 
 DOCUMENT = "00420011"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.sharing import SharingPolicy, load_sharing_policy
+from bridge.sharing.loader import load_sharing_policy
+from bridge.sharing.policy import SharingPolicy
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"

@@ -14,7 +14,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from bridge.sharing import ManifestDataError
+from bridge.sharing.errors import ManifestDataError
 from bridge.sharing.kos import (
     KOS_SOP_CLASS,
     describe,

@@ -14,7 +14,7 @@ from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.list import List as FhirList
 from fhirclient.models.bundle import Bundle as FcBundle
 
-from bridge.sharing import IdentityUnmapped
+from bridge.sharing.errors import IdentityUnmapped
 from bridge.sharing.kos import manifest_part10
 from bridge.sharing.mhd import document_entry, replace_bundle, supersede_entry
 from tests.unit.sharing.kos_cases import generated, kos_json, manifest_of, read_golden

@@ -8,7 +8,7 @@ import io
 import pydicom
 import pytest
 
-from bridge.sharing import ManifestDataError
+from bridge.sharing.errors import ManifestDataError
 from bridge.sharing.part10 import part10
 
 BASE = {

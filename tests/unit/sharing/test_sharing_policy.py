@@ -9,14 +9,11 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import MappingConfigError, Permanent
-from bridge.sharing import (
-    IdentityUnmapped,
-    SharingConfigError,
-    affinity_identifier,
-    decide,
-    load_sharing_policy,
-    read_study,
-)
+from bridge.sharing.decide import decide
+from bridge.sharing.errors import IdentityUnmapped, SharingConfigError
+from bridge.sharing.identity import affinity_identifier
+from bridge.sharing.loader import load_sharing_policy
+from bridge.sharing.study import read_study
 from tests.unit.sharing.sharing_helpers import element, instance, policy
 
 

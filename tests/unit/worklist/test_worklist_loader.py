@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import MappingConfigError
-from bridge.worklist import DEFAULT_WORKLIST_MAPPING, load_worklist_mapping
+from bridge.worklist.loader import DEFAULT_WORKLIST_MAPPING, load_worklist_mapping
 
 
 def test_the_default_worklist_mapping_loads() -> None:

@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from worklist_helpers import GOLDEN, ct_order, golden_input, site_mapping
 
-from bridge.worklist import OrderDataError, UnmappableStation, map_order, study_instance_uid
+from bridge.worklist.errors import OrderDataError, UnmappableStation
+from bridge.worklist.mapper import map_order, study_instance_uid
 
 
 @pytest.mark.parametrize("name", ["ct_order", "xray_location_name_ja"])

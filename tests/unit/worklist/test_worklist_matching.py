@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 
-from bridge.worklist import QueryError
+from bridge.worklist.errors import QueryError
 from bridge.worklist.matching import check_query, matches, response
 
 

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bridge.worklist import WorklistMapping, load_worklist_mapping
+from bridge.worklist.loader import load_worklist_mapping
+from bridge.worklist.model import WorklistMapping
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"

@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from bridge.config import StrictModel
+from bridge.sections.base import StrictModel
 
 __all__ = ["LegacySourceSettings", "MigrationSettings", "TimeWindow", "ae_title"]
 
@@ -48,7 +48,9 @@ class TimeWindow(StrictModel):
     ``start`` spans midnight (``19:00``-``07:00`` is the night); ``start == end`` is the
     whole day.  ``start`` is included, ``end`` is not."""
 
+    #: first minute of the window (HH:MM, local time)
     start: time
+    #: end of the window, not included; before ``start``: the next day's
     end: time
 
     @field_validator("start", "end")
@@ -74,7 +76,9 @@ class LegacySourceSettings(StrictModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     #: the source's own AE title (the *called* AE title of our associations)
     ae_title: AeTitle
+    #: where the source's DICOM service listens
     host: str = Field(min_length=1)
+    #: its TCP port (104, 11112 are usual)
     port: int = Field(ge=1, le=65535)
     #: our AE title as the source knows it (the *calling* AE title; legacy PACS usually
     #: answer only AE titles configured at their side)
@@ -89,9 +93,9 @@ class LegacySourceSettings(StrictModel):
     #: results off silently; a window whose query reaches it is split.  A source that says
     #: so itself (a Cancel status 0xFE00 after its matches, as Orthanc does) needs none.
     max_results: int | None = Field(default=None, ge=1)
-    #: seconds to set up an association (TCP connect and A-ASSOCIATE), then to wait for
-    #: each DIMSE response
+    #: seconds to set up an association (TCP connect and A-ASSOCIATE)
     connect_timeout: float = Field(default=10.0, gt=0)
+    #: seconds to wait for each DIMSE response once associated
     dimse_timeout: float = Field(default=60.0, gt=0)
 
     def open_at(self, moment: time) -> bool:
@@ -102,6 +106,7 @@ class LegacySourceSettings(StrictModel):
 class MigrationSettings(StrictModel):
     """The legacy sources of a migration; names are unique."""
 
+    #: the legacy PACS read over DIMSE, each with its own AE titles and throttles
     sources: list[LegacySourceSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
