@@ -26,10 +26,11 @@ few lines here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from starlette.requests import Request
 
@@ -210,23 +211,45 @@ def public_parts(settings: Settings) -> PublicParts:
     return PublicParts(urls, audit, smart, gateway, data_sources(settings, urls=urls))
 
 
+class RoomService(Protocol):
+    """A room's long-running part (a worklist SCP, a publication loop, a migration
+    worker), run by ``serve`` beside the sync until ``stop`` is set.  It closes what it
+    opened before returning; an error it cannot handle ends only itself (logged)."""
+
+    name: str
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+def room_services(settings: Settings, *, sync: SyncContext,
+                  urls: PublicUrls) -> list[RoomService]:
+    """The long-running parts of the rooms their settings enable (issues 14-17): each room
+    adds its line here."""
+    rooms: list[RoomService] = []
+    return rooms
+
+
 @dataclass
 class Running:
-    """The services of one run of the app: the sync and the real-time sources."""
+    """The services of one run of the app: the sync, the real-time sources, the rooms."""
 
     sync: SyncContext
     realtime: RealtimeContext
     #: the Orthanc changes poller, when configured (run in the background by the app)
     feed: ChangesFeed | None = None
+    #: the enabled rooms' long-running parts (run in the background by the app)
+    rooms: list[RoomService] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
 async def services(settings: Settings, *, urls: PublicUrls) -> AsyncIterator[Running]:
-    """The sync and real-time parts for one run (the app's lifespan), closed on exit."""
+    """The sync, real-time and room parts for one run (the app's lifespan), closed on
+    exit."""
     async with sync_part(settings, urls=urls, work=WorkSignal()) as ctx:
         realtime = realtime_part(settings, ctx)
         try:
-            yield Running(ctx, realtime, changes_feed(realtime))
+            yield Running(ctx, realtime, changes_feed(realtime),
+                          room_services(settings, sync=ctx, urls=urls))
         finally:
             await close_realtime(realtime)
 

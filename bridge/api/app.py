@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -43,6 +44,8 @@ class Listener:
     app: FastAPI
     host: str
     port: int
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, *, run_sync: bool = True) -> FastAPI:
@@ -86,13 +89,15 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
                 peer.state.readiness_checks = getattr(app.state, "readiness_checks", {})
             realtime_tasks = start_realtime(realtime, stop, background=run_sync,
                                             feed=running.feed)
+            room_tasks = [asyncio.create_task(_run_room(room, stop), name=room.name)
+                          for room in running.rooms] if run_sync else []
             try:
                 yield
             finally:
                 stop.set()
                 if task is not None:
                     await task
-                await asyncio.gather(*realtime_tasks, return_exceptions=True)
+                await asyncio.gather(*realtime_tasks, *room_tasks, return_exceptions=True)
 
     app = FastAPI(title="imaging-fhir-bridge", version=__version__, lifespan=lifespan)
     app.include_router(admin.health_router)
@@ -108,6 +113,14 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
                                         viewer_session=parts.gateway is not None))
     _middleware(app, settings)
     return app
+
+
+async def _run_room(room: assembly.RoomService, stop: asyncio.Event) -> None:
+    """One room's long-running part; its failure ends it alone, with one log line."""
+    try:
+        await room.run(stop)
+    except Exception:
+        log.exception("room service stopped on an error", extra={"room": room.name})
 
 
 def _admin_app(settings: Settings) -> FastAPI:

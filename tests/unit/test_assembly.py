@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,50 @@ async def test_a_changes_feed_on_an_unknown_archive_fails_at_start_up(tmp_path: 
     with pytest.raises(ConfigError, match="nowhere"):
         async with assembly.services(settings, urls=assembly.public_urls(settings)):
             pass
+
+
+class _Room:
+    """A room service that records its run and waits for ``stop`` (or fails at once)."""
+
+    def __init__(self, name: str, *, fail: bool = False) -> None:
+        self.name = name
+        self.fail = fail
+        # set on the app's loop thread, read by the test's: a thread-safe event
+        self.started = threading.Event()
+        self.stopped = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.started.set()
+        if self.fail:
+            raise RuntimeError("room broke")
+        await stop.wait()
+        self.stopped = True
+
+
+def test_the_app_runs_each_rooms_service_until_shutdown_and_one_failure_ends_only_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from bridge.api.app import create_app
+
+    settings = _settings(tmp_path)
+    settings.gateway.enabled = False
+    settings.smart.enabled = False
+    healthy, broken = _Room("healthy"), _Room("broken", fail=True)
+    monkeypatch.setattr(assembly, "room_services",
+                        lambda settings, *, sync, urls: [broken, healthy])
+    with TestClient(create_app(settings, run_sync=True)):
+        assert healthy.started.wait(10) and broken.started.wait(10)
+        assert not healthy.stopped
+    assert healthy.stopped
+    assert any(r.getMessage() == "room service stopped on an error"
+               and getattr(r, "room", None) == "broken" for r in caplog.records)
+
+
+def test_no_room_service_runs_when_no_room_is_enabled(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    assert not (settings.sharing.enabled or settings.record.enabled
+                or settings.worklist.enabled or settings.migration.sources)
+    assert assembly.room_services(settings, sync=None, urls=assembly.public_urls(settings)) \
+        == []  # type: ignore[arg-type]
