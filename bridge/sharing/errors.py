@@ -62,3 +62,18 @@ class ManifestFormatError(DicomDataError):
     wrong title, no Retrieve URL, not DICOM at all); ``tag`` names the attribute."""
 
     kind = "manifest-format"
+
+
+class RegistryRejected(Permanent):
+    """The document recipient refused an ITI-65 bundle with a 4xx (other than a
+    concurrent change): the same bundle would be refused again, so the publication is
+    dead-lettered.  ``field`` names the element the registry's OperationOutcome points at
+    (``issue.expression``, else ``issue.location``, else the element HAPI names in its
+    diagnostics), or is None when the answer names none."""
+
+    kind = "registry-rejected"
+
+    def __init__(self, message: str, *, field: str | None, status_code: int | None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status_code = status_code
