@@ -49,6 +49,7 @@ from bridge.realtime.orthanc_api import OrthancApi
 from bridge.realtime.orthanc_changes import ChangesFeed
 from bridge.realtime.replays import StoreReplayCache
 from bridge.realtime.stow_forward import StowForwarder
+from bridge.state.tasks import RECORD_MAP, SHARE_PUBLISH
 from bridge.sync.endpoints import GatewayEndpoints, endpoint_policy, runner_options
 from bridge.sync.service import SyncContext, open_sync
 from bridge.sync.signal import WorkSignal
@@ -70,6 +71,16 @@ def endpoints(settings: Settings, *, urls: PublicUrls) -> GatewayEndpoints | Non
                            urls=urls, archives=[a.name for a in settings.archives])
 
 
+def follow_ups(settings: Settings) -> tuple[str, ...]:
+    """The task kinds each study the sync writes queues: the enabled rooms' follow-ups."""
+    kinds: list[str] = []
+    if settings.sharing.enabled:
+        kinds.append(SHARE_PUBLISH)
+    if settings.record.enabled:
+        kinds.append(RECORD_MAP)
+    return tuple(kinds)
+
+
 @contextlib.asynccontextmanager
 async def sync_part(settings: Settings, *, urls: PublicUrls, work: WorkSignal,
                     worker_id: str | None = None) -> AsyncIterator[SyncContext]:
@@ -78,7 +89,7 @@ async def sync_part(settings: Settings, *, urls: PublicUrls, work: WorkSignal,
                          mapping=settings.mapping, state=settings.state, sync=settings.sync,
                          delete_policy=settings.realtime.delete_policy,
                          endpoints=endpoints(settings, urls=urls), work=work,
-                         worker_id=worker_id) as ctx:
+                         worker_id=worker_id, follow_ups=follow_ups(settings)) as ctx:
         yield ctx
 
 

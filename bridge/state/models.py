@@ -175,6 +175,43 @@ class StudyWarningRow(SQLModel, table=True):
     value: str | None = Field(default=None, max_length=64)
 
 
+class TaskRow(SQLModel, table=True):
+    """One row per (kind, key): the follow-up work of a room (publish a study's manifest,
+    map its reports, migrate a study), queued like the studies are (``tasks.py``)."""
+
+    __tablename__ = "bridge_task"
+    __table_args__ = (
+        CheckConstraint("status IN ('due', 'leased', 'done', 'failed')",
+                        name="ck_bridge_task_status"),
+        # the claim: one range scan of one kind's ready rows, in claim order
+        Index("ix_bridge_task_kind_ready_at", "kind", "ready_at"),
+        Index("ix_bridge_task_kind_status", "kind", "status"),
+    )
+
+    #: what is to be done (``share.publish``, ``record.map``, ``migrate.<source>``)
+    kind: str = Field(primary_key=True, max_length=64)
+    #: to what (``<archive>/<study uid>``, a Study Instance UID)
+    key: str = Field(primary_key=True, max_length=200)
+    status: str = Field(max_length=16)
+    #: what the enqueuer knew (small JSON; never patient names)
+    payload: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
+    #: what the last successful run recorded (counts, the document written)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    #: like the study queue: an enqueue during a lease bumps due_seq, and the run that
+    #: ends makes the row due again instead of done
+    due_seq: int = Field(default=0)
+    claimed_seq: int = Field(default=0)
+    #: when the row can be claimed (due time, or lease expiry); NULL when done or failed
+    ready_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 def _table(name: str) -> Table:
     return SQLModel.metadata.tables[name]
 
@@ -185,3 +222,4 @@ CHECKPOINT: Table = _table("bridge_checkpoint")
 AUDIT: Table = _table("bridge_audit")
 WEBHOOK_SIGNATURE: Table = _table("bridge_webhook_signature")
 MAPPING_WARNING: Table = _table("bridge_mapping_warning")
+TASK: Table = _table("bridge_task")

@@ -15,6 +15,7 @@ from bridge.state.mapping_warnings import Replacement, clear_warnings, replace_w
 from bridge.state.models import FAILURE, STUDY
 from bridge.state.sqltypes import UTCDateTime
 from bridge.state.statements import DELETED, DUE, FAILED, WAITING
+from bridge.state.tasks import enqueue_follow_ups, task_key
 from bridge.state.views import Completion, StudyWarning
 
 logger = logging.getLogger(__name__)
@@ -120,10 +121,13 @@ class OutcomeOps(StoreBase):
             done.status_code,
         )
 
-    def complete_many(self, completions: Sequence[Completion], *, worker: str) -> list[bool]:
+    def complete_many(self, completions: Sequence[Completion], *, worker: str,
+                      follow_ups: Sequence[str] = ()) -> list[bool]:
         """:meth:`complete` for several studies in one transaction (one FHIR batch's worth).
 
         Returns, in order, whether each completion was recorded (the lease was still held).
+        Each recorded study also queues a task of each kind in ``follow_ups`` (key
+        ``<archive>/<study uid>``), in the same transaction.
         """
         for done in completions:
             AuditAction(done.action)  # refuse an unknown action before writing anything
@@ -148,6 +152,9 @@ class OutcomeOps(StoreBase):
                 conn.execute(self._complete, updates)
                 conn.execute(self._insert_audit, audits)
                 replace_warnings(conn, replacements, now)
+                enqueue_follow_ups(conn, self._dialect, follow_ups,
+                                   [task_key(c.archive, c.study_uid) for c, ok
+                                    in zip(completions, recorded, strict=True) if ok], now)
         lost = recorded.count(False)
         if lost:
             logger.warning(

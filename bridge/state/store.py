@@ -52,6 +52,7 @@ from bridge.state.outcomes import OutcomeOps
 from bridge.state.queue import QueueOps
 from bridge.state.reports import ReportOps
 from bridge.state.signatures import SignatureOps
+from bridge.state.tasks import TaskOps
 
 
 def open_store(
@@ -82,7 +83,7 @@ def open_store(
     return StateStore(engine, clock=clock, bulk_share=bulk_share)
 
 
-class StateStore(QueueOps, OutcomeOps, ReportOps, SignatureOps, WarningOps):
+class StateStore(QueueOps, OutcomeOps, ReportOps, SignatureOps, WarningOps, TaskOps):
     """Durable work queue, failures, checkpoints and audit of the sync engine.
 
     Create it with :func:`open_store`.  Every method is one short transaction; all

@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from bridge.archive.client import DicomwebClient
@@ -45,6 +46,7 @@ from bridge.sync.references import (
     identifier_query,
 )
 from bridge.sync.settle import Defer, Fail, decide
+from bridge.sync.signal import WorkSignal
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,11 @@ class SyncRunner:
         #: Endpoints every ImagingStudy references after its archive's (the gateway's
         #: ihe-iid Endpoint), created once like the archive's
         extra_endpoints: Sequence[dict[str, Any]] = (),
+        #: task kinds queued for each study written (``bridge.state.tasks``), in the
+        #: transaction that records it synced: the rooms' follow-up work
+        follow_ups: Sequence[str] = (),
+        #: set when follow-up tasks were queued (wakes the rooms' task workers)
+        follow_up_signal: WorkSignal | None = None,
     ) -> None:
         self.store = store
         self.archives = archives
@@ -130,6 +137,8 @@ class SyncRunner:
         self.worker_id = worker_id or default_worker_id()
         self.resolver = ReferenceResolver(fhir)
         self._on_gone = on_gone
+        self.follow_ups = tuple(follow_ups)
+        self.follow_up_signal = follow_up_signal
         # what is written for a mapped study, shared with `imaging-bridge preview`
         self.assembly = StudyAssembly(endpoint_for=endpoint_for,
                                       endpoint_resource=endpoint_resource,
@@ -355,16 +364,21 @@ class SyncRunner:
             written.append(_Done(job, res.resource_id, res.version_id, action))
         if not written:
             return
-        for done, ok in zip(written, await self._complete(written), strict=True):
+        for done, ok in zip(written, await self._complete(written, written=True),
+                            strict=True):
             if ok:
                 STUDIES_SYNCED.labels(archive=done.job.claim.archive, action=done.action).inc()
                 stats.synced += 1
 
-    async def _complete(self, settled: Sequence[_Done]) -> list[bool]:
+    async def _complete(self, settled: Sequence[_Done], *, written: bool = False
+                        ) -> list[bool]:
         """Record the confirmed studies of one FHIR batch (or the unchanged ones of one
-        claim) in one state-store transaction (``complete_many``) rather than one each."""
+        claim) in one state-store transaction (``complete_many``) rather than one each;
+        ``written`` ones queue the follow-up tasks (an unchanged study has nothing new to
+        follow up)."""
         recorded = await asyncio.to_thread(
-            self.store.complete_many,
+            partial(self.store.complete_many,
+                    follow_ups=self.follow_ups if written else ()),
             [Completion(
                 archive=d.job.claim.archive,
                 study_uid=d.job.claim.study_uid,
@@ -378,6 +392,9 @@ class SyncRunner:
             ) for d in settled],
             worker=self.worker_id,
         )
+        if written and self.follow_ups and self.follow_up_signal is not None \
+                and any(recorded):
+            self.follow_up_signal.set()
         now = time.monotonic()
         for done, ok in zip(settled, recorded, strict=True):
             job = done.job

@@ -55,6 +55,8 @@ class SyncContext:
     #: what a study gone from the archive does to the EHR (``realtime.delete_policy``)
     delete_policy: DeletePolicy
     stats: DrainStats = field(default_factory=DrainStats)
+    #: set when written studies queued follow-up tasks: the rooms' task workers wait on it
+    follow_up_signal: WorkSignal = field(default_factory=WorkSignal)
 
 
 @contextlib.asynccontextmanager
@@ -69,9 +71,11 @@ async def open_sync(
     endpoints: GatewayEndpoints | None,
     work: WorkSignal,
     worker_id: str | None = None,
+    follow_ups: Sequence[str] = (),
 ) -> AsyncIterator[SyncContext]:
     """Open the store, the clients and the mapping, each from its own settings; close them
-    all on exit.  ``endpoints``: the Endpoint policy (:mod:`bridge.sync.endpoints`)."""
+    all on exit.  ``endpoints``: the Endpoint policy (:mod:`bridge.sync.endpoints`);
+    ``follow_ups``: the task kinds each written study queues (the enabled rooms')."""
     if not archives:
         raise ConfigError("no archive configured: set BRIDGE_ARCHIVE__BASE_URL or archives:")
     engine = MappingEngine(load_mapping(mapping.files))
@@ -80,14 +84,16 @@ async def open_sync(
     fhir_client = FhirClient(fhir)
     try:
         gone = GoneHandler(fhir=fhir_client, store=store, policy=delete_policy)
+        follow_up_signal = WorkSignal()
         runner = SyncRunner(store=store, archives=clients, fhir=fhir_client, engine=engine,
                             sync=sync, fhir_settings=fhir, worker_id=worker_id, on_gone=gone,
+                            follow_ups=follow_ups, follow_up_signal=follow_up_signal,
                             **runner_options(endpoints))
         poller = Poller(list(clients.values()), store, interval=sync.poll_interval,
                         window_days=sync.poll_window_days, work=work)
         freeze_startup_heap()  # start-up is done: the drain's collections skip it
         yield SyncContext(store, clients, fhir_client, engine, runner, poller, work, sync,
-                          delete_policy)
+                          delete_policy, follow_up_signal=follow_up_signal)
     finally:
         for a in clients.values():
             await a.aclose()

@@ -105,8 +105,9 @@ def setup(store: StateStore, monkeypatch: pytest.MonkeyPatch, *, bulk: int) -> S
     recorded = asyncio.Event()
     complete_many = store.complete_many
 
-    def watched(completions: Sequence[Completion], *, worker: str) -> list[bool]:
-        done = complete_many(completions, worker=worker)
+    def watched(completions: Sequence[Completion], *, worker: str,
+                follow_ups: Sequence[str] = ()) -> list[bool]:
+        done = complete_many(completions, worker=worker, follow_ups=follow_ups)
         if any(c.study_uid == realtime for c in completions):
             loop.call_soon_threadsafe(recorded.set)
         return done
