@@ -8,9 +8,13 @@ SR lands in the very study the generator made.
 
 from __future__ import annotations
 
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
+import copy
 
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID, ExplicitVRLittleEndian
+
+from samples.part10 import IMPLEMENTATION_CLASS_UID, write_part10
 from samples.truth import StudyTruth
 from samples.uids import uid
 
@@ -20,6 +24,7 @@ __all__ = [
     "container",
     "datetime_item",
     "num_item",
+    "part10",
     "sr_document",
     "study_instance",
     "text_item",
@@ -172,3 +177,16 @@ def sr_document(
     ds.ContentTemplateSequence = Sequence([tid])
     ds.ContentSequence = Sequence(content)
     return ds
+
+
+def part10(ds: Dataset) -> bytes:
+    """A generated SR or encapsulated document as a Part 10 file (PS3.10 7.1 file meta,
+    explicit VR little endian), e.g. for STOW-RS; ``ds`` is left unchanged."""
+    out = copy.copy(ds)
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    out.file_meta = meta
+    return write_part10(out)

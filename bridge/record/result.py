@@ -21,6 +21,13 @@ WARNING_CODES: dict[str, str] = {
     "document-absent": "an encapsulated document's bytes are neither inline nor given; "
                        "no presentedForm",
     "report-text-empty": "the report holds no TEXT, CODE or NUM content items",
+    "instance-unmappable": "an SR or document instance cannot be mapped (e.g. no SOP "
+                           "Instance UID); nothing written for it",
+    "not-written": "a resource without identifier cannot be written idempotently; left out",
+    "duplicate-identifier": "a second resource with an identifier already mapped in the "
+                            "study (an event in two dose SRs); left out",
+    "document-unreadable": "an encapsulated document's BulkDataURI could not be read (or "
+                           "points outside the archive); no presentedForm",
 }
 
 

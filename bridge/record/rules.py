@@ -46,7 +46,13 @@ def _items(raw: dict[str, Any]) -> dict[str, DoseItem]:
 @cache
 def load_dose_rules(directory: Path = DEFAULT_RECORD_DIR) -> DoseRules:
     """Read ``dose_items.json``; a missing or malformed file is a configuration error."""
-    path = directory / "dose_items.json"
+    return read_dose_rules(directory / "dose_items.json")
+
+
+@cache
+def read_dose_rules(path: Path) -> DoseRules:
+    """Read a dose items file (the setting ``record.dose_rules_file``); a missing or
+    malformed file is a configuration error."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return DoseRules(

@@ -159,10 +159,17 @@ def test_sr_declaring_no_template_is_read_as_the_expected_one_with_a_warning() -
     ]
 
 
-def test_record_room_imports_nothing_of_ours_but_errors_and_mapping() -> None:
+#: the room's modules that do I/O (the archive, the FHIR server, the task queue) around the
+#: pure mappings; every other module of bridge/record is pure
+RECORD_WIRING = frozenset({"bulkdata.py", "handler.py", "service.py"})
+
+
+def test_record_mappings_import_nothing_of_ours_but_errors_and_mapping() -> None:
     room = Path(__file__).resolve().parents[3] / "bridge" / "record"
     bad: list[tuple[str, str]] = []
-    for path in room.glob("*.py"):
+    pure = [path for path in room.glob("*.py") if path.name not in RECORD_WIRING]
+    assert len(pure) >= 10
+    for path in pure:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
@@ -170,6 +177,9 @@ def test_record_room_imports_nothing_of_ours_but_errors_and_mapping() -> None:
                 if name.startswith("bridge") and not (
                     name == "bridge.errors" or name.startswith(("bridge.mapping",
                                                                  "bridge.record"))):
+                    bad.append((path.name, name))
+                if name.startswith("bridge.record.") and f"{name.rsplit('.', 1)[1]}.py" \
+                        in RECORD_WIRING:
                     bad.append((path.name, name))
     assert bad == []
 

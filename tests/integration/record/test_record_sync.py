@@ -1,0 +1,192 @@
+"""A study's reports and dose SRs through the real sync into the real EHR (issue 16).
+
+A generated CT study with its X-Ray Radiation Dose SR, a Basic Text SR report and an
+Encapsulated PDF report, and a radiography study whose dose SR has one bad item, are stored
+in the shared Orthanc by STOW-RS and synced; the ``record.map`` follow-up then writes, in
+the shared HAPI, the DiagnosticReports (status from the flags, conclusion, the PDF's bytes)
+and the dose summary and event Observations (values and UCUM units as the SR says), all
+pointing to the ImagingStudy the sync wrote and its patient.  Running the follow-up again
+changes nothing (every version stays), and the bad item is left out with a warning while the
+rest is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydicom.dataset import Dataset
+
+from bridge.config import Settings
+from bridge.record.handler import RecordHandler
+from samples.generator import GeneratedStudy, generate_studies, write_part10
+from samples.rdsr import DoseTruth, dose_sr
+from samples.report_pdf import pdf_report
+from samples.report_sr import ReportTruth, text_report_sr
+from samples.seed_ehr import seed_ehr
+from samples.sr_content import part10
+from tests.integration.sync_helpers import bridge_settings, fhir_search, study_by_uid
+from tests.support.wiring import sync_context
+
+pytestmark = pytest.mark.integration
+
+ARCHIVE = "orthanc"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+UCUM = "http://unitsofmeasure.org"
+
+
+@dataclass
+class Stored:
+    ct: GeneratedStudy
+    cr: GeneratedStudy
+    ct_dose: DoseTruth
+    cr_dose: DoseTruth
+    report: ReportTruth
+    pdf: bytes
+    pdf_uid: str
+
+
+def _bad_dap(ds: Dataset) -> None:
+    """Drop the units of the first irradiation event's DAP (122130): a defect to leave out."""
+    def walk(items: Any) -> Iterator[Dataset]:
+        for item in items:
+            yield item
+            yield from walk(getattr(item, "ContentSequence", []))
+
+    dap = next(i for i in walk(ds.ContentSequence)
+               if i.ConceptNameCodeSequence[0].CodeValue == "122130")
+    del dap.MeasuredValueSequence[0].MeasurementUnitsCodeSequence
+
+
+def _store(orthanc: Any, datasets: list[Dataset], study: GeneratedStudy) -> None:
+    with httpx.Client(auth=orthanc.auth, timeout=60) as client:
+        files = [write_part10(ds) for ds in study.instances()] + [part10(ds) for ds in datasets]
+        for data in files:
+            resp = client.post(f"{orthanc.base_url}/instances", content=data)
+            assert resp.status_code == 200, resp.text
+
+
+@pytest.fixture(scope="module")
+def stored(orthanc: Any, hapi: Any) -> Stored:
+    # a fresh prefix gives fresh patients and UIDs; the fixed seed the same modalities
+    token = uuid.uuid4().hex[:6].upper()
+    studies = list(generate_studies(16, seed=1616, profile="small", id_prefix=token))
+    ct = next(s for s in studies if "CT" in s.truth.modalities)
+    cr = next(s for s in studies if set(s.truth.modalities) & {"CR", "DX"})
+    ct_made, cr_made = dose_sr(ct.truth, seed=3), dose_sr(cr.truth, seed=3)
+    assert ct_made is not None and cr_made is not None
+    report_ds, report = text_report_sr(ct.truth, seed=3, verified=True)
+    pdf_ds, _, pdf = pdf_report(ct.truth, seed=3)
+    _bad_dap(cr_made[0])
+    _store(orthanc, [ct_made[0], report_ds, pdf_ds], ct)
+    _store(orthanc, [cr_made[0]], cr)
+    seed_ehr([ct.truth, cr.truth], fhir_url=hapi.fhir_url)
+    return Stored(ct, cr, ct_made[1], cr_made[1], report, pdf, str(pdf_ds.SOPInstanceUID))
+
+
+async def _sync_and_record(settings: Settings, uids: list[str]) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    async with sync_context(settings) as ctx:
+        for uid in uids:
+            ctx.store.mark_due(ARCHIVE, uid, reason="manual")
+        stats = await ctx.runner.drain()
+        assert (stats.failed, stats.retried) == (0, 0)
+        handler = RecordHandler(archives=ctx.archives, fhir=ctx.fhir)
+        try:
+            for uid in uids:
+                results[uid] = (await handler.record(ARCHIVE, uid)).to_json()
+        finally:
+            await handler.aclose()
+    return results
+
+
+def _by_identifier(hapi: Any, resource_type: str, uid: str) -> dict[str, Any]:
+    [found] = fhir_search(hapi, resource_type, {"identifier": f"urn:dicom:uid|urn:oid:{uid}"})
+    return found
+
+
+def _components(resource: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["code"]["coding"][0]["code"]: c for c in resource.get("component", [])}
+
+
+def _versions(hapi: Any, locations: list[str]) -> dict[str, str]:
+    out = {}
+    with httpx.Client(timeout=60) as client:
+        for location in locations:
+            path = location.split("/_history/")[0]
+            resp = client.get(f"{hapi.fhir_url}/{path}")
+            resp.raise_for_status()
+            out[path] = resp.json()["meta"]["versionId"]
+    return out
+
+
+async def test_reports_and_dose_are_written_once_linked_to_the_study(
+    stored: Stored, orthanc: Any, hapi: Any, tmp_path: Path
+) -> None:
+    settings = bridge_settings(orthanc, hapi, tmp_path)
+    ct_uid, cr_uid = stored.ct.study_uid, stored.cr.study_uid
+    first = await _sync_and_record(settings, [ct_uid, cr_uid])
+
+    [study] = study_by_uid(hapi, ct_uid)
+    study_ref = f"ImagingStudy/{study['id']}"
+    patient_ref = study["subject"]["reference"]
+
+    # the text SR: status from its flags, the impression as conclusion
+    report = _by_identifier(hapi, "DiagnosticReport", stored.report.sop_uid)
+    assert report["status"] == "final"
+    assert report["conclusion"] == stored.report.impression
+    assert report["imagingStudy"] == [{"reference": study_ref}]
+    assert report["subject"]["reference"] == patient_ref
+    # the encapsulated PDF: its bytes fetched by BulkDataURI, padding trimmed
+    pdf = _by_identifier(hapi, "DiagnosticReport", stored.pdf_uid)
+    assert base64.b64decode(pdf["presentedForm"][0]["data"]) == stored.pdf
+
+    # the dose summary and one Observation per irradiation event, values and units
+    summary = _by_identifier(hapi, "Observation", stored.ct_dose.sop_uid)
+    assert summary["partOf"] == [{"reference": study_ref}]
+    assert summary["subject"]["reference"] == patient_ref
+    dlp = _components(summary)["113813"]["valueQuantity"]
+    assert (dlp["value"], dlp["unit"], dlp["system"]) == (
+        pytest.approx(stored.ct_dose.dlp_total_mgy_cm), "mGy.cm", UCUM)
+    for event in stored.ct_dose.events:
+        observation = _by_identifier(hapi, "Observation", event.event_uid)
+        assert observation["code"]["coding"][0] == {
+            "system": DCM, "code": "113852", "display": "Irradiation Event"}
+        assert observation["partOf"] == [{"reference": study_ref}]
+        parts = _components(observation)
+        assert parts["113830"]["valueQuantity"]["value"] == pytest.approx(event.ctdivol_mgy)
+        assert parts["113830"]["valueQuantity"]["unit"] == "mGy"
+        assert parts["113838"]["valueQuantity"]["value"] == pytest.approx(event.dlp_mgy_cm)
+    assert first[ct_uid]["instances"] == {"report": 1, "dose": 1, "pdf": 1}
+    assert len(first[ct_uid]["written"]) == 3 + len(stored.ct_dose.events)
+    assert first[ct_uid]["warnings"] == []
+
+    # the radiography dose SR's bad item is left out with a warning, the rest is written
+    [cr_warning] = first[cr_uid]["warnings"]
+    assert cr_warning["code"] == "dose-unit-missing"
+    assert "(DCM,122130)" in cr_warning["item"]
+    bad_event = stored.cr_dose.events[0]
+    written_bad = _by_identifier(hapi, "Observation", bad_event.event_uid)
+    assert "122130" not in _components(written_bad)
+    cr_summary = _by_identifier(hapi, "Observation", stored.cr_dose.sop_uid)
+    assert _components(cr_summary)["113722"]["valueQuantity"]["value"] == pytest.approx(
+        stored.cr_dose.dap_total_gy_m2)
+    for event in stored.cr_dose.events[1:]:
+        other = _by_identifier(hapi, "Observation", event.event_uid)
+        assert _components(other)["122130"]["valueQuantity"]["value"] == pytest.approx(
+            event.dap_gy_m2)
+
+    # again: the same resources, not one new version
+    before = _versions(hapi, first[ct_uid]["written"] + first[cr_uid]["written"])
+    second = await _sync_and_record(settings, [ct_uid, cr_uid])
+    assert {k: len(v["written"]) for k, v in second.items()} == {
+        k: len(v["written"]) for k, v in first.items()}
+    assert _versions(hapi, second[ct_uid]["written"] + second[cr_uid]["written"]) == before
+    assert len(fhir_search(hapi, "Observation", {"part-of": study_ref})) == \
+        1 + len(stored.ct_dose.events)
