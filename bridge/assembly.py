@@ -49,11 +49,18 @@ from bridge.realtime.orthanc_api import OrthancApi
 from bridge.realtime.orthanc_changes import ChangesFeed
 from bridge.realtime.replays import StoreReplayCache
 from bridge.realtime.stow_forward import StowForwarder
+from bridge.sections.worklist import WorklistSettings
 from bridge.state.tasks import RECORD_MAP, SHARE_PUBLISH
 from bridge.sync.endpoints import GatewayEndpoints, endpoint_policy, runner_options
 from bridge.sync.service import SyncContext, open_sync
 from bridge.sync.signal import WorkSignal
 from bridge.urls import PublicUrls
+from bridge.worklist.loader import load_worklist_mapping
+from bridge.worklist.orders import OrderBook
+from bridge.worklist.poller import OrderPoller, OrderQuery, Window
+from bridge.worklist.scp import WorklistScp
+from bridge.worklist.service import WorklistService
+from bridge.worklist.source import InMemoryWorklist
 from smart_app import SmartApp, sources_of
 from smart_app.gateway_port import ImagingGateway
 from smart_app.viewer import DataSource
@@ -222,6 +229,22 @@ def public_parts(settings: Settings) -> PublicParts:
     return PublicParts(urls, audit, smart, gateway, data_sources(settings, urls=urls))
 
 
+def worklist_service(wl: WorklistSettings, *, fhir: FhirClient) -> WorklistService:
+    """The Modality Worklist SCP over the EHR's orders, read by a poller on ``fhir``
+    (issue 17); its mapping file is validated here, at start-up."""
+    mapping = load_worklist_mapping(wl.mapping_file)
+    worklist = InMemoryWorklist()
+    poller = OrderPoller(
+        fhir=fhir, book=OrderBook(mapping), worklist=worklist,
+        query=OrderQuery(category=wl.order_category, page_size=wl.page_size,
+                         overlap=wl.poll_overlap),
+        window=Window(before=wl.window_days_before, after=wl.window_days_after,
+                      timezone=mapping.timezone))
+    scp = WorklistScp(source=worklist, ae_title=wl.ae_title,
+                      calling_ae_titles=wl.calling_ae_titles, host=wl.host, port=wl.port)
+    return WorklistService(scp=scp, poller=poller, interval=wl.poll_interval)
+
+
 class RoomService(Protocol):
     """A room's long-running part (a worklist SCP, a publication loop, a migration
     worker), run by ``serve`` beside the sync until ``stop`` is set.  It closes what it
@@ -237,6 +260,8 @@ def room_services(settings: Settings, *, sync: SyncContext,
     """The long-running parts of the rooms their settings enable (issues 14-17): each room
     adds its line here."""
     rooms: list[RoomService] = []
+    if settings.worklist.enabled:
+        rooms.append(worklist_service(settings.worklist, fhir=sync.fhir))
     return rooms
 
 

@@ -1,15 +1,21 @@
 """Settings of the modality worklist (issue 17): whether the bridge serves DICOM Modality
-Worklist from the EHR's orders, where it listens, who may ask, and its mapping file."""
+Worklist from the EHR's orders, where it listens, who may ask, which orders it reads and
+how often, and its mapping file."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from bridge.sections.base import REPO_MAPPINGS, StrictModel
 
 __all__ = ["WorklistSettings"]
+
+#: an Application Entity title: 1-16 characters of the default repertoire, no backslash
+#: nor control characters (PS3.5 6.2, VR AE)
+_AE = r"^[ -\[\]-~]{1,16}$"
 
 
 class WorklistSettings(StrictModel):
@@ -19,3 +25,49 @@ class WorklistSettings(StrictModel):
     enabled: bool = False
     #: the order -> worklist item mapping (stations, codes, time zone), validated at start-up
     mapping_file: Path = Field(default_factory=lambda: REPO_MAPPINGS / "worklist.yaml")
+    #: the worklist SCP's own AE title (the modalities' "called AE")
+    ae_title: str = Field(default="BRIDGE_MWL", pattern=_AE)
+    #: the address the SCP listens on (loopback unless the modalities are elsewhere)
+    host: str = "127.0.0.1"
+    #: the SCP's TCP port (0: the system picks one, for tests)
+    port: int = Field(default=11112, ge=0, le=65535)
+    #: the calling AE titles (modalities) allowed to associate; the others are rejected
+    #: (PS3.8 9.3.4, reason "calling AE title not recognized"); required when enabled
+    calling_ae_titles: list[str] = Field(default_factory=list)
+    #: the ServiceRequest.category searched for (``system|code``; empty: any category);
+    #: default SNOMED CT 363679005 "Imaging"
+    order_category: str = "http://snomed.info/sct|363679005"
+    #: seconds between two polls of the EHR for changed orders (``_lastUpdated``)
+    poll_interval: float = Field(default=10.0, gt=0, le=3600)
+    #: ServiceRequests per page of the order search (``_count``)
+    page_size: int = Field(default=200, ge=1, le=1000)
+    #: seconds the since-cursor is moved back on each poll, so an order committed late
+    #: with an earlier ``meta.lastUpdated`` is still read (re-reads cost nothing)
+    poll_overlap: float = Field(default=5.0, ge=0, le=3600)
+    #: serve orders scheduled at most this many days ago (the SPS start date; older ones
+    #: leave the worklist)
+    window_days_before: int = Field(default=1, ge=0, le=3650)
+    #: serve orders scheduled at most this many days ahead
+    window_days_after: int = Field(default=7, ge=0, le=3650)
+
+    @field_validator("calling_ae_titles")
+    @classmethod
+    def _ae_titles(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not re.fullmatch(_AE, t) or not t.strip()]
+        if bad:
+            raise ValueError(f"not DICOM AE titles (1-16 characters, no backslash): {bad}")
+        return [t.strip() for t in v]
+
+    @field_validator("order_category")
+    @classmethod
+    def _token(cls, v: str) -> str:
+        if v and ("|" not in v or not v.split("|", 1)[1]):
+            raise ValueError("a token search value system|code, or empty for any category")
+        return v
+
+    @model_validator(mode="after")
+    def _who_may_ask(self) -> WorklistSettings:
+        if self.enabled and not self.calling_ae_titles:
+            raise ValueError("worklist.calling_ae_titles: name the modalities' AE titles "
+                             "allowed to query (an empty list would accept every modality)")
+        return self

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
@@ -23,56 +22,18 @@ from bridge.worklist.loader import load_worklist_mapping
 from bridge.worklist.mapper import map_order
 from bridge.worklist.scp import WorklistScp
 from bridge.worklist.source import InMemoryWorklist
+from tests.integration.worklist import worklist_ehr as ehr
+from tests.integration.worklist.worklist_ehr import (
+    MODALITY_AE,
+    SCP_AE,
+    Answer,
+    findscu,
+)
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Namespace
 
 pytestmark = pytest.mark.integration
-
-FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
-V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
-DCM = "http://dicom.nema.org/resources/ontology/DCM"
-SCP_AE = "BRIDGE_MWL"
-MODALITY_AE = "FINDSCU_CT1"
-
-
-def _identifier(code: str, system: str, value: str) -> dict[str, Any]:
-    return {"type": {"coding": [{"system": V2_0203, "code": code}]}, "system": system,
-            "value": value}
-
-
-def _patient(ns: Namespace, family: str, given: str) -> dict[str, Any]:
-    return {"resourceType": "Patient",
-            "identifier": [_identifier("MR", "urn:oid:1.2.3.4.9", ns.patient_id())],
-            "name": [{"use": "official", "family": family, "given": [given]}],
-            "birthDate": "1961-02-03", "gender": "male"}
-
-
-def _order(ns: Namespace, patient_id: str, *, n: int = 1, when: str = "2026-12-09T09:30:00Z",
-           modality: str = "CT") -> dict[str, Any]:
-    return {
-        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
-        "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "363679005"}]}],
-        "identifier": [_identifier("PLAC", "urn:oid:1.2.3.4.1", ns.name("PL", n)),
-                       _identifier("ACSN", "urn:oid:1.2.3.4.3", ns.accession(n))],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "24627-2",
-                             "display": "CT Chest"}], "text": "CT chest"},
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "occurrenceDateTime": when,
-        "requester": {"display": "Jane Smith"},
-        "performerType": {"coding": [{"system": DCM, "code": modality}]},
-    }
-
-
-def _create(client: httpx.Client, resource: dict[str, Any]) -> dict[str, Any]:
-    created = client.post(f"/{resource['resourceType']}", json=resource, headers=FHIR_JSON)
-    created.raise_for_status()
-    # read back what the server stores: the mapper sees the EHR's resource, not ours
-    read = client.get(f"/{resource['resourceType']}/{created.json()['id']}",
-                      headers=FHIR_JSON)
-    read.raise_for_status()
-    body: dict[str, Any] = read.json()
-    return body
 
 
 @pytest.fixture
@@ -92,25 +53,6 @@ def worklist() -> Iterator[tuple[WorklistScp, InMemoryWorklist]]:
         scp.stop()
 
 
-class Answer:
-    def __init__(self, returncode: int, output: str, responses: list[Dataset]) -> None:
-        self.returncode = returncode
-        self.output = output
-        self.responses = responses
-
-
-def findscu(port: int, keys: list[str], out: Path, *, calling: str = MODALITY_AE) -> Answer:
-    """Run DCMTK's findscu against the SCP; each Pending response is read from its file."""
-    out.mkdir(parents=True, exist_ok=True)
-    args = ["findscu", "-W", "-v", "-aet", calling, "-aec", SCP_AE, "127.0.0.1", str(port),
-            "-X", "-od", str(out)]
-    for key in keys:
-        args += ["-k", key]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-    responses = [pydicom.dcmread(p) for p in sorted(out.glob("rsp*.dcm"))]
-    return Answer(done.returncode, done.stdout + done.stderr, responses)
-
-
 RETURN_KEYS = ["PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate",
                "PatientSex", "AccessionNumber", "StudyInstanceUID", "RequestedProcedureID",
                "(0040,0100)[0].ScheduledStationAETitle", "(0040,0100)[0].Modality",
@@ -124,13 +66,13 @@ def _serve_orders(fhir: httpx.Client, ns: Namespace, source: InMemoryWorklist,
     """Create one Patient with three orders in HAPI (CT Dec 9 09:30, CT Dec 10 14:00,
     MR Dec 9 11:00) and put their items on the worklist, beside another site's order."""
     mapping = load_worklist_mapping()
-    patient = _create(fhir, _patient(ns, family, given))
-    orders = [_create(fhir, _order(ns, patient["id"], n=1)),
-              _create(fhir, _order(ns, patient["id"], n=2, when="2026-12-10T14:00:00Z")),
-              _create(fhir, _order(ns, patient["id"], n=3, when="2026-12-09T11:00:00Z",
+    patient = ehr.create(fhir, ehr.patient(ns, family, given))
+    orders = [ehr.create(fhir, ehr.order(ns, patient["id"], n=1)),
+              ehr.create(fhir, ehr.order(ns, patient["id"], n=2, when="2026-12-10T14:00:00Z")),
+              ehr.create(fhir, ehr.order(ns, patient["id"], n=3, when="2026-12-09T11:00:00Z",
                                    modality="MR"))]
     items = [map_order(order, patient, mapping) for order in orders]
-    stranger = copy.deepcopy(_order(ns, "p-x", n=4))
+    stranger = copy.deepcopy(ehr.order(ns, "p-x", n=4))
     other = map_order(stranger, {"id": "p-x", "identifier": [{"value": "OTHER-1"}],
                                  "name": [{"family": "Other"}]}, mapping)
     source.replace([*items, other])
@@ -234,7 +176,7 @@ def test_malformed_or_unsupported_queries_get_a_failure_status_and_the_scp_keeps
 ) -> None:
     scp, source = worklist
     mapping = load_worklist_mapping()
-    order = _order(ns, "p-1")
+    order = ehr.order(ns, "p-1")
     source.replace([map_order(order, {"id": "p-1", "identifier": [{"value": "P1"}]},
                               mapping)])
     refused = findscu(scp.port, ["PatientID", key], tmp_path / "bad")

@@ -1,0 +1,111 @@
+"""``imaging-bridge worklist``: the Modality Worklist built from the EHR's orders (issue 17).
+
+``worklist list`` reads the orders once and prints what the SCP would serve (and the
+orders refused, with the field at fault); ``worklist serve`` runs the SCP and its order
+poller alone, without the sync and the API (``serve`` runs them too when
+``worklist.enabled``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from typing import Annotated, Any
+
+import typer
+
+from bridge import assembly
+from bridge.cli_common import ConfigOpt, console, plain_console, settings_or_exit
+from bridge.config import Settings
+from bridge.fhir.client import FhirClient
+
+worklist_app = typer.Typer(no_args_is_help=True,
+                           help="The Modality Worklist served from the EHR's orders.")
+out = console()
+
+
+def _row(item: Any) -> dict[str, str]:
+    step = (item.get("ScheduledProcedureStepSequence") or [None])[0]
+    return {
+        "accession": str(item.get("AccessionNumber", "")),
+        "patient_id": str(item.get("PatientID", "")),
+        "study_uid": str(item.get("StudyInstanceUID", "")),
+        "modality": str(step.get("Modality", "")) if step is not None else "",
+        "station_ae": str(step.get("ScheduledStationAETitle", "")) if step is not None else "",
+        "start": (f"{step.get('ScheduledProcedureStepStartDate', '')} "
+                  f"{step.get('ScheduledProcedureStepStartTime', '')}").strip()
+        if step is not None else "",
+    }
+
+
+async def _list(settings: Settings) -> dict[str, Any]:
+    async with FhirClient(settings.fhir) as fhir:
+        service = assembly.worklist_service(settings.worklist, fhir=fhir)
+        await service.poller.poll()
+    book = service.poller.book
+    served = service.poller.status.served
+    items = [e for e in book.entries() if e.item is not None]
+    return {
+        "served": served,
+        "scheduled": [{"order": f"ServiceRequest/{e.order_id}", **_row(e.item)}
+                      for e in items],
+        "refused": [{"order": f"ServiceRequest/{e.order_id}", "field": e.refusal.field,
+                     "kind": e.refusal.kind, "reason": e.refusal.reason}
+                    for e in book.entries() if e.refusal is not None],
+    }
+
+
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Read the EHR's active orders once and print the worklist items they give (and the
+    orders refused, with the field at fault).  Patient names are not printed."""
+    settings = settings_or_exit(config)
+    listing = asyncio.run(_list(settings))
+    if as_json:
+        out.print_json(json.dumps(listing))
+        return
+    for row in listing["scheduled"]:
+        out.print(f"{row['order']}  {row['accession']}  {row['modality']} "
+                  f"{row['station_ae']}  {row['start']}  {row['study_uid']}", markup=False)
+    for row in listing["refused"]:
+        out.print(f"{row['order']}  refused  {row['field']}: {row['reason']}", markup=False)
+    out.print(f"{len(listing['scheduled'])} scheduled ({listing['served']} in the "
+              f"scheduling window), {len(listing['refused'])} refused", markup=False)
+
+
+async def _serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with FhirClient(settings.fhir) as fhir:
+        service = assembly.worklist_service(settings.worklist, fhir=fhir)
+        await service.run(stop)
+
+
+def serve_command(config: ConfigOpt = None) -> None:
+    """Run the worklist SCP and its order poller until interrupted (the sync and the API
+    are not started; ``imaging-bridge serve`` runs the worklist too when it is
+    enabled)."""
+    settings = settings_or_exit(config)
+    if not settings.worklist.calling_ae_titles:
+        plain_console(stderr=True).print(
+            "worklist.calling_ae_titles: name the modalities allowed to query", markup=False)
+        raise typer.Exit(2)
+    wl = settings.worklist
+    plain_console().print(f"worklist SCP {wl.ae_title} on {wl.host}:{wl.port}, orders from "
+                          f"{settings.fhir.base_url} every {wl.poll_interval:g} s",
+                          markup=False)
+    asyncio.run(_serve(settings))
+
+
+worklist_app.command("list")(list_command)
+worklist_app.command("serve")(serve_command)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``worklist`` command group to the main CLI."""
+    app.add_typer(worklist_app, name="worklist")

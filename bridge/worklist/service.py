@@ -1,0 +1,53 @@
+"""The worklist's long-running part for ``serve``: the SCP listening, the order poller
+reading the EHR every ``interval`` seconds, until asked to stop.
+
+A failed poll (the EHR down, a refused search) is logged and counted; the SCP keeps
+serving the last list it had (issue 17, "the EHR down: the worklist keeps serving what it
+has and shows its age").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from bridge.errors import BridgeError
+from bridge.worklist.poller import OrderPoller
+from bridge.worklist.scp import WorklistScp
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorklistService:
+    """A :class:`bridge.assembly.RoomService`: the SCP and its order poller."""
+
+    scp: WorklistScp
+    poller: OrderPoller
+    interval: float
+    name: str = "worklist"
+
+    async def poll_once(self) -> None:
+        """One poll whose failure is logged, not raised."""
+        try:
+            await self.poller.poll()
+        except BridgeError as exc:
+            logger.warning("worklist poll failed; serving the last list",
+                           extra={"error_type": type(exc).__name__})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        # the first list before the first association: a modality asking at start-up
+        # gets the orders, not an empty worklist
+        await self.poll_once()
+        await asyncio.to_thread(self.scp.start)
+        logger.info("worklist SCP listening", extra={"port": self.scp.port})
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.interval)
+                if not stop.is_set():
+                    await self.poll_once()
+        finally:
+            await asyncio.to_thread(self.scp.stop)
