@@ -50,6 +50,9 @@ from bridge.realtime.orthanc_changes import ChangesFeed
 from bridge.realtime.replays import StoreReplayCache
 from bridge.realtime.stow_forward import StowForwarder
 from bridge.sections.worklist import WorklistSettings
+from bridge.sharing.loader import load_sharing_policy
+from bridge.sharing.publisher import Publisher
+from bridge.sharing.service import PublicationService, open_publisher, publication_worker
 from bridge.state.tasks import RECORD_MAP, SHARE_PUBLISH
 from bridge.sync.endpoints import GatewayEndpoints, endpoint_policy, runner_options
 from bridge.sync.service import SyncContext, open_sync
@@ -245,6 +248,36 @@ def worklist_service(wl: WorklistSettings, *, fhir: FhirClient) -> WorklistServi
     return WorklistService(scp=scp, poller=poller, interval=wl.poll_interval)
 
 
+def sharing_publisher(settings: Settings, *, sync: SyncContext,
+                      urls: PublicUrls | None = None
+                      ) -> contextlib.AbstractAsyncContextManager[Publisher]:
+    """The Imaging Document Source's publisher (issue 14) over the sync's archive
+    clients: its policy validated here, at start-up; the manifests' Retrieve URL is the
+    gateway's public WADO-RS root of each archive, so the gateway must be enabled."""
+    sharing = settings.sharing
+    if sharing.registry is None:
+        raise ConfigError("sharing.registry is not set (the MHD document registry)")
+    if not settings.gateway.enabled:
+        raise ConfigError("sharing.enabled needs gateway.enabled: the manifests' Retrieve "
+                          "URL is the gateway's, where partner sites retrieve the images")
+    urls = urls or public_urls(settings)
+    policy = load_sharing_policy(sharing.policy_file)
+    bases = {a.name: urls.archive(a.name) for a in settings.archives}
+    return open_publisher(readers=sync.archives, archives=settings.archives,
+                          registry=sharing.registry, policy=policy, retrieve_bases=bases)
+
+
+def sharing_service(settings: Settings, *, sync: SyncContext,
+                    urls: PublicUrls) -> PublicationService:
+    """``serve``'s publication worker: ``share.publish`` tasks, woken by the sync (its
+    settings and policy checked now, at start-up)."""
+    return PublicationService(
+        publisher=sharing_publisher(settings, sync=sync, urls=urls),
+        worker=lambda pub: publication_worker(sync.store, pub, settings.sharing,
+                                              worker_id=f"{sync.runner.worker_id}-sharing",
+                                              signal=sync.follow_up_signal))
+
+
 class RoomService(Protocol):
     """A room's long-running part (a worklist SCP, a publication loop, a migration
     worker), run by ``serve`` beside the sync until ``stop`` is set.  It closes what it
@@ -262,6 +295,8 @@ def room_services(settings: Settings, *, sync: SyncContext,
     rooms: list[RoomService] = []
     if settings.worklist.enabled:
         rooms.append(worklist_service(settings.worklist, fhir=sync.fhir))
+    if settings.sharing.enabled:
+        rooms.append(sharing_service(settings, sync=sync, urls=urls))
     return rooms
 
 

@@ -275,12 +275,13 @@ def _register_command_modules() -> None:
         cli_realtime,
         cli_resync,
         cli_settings,
+        cli_sharing,
         cli_warnings,
         cli_worklist,
     )
 
     for module in (cli_mapping, cli_keys, cli_realtime, cli_warnings, cli_resync,
-                   cli_settings, cli_worklist):
+                   cli_settings, cli_worklist, cli_sharing):
         module.register(app)
     # every command group lists its commands whole (the modules' own Typers know nothing of
     # the help layout; typer reads this when it builds the click group, at app())

@@ -1,6 +1,10 @@
 """Settings of cross-enterprise sharing (issue 14): whether this site publishes its
-studies as XDS-I.b manifests over MHD, where its sharing policy is, and the document
-registry it publishes to and queries.  The composition root hands each part only these."""
+studies as XDS-I.b manifests over MHD, where its sharing policy is, the document
+registry it publishes to and queries, and the publication worker's pace.  The composition
+root hands each part only these.
+
+The manifests' Retrieve URL is the gateway's public WADO-RS root of each archive
+(``gateway.public_url``, see bridge.urls.PublicUrls): sharing needs ``gateway.enabled``."""
 
 from __future__ import annotations
 
@@ -25,6 +29,23 @@ class SharingSettings(StrictModel):
     #: the MHD Document Recipient/Responder (ITI-65, ITI-67, ITI-68): a FHIR R4 server that
     #: need not be the EHR's
     registry: FhirSettings | None = None
+    #: studies published at once by the publication worker of ``serve``
+    workers: int = Field(default=2, ge=1, le=32)
+    #: publication tasks claimed per round
+    batch: int = Field(default=10, ge=1, le=500)
+    #: a claimed publication is given back to the queue after this many seconds
+    lease_seconds: float = Field(default=300.0, gt=0)
+    #: attempts of a publication that fails for a retryable reason (a concurrent change)
+    #: before it is a failure; an outage (registry or archive down) or a patient not yet
+    #: in the registry waits however long it lasts
+    max_attempts: int = Field(default=8, ge=1)
+    #: the first retry's delay in seconds, doubled each attempt up to ``backoff_max``
+    backoff_base: float = Field(default=2.0, gt=0)
+    #: the longest delay between two attempts of one publication, in seconds
+    backoff_max: float = Field(default=900.0, gt=0)
+    #: seconds the idle worker waits before looking again (the sync wakes it at once
+    #: when it queued publications)
+    poll_interval: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _complete(self) -> SharingSettings:

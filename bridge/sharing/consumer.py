@@ -72,7 +72,10 @@ class DocumentConsumer:
         documents: list[OutsideDocument] = []
         problems: list[OutsideDocumentError] = []
         for _ in range(MAX_PAGES):
+            # no-cache: a server may answer a repeated search from a cache (HAPI keeps
+            # results a minute), which could list a manifest superseded since as current
             resp = await self._fhir.request("GET", url, params=params,
+                                            headers={"Cache-Control": "no-cache"},
                                             interaction="mhd-find")
             try:
                 bundle = loads(resp.content)

@@ -92,8 +92,8 @@ class SourceRegistry:
         ``study_uid``."""
         params = [("subject", patient), ("status", "current"),
                   ("format", f"{DCMUID}|{KOS_SOP_CLASS}"), ("_count", str(MAX_CURRENT))]
-        # no-cache: HAPI reuses a search's results for a minute by default, which would
-        # show a manifest this source superseded seconds ago as still current
+        # no-cache: a server may answer a repeated search from a cache (HAPI keeps results
+        # a minute), which could show a manifest superseded seconds ago as still current
         resp = await self.fhir.request("GET", "DocumentReference", params=params,
                                        headers={"Cache-Control": "no-cache"},
                                        interaction="mhd-source-find")

@@ -50,6 +50,7 @@ async def test_find_sends_iti67_and_follows_next_links() -> None:
     assert first.url.params["status"] == "current"
     assert first.url.params["event"].endswith("|CR")
     assert first.headers["accept"] == "application/fhir+json"
+    assert first.headers["cache-control"] == "no-cache"  # not HAPI's minute-old answer
     assert str(second.url) == second_page
 
 
