@@ -43,12 +43,15 @@ from bridge.gateway.compartment import PatientMapper
 from bridge.gateway.service import Gateway, SessionAlive, SessionResolver
 from bridge.gateway.tokens import TokenInfo
 from bridge.mapping import load_mapping
+from bridge.migration.engine import MigrationService, archive_of, open_migrator
+from bridge.migration.study import StudyMigrator
 from bridge.realtime.coalesce import Coalescer
 from bridge.realtime.context import RealtimeContext
 from bridge.realtime.orthanc_api import OrthancApi
 from bridge.realtime.orthanc_changes import ChangesFeed
 from bridge.realtime.replays import StoreReplayCache
 from bridge.realtime.stow_forward import StowForwarder
+from bridge.sections.migration import LegacySourceSettings
 from bridge.sections.worklist import WorklistSettings
 from bridge.sharing.loader import load_sharing_policy
 from bridge.sharing.publisher import Publisher
@@ -248,6 +251,30 @@ def worklist_service(wl: WorklistSettings, *, fhir: FhirClient) -> WorklistServi
     return WorklistService(scp=scp, poller=poller, interval=wl.poll_interval)
 
 
+def migration_source(settings: Settings, name: str) -> LegacySourceSettings:
+    """The legacy source ``name`` of ``migration.sources``; ConfigError naming it."""
+    try:
+        return settings.migration.source(name)
+    except KeyError:
+        raise ConfigError(f"migration.sources: no legacy source named {name!r}") from None
+
+
+def migrator_of(settings: Settings, source: str
+                ) -> contextlib.AbstractAsyncContextManager[StudyMigrator]:
+    """The per-study migration step of ``source`` into the migration's archive (issue 15)."""
+    migration = settings.migration
+    return open_migrator(migration_source(settings, source), migration=migration,
+                         archive=archive_of(settings.archives, migration.archive),
+                         coercion=None)
+
+
+def migration_service(settings: Settings, sync: SyncContext) -> MigrationService:
+    """Every legacy source's migration worker, for ``serve`` (``migration.run_in_serve``)."""
+    migration = settings.migration
+    return MigrationService(sync.store, migration=migration,
+                            archive=archive_of(settings.archives, migration.archive))
+
+
 def sharing_publisher(settings: Settings, *, sync: SyncContext,
                       urls: PublicUrls | None = None
                       ) -> contextlib.AbstractAsyncContextManager[Publisher]:
@@ -293,6 +320,8 @@ def room_services(settings: Settings, *, sync: SyncContext,
     """The long-running parts of the rooms their settings enable (issues 14-17): each room
     adds its line here."""
     rooms: list[RoomService] = []
+    if settings.migration.run_in_serve and settings.migration.sources:
+        rooms.append(migration_service(settings, sync))
     if settings.worklist.enabled:
         rooms.append(worklist_service(settings.worklist, fhir=sync.fhir))
     if settings.sharing.enabled:

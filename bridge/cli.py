@@ -272,6 +272,7 @@ def _register_command_modules() -> None:
     from bridge import (
         cli_keys,
         cli_mapping,
+        cli_migration,
         cli_realtime,
         cli_resync,
         cli_settings,
@@ -281,7 +282,7 @@ def _register_command_modules() -> None:
     )
 
     for module in (cli_mapping, cli_keys, cli_realtime, cli_warnings, cli_resync,
-                   cli_settings, cli_worklist, cli_sharing):
+                   cli_migration, cli_settings, cli_worklist, cli_sharing):
         module.register(app)
     # every command group lists its commands whole (the modules' own Typers know nothing of
     # the help layout; typer reads this when it builds the click group, at app())

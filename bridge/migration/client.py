@@ -10,13 +10,14 @@ of :mod:`bridge.migration.errors`, translated in :mod:`bridge.migration.associat
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from bridge.migration import association
+from bridge.migration import association, retrieve
 from bridge.migration.association import FindAnswer
 from bridge.migration.errors import LegacyResultCapped
 from bridge.migration.queries import instance_query, series_query, study_query
@@ -28,10 +29,10 @@ from bridge.migration.records import (
     series_record,
     study_record,
 )
-from bridge.migration.retrieve import StudyRetrieval, get_study
+from bridge.migration.retrieve import SUCCESS, StudyRetrieval
 from bridge.sections.migration import LegacySourceSettings
 
-__all__ = ["LegacySource", "StudyPage"]
+__all__ = ["LegacySource", "StudyPage", "sop_classes_of"]
 
 @dataclass(frozen=True, slots=True)
 class StudyPage:
@@ -101,11 +102,42 @@ class LegacySource:
             found.extend(await self.find_instances(study_uid, series.series_uid))
         return found
 
-    async def get_study(self, study_uid: str, *, spool: Path | None = None) -> StudyRetrieval:
+    async def get_study(self, study_uid: str, *, spool: Path | None = None,
+                        sop_classes: Sequence[str] | None = None) -> StudyRetrieval:
         """C-GET of ``study_uid`` (PS3.4 C.4.3) with the storage SOP classes its instances
-        have at the source; instances in memory, or in the directory ``spool``."""
-        instances = await self.study_instances(study_uid)
-        classes = sorted({i.sop_class_uid for i in instances if i.sop_class_uid})
+        have at the source (``sop_classes``, else asked for by an instance-level C-FIND);
+        instances in memory, or in the directory ``spool``."""
+        if sop_classes is None:
+            sop_classes = sop_classes_of(await self.study_instances(study_uid))
         async with self._slots:
-            return await asyncio.to_thread(get_study, self.settings, study_uid,
-                                           sop_classes=classes, spool=spool)
+            return await asyncio.to_thread(retrieve.get_study, self.settings, study_uid,
+                                           sop_classes=sop_classes, spool=spool)
+
+    async def get_instances(self, instances: Sequence[InstanceRecord], *,
+                            spool: Path | None = None) -> StudyRetrieval:
+        """C-GET of some ``instances`` of one study at IMAGE level, one C-GET per series
+        (the received instances and failures of all of them together)."""
+        if not instances:
+            raise ValueError("no instances to retrieve")
+        study_uid = instances[0].study_uid
+        together = StudyRetrieval(study_uid)
+        by_series: dict[str, list[InstanceRecord]] = {}
+        for one in instances:
+            by_series.setdefault(one.series_uid, []).append(one)
+        for series_uid, members in by_series.items():
+            async with self._slots:
+                got = await asyncio.to_thread(
+                    retrieve.get_instances, self.settings, study_uid, series_uid,
+                    [m.sop_instance_uid for m in members],
+                    sop_classes=sop_classes_of(members), spool=spool)
+            together.received += got.received
+            together.failed += got.failed
+            together.warnings += got.warnings
+            if got.status != SUCCESS:
+                together.status = got.status
+        return together
+
+
+def sop_classes_of(instances: Sequence[InstanceRecord]) -> list[str]:
+    """The storage SOP classes among ``instances`` (empty when the source returned none)."""
+    return sorted({i.sop_class_uid for i in instances if i.sop_class_uid})

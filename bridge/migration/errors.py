@@ -26,20 +26,33 @@ LegacyResultCapped     Permanent    a query that cannot be split reached the sou
                                     result cap: one day holds more studies, or one study
                                     more series or one series more instances, than the
                                     source returns for one C-FIND
+SourceClosed           Waiting      the source is outside its time windows: the study waits
+                                    until the next one opens (``retry_after``), not counted
+StudyNotAtSource       Permanent    the source lists no instance of a queued study
+StudyIncomplete        Permanent    after the transfer and one retry of the missing
+                                    instances the archive still lacks some (or holds
+                                    others): the message names them (:func:`missing_in`)
 =====================  ===========  ==========================================================
 """
 
 from __future__ import annotations
 
-from bridge.errors import AuthError, Outage, Permanent, Retryable
+from collections.abc import Sequence
+
+from bridge.errors import AuthError, Outage, Permanent, Retryable, Waiting
 
 __all__ = [
+    "MISSING",
     "LegacyAborted",
     "LegacyQueryFailed",
     "LegacyRefused",
     "LegacyResultCapped",
     "LegacyRetrieveFailed",
     "LegacyUnavailable",
+    "SourceClosed",
+    "StudyIncomplete",
+    "StudyNotAtSource",
+    "missing_in",
 ]
 
 
@@ -95,3 +108,55 @@ class LegacyRetrieveFailed(Permanent):
         super().__init__(message)
         #: the DIMSE Status (0000,0900) the source answered
         self.status = status
+
+
+class SourceClosed(Waiting):
+    """The source may not be read now (outside its ``time_windows``); nothing is wrong
+    with the study, it waits ``retry_after`` seconds for the next window."""
+
+    kind = "legacy-closed"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        #: seconds until the source's next time window opens
+        self.retry_after = retry_after
+
+
+class StudyNotAtSource(Permanent):
+    """A queued study has no instance at the source (deleted there since the inventory)."""
+
+    kind = "legacy-study-absent"
+
+
+#: what precedes the SOP Instance UIDs in a :class:`StudyIncomplete` message
+MISSING = "missing instances:"
+EXTRA = "extra instances:"
+
+
+class StudyIncomplete(Permanent):
+    """The archive's instances of the study differ from the source's after the transfer
+    and one retry; ``missing`` (at the source only) and ``extra`` (at the archive only)
+    name them, and so does the message (the task queue keeps only the message)."""
+
+    kind = "migration-incomplete"
+
+    def __init__(self, study_uid: str, *, missing: Sequence[str], extra: Sequence[str] = (),
+                 reasons: str = "") -> None:
+        text = f"study {study_uid} differs in the archive after one retry"
+        if reasons:
+            text += f" ({reasons})"
+        if extra:
+            text += f"; {EXTRA} {' '.join(extra)}"
+        if missing:
+            text += f"; {MISSING} {' '.join(missing)}"
+        super().__init__(text)
+        self.missing = tuple(missing)
+        self.extra = tuple(extra)
+
+
+def missing_in(error: str | None) -> list[str]:
+    """The SOP Instance UIDs a :class:`StudyIncomplete` message names as missing (last in
+    the message, so a message cut at the queue's length limit loses only some)."""
+    if not error or MISSING not in error:
+        return []
+    return [uid for uid in error.split(MISSING, 1)[1].split() if uid.replace(".", "").isdigit()]

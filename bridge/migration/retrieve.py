@@ -25,7 +25,8 @@ from bridge.migration.association import _associate, _release, _where
 from bridge.migration.errors import LegacyAborted, LegacyRetrieveFailed
 from bridge.sections.migration import LegacySourceSettings
 
-__all__ = ["STUDY_ROOT_GET", "ReceivedInstance", "StudyRetrieval", "get_study"]
+__all__ = ["STUDY_ROOT_GET", "ReceivedInstance", "StudyRetrieval", "get_instances",
+           "get_study"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,32 @@ def get_study(source: LegacySourceSettings, study_uid: str, *, sop_classes: Sequ
     """C-GET of study ``study_uid``; ``sop_classes``: the storage SOP classes of its
     instances (from the source's instance-level C-FIND), each proposed in the SCP role.
     ``spool``: a directory to write the instances to, instead of keeping them in memory."""
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_uid
+    return _retrieve(source, query, f"study {study_uid}", sop_classes=sop_classes,
+                     spool=spool)
+
+
+def get_instances(source: LegacySourceSettings, study_uid: str, series_uid: str,
+                  sop_instance_uids: Sequence[str], *, sop_classes: Sequence[str],
+                  spool: Path | None = None) -> StudyRetrieval:
+    """C-GET of some instances of one series at IMAGE level: the unique keys of the
+    levels above, and a list of SOP Instance UIDs as the IMAGE level's unique key
+    (PS3.4 C.4.3.2.1, C.6.2.2.2: list of UID matching), e.g. the instances a verification
+    found missing."""
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = study_uid
+    query.SeriesInstanceUID = series_uid
+    query.SOPInstanceUID = list(sop_instance_uids)
+    return _retrieve(source, query, f"{len(sop_instance_uids)} instances of study "
+                     f"{study_uid}", sop_classes=sop_classes, spool=spool)
+
+
+def _retrieve(source: LegacySourceSettings, query: Dataset, what: str, *,
+              sop_classes: Sequence[str], spool: Path | None) -> StudyRetrieval:
+    study_uid = str(query.StudyInstanceUID)
     result = StudyRetrieval(study_uid)
 
     def on_store(event: Event) -> int:
@@ -113,9 +140,6 @@ def get_study(source: LegacySourceSettings, study_uid: str, *, sop_classes: Sequ
         result.received.append(kept)
         return SUCCESS
 
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = study_uid
     # a source that returned no SOP Class UIDs: every storage class that fits beside the
     # GET context in the 128 presentation contexts of an association (PS3.8 9.3.2.2)
     classes = sorted(set(sop_classes)) or [
@@ -128,8 +152,8 @@ def get_study(source: LegacySourceSettings, study_uid: str, *, sop_classes: Sequ
         for status, identifier in assoc.send_c_get(query, STUDY_ROOT_GET):
             if "Status" not in status:
                 raise LegacyAborted(
-                    f"{_where(source)} aborted or did not answer a C-GET of study "
-                    f"{study_uid} after {len(result.received)} instances")
+                    f"{_where(source)} aborted or did not answer a C-GET of {what} "
+                    f"after {len(result.received)} instances")
             code = int(status.Status)
             if code == PENDING:
                 continue
@@ -144,13 +168,13 @@ def get_study(source: LegacySourceSettings, study_uid: str, *, sop_classes: Sequ
     finally:
         _release(assoc)
     if final is None:
-        raise LegacyAborted(f"{_where(source)} ended a C-GET of study {study_uid} "
+        raise LegacyAborted(f"{_where(source)} ended a C-GET of {what} "
                             "without a final response")
     result.status = final
     if final not in (SUCCESS, WARNING, CANCELLED) and not result.received \
             and not result.failed:
         raise LegacyRetrieveFailed(
-            f"{_where(source)} answered a C-GET of study {study_uid} with failure status "
+            f"{_where(source)} answered a C-GET of {what} with failure status "
             f"0x{final:04X}", status=final)
     log.debug("legacy C-GET done", extra={
         "source": source.name, "study_uid": study_uid, "received": len(result.received),

@@ -4,6 +4,7 @@ of each series, PS3.18 10.6.1.2)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from bridge.archive.client import DicomwebClient
@@ -11,7 +12,7 @@ from bridge.archive.dicomjson import first_str
 from bridge.errors import StudyGone
 from bridge.migration.client import LegacySource
 
-__all__ = ["StudyVerification", "verify_study"]
+__all__ = ["StudyVerification", "archive_instances", "compare_with_archive", "verify_study"]
 
 SERIES_UID = "0020000E"
 SOP_INSTANCE_UID = "00080018"
@@ -54,7 +55,15 @@ async def verify_study(source: LegacySource, archive: DicomwebClient,
                        study_uid: str) -> StudyVerification:
     """Compare the source's and the archive's instances of ``study_uid``."""
     at_source = {i.sop_instance_uid for i in await source.study_instances(study_uid)}
+    return await compare_with_archive(archive, study_uid, at_source)
+
+
+async def compare_with_archive(archive: DicomwebClient, study_uid: str,
+                               at_source: Collection[str]) -> StudyVerification:
+    """Compare the SOP Instance UIDs ``at_source`` (the source's list, already asked for)
+    with the archive's instances of ``study_uid``."""
+    listed = set(at_source)
     at_archive = await archive_instances(archive, study_uid)
-    return StudyVerification(study_uid, len(at_source), len(at_archive),
-                             tuple(sorted(at_source - at_archive)),
-                             tuple(sorted(at_archive - at_source)))
+    return StudyVerification(study_uid, len(listed), len(at_archive),
+                             tuple(sorted(listed - at_archive)),
+                             tuple(sorted(at_archive - listed)))

@@ -13,6 +13,7 @@ default character repertoire, no backslash, no control characters, not only spac
 from __future__ import annotations
 
 from datetime import time
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -104,10 +105,34 @@ class LegacySourceSettings(StrictModel):
 
 
 class MigrationSettings(StrictModel):
-    """The legacy sources of a migration; names are unique."""
+    """The legacy sources of a migration (names are unique), where their studies go, and
+    how the workers run."""
 
     #: the legacy PACS read over DIMSE, each with its own AE titles and throttles
     sources: list[LegacySourceSettings] = Field(default_factory=list)
+    #: the archive (a name of ``archives[]``) the studies are stored into; None: the first
+    archive: str | None = None
+    #: coercion rules applied to each instance on its way in (mappings/migration.yaml's
+    #: format: issuer of patient ID, accession prefix, institution names, patient-ID
+    #: cross-reference, per source); None: instances are stored as received, byte for byte
+    coercion_file: Path | None = None
+    #: where retrieved studies are held until stored (one directory per study, removed
+    #: once it is stored); None: the system's temporary directory
+    spool_dir: Path | None = None
+    #: studies migrated at once by ``migrate run`` (and by ``serve`` per source)
+    workers: int = Field(default=2, ge=1, le=64)
+    #: seconds a worker holds a study before another may take it over (a crashed
+    #: worker's study is re-run after this); longer than the largest study takes
+    lease_seconds: float = Field(default=900.0, gt=0)
+    #: attempts at a study that keeps failing in a retryable way (an aborted association)
+    #: before it is reported failed
+    max_attempts: int = Field(default=5, ge=1)
+    #: instances per STOW-RS request into the archive
+    stow_chunk: int = Field(default=50, ge=1, le=1000)
+    #: seconds the archive may take to answer one STOW-RS request
+    stow_timeout: float = Field(default=300.0, gt=0)
+    #: run each source's migration worker inside ``serve`` (else only ``migrate run``)
+    run_in_serve: bool = False
 
     @model_validator(mode="after")
     def _unique_names(self) -> MigrationSettings:

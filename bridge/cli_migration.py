@@ -1,0 +1,161 @@
+"""``imaging-bridge migrate``: move the studies of a legacy PACS (DIMSE) into the archive,
+study by study, each verified (issue 15, docs/migration.md).
+
+The usual order: ``migrate echo`` (the link), ``migrate inventory`` (one queued task per
+study found), ``migrate run`` (drain the queue; any number of processes and machines
+sharing the state store), ``migrate status`` while it runs, ``migrate report`` at the
+end (every study: state, counts, missing instances, error); ``migrate retry`` puts
+failed studies back in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import date
+from typing import Annotated, Literal
+
+import typer
+
+from bridge.cli_common import (
+    ConfigOpt,
+    FromOpt,
+    ToOpt,
+    console,
+    parse_date,
+    plain_console,
+    reported_errors,
+    settings_or_exit,
+)
+
+migrate_app = typer.Typer(no_args_is_help=True,
+                          help="Migrate a legacy PACS (DIMSE) into the archive.")
+out = plain_console()
+report_out = console()
+
+SourceOpt = Annotated[str, typer.Option("--source", metavar="NAME",
+                                        help="the legacy source (migration.sources[].name)")]
+#: what --from defaults to: before any DICOM study (StudyDate is a DA, PS3.5 6.2)
+EARLIEST = date(1900, 1, 1)
+
+
+@migrate_app.command("echo")
+def echo(source: SourceOpt, config: ConfigOpt = None) -> None:
+    """C-ECHO the legacy source: is it reachable, does it accept our AE title."""
+    from bridge.assembly import migration_source
+    from bridge.migration.client import LegacySource
+
+    settings = settings_or_exit(config)
+    with reported_errors():
+        legacy = LegacySource(migration_source(settings, source))
+        asyncio.run(legacy.echo())
+    out.print(f"{source}: C-ECHO answered")
+
+
+@migrate_app.command("inventory")
+def inventory(source: SourceOpt, from_: FromOpt = None, to: ToOpt = None,
+              window_days: Annotated[int, typer.Option(
+                  min=1, help="days per C-FIND window before a capped one is split")] = 365,
+              config: ConfigOpt = None) -> None:
+    """Find the source's studies by C-FIND and queue one task per study not queued yet."""
+    from bridge.assembly import migration_source
+    from bridge.migration.client import LegacySource
+    from bridge.migration.queue import enqueue_inventory
+    from bridge.state import open_store
+
+    start = parse_date(from_) or EARLIEST
+    end = parse_date(to) or date.today()
+    settings = settings_or_exit(config)
+    with reported_errors():
+        legacy = LegacySource(migration_source(settings, source))
+        store = open_store(settings.state.url)
+        try:
+            counts = asyncio.run(enqueue_inventory(store, legacy, start=start, end=end,
+                                                   window_days=window_days))
+        finally:
+            store.close()
+    out.print(f"{source}: found {counts.found} studies ({counts.instances} instances) "
+              f"from {start} to {end}: queued {counts.queued}, already queued {counts.known}")
+
+
+@migrate_app.command("run")
+def run(source: SourceOpt,
+        workers: Annotated[int | None, typer.Option(
+            min=1, help="studies at once (default migration.workers)")] = None,
+        config: ConfigOpt = None) -> None:
+    """Migrate the source's queued studies until none is due or in progress."""
+    from bridge.assembly import migrator_of
+    from bridge.migration.engine import run_of
+    from bridge.migration.report import state_counts
+    from bridge.state import open_store
+
+    settings = settings_or_exit(config)
+
+    async def drain() -> None:
+        async with migrator_of(settings, source) as migrator:
+            counts = await run_of(store, migrator, settings.migration,
+                                  workers=workers).drain()
+        out.print(f"{source}: migrated {counts.migrated} studies this run "
+                  f"({counts.instances} instances, {counts.bytes} bytes)")
+
+    with reported_errors():
+        store = open_store(settings.state.url)
+        try:
+            asyncio.run(drain())
+            states = state_counts(store, source)
+        finally:
+            store.close()
+    out.print(_states(source, states))
+    if states["failed"]:
+        raise typer.Exit(1)
+
+
+def _states(source: str, states: dict[str, int]) -> str:
+    return f"{source}: " + ", ".join(f"{state} {n}" for state, n in states.items())
+
+
+@migrate_app.command("status")
+def status(source: SourceOpt, config: ConfigOpt = None) -> None:
+    """Studies of the source per state (queued, in progress, migrated, failed)."""
+    from bridge.cli_common import existing_store
+    from bridge.migration.report import state_counts
+
+    settings = settings_or_exit(config)
+    with existing_store(settings) as store:
+        out.print(_states(source, state_counts(store, source)))
+
+
+@migrate_app.command("report")
+def report(source: SourceOpt,
+           format_: Annotated[Literal["csv", "json"], typer.Option(
+               "--format", help="csv or json")] = "csv",
+           config: ConfigOpt = None) -> None:
+    """Every study of the source: state, counts, missing SOP Instance UIDs, error."""
+    from bridge.cli_common import existing_store
+    from bridge.migration.report import report_csv, report_json, report_rows
+
+    settings = settings_or_exit(config)
+    with existing_store(settings) as store:
+        rows = list(report_rows(store, source))
+    sys.stdout.write(report_csv(rows) if format_ == "csv" else report_json(source, rows)
+                     + "\n")
+
+
+@migrate_app.command("retry")
+def retry(source: SourceOpt,
+          uid: Annotated[str | None, typer.Argument(help="only this Study Instance UID")]
+          = None,
+          config: ConfigOpt = None) -> None:
+    """Queue the source's failed studies (or one of them) again."""
+    from bridge.cli_common import existing_store
+    from bridge.migration.study import migration_kind
+
+    settings = settings_or_exit(config)
+    with existing_store(settings) as store:
+        n = store.retry_failed_tasks(migration_kind(source), uid)
+    report_out.print(f"{source}: {n} failed studies queued again")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``migrate`` command group to the main CLI."""
+    app.add_typer(migrate_app, name="migrate")

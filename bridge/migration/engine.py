@@ -1,0 +1,97 @@
+"""Building a source's migration step from its settings, and the room service that runs
+every source's worker inside ``serve`` (``migration.run_in_serve``).
+
+The composition root (:mod:`bridge.assembly`) hands in the sub-settings: the source's
+entry, the migration section, the archive the studies go to, and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from bridge.archive.client import DicomwebClient
+from bridge.clock import SYSTEM_CLOCK, Clock
+from bridge.errors import ConfigError
+from bridge.migration.client import LegacySource
+from bridge.migration.run import MigrationRun, Sleep
+from bridge.migration.study import InstanceCoercion, StudyMigrator
+from bridge.realtime.stow_forward import StowForwarder
+from bridge.sections.base import ArchiveSettings
+from bridge.sections.migration import LegacySourceSettings, MigrationSettings
+from bridge.state.store import StateStore
+
+__all__ = ["MigrationService", "archive_of", "open_migrator", "run_of", "spool_of"]
+
+
+def spool_of(migration: MigrationSettings, source: str) -> Path:
+    """The spool directory of ``source``'s studies."""
+    root = migration.spool_dir or Path(tempfile.gettempdir()) / "imaging-bridge-migration"
+    return root / source
+
+
+@contextlib.asynccontextmanager
+async def open_migrator(source: LegacySourceSettings, *, migration: MigrationSettings,
+                        archive: ArchiveSettings, coercion: InstanceCoercion | None = None,
+                        clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[StudyMigrator]:
+    """The per-study step of ``source`` into ``archive``, its clients closed on exit."""
+    async with DicomwebClient(archive) as client:
+        forwarder = StowForwarder(client, timeout=migration.stow_timeout)
+        try:
+            yield StudyMigrator(source=LegacySource(source), archive=client, stow=forwarder,
+                                spool=spool_of(migration, source.name), coercion=coercion,
+                                chunk=migration.stow_chunk, clock=clock)
+        finally:
+            await forwarder.aclose()
+
+
+class MigrationService:
+    """Every source's migration worker, run by ``serve`` until it stops."""
+
+    name = "migration"
+
+    def __init__(self, store: StateStore, *, migration: MigrationSettings,
+                 archive: ArchiveSettings,
+                 coercions: dict[str, InstanceCoercion] | None = None,
+                 worker_id: str | None = None) -> None:
+        self.store = store
+        self.migration = migration
+        self.archive = archive
+        self.coercions = coercions or {}
+        self.worker_id = worker_id
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(self._source(s, stop) for s in self.migration.sources))
+
+    async def _source(self, source: LegacySourceSettings, stop: asyncio.Event) -> None:
+        async with open_migrator(source, migration=self.migration, archive=self.archive,
+                                 coercion=self.coercions.get(source.name)) as migrator:
+            await run_of(self.store, migrator, self.migration,
+                         worker_id=self.worker_id).run(stop)
+
+
+def run_of(store: StateStore, migrator: StudyMigrator, migration: MigrationSettings, *,
+           workers: int | None = None, worker_id: str | None = None,
+           sleep: Sleep = asyncio.sleep) -> MigrationRun:
+    """A run of ``migrator``'s source with the section's worker settings (``sleep``: how
+    it waits, for a source's window and between polls; tests move a clock instead)."""
+    return MigrationRun(store, migrator, workers=workers or migration.workers,
+                        lease_seconds=migration.lease_seconds,
+                        max_attempts=migration.max_attempts, worker_id=worker_id,
+                        sleep=sleep)
+
+
+def archive_of(archives: Sequence[ArchiveSettings], name: str | None) -> ArchiveSettings:
+    """The archive the migration stores into: ``migration.archive``, else the first."""
+
+    if not archives:
+        raise ConfigError("migration: no archive is configured to store the studies into")
+    if name is None:
+        return archives[0]
+    for archive in archives:
+        if archive.name == name:
+            return archive
+    raise ConfigError(f"migration.archive: no archive named {name!r} is configured")
