@@ -274,6 +274,7 @@ def _register_command_modules() -> None:
         cli_mapping,
         cli_migration,
         cli_realtime,
+        cli_record,
         cli_resync,
         cli_settings,
         cli_sharing,
@@ -282,7 +283,7 @@ def _register_command_modules() -> None:
     )
 
     for module in (cli_mapping, cli_keys, cli_realtime, cli_warnings, cli_resync,
-                   cli_migration, cli_settings, cli_worklist, cli_sharing):
+                   cli_migration, cli_settings, cli_worklist, cli_sharing, cli_record):
         module.register(app)
     # every command group lists its commands whole (the modules' own Typers know nothing of
     # the help layout; typer reads this when it builds the click group, at app())

@@ -41,6 +41,7 @@ from bridge.record.study import (
     record_instances,
     transaction,
 )
+from bridge.state.tasks import RECORD_MAP, task_key
 from bridge.sync.assemble import BRIDGE_TAG
 
 __all__ = ["TASK_KIND", "KeyedTask", "RecordHandler", "StudyContext", "StudyNotInFhir",
@@ -49,18 +50,13 @@ __all__ = ["TASK_KIND", "KeyedTask", "RecordHandler", "StudyContext", "StudyNotI
 log = logging.getLogger(__name__)
 
 #: the task kind the sync enqueues per synced study when ``record.enabled``
-TASK_KIND = "record.map"
+TASK_KIND = RECORD_MAP
 #: warnings kept in a task's result (the count is always kept)
 MAX_KEPT_WARNINGS = 50
 
 
-def task_key(archive: str, study_uid: str) -> str:
-    """The task key of a study: ``<archive>/<study uid>`` (as the sync's follow-ups)."""
-    return f"{archive}/{study_uid}"
-
-
 def parse_key(key: str) -> tuple[str, str]:
-    """``(archive, study uid)`` of a task key.
+    """``(archive, study uid)`` of a task key (:func:`bridge.state.tasks.task_key`).
 
     :raises ConfigError: for a key without both parts.
     """

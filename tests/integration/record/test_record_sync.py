@@ -25,6 +25,10 @@ from pydicom.dataset import Dataset
 
 from bridge.config import Settings
 from bridge.record.handler import RecordHandler
+from bridge.record.rules import read_dose_rules
+from bridge.record.service import record_worker
+from bridge.sections.record import RecordSettings
+from bridge.state.tasks import RECORD_MAP, task_key
 from samples.generator import GeneratedStudy, generate_studies, write_part10
 from samples.rdsr import DoseTruth, dose_sr
 from samples.report_pdf import pdf_report
@@ -90,20 +94,34 @@ def stored(orthanc: Any, hapi: Any) -> Stored:
     return Stored(ct, cr, ct_made[1], cr_made[1], report, pdf, str(pdf_ds.SOPInstanceUID))
 
 
-async def _sync_and_record(settings: Settings, uids: list[str]) -> dict[str, dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
+async def _sync_and_record(settings: Settings, uids: list[str], *, again: bool = False
+                           ) -> dict[str, dict[str, Any]]:
+    """Sync the studies (``record.enabled``: each written study queues ``record.map``),
+    then run the record worker until no task is ready; each study's task result.
+    ``again``: the studies are synced already (unchanged: no follow-up), so their record
+    tasks are queued by hand, as ``imaging-bridge record enqueue`` does."""
+    keys = [task_key(ARCHIVE, uid) for uid in uids]
     async with sync_context(settings) as ctx:
         for uid in uids:
             ctx.store.mark_due(ARCHIVE, uid, reason="manual")
         stats = await ctx.runner.drain()
         assert (stats.failed, stats.retried) == (0, 0)
-        handler = RecordHandler(archives=ctx.archives, fhir=ctx.fhir)
+        if again:
+            assert stats.unchanged == len(uids)
+            for key in keys:
+                ctx.store.enqueue_task(RECORD_MAP, key)
+        assert [t.key for t in ctx.store.tasks(RECORD_MAP, status="due")] == sorted(keys)
+        handler = RecordHandler(archives=ctx.archives, fhir=ctx.fhir,
+                                rules=read_dose_rules(settings.record.dose_rules_file))
         try:
-            for uid in uids:
-                results[uid] = (await handler.record(ARCHIVE, uid)).to_json()
+            worker = record_worker(ctx.store, handler, settings.record, worker_id="test")
+            assert await worker.drain() == len(uids)
         finally:
             await handler.aclose()
-    return results
+        tasks = {uid: ctx.store.task(RECORD_MAP, key) for uid, key in zip(uids, keys,
+                                                                         strict=True)}
+    assert all(t is not None and t.status == "done" for t in tasks.values()), tasks
+    return {uid: dict(t.result or {}) for uid, t in tasks.items() if t is not None}
 
 
 def _by_identifier(hapi: Any, resource_type: str, uid: str) -> dict[str, Any]:
@@ -130,6 +148,7 @@ async def test_reports_and_dose_are_written_once_linked_to_the_study(
     stored: Stored, orthanc: Any, hapi: Any, tmp_path: Path
 ) -> None:
     settings = bridge_settings(orthanc, hapi, tmp_path)
+    settings = settings.model_copy(update={"record": RecordSettings(enabled=True)})
     ct_uid, cr_uid = stored.ct.study_uid, stored.cr.study_uid
     first = await _sync_and_record(settings, [ct_uid, cr_uid])
 
@@ -184,7 +203,7 @@ async def test_reports_and_dose_are_written_once_linked_to_the_study(
 
     # again: the same resources, not one new version
     before = _versions(hapi, first[ct_uid]["written"] + first[cr_uid]["written"])
-    second = await _sync_and_record(settings, [ct_uid, cr_uid])
+    second = await _sync_and_record(settings, [ct_uid, cr_uid], again=True)
     assert {k: len(v["written"]) for k, v in second.items()} == {
         k: len(v["written"]) for k, v in first.items()}
     assert _versions(hapi, second[ct_uid]["written"] + second[cr_uid]["written"]) == before

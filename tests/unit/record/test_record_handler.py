@@ -17,7 +17,8 @@ from bridge.config import ArchiveSettings, FhirSettings
 from bridge.errors import ArchiveUnavailable, ConfigError
 from bridge.fhir.client import FhirClient
 from bridge.record.bulkdata import BulkDataReader, DocumentUnreadable, single_part
-from bridge.record.handler import RecordHandler, StudyNotInFhir, parse_key, task_key
+from bridge.record.handler import RecordHandler, StudyNotInFhir, parse_key
+from bridge.state.tasks import task_key
 from samples.rdsr import ct_dose_sr
 from samples.report_pdf import pdf_report
 from samples.report_sr import text_report_sr
