@@ -175,6 +175,9 @@ def document_reference(
         }],
         "context": context,
     }
+    if policy.source.name:
+        # MHD DocumentEntry.author (authorInstitution): the site partners see as source
+        resource["author"] = [{"display": policy.source.name}]
     if study.study_description:
         resource["description"] = study.study_description
     return resource

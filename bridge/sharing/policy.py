@@ -99,6 +99,9 @@ class SourceSection(Section):
     #: Retrieve Location UID (0040,E011) of every series item: the repositoryUniqueId of the
     #: gateway the referenced instances are retrieved from (IHE RAD TF-3 RAD-68)
     retrieve_location_uid: Uid
+    #: the site's name as partners see it: DocumentReference.author's display (MHD
+    #: DocumentEntry.author, authorInstitution); None writes no author
+    name: NonEmpty | None = None
 
     @field_validator("source_id")
     @classmethod

@@ -58,6 +58,7 @@ async def test_a_synced_study_is_published_found_by_site_b_and_replaced_by_a_new
 
     document, manifest = await site_b_reads(hapi, identifier)
     assert document.study_uid == study.study_uid
+    assert document.source == "Hospital A imaging (example)"  # the policy's source.name
     assert f"DocumentReference/{document.id}" == task.result["document"]
     assert set(manifest.references()) == study_references(orthanc, study.study_uid)
     assert {s.retrieve_url for s in manifest.series} == {

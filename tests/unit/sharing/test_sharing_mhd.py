@@ -144,3 +144,10 @@ def test_superseding_alone_deprecates_a_document() -> None:
     entry = supersede_entry({**OLD, "meta": {}})
     assert entry["resource"]["status"] == "superseded"
     assert "ifMatch" not in entry["request"]
+
+
+def test_the_author_is_the_sites_name_when_the_policy_gives_one() -> None:
+    doc = by_type(bundle_of(), "DocumentReference")["resource"]
+    assert doc["author"] == [{"display": "Hospital A imaging (example)"}]
+    nameless = policy(source={"name": None})
+    assert "author" not in by_type(bundle_of(policy=nameless), "DocumentReference")["resource"]
