@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -154,6 +155,54 @@ def retry(source: SourceOpt,
     with existing_store(settings) as store:
         n = store.retry_failed_tasks(migration_kind(source), uid)
     report_out.print(f"{source}: {n} failed studies queued again")
+
+
+@migrate_app.command("coercion")
+def coercion(file: Annotated[Path, typer.Option(
+                 "--file", metavar="FILE", help="a coercion file (mappings/migration.yaml)")],
+             source: Annotated[str | None, typer.Option(
+                 "--source", metavar="NAME", help="preview this source's rules")] = None,
+             instance: Annotated[Path | None, typer.Option(
+                 "--instance", metavar="DCM", help="a Part-10 file to preview them on")]
+             = None) -> None:
+    """Check a coercion file; with --source and --instance, show what it changes in one
+    instance (the values before and after; the instance itself is not written)."""
+    from bridge.migration.coercion import SourceCoercion
+    from bridge.migration.coercion_rules import load_migration_mapping
+
+    with reported_errors():
+        mapping = load_migration_mapping(file)
+    if source is None or instance is None:
+        names = ", ".join(sorted(mapping.sources)) or "none"
+        out.print(f"{file}: valid; rules for {len(mapping.sources)} sources ({names})")
+        return
+    rules = mapping.rules_for(source)
+    if rules is None:
+        out.print(f"{file}: no rules for source {source!r}: instances are stored as received")
+        return
+    import pydicom
+
+    with reported_errors():
+        ds = pydicom.dcmread(instance)
+        changed = SourceCoercion(rules, modifying_system=mapping.modifying_system,
+                                 source_of_previous_values=source).coerce(ds)
+    if not changed:
+        out.print(f"{instance}: unchanged")
+        return
+    (modified,) = ds.OriginalAttributesSequence[-1].ModifiedAttributesSequence
+    for element in modified:
+        out.print(f"{element.keyword}: {_shown(element.value, element.VR)} -> "
+                  f"{_shown(ds[element.tag].value, element.VR)}", markup=False)
+
+
+def _shown(value: object, vr: str) -> str:
+    if value in (None, "") or (vr == "SQ" and not value):
+        return "(absent)"
+    if vr == "SQ":
+        items = list(value)  # type: ignore[call-overload]
+        return f"{len(items)} item(s): " + "; ".join(
+            ", ".join(f"{e.keyword}={str(e.value)!r}" for e in item) for item in items)
+    return repr(str(value))
 
 
 def register(app: typer.Typer) -> None:

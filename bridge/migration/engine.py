@@ -17,6 +17,8 @@ from bridge.archive.client import DicomwebClient
 from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.errors import ConfigError
 from bridge.migration.client import LegacySource
+from bridge.migration.coercion import SourceCoercion
+from bridge.migration.coercion_rules import load_migration_mapping
 from bridge.migration.run import MigrationRun, Sleep
 from bridge.migration.study import InstanceCoercion, StudyMigrator
 from bridge.realtime.stow_forward import StowForwarder
@@ -24,7 +26,8 @@ from bridge.sections.base import ArchiveSettings
 from bridge.sections.migration import LegacySourceSettings, MigrationSettings
 from bridge.state.store import StateStore
 
-__all__ = ["MigrationService", "archive_of", "open_migrator", "run_of", "spool_of"]
+__all__ = ["MigrationService", "archive_of", "coercion_of", "open_migrator", "run_of",
+           "spool_of"]
 
 
 def spool_of(migration: MigrationSettings, source: str) -> Path:
@@ -33,11 +36,27 @@ def spool_of(migration: MigrationSettings, source: str) -> Path:
     return root / source
 
 
+def coercion_of(migration: MigrationSettings, source: LegacySourceSettings, *,
+                clock: Clock = SYSTEM_CLOCK) -> InstanceCoercion | None:
+    """``source``'s coercion from ``migration.coercion_file`` (validated here: a bad file
+    is a MappingConfigError naming file, line and key); None when it has no rules."""
+    if migration.coercion_file is None:
+        return None
+    mapping = load_migration_mapping(migration.coercion_file)
+    rules = mapping.rules_for(source.name)
+    if rules is None:
+        return None
+    return SourceCoercion(rules, modifying_system=mapping.modifying_system,
+                          source_of_previous_values=source.ae_title, clock=clock)
+
+
 @contextlib.asynccontextmanager
 async def open_migrator(source: LegacySourceSettings, *, migration: MigrationSettings,
-                        archive: ArchiveSettings, coercion: InstanceCoercion | None = None,
-                        clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[StudyMigrator]:
-    """The per-study step of ``source`` into ``archive``, its clients closed on exit."""
+                        archive: ArchiveSettings, clock: Clock = SYSTEM_CLOCK
+                        ) -> AsyncIterator[StudyMigrator]:
+    """The per-study step of ``source`` into ``archive`` (with the source's coercion),
+    its clients closed on exit."""
+    coercion = coercion_of(migration, source, clock=clock)
     async with DicomwebClient(archive) as client:
         forwarder = StowForwarder(client, timeout=migration.stow_timeout)
         try:
@@ -54,21 +73,20 @@ class MigrationService:
     name = "migration"
 
     def __init__(self, store: StateStore, *, migration: MigrationSettings,
-                 archive: ArchiveSettings,
-                 coercions: dict[str, InstanceCoercion] | None = None,
-                 worker_id: str | None = None) -> None:
+                 archive: ArchiveSettings, worker_id: str | None = None) -> None:
         self.store = store
         self.migration = migration
         self.archive = archive
-        self.coercions = coercions or {}
         self.worker_id = worker_id
+        for source in migration.sources:  # the coercion file is validated at start-up
+            coercion_of(migration, source)
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(self._source(s, stop) for s in self.migration.sources))
 
     async def _source(self, source: LegacySourceSettings, stop: asyncio.Event) -> None:
-        async with open_migrator(source, migration=self.migration, archive=self.archive,
-                                 coercion=self.coercions.get(source.name)) as migrator:
+        async with open_migrator(source, migration=self.migration,
+                                 archive=self.archive) as migrator:
             await run_of(self.store, migrator, self.migration,
                          worker_id=self.worker_id).run(stop)
 

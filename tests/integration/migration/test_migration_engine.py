@@ -130,7 +130,8 @@ async def test_inventory_then_run_migrates_every_study_verified_and_reports_it(
         assert archive_sop_uids(orthanc, study.study_uid) == expected
     assert not any((tmp_path / "spool" / SOURCE).iterdir())  # spool emptied
 
-    again = await asyncio.to_thread(cli, "inventory", "--window-days", "73000")  # a second walk queues nothing new
+    # a second walk queues nothing new
+    again = await asyncio.to_thread(cli, "inventory", "--window-days", "73000")
     assert again.exit_code == 0 and "queued 0" in again.output
 
     as_csv = await asyncio.to_thread(cli, "report")
@@ -244,3 +245,58 @@ def _sop_uid(path: Path) -> str | None:
         return None
 
 
+
+
+def metadata(orthanc: Any, study_uid: str) -> list[dict[str, Any]]:
+    """The study's instances as the archive returns them (WADO-RS metadata)."""
+    resp = httpx.get(f"{orthanc.dicomweb_url}/studies/{study_uid}/metadata",
+                     auth=(orthanc.username, orthanc.password), timeout=30)
+    resp.raise_for_status()
+    result: list[dict[str, Any]] = resp.json()
+    return result
+
+
+def value(item: dict[str, Any], tag: str) -> Any:
+    values = (item.get(tag) or {}).get("Value") or []
+    return values[0] if values else None
+
+
+async def test_coercion_is_visible_in_the_archive_with_the_originals_kept(
+        legacy: EngineLegacy, orthanc: Any, tmp_path: Path,
+        migrator_parts: tuple[MigrationSettings, ArchiveSettings]) -> None:
+    migration, archive = migrator_parts
+    (study,) = legacy.load(1, tmp_path / "loaded")
+    truth = study.truth
+    enterprise_id = "ENT" + truth.patient_id  # the cross-reference's target
+    rules = tmp_path / "migration.yaml"
+    rules.write_text(yaml.safe_dump({"version": 1, "modifying_system": "BRIDGE-MIG-TEST",
+                                     "sources": {SOURCE: {
+                                         "issuer_of_patient_id": {"value": "MIG-SITE"},
+                                         "accession_prefix": "M-",
+                                         "patient_ids": {truth.patient_id: enterprise_id}}}}))
+    migration = migration.model_copy(update={"coercion_file": rules})
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.enqueue_task(KIND, study.study_uid)
+    async with open_migrator(legacy.settings, migration=migration,
+                             archive=archive) as migrator:
+        counts = await run_of(store, migrator, migration).drain()
+    result = task_of(store, study).result or {}
+    store.close()
+    assert counts.migrated == 1
+    assert result["coerced"] == result["instances"] == len(loaded_uids(study))
+
+    instances = metadata(orthanc, study.study_uid)
+    assert sorted(value(i, "00080018") for i in instances) == loaded_uids(study)
+    for item in instances:
+        assert (value(item, "00100020"), value(item, "00100021"), value(item, "00080050")) \
+            == (enterprise_id, "MIG-SITE", "M-" + truth.accession_number)
+        # Original Attributes Sequence (0400,0561), PS3.3 C.12.1.1.9
+        (original,) = item["04000561"]["Value"]
+        assert (value(original, "04000563"), value(original, "04000565"),
+                value(original, "04000564")) == ("BRIDGE-MIG-TEST", "COERCE",
+                                                 legacy.settings.ae_title)
+        assert value(original, "04000562")  # Attribute Modification DateTime
+        (before,) = original["04000550"]["Value"]
+        assert (value(before, "00100020"), value(before, "00100021"),
+                value(before, "00080050")) == (truth.patient_id, truth.patient_issuer,
+                                               truth.accession_number)
