@@ -58,14 +58,18 @@ from bridge.sections.worklist import WorklistSettings
 from bridge.sharing.loader import load_sharing_policy
 from bridge.sharing.publisher import Publisher
 from bridge.sharing.service import PublicationService, open_publisher, publication_worker
+from bridge.state.store import StateStore
 from bridge.state.tasks import RECORD_MAP, SHARE_PUBLISH
 from bridge.sync.endpoints import GatewayEndpoints, endpoint_policy, runner_options
 from bridge.sync.service import SyncContext, open_sync
 from bridge.sync.signal import WorkSignal
+from bridge.sync.tasks_worker import TaskWorker
 from bridge.urls import PublicUrls
 from bridge.worklist.loader import load_worklist_mapping
+from bridge.worklist.mpps_store import MPPS_REPORT, MppsKeeper
 from bridge.worklist.orders import OrderBook
 from bridge.worklist.poller import OrderPoller, OrderQuery, Window
+from bridge.worklist.progress import ProgressReporter
 from bridge.worklist.scp import WorklistScp
 from bridge.worklist.service import WorklistService
 from bridge.worklist.source import InMemoryWorklist
@@ -237,9 +241,11 @@ def public_parts(settings: Settings) -> PublicParts:
     return PublicParts(urls, audit, smart, gateway, data_sources(settings, urls=urls))
 
 
-def worklist_service(wl: WorklistSettings, *, fhir: FhirClient) -> WorklistService:
+def worklist_service(wl: WorklistSettings, *, fhir: FhirClient,
+                     store: StateStore | None = None) -> WorklistService:
     """The Modality Worklist SCP over the EHR's orders, read by a poller on ``fhir``
-    (issue 17); its mapping file is validated here, at start-up."""
+    (issue 17); with ``store``, the MPPS SCP on the same AE and its reports to the EHR
+    (``worklist.mpps`` tasks).  Its mapping file is validated here, at start-up."""
     mapping = load_worklist_mapping(wl.mapping_file)
     worklist = InMemoryWorklist()
     poller = OrderPoller(
@@ -248,9 +254,18 @@ def worklist_service(wl: WorklistSettings, *, fhir: FhirClient) -> WorklistServi
                          overlap=wl.poll_overlap),
         window=Window(before=wl.window_days_before, after=wl.window_days_after,
                       timezone=mapping.timezone))
+    mpps = reporter = None
+    if store is not None and wl.mpps:
+        mpps = MppsKeeper(store)
+        progress = ProgressReporter(fhir=fhir, store=store, timezone=mapping.timezone,
+                                    complete_order=wl.complete_order_on_mpps)
+        reporter = TaskWorker(store, MPPS_REPORT, progress.handle, worker_id="worklist-mpps",
+                              idle=wl.mpps_report_idle)
     scp = WorklistScp(source=worklist, ae_title=wl.ae_title,
-                      calling_ae_titles=wl.calling_ae_titles, host=wl.host, port=wl.port)
-    return WorklistService(scp=scp, poller=poller, interval=wl.poll_interval)
+                      calling_ae_titles=wl.calling_ae_titles, host=wl.host, port=wl.port,
+                      mpps=mpps)
+    return WorklistService(scp=scp, poller=poller, interval=wl.poll_interval,
+                           reporter=reporter)
 
 
 def migration_source(settings: Settings, name: str) -> LegacySourceSettings:
@@ -266,7 +281,8 @@ def migrator_of(settings: Settings, source: str
     """The per-study migration step of ``source`` into the migration's archive (issue 15)."""
     migration = settings.migration
     return open_migrator(migration_source(settings, source), migration=migration,
-                         archive=archive_of(settings.archives, migration.archive))
+                         archive=archive_of(settings.archives, migration.archive),
+                         coercion=None)
 
 
 def migration_service(settings: Settings, sync: SyncContext) -> MigrationService:
@@ -333,7 +349,7 @@ def room_services(settings: Settings, *, sync: SyncContext,
     if settings.migration.run_in_serve and settings.migration.sources:
         rooms.append(migration_service(settings, sync))
     if settings.worklist.enabled:
-        rooms.append(worklist_service(settings.worklist, fhir=sync.fhir))
+        rooms.append(worklist_service(settings.worklist, fhir=sync.fhir, store=sync.store))
     if settings.sharing.enabled:
         rooms.append(sharing_service(settings, sync=sync, urls=urls))
     if settings.record.enabled:

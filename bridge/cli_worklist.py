@@ -19,6 +19,7 @@ from bridge import assembly
 from bridge.cli_common import ConfigOpt, console, plain_console, settings_or_exit
 from bridge.config import Settings
 from bridge.fhir.client import FhirClient
+from bridge.state import open_store
 
 worklist_app = typer.Typer(no_args_is_help=True,
                            help="The Modality Worklist served from the EHR's orders.")
@@ -81,15 +82,16 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with FhirClient(settings.fhir) as fhir:
-        service = assembly.worklist_service(settings.worklist, fhir=fhir)
-        await service.run(stop)
+    with open_store(settings.state.url) as store:
+        async with FhirClient(settings.fhir) as fhir:
+            service = assembly.worklist_service(settings.worklist, fhir=fhir, store=store)
+            await service.run(stop)
 
 
 def serve_command(config: ConfigOpt = None) -> None:
-    """Run the worklist SCP and its order poller until interrupted (the sync and the API
-    are not started; ``imaging-bridge serve`` runs the worklist too when it is
-    enabled)."""
+    """Run the worklist SCP (MWL C-FIND, MPPS), its order poller and the MPPS reports to
+    the EHR until interrupted (the sync and the API are not started; ``imaging-bridge
+    serve`` runs the worklist too when it is enabled)."""
     settings = settings_or_exit(config)
     if not settings.worklist.calling_ae_titles:
         plain_console(stderr=True).print(

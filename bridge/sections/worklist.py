@@ -50,6 +50,16 @@ class WorklistSettings(StrictModel):
     #: serve orders scheduled at most this many days ahead
     window_days_after: int = Field(default=7, ge=0, le=3650)
 
+    #: also be the Modality Performed Procedure Step SCP (N-CREATE / N-SET) on the same
+    #: AE, reporting each step to the EHR as a FHIR Procedure basedOn the order (needs the
+    #: state store: an open step survives a restart)
+    mpps: bool = True
+    #: an MPPS COMPLETED also completes the order (ServiceRequest.status), which then
+    #: leaves the worklist; DISCONTINUED never does
+    complete_order_on_mpps: bool = True
+    #: seconds the MPPS report worker waits before looking for new steps again
+    mpps_report_idle: float = Field(default=1.0, gt=0, le=60)
+
     @field_validator("calling_ae_titles")
     @classmethod
     def _ae_titles(cls, v: list[str]) -> list[str]:

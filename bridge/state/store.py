@@ -53,6 +53,7 @@ from bridge.state.queue import QueueOps
 from bridge.state.reports import ReportOps
 from bridge.state.signatures import SignatureOps
 from bridge.state.tasks import TaskOps
+from bridge.state.worklist_ops import WorklistOps
 
 
 def open_store(
@@ -83,7 +84,8 @@ def open_store(
     return StateStore(engine, clock=clock, bulk_share=bulk_share)
 
 
-class StateStore(QueueOps, OutcomeOps, ReportOps, SignatureOps, WarningOps, TaskOps):
+class StateStore(QueueOps, OutcomeOps, ReportOps, SignatureOps, WarningOps, TaskOps,
+                 WorklistOps):
     """Durable work queue, failures, checkpoints and audit of the sync engine.
 
     Create it with :func:`open_store`.  Every method is one short transaction; all

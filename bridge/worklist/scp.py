@@ -7,6 +7,10 @@
 - Each match is answered Pending (0xFF00) with the asked keys only and its
   SpecificCharacterSet: ``ISO_IR 192`` (UTF-8) when a value is outside ASCII, else
   ``ISO_IR 100`` (PS3.3 C.12.1.1.2).
+- With an :class:`MppsKeeper`, the same AE is the Modality Performed Procedure Step SCP
+  (N-CREATE / N-SET of 1.2.840.10008.3.1.2.3.3, PS3.4 F.7): each refusal is answered with
+  its DIMSE status, the attribute named in Error Comment (and Error ID 0xA710 for a final
+  step, PS3.4 F.7.2.2.2).
 - A query the worklist cannot evaluate is answered with one failure status (0xA900 key
   outside Table K.6-1, 0xC001 malformed value, 0xC002 anything else) and an Error Comment
   (0000,0902); the SCP itself never fails.  A cancel (C-CANCEL) ends with 0xFE00.
@@ -26,6 +30,8 @@ from pynetdicom.transport import ThreadedAssociationServer
 from bridge.errors import ConfigError
 from bridge.worklist.errors import QueryError
 from bridge.worklist.matching import Matcher, check_query
+from bridge.worklist.mpps import MPPS_SOP_CLASS, MppsError
+from bridge.worklist.mpps_store import MppsKeeper
 from bridge.worklist.source import ItemSource
 
 logger = logging.getLogger(__name__)
@@ -38,6 +44,8 @@ PENDING: Final = 0xFF00
 SUCCESS: Final = 0x0000
 CANCELLED: Final = 0xFE00
 UNABLE_TO_PROCESS: Final = 0xC002
+#: a DIMSE-N request the SCP failed on (PS3.7 C.4.3: Processing failure)
+UNABLE_TO_PROCESS_N: Final = 0x0110
 
 
 def _status(code: int, comment: str) -> Dataset:
@@ -85,7 +93,8 @@ class WorklistScp:
     :attr:`port`) answering from ``source``."""
 
     def __init__(self, *, source: ItemSource, ae_title: str, calling_ae_titles: Iterable[str],
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0,
+                 mpps: MppsKeeper | None = None) -> None:
         allowed = sorted({t.strip() for t in calling_ae_titles if t.strip()})
         if not allowed:
             raise ConfigError("worklist SCP: name the calling AE titles allowed to query "
@@ -96,6 +105,9 @@ class WorklistScp:
         # modalities test the worklist's configuration with C-ECHO (PS3.4 A.4); pynetdicom
         # answers it with Success by default
         self._ae.add_supported_context(VERIFICATION)
+        self._mpps = mpps
+        if mpps is not None:
+            self._ae.add_supported_context(MPPS_SOP_CLASS)
         self._ae.require_calling_aet = allowed
         self._address = (host, port)
         self._server: ThreadedAssociationServer | None = None
@@ -110,8 +122,11 @@ class WorklistScp:
 
     def start(self) -> None:
         """Listen in background threads."""
-        self._server = self._ae.start_server(
-            self._address, block=False, evt_handlers=[(evt.EVT_C_FIND, self._on_find)])
+        handlers: list[Any] = [(evt.EVT_C_FIND, self._on_find)]
+        if self._mpps is not None:
+            handlers += [(evt.EVT_N_CREATE, self._on_n_create), (evt.EVT_N_SET, self._on_n_set)]
+        self._server = self._ae.start_server(self._address, block=False,
+                                             evt_handlers=handlers)
 
     def stop(self) -> None:
         if self._server is not None:
@@ -155,3 +170,52 @@ class WorklistScp:
         logger.info("worklist query answered", extra={"calling_ae": calling,
                                                       "matches": found})
         yield SUCCESS, None
+
+    # --- MPPS (PS3.4 F.7.2) -------------------------------------------------------------
+
+    def _mpps_refused(self, exc: MppsError, calling: str) -> tuple[Dataset, None]:
+        logger.info("mpps refused", extra={"calling_ae": calling, "status": exc.status,
+                                           "keyword": exc.keyword})
+        status = _status(exc.status, exc.message)
+        if exc.error_id is not None:
+            status.ErrorID = exc.error_id
+        return status, None
+
+    def _on_n_create(self, event: Any) -> tuple[int | Dataset, Dataset | None]:
+        calling = event.assoc.requestor.ae_title
+        assert self._mpps is not None
+        uid = event.request.AffectedSOPInstanceUID
+        try:
+            attributes: Dataset = event.attribute_list
+            # PS3.7 10.1.5.1.4: without an Affected SOP Instance UID the SCP names one
+            record = self._mpps.create(str(uid) if uid else _new_uid(), attributes)
+        except MppsError as exc:
+            return self._mpps_refused(exc, calling)
+        except Exception:
+            logger.exception("mpps N-CREATE failed", extra={"calling_ae": calling})
+            return _status(UNABLE_TO_PROCESS_N, "the step could not be recorded"), None
+        logger.info("mpps created", extra={"calling_ae": calling, "status": record.status})
+        answer = Dataset()
+        if not uid:
+            answer.AffectedSOPInstanceUID = record.sop_instance_uid
+        return SUCCESS, answer
+
+    def _on_n_set(self, event: Any) -> tuple[int | Dataset, Dataset | None]:
+        calling = event.assoc.requestor.ae_title
+        assert self._mpps is not None
+        try:
+            record = self._mpps.set(str(event.request.RequestedSOPInstanceUID),
+                                    event.modification_list)
+        except MppsError as exc:
+            return self._mpps_refused(exc, calling)
+        except Exception:
+            logger.exception("mpps N-SET failed", extra={"calling_ae": calling})
+            return _status(UNABLE_TO_PROCESS_N, "the step could not be recorded"), None
+        logger.info("mpps set", extra={"calling_ae": calling, "status": record.status})
+        return SUCCESS, Dataset()
+
+
+def _new_uid() -> str:
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid(prefix=None))  # 2.25 + a random UUID (PS3.5 B.2)

@@ -1,5 +1,6 @@
-"""The worklist's long-running part for ``serve``: the SCP listening, the order poller
-reading the EHR every ``interval`` seconds, until asked to stop.
+"""The worklist's long-running part for ``serve``: the SCP listening (worklist C-FIND and,
+with a state store, MPPS), the order poller reading the EHR every ``interval`` seconds, and
+the worker reporting MPPS to the EHR (``worklist.mpps`` tasks), until asked to stop.
 
 A failed poll (the EHR down, a refused search) is logged and counted; the SCP keeps
 serving the last list it had (issue 17, "the EHR down: the worklist keeps serving what it
@@ -14,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from bridge.errors import BridgeError
+from bridge.sync.tasks_worker import TaskWorker
 from bridge.worklist.poller import OrderPoller
 from bridge.worklist.scp import WorklistScp
 
@@ -27,6 +29,8 @@ class WorklistService:
     scp: WorklistScp
     poller: OrderPoller
     interval: float
+    #: reports MPPS instances to the EHR (None: no MPPS SCP)
+    reporter: TaskWorker | None = None
     name: str = "worklist"
 
     async def poll_once(self) -> None:
@@ -43,6 +47,9 @@ class WorklistService:
         await self.poll_once()
         await asyncio.to_thread(self.scp.start)
         logger.info("worklist SCP listening", extra={"port": self.scp.port})
+        reporter_stop = asyncio.Event()  # ours: the app's stop is not ours to set
+        reporting = asyncio.create_task(self.reporter.run(reporter_stop)) \
+            if self.reporter is not None else None
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -51,3 +58,6 @@ class WorklistService:
                     await self.poll_once()
         finally:
             await asyncio.to_thread(self.scp.stop)
+            if reporting is not None:
+                reporter_stop.set()
+                await reporting

@@ -10,7 +10,6 @@ Each test searches only its own orders: their category is a code unique to the t
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,39 +20,20 @@ import pytest
 from bridge import assembly
 from bridge.fhir.client import FhirClient
 from bridge.sections.base import FhirSettings
-from bridge.sections.worklist import WorklistSettings
 from bridge.worklist.service import WorklistService
 from tests.integration.worklist import worklist_ehr as ehr
-from tests.integration.worklist.worklist_ehr import MODALITY_AE, SCP_AE, findscu
+from tests.integration.worklist.worklist_ehr import findscu
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Namespace
 
 pytestmark = pytest.mark.integration
 
-CATEGORY_SYSTEM = "urn:test:imaging-bridge:worklist"
-
-
-def _tomorrow(hour: int = 9) -> str:
-    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
-    return f"{day.isoformat()}T{hour:02d}:30:00Z"
-
-
-def _settings(ns: Namespace, *, interval: float = 10.0) -> WorklistSettings:
-    return WorklistSettings(enabled=True, ae_title=SCP_AE, calling_ae_titles=[MODALITY_AE],
-                            port=0, order_category=f"{CATEGORY_SYSTEM}|{ns.token}",
-                            poll_interval=interval)
-
 
 @pytest.fixture
 def fhir(hapi: Any) -> Any:
     with httpx.Client(base_url=hapi.fhir_url, timeout=30) as client:
         yield client
-
-
-def _my_order(ns: Namespace, patient_id: str, n: int, **kw: Any) -> dict[str, Any]:
-    return ehr.order(ns, patient_id, n=n, when=_tomorrow(8 + n),
-                     category=(CATEGORY_SYSTEM, ns.token), **kw)
 
 
 def _set_status(fhir: httpx.Client, order: dict[str, Any], status: str) -> None:
@@ -79,12 +59,12 @@ async def test_orders_are_served_after_one_poll_and_leave_when_cancelled_or_comp
 
 async def _served_then_cancelled(ns: Namespace, fhir: httpx.Client, ehr_client: FhirClient,
                                  tmp_path: Path) -> None:
-    service = assembly.worklist_service(_settings(ns), fhir=ehr_client)
+    service = assembly.worklist_service(ehr.worklist_settings(ns), fhir=ehr_client)
     patient = ehr.create(fhir, ehr.patient(ns, "Worklist", "Wanda"))
-    first = ehr.create(fhir, _my_order(ns, patient["id"], 1))
-    second = ehr.create(fhir, _my_order(ns, patient["id"], 2))
-    third = ehr.create(fhir, _my_order(ns, patient["id"], 3))
-    nowhere = ehr.create(fhir, _my_order(ns, patient["id"], 4, modality="ZZ"))
+    first = ehr.create(fhir, ehr.my_order(ns, patient["id"], 1))
+    second = ehr.create(fhir, ehr.my_order(ns, patient["id"], 2))
+    third = ehr.create(fhir, ehr.my_order(ns, patient["id"], 3))
+    nowhere = ehr.create(fhir, ehr.my_order(ns, patient["id"], 4, modality="ZZ"))
     service.scp.start()
     try:
         await service.poller.poll()
@@ -113,8 +93,8 @@ async def test_the_running_service_serves_a_new_order_within_the_poll_interval(
 async def _running_service(ns: Namespace, fhir: httpx.Client, ehr_client: FhirClient,
                            tmp_path: Path) -> None:
     interval = 0.5
-    service: WorklistService = assembly.worklist_service(_settings(ns, interval=interval),
-                                                         fhir=ehr_client)
+    service: WorklistService = assembly.worklist_service(
+        ehr.worklist_settings(ns, interval=interval), fhir=ehr_client)
     stop = asyncio.Event()
     running = asyncio.create_task(service.run(stop))
     try:
@@ -123,7 +103,7 @@ async def _running_service(ns: Namespace, fhir: httpx.Client, ehr_client: FhirCl
         port = service.scp.port
         patient = ehr.create(fhir, ehr.patient(ns, "Serve", "Sam"))
         created = time.monotonic()
-        ehr.create(fhir, _my_order(ns, patient["id"], 1))
+        ehr.create(fhir, ehr.my_order(ns, patient["id"], 1))
         polls_before = service.poller.status.polls
         # the condition: two polls after the order existed have read it
         while service.poller.status.polls < polls_before + 2:

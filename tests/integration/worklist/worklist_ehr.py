@@ -4,6 +4,7 @@ back; ``findscu -W`` run against an SCP, each Pending response read from its fil
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pydicom
 from pydicom.dataset import Dataset
+
+from bridge.sections.worklist import WorklistSettings
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Namespace
@@ -82,3 +85,20 @@ def findscu(port: int, keys: list[str], out: Path, *, calling: str = MODALITY_AE
     return Answer(done.returncode, done.stdout + done.stderr, responses)
 
 
+CATEGORY_SYSTEM = "urn:test:imaging-bridge:worklist"
+
+
+def tomorrow(hour: int = 9) -> str:
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    return f"{day.isoformat()}T{hour:02d}:30:00Z"
+
+
+def worklist_settings(ns: Namespace, *, interval: float = 10.0) -> WorklistSettings:
+    return WorklistSettings(enabled=True, ae_title=SCP_AE, calling_ae_titles=[MODALITY_AE],
+                            port=0, order_category=f"{CATEGORY_SYSTEM}|{ns.token}",
+                            poll_interval=interval)
+
+
+def my_order(ns: Namespace, patient_id: str, n: int, **kw: Any) -> dict[str, Any]:
+    return order(ns, patient_id, n=n, when=tomorrow(8 + n),
+                     category=(CATEGORY_SYSTEM, ns.token), **kw)

@@ -24,7 +24,7 @@ class FakeClock:
 
 
 #: the head revision of the state store's migrations
-HEAD = "0006"
+HEAD = "0007"
 
 #: the moment the revision-0001 rows below are written relative to
 SEED_NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -47,7 +47,7 @@ def _settings(enabled: bool) -> Settings:
 
 
 def test_serve_runs_the_worklist_as_a_room_when_enabled() -> None:
-    sync = cast(Any, SimpleNamespace(fhir=object()))
+    sync = cast(Any, SimpleNamespace(fhir=object(), store=None))
     urls = cast(PublicUrls, None)
     rooms = assembly.room_services(_settings(True), sync=sync, urls=urls)
     assert [r.name for r in rooms] == ["worklist"]
