@@ -56,6 +56,7 @@ from bridge.record.service import RecordService
 from bridge.sections.migration import LegacySourceSettings
 from bridge.sections.worklist import WorklistSettings
 from bridge.sharing.loader import load_sharing_policy
+from bridge.sharing.outside import OutsideImaging
 from bridge.sharing.publisher import Publisher
 from bridge.sharing.service import PublicationService, open_publisher, publication_worker
 from bridge.state.store import StateStore
@@ -231,6 +232,8 @@ class PublicParts:
     smart: SmartApp | None
     gateway: Gateway | None
     sources: list[DataSource]
+    #: outside imaging for the SMART app (issue 14), with sharing and the app enabled
+    outside: OutsideImaging | None = None
 
 
 def public_parts(settings: Settings) -> PublicParts:
@@ -238,7 +241,8 @@ def public_parts(settings: Settings) -> PublicParts:
     audit = trail_of(settings.audit, fhir=settings.fhir, server_address=urls.api)
     smart = smart_part(settings, urls=urls)
     gateway = gateway_part(settings, urls=urls, audit=audit, smart=smart)
-    return PublicParts(urls, audit, smart, gateway, data_sources(settings, urls=urls))
+    return PublicParts(urls, audit, smart, gateway, data_sources(settings, urls=urls),
+                       outside_imaging(settings) if smart is not None else None)
 
 
 def worklist_service(wl: WorklistSettings, *, fhir: FhirClient,
@@ -309,6 +313,19 @@ def sharing_publisher(settings: Settings, *, sync: SyncContext,
     bases = {a.name: urls.archive(a.name) for a in settings.archives}
     return open_publisher(readers=sync.archives, archives=settings.archives,
                           registry=sharing.registry, policy=policy, retrieve_bases=bases)
+
+
+def outside_imaging(settings: Settings) -> OutsideImaging | None:
+    """The Imaging Document Consumer's look-up of a patient's outside studies (issue 14),
+    when sharing is enabled: the EHR's identifier systems (the mapping's patient issuers)
+    into the affinity domain by the sharing policy's issuer map."""
+    sharing = settings.sharing
+    if not sharing.enabled or sharing.registry is None:
+        return None
+    issuers = load_mapping(settings.mapping.files).patient.issuers
+    return OutsideImaging(sharing.registry,
+                          local_systems={k: v.system for k, v in issuers.items()},
+                          domain=load_sharing_policy(sharing.policy_file).affinity_domain)
 
 
 def sharing_service(settings: Settings, *, sync: SyncContext,

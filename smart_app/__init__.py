@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI
 
 from bridge.urls import PublicUrls
 from smart_app.launch import LaunchError
+from smart_app.outside import OutsideLookup, outside_routes
 from smart_app.service import SmartApp
 from smart_app.viewer import DataSource, OhifFiles, find_dist, viewer_routes
 from smart_app.viewer_session import viewer_session_routes
@@ -41,10 +42,11 @@ def sources_of(urls: PublicUrls, archives: Sequence[str], *, gateway: bool
     return [DataSource(n, urls.archive(n)) for n in names]
 
 
-def smart_routes(smart: SmartApp, *, sources: list[DataSource], viewer_session: bool
-                 ) -> APIRouter:
+def smart_routes(smart: SmartApp, *, sources: list[DataSource], viewer_session: bool,
+                 outside: OutsideLookup | None = None) -> APIRouter:
     """All routes of the app; mount with ``app.include_router`` when ``smart.enabled``.
-    ``viewer_session``: OHIF renews its viewer token from the app (with the gateway)."""
+    ``viewer_session``: OHIF renews its viewer token from the app (with the gateway);
+    ``outside``: the outside imaging look-up (``/app/outside``, with sharing)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +62,8 @@ def smart_routes(smart: SmartApp, *, sources: list[DataSource], viewer_session: 
     router = APIRouter(lifespan=lifespan)
     router.include_router(page_routes(files))
     router.include_router(viewer_session_routes())
+    if outside is not None:
+        router.include_router(outside_routes(outside))
     if files is not None:
         router.include_router(viewer_routes(files, sources=sources))
     else:

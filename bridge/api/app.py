@@ -110,7 +110,8 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
         install_gateway(app, parts.gateway)
     if parts.smart is not None:  # /smart, /app, /viewer (issue 7)
         app.include_router(smart_routes(parts.smart, sources=parts.sources,
-                                        viewer_session=parts.gateway is not None))
+                                        viewer_session=parts.gateway is not None,
+                                        outside=parts.outside))
     _middleware(app, settings)
     return app
 

@@ -10,6 +10,7 @@ a patient whose issuer is not mapped is never guessed: :class:`IdentityUnmapped`
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bridge.sharing.errors import IdentityUnmapped
@@ -43,3 +44,28 @@ def affinity_identifier(domain: AffinityDomainSection, study: StudyFacts) -> dic
         "(never guessed); add the issuer to mappings/sharing.yaml affinity_domain.issuers",
         tag=_ISSUER,
     )
+
+
+def affinity_identifiers(
+    identifiers: Iterable[Mapping[str, Any]],
+    *,
+    local_systems: Mapping[str, str],
+    domain: AffinityDomainSection,
+) -> list[dict[str, str]]:
+    """A local patient's identifiers (the EHR Patient's, FHIR) in the affinity domain: an
+    identifier whose system is the main mapping's system of an issuer (``local_systems``:
+    issuer -> system, mappings ``patient.issuers``) that the issuer map knows, under the
+    affinity domain's system for that issuer, same value; one already in an affinity
+    system, as it is.  Others are left out (never guessed); order kept, no duplicates."""
+    by_local = {system: domain.issuers[issuer].system
+                for issuer, system in local_systems.items() if issuer in domain.issuers}
+    affinity = {issuer.system for issuer in domain.issuers.values()}
+    found: list[dict[str, str]] = []
+    for ident in identifiers:
+        system, value = ident.get("system"), ident.get("value")
+        if not isinstance(system, str) or not isinstance(value, str) or not value:
+            continue
+        mapped = system if system in affinity else by_local.get(system)
+        if mapped is not None and {"system": mapped, "value": value} not in found:
+            found.append({"system": mapped, "value": value})
+    return found
