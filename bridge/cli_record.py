@@ -9,6 +9,9 @@ docs/record.md).
 * ``record enqueue UID...`` queues studies' record (synced before ``record.enabled``, or
   after a change to the dose rules); ``record run`` runs what is due once, and exits;
   ``record retry`` queues the failed ones again.
+
+``imaging-bridge export --out DIR`` writes the analytics tables (studies, series, reports,
+dose; :mod:`bridge.record.tables`) read from the FHIR server, as Parquet (pyarrow) or CSV.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bridge.cli_common import (
     ConfigOpt,
     console,
     existing_store,
+    parse_date,
     reported_errors,
     settings_or_exit,
 )
@@ -198,6 +202,42 @@ def retry(
     out.print(f"{n} failed record tasks due again")
 
 
+def export(
+    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR",
+                                          help="where the tables are written")],
+    patient: Annotated[list[str] | None, typer.Option(
+        metavar="Patient/ID", help="only this patient's resources (repeatable)")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="DATE", help="only resources changed on or after this day")] = None,
+    csv_: Annotated[bool, typer.Option("--csv", help="CSV even when pyarrow is there")]
+    = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the imaging record as flat tables (studies, series, reports, dose) for SQL:
+    Parquet when pyarrow is installed, else CSV; mappings/record/example_queries.sql has
+    example questions."""
+    settings = settings_or_exit(config)
+    day = parse_date(since)
+
+    async def run() -> Any:
+        from bridge.fhir.client import FhirClient
+        from bridge.record.export import export_tables
+        from bridge.record.rules import read_dose_rules
+
+        async with FhirClient(settings.fhir) as fhir:
+            return await export_tables(fhir, out_dir,
+                                       rules=read_dose_rules(settings.record.dose_rules_file),
+                                       patients=patient or (), since=day,
+                                       parquet=False if csv_ else None)
+
+    with reported_errors():
+        result = asyncio.run(run())
+    out.print(", ".join(f"{name} {n}" for name, n in result.rows.items()) + " rows")
+    for path in result.files:
+        out.print(str(path), markup=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``record`` command group to the main CLI."""
+    """Add the ``record`` command group and ``export`` to the main CLI."""
     app.add_typer(record_app, name="record")
+    app.command("export")(export)

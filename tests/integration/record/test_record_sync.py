@@ -24,8 +24,10 @@ import pytest
 from pydicom.dataset import Dataset
 
 from bridge.config import Settings
+from bridge.fhir.client import FhirClient
+from bridge.record.export import export_tables
 from bridge.record.handler import RecordHandler
-from bridge.record.rules import read_dose_rules
+from bridge.record.rules import load_dose_rules, read_dose_rules
 from bridge.record.service import record_worker
 from bridge.sections.record import RecordSettings
 from bridge.state.tasks import RECORD_MAP, task_key
@@ -35,7 +37,12 @@ from samples.report_pdf import pdf_report
 from samples.report_sr import ReportTruth, text_report_sr
 from samples.seed_ehr import seed_ehr
 from samples.sr_content import part10
-from tests.integration.sync_helpers import bridge_settings, fhir_search, study_by_uid
+from tests.integration.sync_helpers import (
+    REPO_ROOT,
+    bridge_settings,
+    fhir_search,
+    study_by_uid,
+)
 from tests.support.wiring import sync_context
 
 pytestmark = pytest.mark.integration
@@ -150,13 +157,27 @@ def _versions(hapi: Any, locations: list[str]) -> dict[str, str]:
     return out
 
 
-async def test_reports_and_dose_are_written_once_linked_to_the_study(
-    stored: Stored, orthanc: Any, hapi: Any, tmp_path: Path
-) -> None:
-    settings = bridge_settings(orthanc, hapi, tmp_path)
+@dataclass
+class Recorded:
+    settings: Settings
+    #: the first run's task result per study UID
+    first: dict[str, dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+async def recorded(stored: Stored, orthanc: Any, hapi: Any,
+                   tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    settings = bridge_settings(orthanc, hapi, tmp_path_factory.mktemp("record"))
     settings = settings.model_copy(update={"record": RecordSettings(enabled=True)})
+    first = await _sync_and_record(settings, [stored.ct.study_uid, stored.cr.study_uid])
+    return Recorded(settings, first)
+
+
+async def test_reports_and_dose_are_written_once_linked_to_the_study(
+    stored: Stored, recorded: Recorded, hapi: Any
+) -> None:
+    settings, first = recorded.settings, recorded.first
     ct_uid, cr_uid = stored.ct.study_uid, stored.cr.study_uid
-    first = await _sync_and_record(settings, [ct_uid, cr_uid])
 
     [study] = study_by_uid(hapi, ct_uid)
     study_ref = f"ImagingStudy/{study['id']}"
@@ -216,3 +237,41 @@ async def test_reports_and_dose_are_written_once_linked_to_the_study(
     assert _versions(hapi, second[ct_uid]["written"] + second[cr_uid]["written"]) == before
     assert len(fhir_search(hapi, "Observation", {"part-of": study_ref})) == \
         1 + len(stored.ct_dose.events)
+
+
+def _queries() -> dict[str, str]:
+    text = (REPO_ROOT / "mappings" / "record" / "example_queries.sql").read_text()
+    parts = text.split("-- name: ")[1:]
+    return {part.split("\n", 1)[0].strip(): part.split("\n", 1)[1] for part in parts}
+
+
+async def test_the_export_answers_ct_studies_per_year_and_cumulative_dlp(
+    stored: Stored, recorded: Recorded, hapi: Any, tmp_path: Path
+) -> None:
+    import duckdb
+
+    ct_study, cr_study = (study_by_uid(hapi, s.study_uid)[0] for s in (stored.ct, stored.cr))
+    patients = [ct_study["subject"]["reference"], cr_study["subject"]["reference"]]
+    async with FhirClient(recorded.settings.fhir) as fhir:
+        result = await export_tables(fhir, tmp_path, rules=load_dose_rules(),
+                                     patients=patients)
+    assert [p.name for p in result.files] == ["studies.parquet", "series.parquet",
+                                              "reports.parquet", "dose.parquet"]
+    assert list(tmp_path.glob(".*")) == []  # no partial file left behind
+    events = len(stored.ct_dose.events) + len(stored.cr_dose.events)
+    assert result.rows["dose"] == 2 + events
+    assert result.rows["reports"] == 2
+
+    db = duckdb.connect()
+    for name in ("studies", "series", "reports", "dose"):
+        db.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{tmp_path}/{name}.parquet')")
+    answers = {name: db.execute(sql).fetchall() for name, sql in _queries().items()}
+    ct_year = int(stored.ct.truth.study_date[:4])
+    assert answers["ct_studies_per_year"] == [(ct_year, 1)]
+    dlp = {patient: total for patient, total, _ in answers["cumulative_ct_dlp_per_patient"]}
+    assert dlp == {patients[0]: pytest.approx(stored.ct_dose.dlp_total_mgy_cm)}
+    assert sorted(answers["reports_by_status"]) == [("final", 1), ("unknown", 1)]
+    # the radiograph's DAP total, in the canonical Gy.m2
+    [(dap,)] = db.execute("SELECT dap_total_gy_m2 FROM dose WHERE kind = 'summary' "
+                          "AND patient = ?", [patients[1]]).fetchall()
+    assert dap == pytest.approx(stored.cr_dose.dap_total_gy_m2)
