@@ -3,7 +3,10 @@ worker in serve's rooms, and the ``imaging-bridge sharing`` commands on a state 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +18,9 @@ from bridge import assembly
 from bridge.cli import app
 from bridge.config import Settings, load_settings
 from bridge.errors import ConfigError
+from bridge.sections.sharing import SharingSettings
 from bridge.sharing.errors import SharingConfigError
+from bridge.sharing.service import PublicationService, publication_worker
 from bridge.state import open_store
 from tests.unit.cli.cli_helpers import clear_bridge_env
 
@@ -133,3 +138,37 @@ def test_outside_wants_system_bar_value(tmp_path: Path, monkeypatch: pytest.Monk
     result = CliRunner().invoke(app, ["sharing", "outside", "--patient", "MRN-1",
                                       "--config", str(config(tmp_path))])
     assert result.exit_code == 2 and "SYSTEM|VALUE" in result.output
+
+
+async def test_the_publication_service_runs_the_queue_until_serve_stops(tmp_path: Path
+                                                                        ) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.enqueue_task("share.publish", "main/1.2.3")
+    stop = asyncio.Event()
+    handled: list[str] = []
+    opened: list[str] = []
+
+    class Handler:
+        async def handle(self, task: Any) -> dict[str, Any]:
+            handled.append(task.key)
+            stop.set()  # serve shuts down once the first publication ran
+            return {"shared": False, "reason": "policy-all"}
+
+    @contextlib.asynccontextmanager
+    async def publisher() -> AsyncIterator[Any]:
+        opened.append("open")
+        yield Handler()
+        opened.append("closed")
+
+    service = PublicationService(
+        publisher=publisher(),
+        worker=lambda pub: publication_worker(store, pub, SharingSettings(poll_interval=0.05),
+                                              worker_id="t"))
+    try:
+        await asyncio.wait_for(service.run(stop), timeout=30)
+        task = store.task("share.publish", "main/1.2.3")
+        assert handled == ["main/1.2.3"] and opened == ["open", "closed"]
+        assert task is not None and task.status == "done"
+        assert task.result == {"shared": False, "reason": "policy-all"}
+    finally:
+        store.close()
