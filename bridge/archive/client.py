@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bridge.aiohttp_transport import AiohttpTransport
 from bridge.archive.dicomjson import STUDY_UID, DicomJson, first_str
 from bridge.archive.source import STUDY_INCLUDE, StudySearches
 from bridge.auth.outbound import build_auth
@@ -50,7 +51,9 @@ class DicomwebClient(StudySearches):
             base_url=settings.base_url + "/",
             auth=build_auth(settings.auth, timeout=settings.timeout, base_url=settings.base_url),
             timeout=settings.timeout,
-            transport=transport,
+            # aiohttp moves the bytes (a third less CPU per request than httpx's own
+            # transport, bench_http_client.py); tests hand in their fakes
+            transport=transport or AiohttpTransport(max_connections=settings.concurrency * 2),
             limits=httpx.Limits(max_connections=settings.concurrency * 2),
         )
         # Requests beyond the pool's connections wait here rather than in httpcore's

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bridge.aiohttp_transport import AiohttpTransport
 from bridge.auth.outbound import build_auth
 from bridge.config import FhirSettings
 from bridge.errors import BridgeError, Conflict, FhirBusy, FhirRejected
@@ -123,7 +124,8 @@ class FhirClient:
             auth=build_auth(settings.auth, timeout=settings.timeout,
                             base_url=settings.base_url),
             timeout=settings.timeout,
-            transport=transport,
+            # aiohttp moves the bytes (bridge.aiohttp_transport); tests hand in their fakes
+            transport=transport or AiohttpTransport(max_connections=settings.concurrency * 2),
             headers={"Accept": FHIR_JSON},
             limits=httpx.Limits(max_connections=settings.concurrency * 2),
         )

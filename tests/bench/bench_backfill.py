@@ -407,9 +407,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  {report['baseline']['studies_per_s']} studies/s", file=sys.stderr)
         print(f"bridge: {len(bridge_set)} studies ...", file=sys.stderr, flush=True)
         if former_set:
-            print(f"bridge with the former code paths ({', '.join(SAVINGS)}): "
+            undone = args.former or list(SAVINGS)
+            report["former_savings"] = undone
+            print(f"bridge with the former code paths ({', '.join(undone)}): "
                   f"{len(former_set)} studies ...", file=sys.stderr, flush=True)
-            with former(SAVINGS):
+            with former(undone):
                 report["bridge_former_paths"] = await run_bridge(
                     args, orthanc, hapi, f"former-{token}", former_set, engine, pids)
             print(f"  {report['bridge_former_paths']['bridge_cpu_ms_per_study']} ms CPU/study",
@@ -475,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also sync a third set with issue 19's savings undone "
                              "(tests/bench/cpu_paths.py), before the bridge: before/after "
                              "CPU per study in one run")
+    parser.add_argument("--former", action="append", choices=SAVINGS,
+                        help="with --former-paths: undo only this saving (repeatable; "
+                             "default: all of them)")
     parser.add_argument("--profile-bridge", action="store_true",
                         help="cProfile the bridge's phase (CPU of the event loop thread; "
                              "its figures then include the profiler's overhead) and print "
