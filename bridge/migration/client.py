@@ -17,9 +17,10 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from bridge.migration import association, retrieve
+from bridge.migration import association, move, retrieve
 from bridge.migration.association import FindAnswer
 from bridge.migration.errors import LegacyResultCapped
+from bridge.migration.move import MoveOutcome
 from bridge.migration.queries import instance_query, series_query, study_query
 from bridge.migration.records import (
     InstanceRecord,
@@ -121,10 +122,7 @@ class LegacySource:
             raise ValueError("no instances to retrieve")
         study_uid = instances[0].study_uid
         together = StudyRetrieval(study_uid)
-        by_series: dict[str, list[InstanceRecord]] = {}
-        for one in instances:
-            by_series.setdefault(one.series_uid, []).append(one)
-        for series_uid, members in by_series.items():
+        for series_uid, members in _by_series(instances).items():
             async with self._slots:
                 got = await asyncio.to_thread(
                     retrieve.get_instances, self.settings, study_uid, series_uid,
@@ -136,6 +134,37 @@ class LegacySource:
             if got.status != SUCCESS:
                 together.status = got.status
         return together
+
+    async def move_study(self, study_uid: str, *, destination: str) -> MoveOutcome:
+        """C-MOVE of ``study_uid`` to the AE title ``destination`` (PS3.4 C.4.2)."""
+        async with self._slots:
+            return await asyncio.to_thread(move.move_study, self.settings, study_uid,
+                                           destination=destination)
+
+    async def move_instances(self, instances: Sequence[InstanceRecord], *,
+                             destination: str) -> MoveOutcome:
+        """C-MOVE of some ``instances`` of one study at IMAGE level, one per series (the
+        counts and failures of all of them together)."""
+        together = MoveOutcome()
+        for series_uid, members in _by_series(instances).items():
+            async with self._slots:
+                one = await asyncio.to_thread(
+                    move.move_instances, self.settings, members[0].study_uid, series_uid,
+                    [m.sop_instance_uid for m in members], destination=destination)
+            together.completed += one.completed
+            together.failed += one.failed
+            together.warning += one.warning
+            together.failed_uids += one.failed_uids
+            if one.status != SUCCESS:
+                together.status = one.status
+        return together
+
+
+def _by_series(instances: Sequence[InstanceRecord]) -> dict[str, list[InstanceRecord]]:
+    by_series: dict[str, list[InstanceRecord]] = {}
+    for one in instances:
+        by_series.setdefault(one.series_uid, []).append(one)
+    return by_series
 
 
 def sop_classes_of(instances: Sequence[InstanceRecord]) -> list[str]:

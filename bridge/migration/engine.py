@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 from bridge.archive.client import DicomwebClient
@@ -19,15 +19,17 @@ from bridge.errors import ConfigError
 from bridge.migration.client import LegacySource
 from bridge.migration.coercion import SourceCoercion
 from bridge.migration.coercion_rules import load_migration_mapping
+from bridge.migration.receiver import MoveReceiver
 from bridge.migration.run import MigrationRun, Sleep
 from bridge.migration.study import InstanceCoercion, StudyMigrator
+from bridge.migration.transfer import DirectMove, Get, MoveToBridge, Transfer
 from bridge.realtime.stow_forward import StowForwarder
 from bridge.sections.base import ArchiveSettings
 from bridge.sections.migration import LegacySourceSettings, MigrationSettings
 from bridge.state.store import StateStore
 
-__all__ = ["MigrationService", "archive_of", "coercion_of", "open_migrator", "run_of",
-           "spool_of"]
+__all__ = ["MigrationService", "archive_of", "coercion_of", "open_migrator", "receiver_of",
+           "run_of", "spool_of"]
 
 
 def spool_of(migration: MigrationSettings, source: str) -> Path:
@@ -50,21 +52,52 @@ def coercion_of(migration: MigrationSettings, source: LegacySourceSettings, *,
                           source_of_previous_values=source.ae_title, clock=clock)
 
 
+def receiver_of(migration: MigrationSettings) -> MoveReceiver | None:
+    """The bridge's move destination (not started), when ``migration.receiver`` is set."""
+    settings = migration.receiver
+    if settings is None:
+        return None
+    return MoveReceiver(ae_title=settings.ae_title, host=settings.host, port=settings.port)
+
+
+@contextlib.contextmanager
+def _transfer(source: LegacySourceSettings, migration: MigrationSettings,
+              receiver: MoveReceiver | None) -> Iterator[Transfer]:
+    """``source``'s transfer; for ``c-move`` on ``receiver``, else on a receiver of its
+    own, started here and stopped on exit."""
+    if source.transfer == "c-get":
+        yield Get()
+    elif source.transfer == "c-move-direct":
+        assert source.move_destination is not None  # the settings check it
+        yield DirectMove(destination=source.move_destination)
+    elif receiver is not None:
+        yield MoveToBridge(receiver, destination=source.move_destination or receiver.ae_title)
+    else:
+        own = receiver_of(migration)
+        if own is None:
+            raise ConfigError("migration.receiver is needed by c-move sources")
+        with own:
+            yield MoveToBridge(own, destination=source.move_destination or own.ae_title)
+
+
 @contextlib.asynccontextmanager
 async def open_migrator(source: LegacySourceSettings, *, migration: MigrationSettings,
-                        archive: ArchiveSettings, clock: Clock = SYSTEM_CLOCK
-                        ) -> AsyncIterator[StudyMigrator]:
-    """The per-study step of ``source`` into ``archive`` (with the source's coercion),
-    its clients closed on exit."""
+                        archive: ArchiveSettings, receiver: MoveReceiver | None = None,
+                        clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[StudyMigrator]:
+    """The per-study step of ``source`` into ``archive`` (with the source's coercion and
+    transfer; ``receiver``: a started move destination to share, for ``c-move``), its
+    clients closed on exit."""
     coercion = coercion_of(migration, source, clock=clock)
-    async with DicomwebClient(archive) as client:
-        forwarder = StowForwarder(client, timeout=migration.stow_timeout)
-        try:
-            yield StudyMigrator(source=LegacySource(source), archive=client, stow=forwarder,
-                                spool=spool_of(migration, source.name), coercion=coercion,
-                                chunk=migration.stow_chunk, clock=clock)
-        finally:
-            await forwarder.aclose()
+    with _transfer(source, migration, receiver) as transfer:
+        async with DicomwebClient(archive) as client:
+            forwarder = StowForwarder(client, timeout=migration.stow_timeout)
+            try:
+                yield StudyMigrator(source=LegacySource(source), archive=client,
+                                    stow=forwarder, spool=spool_of(migration, source.name),
+                                    coercion=coercion, chunk=migration.stow_chunk,
+                                    transfer=transfer, clock=clock)
+            finally:
+                await forwarder.aclose()
 
 
 class MigrationService:
@@ -82,11 +115,16 @@ class MigrationService:
             coercion_of(migration, source)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(*(self._source(s, stop) for s in self.migration.sources))
+        moving = any(s.transfer == "c-move" for s in self.migration.sources)
+        receiver = receiver_of(self.migration) if moving else None
+        with receiver or contextlib.nullcontext():
+            await asyncio.gather(*(self._source(s, stop, receiver)
+                                   for s in self.migration.sources))
 
-    async def _source(self, source: LegacySourceSettings, stop: asyncio.Event) -> None:
-        async with open_migrator(source, migration=self.migration,
-                                 archive=self.archive) as migrator:
+    async def _source(self, source: LegacySourceSettings, stop: asyncio.Event,
+                      receiver: MoveReceiver | None) -> None:
+        async with open_migrator(source, migration=self.migration, archive=self.archive,
+                                 receiver=receiver) as migrator:
             await run_of(self.store, migrator, self.migration,
                          worker_id=self.worker_id).run(stop)
 

@@ -9,12 +9,15 @@ For the study named by a task of kind ``migrate.<source>`` (key: its Study Insta
    the verification compares with; none is :class:`StudyNotAtSource`;
 3. the instances-per-second throttle (:class:`~bridge.migration.throttle.InstanceRate`,
    shared by the source's workers) books them, and the step sleeps what it answers;
-4. C-GET of the study into a spool directory of its own (removed afterwards), each
-   instance as the source sent it; the coercion (``mappings/migration.yaml``), if the
-   source has any, rewrites an instance only when a rule changes it;
-5. STOW-RS in chunks; the archive's answer is read per instance;
+4. the study's instances fetched by the source's transfer
+   (:mod:`bridge.migration.transfer`: C-GET, or C-MOVE to the bridge's receiver) into a
+   spool directory of its own (removed afterwards), each instance as the source sent it;
+   the coercion (``mappings/migration.yaml``), if the source has any, rewrites an
+   instance only when a rule changes it;
+5. STOW-RS in chunks; the archive's answer is read per instance (with ``c-move-direct``
+   the source sends them to the archive itself: steps 4's spool and 5 do not apply);
 6. verification: the archive's SOP Instance UIDs (QIDO-RS) against the source's list.
-   Instances still missing are fetched once more (C-GET at IMAGE level) and stored; if the
+   Instances still missing are fetched once more (at IMAGE level) and stored; if the
    archive still differs, :class:`StudyIncomplete` names them (a Permanent error: the
    task is dead-lettered and the report lists them).
 
@@ -36,12 +39,14 @@ from typing import Any, Protocol
 
 from bridge.archive.client import DicomwebClient
 from bridge.clock import SYSTEM_CLOCK, Clock
+from bridge.errors import ConfigError
 from bridge.migration.client import LegacySource
 from bridge.migration.errors import SourceClosed, StudyIncomplete, StudyNotAtSource
 from bridge.migration.records import InstanceRecord
 from bridge.migration.retrieve import ReceivedInstance
 from bridge.migration.stow import DEFAULT_CHUNK, InstanceRefusal, stow_study
 from bridge.migration.throttle import InstanceRate, seconds_until_open
+from bridge.migration.transfer import Get, Transfer
 from bridge.migration.verify import StudyVerification, compare_with_archive
 from bridge.realtime.stow_forward import StowForwarder
 
@@ -88,8 +93,13 @@ class StudyMigrator:
     def __init__(self, *, source: LegacySource, archive: DicomwebClient, stow: StowForwarder,
                  spool: Path, rate: InstanceRate | None = None,
                  coercion: InstanceCoercion | None = None, chunk: int = DEFAULT_CHUNK,
-                 clock: Clock = SYSTEM_CLOCK, sleep: Sleep = asyncio.sleep) -> None:
+                 transfer: Transfer | None = None, clock: Clock = SYSTEM_CLOCK,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        if coercion is not None and transfer is not None and not transfer.stores:
+            raise ConfigError(f"legacy source {source.name!r}: instances moved straight to "
+                              "the archive (c-move-direct) cannot be coerced")
         self.source = source
+        self.transfer: Transfer = transfer or Get()
         self.archive = archive
         self.stow = stow
         self.spool = spool
@@ -155,13 +165,12 @@ class StudyMigrator:
         delay = self.rate.reserve(len(instances))
         if delay > 0:
             await self._sleep(delay)
-        if whole:
-            classes = sorted({i.sop_class_uid for i in instances if i.sop_class_uid})
-            got = await self.source.get_study(study_uid, spool=folder, sop_classes=classes)
-        else:
-            got = await self.source.get_instances(instances, spool=folder)
+        got = await self.transfer.fetch(self.source, instances, whole=whole, folder=folder)
         received = got.received
-        moved = _Moved(received=len(received), failed_at_source=list(got.failed))
+        moved = _Moved(received=got.sent, failed_at_source=list(got.failed))
+        if not self.transfer.stores:
+            moved.stored = got.sent
+            return moved
         if self.coercion is not None:
             received, moved.coerced = await asyncio.to_thread(_coerce_all, self.coercion,
                                                               received)

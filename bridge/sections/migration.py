@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from bridge.sections.base import StrictModel
 
-__all__ = ["LegacySourceSettings", "MigrationSettings", "TimeWindow", "ae_title"]
+__all__ = ["LegacySourceSettings", "MigrationSettings", "MoveReceiverSettings", "TimeWindow",
+           "ae_title"]
 
 #: PS3.5 6.2 (AE): 16 bytes maximum
 AE_TITLE_MAX = 16
@@ -98,10 +99,36 @@ class LegacySourceSettings(StrictModel):
     connect_timeout: float = Field(default=10.0, gt=0)
     #: seconds to wait for each DIMSE response once associated
     dimse_timeout: float = Field(default=60.0, gt=0)
+    #: how studies leave the source: ``c-get`` (they come back on our association; nothing
+    #: to set up at the source), ``c-move`` (the source sends them to the bridge's
+    #: receiver, ``migration.receiver``, which it must know), ``c-move-direct`` (the source
+    #: sends them straight to the archive's DICOM AE, ``move_destination``; no coercion)
+    transfer: Literal["c-get", "c-move", "c-move-direct"] = "c-get"
+    #: the AE title a C-MOVE names as destination, as the source knows it: the archive's
+    #: DICOM AE for ``c-move-direct``; for ``c-move`` default ``migration.receiver.ae_title``
+    move_destination: AeTitle | None = None
+
+    @model_validator(mode="after")
+    def _destination(self) -> LegacySourceSettings:
+        if self.transfer == "c-move-direct" and self.move_destination is None:
+            raise ValueError(f"migration source {self.name!r}: transfer c-move-direct needs "
+                             "move_destination (the archive's AE title as the source knows it)")
+        return self
 
     def open_at(self, moment: time) -> bool:
         """Whether the source may be read at ``moment`` (local time of day)."""
         return not self.time_windows or any(w.allows(moment) for w in self.time_windows)
+
+
+class MoveReceiverSettings(StrictModel):
+    """The bridge's C-STORE SCP, the move destination of ``transfer: c-move`` sources."""
+
+    #: our AE title as a move destination (each such source must know it, with our address)
+    ae_title: AeTitle = "BRIDGE-MIGRATE"
+    #: the address it listens on
+    host: str = "0.0.0.0"
+    #: its TCP port (0: any free port, for tests)
+    port: int = Field(default=11113, ge=0, le=65535)
 
 
 class MigrationSettings(StrictModel):
@@ -133,6 +160,16 @@ class MigrationSettings(StrictModel):
     stow_timeout: float = Field(default=300.0, gt=0)
     #: run each source's migration worker inside ``serve`` (else only ``migrate run``)
     run_in_serve: bool = False
+    #: the bridge's move destination, needed by sources with ``transfer: c-move``
+    receiver: MoveReceiverSettings | None = None
+
+    @model_validator(mode="after")
+    def _receiver(self) -> MigrationSettings:
+        moving = [s.name for s in self.sources if s.transfer == "c-move"]
+        if moving and self.receiver is None:
+            raise ValueError(f"migration.receiver is needed by the c-move sources "
+                             f"{', '.join(moving)} (the bridge's move destination)")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> MigrationSettings:

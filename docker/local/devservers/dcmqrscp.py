@@ -2,7 +2,8 @@
 
 One AE with a read-write storage area (at most 500 studies: dcmqrscp's own limit per
 area) in the server's temporary directory, answering
-C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET; its configuration file (``dcmqrscp.cfg``, the
+C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET (C-MOVE only to the destinations given as
+``move_destinations``: its HostTable); its configuration file (``dcmqrscp.cfg``, the
 format of DCMTK's ``dcmqrcnf.txt``) is written here.  It accepts any calling AE title
 (``Peers`` = ``ANY``) and rejects a *called* AE title it does not serve ("called AE title
 not recognised", PS3.8 9.3.4).  :func:`store_files` loads Part-10 files with DCMTK's
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -38,6 +39,7 @@ class Dcmqrscp(Service):
     name = "dcmqrscp"
 
     def __init__(self, *, ae_title: str = "LEGACY-QR", max_studies: int = 500,
+                 move_destinations: Mapping[str, tuple[str, int]] | None = None,
                  binary: Path = DCMQRSCP_BINARY, workdir: Path | None = None,
                  keep_workdir: bool = False) -> None:
         if not binary.exists():
@@ -46,6 +48,8 @@ class Dcmqrscp(Service):
         self.binary = binary
         self.ae_title = ae_title
         self.max_studies = max_studies
+        #: the AEs it may C-MOVE to: AE title -> (host, port) (its HostTable)
+        self.move_destinations = dict(move_destinations or {})
         self.host = LOOPBACK
         self.storage = self.workdir / "storage"
         self.config_path = self.workdir / "dcmqrscp.cfg"
@@ -57,7 +61,11 @@ class Dcmqrscp(Service):
             f"NetworkTCPPort  = {self.port}\n"
             "MaxPDUSize      = 16384\n"
             "MaxAssociations = 16\n"
-            "\nHostTable BEGIN\nHostTable END\n"
+            "\nHostTable BEGIN\n"
+            # "SymbolicName = (AETitle, HostName, PortNumber)": a C-MOVE destination
+            + "".join(f"dest{n} = ({ae}, {host}, {port})\n"
+                      for n, (ae, (host, port)) in enumerate(self.move_destinations.items()))
+            + "HostTable END\n"
             "\nVendorTable BEGIN\nVendorTable END\n"
             "\nAETable BEGIN\n"
             f"{self.ae_title}  {self.storage}  RW  ({self.max_studies}, 1024mb)  ANY\n"
