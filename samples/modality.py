@@ -27,6 +27,8 @@ CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 RETURN_KEYS = ("PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate",
                "PatientSex", "AccessionNumber", "StudyInstanceUID", "RequestedProcedureID",
                "RequestedProcedureDescription", "ReferringPhysicianName")
+#: the issuers of the patient ID and the accession (PS3.3 10.14), copied into the images
+ISSUER_KEYS = ("IssuerOfPatientIDQualifiersSequence", "IssuerOfAccessionNumberSequence")
 STEP_KEYS = ("ScheduledStationAETitle", "ScheduledProcedureStepStartDate",
              "ScheduledProcedureStepStartTime", "Modality", "ScheduledProcedureStepID",
              "ScheduledProcedureStepDescription")
@@ -69,6 +71,8 @@ class Modality:
         for key in STEP_KEYS:
             setattr(step, key, query.get(key, ""))
         identifier.ScheduledProcedureStepSequence = [step]
+        for key in ISSUER_KEYS:  # asked empty: returned whole (universal matching)
+            setattr(identifier, key, [])
         assoc = self._associate(MWL_FIND)
         items: list[Dataset] = []
         try:
@@ -154,11 +158,16 @@ def acquire(item: Dataset, *, instances: int = 2) -> list[Dataset]:
                     "PatientSex", "AccessionNumber", "StudyInstanceUID",
                     "ReferringPhysicianName"):
             setattr(ds, key, item.get(key, ""))
+        for key in ISSUER_KEYS:
+            if key in item:
+                setattr(ds, key, item[key].value)
         step = item.ScheduledProcedureStepSequence[0]
         request = Dataset()
         request.RequestedProcedureID = item.get("RequestedProcedureID", "")
         request.ScheduledProcedureStepID = step.get("ScheduledProcedureStepID", "")
         request.AccessionNumber = item.get("AccessionNumber", "")
+        if "IssuerOfAccessionNumberSequence" in item:
+            request.IssuerOfAccessionNumberSequence = item.IssuerOfAccessionNumberSequence
         ds.RequestAttributesSequence = [request]
         ds.StudyDate = ds.SeriesDate = dt.date.today().strftime("%Y%m%d")
         ds.StudyTime = "093000"

@@ -25,6 +25,7 @@ CODE_KEYS: Final = frozenset({"CodeValue", "CodingSchemeDesignator", "CodingSche
 #: top-level keys
 TOP_KEYS: Final = frozenset({
     "SpecificCharacterSet", "PatientName", "PatientID", "IssuerOfPatientID",
+    "IssuerOfPatientIDQualifiersSequence",
     "PatientBirthDate", "PatientSex", "AccessionNumber", "IssuerOfAccessionNumberSequence",
     "ReferringPhysicianName", "RequestedProcedureID", "RequestedProcedureDescription",
     "RequestedProcedureCodeSequence", "StudyInstanceUID", "ScheduledProcedureStepSequence",
@@ -39,6 +40,8 @@ SEQUENCE_ITEM_KEYS: Final[dict[str, frozenset[str]]] = {
     "ScheduledProcedureStepSequence": STEP_KEYS,
     "ScheduledProtocolCodeSequence": CODE_KEYS,
     "RequestedProcedureCodeSequence": CODE_KEYS,
+    "IssuerOfPatientIDQualifiersSequence": frozenset({"UniversalEntityID",
+                                                      "UniversalEntityIDType"}),
     "IssuerOfAccessionNumberSequence": frozenset({"LocalNamespaceEntityID",
                                                   "UniversalEntityID",
                                                   "UniversalEntityIDType"}),

@@ -150,6 +150,23 @@ def _patient_id(patient: Json, mapping: WorklistMapping) -> tuple[str, str]:
     return str(chosen["value"]), issuer
 
 
+def _chosen_system(patient: Json, mapping: WorklistMapping, pid: str) -> str:
+    return next((str(i.get("system") or "") for i in patient.get("identifier") or ()
+                 if isinstance(i, Mapping) and i.get("value") == pid), "")
+
+
+def _oid_issuer(system: str) -> Dataset | None:
+    """An item with ``system``'s OID as Universal Entity ID of type ISO (PS3.3 10.14),
+    when ``system`` is ``urn:oid:<oid>``; the sync reads it back as that system."""
+    oid = system.removeprefix("urn:oid:") if system.startswith("urn:oid:") else ""
+    if not oid or len(oid) > 64 or not _UID.fullmatch(oid):
+        return None
+    issuer = Dataset()
+    issuer.UniversalEntityID = oid
+    issuer.UniversalEntityIDType = "ISO"
+    return issuer
+
+
 def _station(sr: Json, mapping: WorklistMapping) -> StationRule:
     for field in mapping.station_fields:
         concepts = sr.get(field) or ()
@@ -226,6 +243,27 @@ def _referrer(sr: Json, practitioner: Json | None) -> str:
     return "^".join(components(f"{words[-1]}^{' '.join(words[:-1])}")).rstrip("^")
 
 
+def _accession_issuer(sr: Json, mapping: WorklistMapping) -> Dataset | None:
+    """Issuer of Accession Number Sequence (0008,0051, PS3.3 10.14): the site's local
+    namespace (``accession_issuer``) and, when the order's accession identifier has an OID
+    system (``urn:oid:``), that OID as Universal Entity ID of type ISO.  The modality copies
+    the sequence into the images (IHE RAD TF-2 4.8 "Attribute Value Correspondence"), and
+    the sync reads an ISO Universal Entity ID back as the system ``urn:oid:<oid>``
+    (``accession.universal_entity_id_as_system``): the study's accession is then the
+    order's identifier, system and value, and links to it exactly."""
+    ident = _identifier(sr, mapping.identifiers.accession)
+    universal = _oid_issuer(str(ident.get("system") or "") if ident else "")
+    if not mapping.accession_issuer and universal is None:
+        return None
+    issuer = Dataset()
+    if mapping.accession_issuer:
+        issuer.LocalNamespaceEntityID = mapping.accession_issuer
+    if universal is not None:
+        issuer.UniversalEntityID = universal.UniversalEntityID
+        issuer.UniversalEntityIDType = universal.UniversalEntityIDType
+    return issuer
+
+
 def map_order(service_request: Json, patient: Json | None, mapping: WorklistMapping, *,
               requester: Json | None = None) -> Dataset:
     """Map one order to a Modality Worklist item (a pydicom Dataset, text as str).
@@ -248,15 +286,19 @@ def map_order(service_request: Json, patient: Json | None, mapping: WorklistMapp
                              field="Patient.identifier")
     item.PatientID = pid
     item.IssuerOfPatientID = issuer
+    qualifiers = _oid_issuer(_chosen_system(pat, mapping, pid))
+    if qualifiers is not None:
+        # Issuer of Patient ID Qualifiers Sequence (0010,0024): copied into the images,
+        # the sync reads the OID back as Patient.identifier.system (PS3.3 C.7.1.1)
+        item.IssuerOfPatientIDQualifiersSequence = [qualifiers]
     birth = str(pat.get("birthDate") or "")
     item.PatientBirthDate = birth.replace("-", "") if len(birth) == 10 else ""
     item.PatientSex = _SEX.get(str(pat.get("gender")), "")
 
     accession = _short(_id_value(sr, mapping, "accession"), "ServiceRequest.identifier(ACSN)")
     item.AccessionNumber = accession
-    if mapping.accession_issuer:
-        issuer_item = Dataset()
-        issuer_item.LocalNamespaceEntityID = mapping.accession_issuer
+    issuer_item = _accession_issuer(sr, mapping)
+    if issuer_item is not None:
         item.IssuerOfAccessionNumberSequence = [issuer_item]
     item.PlacerOrderNumberImagingServiceRequest = _id_value(sr, mapping, "placer") or ""
     item.FillerOrderNumberImagingServiceRequest = _id_value(sr, mapping, "filler") or ""
