@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -39,6 +42,7 @@ from bridge.state import StateStore, open_store
 from bridge.state.tasks import Task
 from samples.generator import GeneratedStudy, generate_studies
 from tests.integration.migration.legacy_servers import settings_for, write_files
+from tests.support.waits import wait_until
 
 SOURCE = "engine-q"
 KIND = migration_kind(SOURCE)
@@ -176,6 +180,54 @@ async def test_a_study_whose_worker_died_is_taken_over_after_its_lease(
     assert dead.attempts == 1
     # the re-run stored again what the dead one had stored: no duplicate, none lost
     assert archive_sop_uids(orthanc, study.study_uid) == loaded_uids(study)
+
+
+def test_a_worker_killed_mid_run_is_resumed_by_the_next_run(
+        legacy: EngineLegacy, orthanc: Any, tmp_path: Path) -> None:
+    studies = legacy.load(2, tmp_path / "loaded")
+    # 0.2 instances/s: the second study waits at least 5 s for its slot, leased: the
+    # worker is killed there (SIGKILL: nothing recorded); leases of 2 s
+    source = legacy.settings.model_copy(update={"instances_per_second": 0.2})
+    state = tmp_path / "state.db"
+    config = tmp_path / "bridge.yaml"
+    config.write_text(yaml.safe_dump({
+        "archives": [{"name": "orthanc", "base_url": orthanc.dicomweb_url,
+                      "auth": {"kind": "basic", "username": orthanc.username,
+                               "password": orthanc.password}}],
+        "state": {"url": f"sqlite:///{state}"},
+        "migration": {"sources": [source.model_dump(mode="json")], "workers": 1,
+                      "lease_seconds": 2, "spool_dir": str(tmp_path / "spool")},
+    }))
+    store = open_store(f"sqlite:///{state}")
+    for study in studies:
+        store.enqueue_task(KIND, study.study_uid)
+    command = [str(Path(sys.executable).with_name("imaging-bridge")), "migrate", "run",
+               "--source", SOURCE, "--config", str(config)]
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def one_done_one_leased() -> list[Task] | None:
+            tasks = sorted((task_of(store, s) for s in studies), key=lambda t: t.status)
+            return tasks if [t.status for t in tasks] == ["done", "leased"] else None
+
+        done, leased = wait_until(one_done_one_leased, timeout=60, every=0.05,
+                                  what="one study migrated and the next one leased")
+        worker.send_signal(signal.SIGKILL)
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+    assert leased.lease_owner is not None and leased.lease_owner.endswith(f":{worker.pid}")
+    assert worker.returncode == -signal.SIGKILL
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                             check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "migrated 1 studies this run" in resumed.stdout
+    after = {s.study_uid: task_of(store, s) for s in studies}
+    store.close()
+    assert [after[done.key].attempts, after[leased.key].attempts] == [1, 2]
+    for study in studies:
+        assert after[study.study_uid].status == "done"
+        assert archive_sop_uids(orthanc, study.study_uid) == loaded_uids(study)
 
 
 async def test_outside_its_time_window_the_source_waits_and_nothing_fails(
