@@ -66,6 +66,7 @@ from bridge.sync.service import SyncContext, open_sync
 from bridge.sync.signal import WorkSignal
 from bridge.sync.tasks_worker import TaskWorker
 from bridge.urls import PublicUrls
+from bridge.worklist.link import WORKLIST_LINK, StudyLinker
 from bridge.worklist.loader import load_worklist_mapping
 from bridge.worklist.mpps_store import MPPS_REPORT, MppsKeeper
 from bridge.worklist.orders import OrderBook
@@ -98,6 +99,8 @@ def follow_ups(settings: Settings) -> tuple[str, ...]:
         kinds.append(SHARE_PUBLISH)
     if settings.record.enabled:
         kinds.append(RECORD_MAP)
+    if settings.worklist.enabled and settings.worklist.link_studies:
+        kinds.append(WORKLIST_LINK)
     return tuple(kinds)
 
 
@@ -249,27 +252,33 @@ def worklist_service(wl: WorklistSettings, *, fhir: FhirClient,
                      store: StateStore | None = None) -> WorklistService:
     """The Modality Worklist SCP over the EHR's orders, read by a poller on ``fhir``
     (issue 17); with ``store``, the MPPS SCP on the same AE and its reports to the EHR
-    (``worklist.mpps`` tasks).  Its mapping file is validated here, at start-up."""
+    (``worklist.mpps`` tasks) and the links of synced studies to their orders
+    (``worklist.link``).  Its mapping file is validated here, at start-up."""
     mapping = load_worklist_mapping(wl.mapping_file)
     worklist = InMemoryWorklist()
+    book = OrderBook(mapping)
     poller = OrderPoller(
-        fhir=fhir, book=OrderBook(mapping), worklist=worklist,
+        fhir=fhir, book=book, worklist=worklist,
         query=OrderQuery(category=wl.order_category, page_size=wl.page_size,
                          overlap=wl.poll_overlap),
         window=Window(before=wl.window_days_before, after=wl.window_days_after,
                       timezone=mapping.timezone))
-    mpps = reporter = None
+    mpps = reporter = linker = None
     if store is not None and wl.mpps:
         mpps = MppsKeeper(store)
         progress = ProgressReporter(fhir=fhir, store=store, timezone=mapping.timezone,
                                     complete_order=wl.complete_order_on_mpps)
         reporter = TaskWorker(store, MPPS_REPORT, progress.handle, worker_id="worklist-mpps",
-                              idle=wl.mpps_report_idle)
+                              idle=wl.tasks_idle)
+    if store is not None and wl.link_studies:
+        linking = StudyLinker(fhir=fhir, mapping=mapping, book=book)
+        linker = TaskWorker(store, WORKLIST_LINK, linking.handle, worker_id="worklist-link",
+                            idle=wl.tasks_idle)
     scp = WorklistScp(source=worklist, ae_title=wl.ae_title,
                       calling_ae_titles=wl.calling_ae_titles, host=wl.host, port=wl.port,
                       mpps=mpps)
     return WorklistService(scp=scp, poller=poller, interval=wl.poll_interval,
-                           reporter=reporter)
+                           reporter=reporter, linker=linker)
 
 
 def migration_source(settings: Settings, name: str) -> LegacySourceSettings:

@@ -1,6 +1,7 @@
 """``imaging-bridge worklist``: the Modality Worklist built from the EHR's orders (issue 17).
 
-``worklist list`` reads the orders once and prints what the SCP would serve (and the
+``worklist mismatches`` lists the studies performed for an order of another patient
+(not linked).  ``worklist list`` reads the orders once and prints what the SCP would serve (and the
 orders refused, with the field at fault); ``worklist serve`` runs the SCP and its order
 poller alone, without the sync and the API (``serve`` runs them too when
 ``worklist.enabled``).
@@ -16,10 +17,17 @@ from typing import Annotated, Any
 import typer
 
 from bridge import assembly
-from bridge.cli_common import ConfigOpt, console, plain_console, settings_or_exit
+from bridge.cli_common import (
+    ConfigOpt,
+    console,
+    existing_store,
+    plain_console,
+    settings_or_exit,
+)
 from bridge.config import Settings
 from bridge.fhir.client import FhirClient
 from bridge.state import open_store
+from bridge.worklist.link import WORKLIST_LINK
 
 worklist_app = typer.Typer(no_args_is_help=True,
                            help="The Modality Worklist served from the EHR's orders.")
@@ -104,7 +112,41 @@ def serve_command(config: ConfigOpt = None) -> None:
     asyncio.run(_serve(settings))
 
 
+def mismatches_command(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Studies performed for an order of another patient: not linked to the order
+    (IHE Patient Information Reconciliation); ``worklist relink`` once corrected."""
+    settings = settings_or_exit(config)
+    with existing_store(settings) as store:
+        failed = store.tasks(WORKLIST_LINK, status="failed", limit=1000)
+    rows = [{"study": t.key, "reason": t.last_error or "", "since": t.updated_at.isoformat()}
+            for t in failed]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    for row in rows:
+        out.print(f"{row['study']}  {row['since']}  {row['reason']}", markup=False)
+    out.print(f"{len(rows)} studies not linked to their order", markup=False)
+
+
+def relink_command(
+    study: Annotated[str | None, typer.Argument(
+        metavar="ARCHIVE/STUDY_UID", help="one study (default: every mismatch)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Try the link of mismatched studies again (after the patient was reconciled); a
+    running serve picks them up."""
+    settings = settings_or_exit(config)
+    with existing_store(settings) as store:
+        n = store.retry_failed_tasks(WORKLIST_LINK, study)
+    out.print(f"{n} study links due again", markup=False)
+
+
 worklist_app.command("list")(list_command)
+worklist_app.command("relink")(relink_command)
+worklist_app.command("mismatches")(mismatches_command)
 worklist_app.command("serve")(serve_command)
 
 

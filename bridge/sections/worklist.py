@@ -57,8 +57,11 @@ class WorklistSettings(StrictModel):
     #: an MPPS COMPLETED also completes the order (ServiceRequest.status), which then
     #: leaves the worklist; DISCONTINUED never does
     complete_order_on_mpps: bool = True
-    #: seconds the MPPS report worker waits before looking for new steps again
-    mpps_report_idle: float = Field(default=1.0, gt=0, le=60)
+    #: link each study the sync writes to its order by the worklist's Study Instance UID
+    #: (task ``worklist.link``: ImagingStudy.basedOn, or listed as a patient mismatch)
+    link_studies: bool = True
+    #: seconds the worklist's task workers (MPPS reports, study links) wait when idle
+    tasks_idle: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("calling_ae_titles")
     @classmethod

@@ -82,6 +82,9 @@ class OrderBook:
     def __init__(self, mapping: WorklistMapping) -> None:
         self._mapping = mapping
         self._entries: dict[str, OrderEntry] = {}
+        #: Study Instance UID -> ServiceRequest id of every order scheduled since start,
+        #: kept after the order leaves (a study often arrives after its order completed)
+        self._by_study: dict[str, str] = {}
 
     def entries(self) -> list[OrderEntry]:
         return list(self._entries.values())
@@ -131,7 +134,13 @@ class OrderBook:
                 Refusal("ServiceRequest", "order-unreadable", f"{type(exc).__name__}: {exc}"))
             return "refused"
         self._entries[order_id] = OrderEntry(order_id, version, item, None)
+        self._by_study[str(item.StudyInstanceUID)] = order_id
         return "scheduled"
+
+    def order_of_study(self, study_uid: str) -> str | None:
+        """The ServiceRequest id whose worklist item gave ``study_uid`` (this process's
+        memory: orders scheduled since it started)."""
+        return self._by_study.get(study_uid)
 
     def refusals(self) -> Counter[str]:
         """Refused orders counted by the field at fault."""

@@ -31,6 +31,8 @@ class WorklistService:
     interval: float
     #: reports MPPS instances to the EHR (None: no MPPS SCP)
     reporter: TaskWorker | None = None
+    #: links synced studies to their orders (None: not enabled)
+    linker: TaskWorker | None = None
     name: str = "worklist"
 
     async def poll_once(self) -> None:
@@ -47,9 +49,9 @@ class WorklistService:
         await self.poll_once()
         await asyncio.to_thread(self.scp.start)
         logger.info("worklist SCP listening", extra={"port": self.scp.port})
-        reporter_stop = asyncio.Event()  # ours: the app's stop is not ours to set
-        reporting = asyncio.create_task(self.reporter.run(reporter_stop)) \
-            if self.reporter is not None else None
+        workers_stop = asyncio.Event()  # ours: the app's stop is not ours to set
+        workers = [asyncio.create_task(w.run(workers_stop))
+                   for w in (self.reporter, self.linker) if w is not None]
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -58,6 +60,5 @@ class WorklistService:
                     await self.poll_once()
         finally:
             await asyncio.to_thread(self.scp.stop)
-            if reporting is not None:
-                reporter_stop.set()
-                await reporting
+            workers_stop.set()
+            await asyncio.gather(*workers)
