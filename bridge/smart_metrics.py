@@ -22,6 +22,8 @@ REASONS: dict[str, str] = {
     "Not signed in": "not-signed-in",
     "Cannot open the viewer": "viewer-request-invalid",
     "Cannot open the study": "study-not-openable",
+    "Cannot open the report": "report-not-openable",  # issue 16: not a FHIR id, not the patient's
+    "Cannot open the document": "report-not-openable",  # no such presented form
     "The EHR did not answer": "ehr-fhir-unavailable",  # a FHIR read of the history failed
 }
 
@@ -30,7 +32,7 @@ SMART_APP_ERRORS = Counter(
     "SMART app error pages by reason (launch-refused, ehr-not-reachable, "
     "ehr-discovery-failed, ehr-not-supported, sign-in-failed, access-not-granted, "
     "session-expired, not-signed-in, viewer-request-invalid, study-not-openable, "
-    "ehr-fhir-unavailable, other) and HTTP status",
+    "report-not-openable, ehr-fhir-unavailable, other) and HTTP status",
     ["reason", "status"],
 )
 

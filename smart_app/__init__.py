@@ -23,6 +23,7 @@ from fastapi import APIRouter, FastAPI
 from bridge.urls import PublicUrls
 from smart_app.launch import LaunchError
 from smart_app.outside import OutsideLookup, outside_routes
+from smart_app.record_views import record_routes
 from smart_app.service import SmartApp
 from smart_app.viewer import DataSource, OhifFiles, find_dist, viewer_routes
 from smart_app.viewer_session import viewer_session_routes
@@ -62,6 +63,7 @@ def smart_routes(smart: SmartApp, *, sources: list[DataSource], viewer_session: 
     router = APIRouter(lifespan=lifespan)
     router.include_router(page_routes(files))
     router.include_router(viewer_session_routes())
+    router.include_router(record_routes())  # reports (issue 16)
     if outside is not None:
         router.include_router(outside_routes(outside))
     if files is not None:

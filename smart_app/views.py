@@ -27,6 +27,7 @@ from smart_app.history import (
 )
 from smart_app.launch import LaunchError
 from smart_app.raw_sites import add_raw_body_parts
+from smart_app.record import dose_period, record_of
 from smart_app.service import SmartApp
 from smart_app.sessions import Session
 from smart_app.viewer import OhifFiles
@@ -247,6 +248,7 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
             gateway: ImagingGateway | None = getattr(request.app.state, "gateway", None)
             if gateway is not None:  # the raw term where the EHR shows no body site
                 await add_raw_body_parts(gateway, patient, rows)
+            record = await record_of(session.data.get("scope"), reader, patient)  # issue 16
         except (LaunchError, FhirReadError) as exc:
             return error_page(exc)
         filters = Filters.of(request)
@@ -264,7 +266,8 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
                       shown=len(shown), filters=filters, all_modalities=all_modalities,
                       all_sites=all_sites, timeline=timeline(shown),
                       style_url=session.data.get("smart_style_url"), prefetch=prefetch,
-                      form_token=session.form_token)
+                      form_token=session.form_token, record=record,
+                      dose=dose_period(record, request.query_params))
 
     @router.get("/app/viewer")
     async def open_viewer(request: Request) -> Response:

@@ -146,6 +146,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "smart-app", "Open studies in OHIF with a fresh viewer token", "session"),
     ("GET", "/app/study/{fhir_id}"): Operation(
         "smart-app", "Open an ImagingStudy by FHIR id in OHIF", "session"),
+    ("GET", "/app/report/{fhir_id}"): Operation(
+        "smart-app", "One DiagnosticReport of the patient (HTML): status, impression, text",
+        "session"),
+    ("GET", "/app/report/{fhir_id}/form/{index}"): Operation(
+        "smart-app", "One presented form of a report (the PDF) as the EHR holds it",
+        "session"),
     ("GET", "/status"): Operation(
         "admin", "Sync status: counts, queue lanes, lag, last poll, real-time sources",
         "admin"),
