@@ -13,6 +13,7 @@ rest is written.
 from __future__ import annotations
 
 import base64
+import csv
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ from typing import Any
 import httpx
 import pytest
 from pydicom.dataset import Dataset
+from typer.testing import CliRunner
 
+from bridge.cli import app as cli_app
 from bridge.config import Settings
 from bridge.fhir.client import FhirClient
 from bridge.record.export import export_tables
@@ -160,6 +163,8 @@ def _versions(hapi: Any, locations: list[str]) -> dict[str, str]:
 @dataclass
 class Recorded:
     settings: Settings
+    #: the settings' file (for the CLI)
+    config: Path
     #: the first run's task result per study UID
     first: dict[str, dict[str, Any]]
 
@@ -167,10 +172,11 @@ class Recorded:
 @pytest.fixture(scope="module")
 async def recorded(stored: Stored, orthanc: Any, hapi: Any,
                    tmp_path_factory: pytest.TempPathFactory) -> Recorded:
-    settings = bridge_settings(orthanc, hapi, tmp_path_factory.mktemp("record"))
+    directory = tmp_path_factory.mktemp("record")
+    settings = bridge_settings(orthanc, hapi, directory)
     settings = settings.model_copy(update={"record": RecordSettings(enabled=True)})
     first = await _sync_and_record(settings, [stored.ct.study_uid, stored.cr.study_uid])
-    return Recorded(settings, first)
+    return Recorded(settings, directory / "bridge.yaml", first)
 
 
 async def test_reports_and_dose_are_written_once_linked_to_the_study(
@@ -275,3 +281,21 @@ async def test_the_export_answers_ct_studies_per_year_and_cumulative_dlp(
     [(dap,)] = db.execute("SELECT dap_total_gy_m2 FROM dose WHERE kind = 'summary' "
                           "AND patient = ?", [patients[1]]).fetchall()
     assert dap == pytest.approx(stored.cr_dose.dap_total_gy_m2)
+
+
+def test_the_export_command_writes_csv_without_pyarrow_asked(
+    stored: Stored, recorded: Recorded, hapi: Any, tmp_path: Path
+) -> None:
+    [study] = study_by_uid(hapi, stored.ct.study_uid)
+    result = CliRunner().invoke(cli_app, [
+        "export", "--out", str(tmp_path), "--patient", study["subject"]["reference"],
+        "--csv", "--config", str(recorded.config)])
+    assert result.exit_code == 0, result.output
+    assert "studies 1, series" in result.output
+    with (tmp_path / "dose.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["kind"] for r in rows) == ["event"] * len(stored.ct_dose.events) + [
+        "summary"]
+    [summary] = [r for r in rows if r["kind"] == "summary"]
+    assert float(summary["dlp_total_mgy_cm"]) == pytest.approx(stored.ct_dose.dlp_total_mgy_cm)
+    assert summary["study_id"] == study["id"]
