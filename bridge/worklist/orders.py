@@ -126,7 +126,8 @@ class OrderBook:
                              requester=included.get(requester) if requester else None)
         except OrderDataError as exc:
             self._entries[order_id] = OrderEntry(
-                order_id, version, None, Refusal(exc.field, exc.kind, str(exc)))
+                order_id, version, None,
+                Refusal(exc.field, exc.kind, str(exc).removeprefix(f"{exc.field}: ")))
             return "refused"
         except Exception as exc:  # an order the mapper did not foresee: listed, not fatal
             self._entries[order_id] = OrderEntry(

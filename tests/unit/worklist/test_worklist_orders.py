@@ -40,6 +40,7 @@ def test_a_refused_order_is_listed_with_the_field_at_fault_and_not_served() -> N
     entry = book.entry("sr-1")
     assert entry is not None and entry.item is None and entry.refusal is not None
     assert entry.refusal.field == "ServiceRequest.subject"
+    assert not entry.refusal.reason.startswith("ServiceRequest.subject")  # said once
     assert book.refusals() == {"ServiceRequest.subject": 1}
     assert book.items(first_day=dt.date(2026, 1, 1), last_day=dt.date(2027, 1, 1)) == []
 
