@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI
 
 from bridge import __version__, assembly
 from bridge.api.admin_auth import admin_guard, announce
+from bridge.api.docs import install_docs
 from bridge.api.openapi import document
 from bridge.api.routes import admin, jwks
 from bridge.api.security_headers import SecurityHeaders
@@ -99,7 +100,10 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
                     await task
                 await asyncio.gather(*realtime_tasks, *room_tasks, return_exceptions=True)
 
-    app = FastAPI(title="imaging-fhir-bridge", version=__version__, lifespan=lifespan)
+    # /docs from this origin (bridge.api.docs): FastAPI's page needs a CDN and inline script
+    app = FastAPI(title="imaging-fhir-bridge", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    install_docs(app)
     app.include_router(admin.health_router)
     app.include_router(jwks.router)
     app.include_router(notifications.router)
@@ -126,7 +130,9 @@ async def _run_room(room: assembly.RoomService, stop: asyncio.Event) -> None:
 
 def _admin_app(settings: Settings) -> FastAPI:
     """The admin listener's app: no lifespan of its own, the public one shares its state."""
-    app = FastAPI(title="imaging-fhir-bridge admin", version=__version__)
+    app = FastAPI(title="imaging-fhir-bridge admin", version=__version__, docs_url=None,
+                  redoc_url=None)
+    install_docs(app)
     app.include_router(admin.health_router)
     _middleware(app, settings)
     return app

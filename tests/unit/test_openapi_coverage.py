@@ -37,8 +37,7 @@ NOT_DOCUMENTED = {
     ("GET", "/viewer/{rel}"): "OHIF's static files",
     ("GET", "/openapi.json"): "the document itself",
     ("GET", "/docs"): "Swagger UI of the document",
-    ("GET", "/docs/oauth2-redirect"): "Swagger UI",
-    ("GET", "/redoc"): "ReDoc of the document",
+    ("GET", "/docs/swagger-initializer.js"): "Swagger UI's start-up script",
 }
 
 
