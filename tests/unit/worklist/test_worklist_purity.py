@@ -14,7 +14,7 @@ from bridge.worklist.scp import WorklistScp
 from bridge.worklist.source import InMemoryWorklist
 
 ROOM = Path(__file__).resolve().parents[3] / "bridge" / "worklist"
-PURE = ("errors", "model", "loader", "mapper", "keys", "matching", "index")
+PURE = ("errors", "model", "loader", "mapper", "keys", "matching", "index", "orders", "mpps")
 ALLOWED = {"bridge.errors"} | {f"bridge.worklist.{m}" for m in PURE}
 
 
