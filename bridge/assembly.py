@@ -321,7 +321,8 @@ def sharing_publisher(settings: Settings, *, sync: SyncContext,
     policy = load_sharing_policy(sharing.policy_file)
     bases = {a.name: urls.archive(a.name) for a in settings.archives}
     return open_publisher(readers=sync.archives, archives=settings.archives,
-                          registry=sharing.registry, policy=policy, retrieve_bases=bases)
+                          registry=sharing.registry, policy=policy, retrieve_bases=bases,
+                          register_patients=sharing.register_patients)
 
 
 def outside_imaging(settings: Settings) -> OutsideImaging | None:

@@ -29,6 +29,10 @@ class SharingSettings(StrictModel):
     #: the MHD Document Recipient/Responder (ITI-65, ITI-67, ITI-68): a FHIR R4 server that
     #: need not be the EHR's
     registry: FhirSettings | None = None
+    #: create the patient's affinity-domain Patient in the registry (that identifier only,
+    #: no demographics) when it has none; off: a publication waits until the network's
+    #: patient identity feed registered the patient
+    register_patients: bool = False
     #: studies published at once by the publication worker of ``serve``
     workers: int = Field(default=2, ge=1, le=32)
     #: publication tasks claimed per round

@@ -84,7 +84,8 @@ class DocumentRegistry(Protocol):
     @property
     def base_url(self) -> str: ...
 
-    async def patient(self, identifier: Mapping[str, str]) -> str: ...
+    async def patient(self, identifier: Mapping[str, str], *, create: bool = False
+                      ) -> str: ...
 
     async def current_manifests(self, patient: str, study_uid: str
                                 ) -> list[dict[str, Any]]: ...
@@ -179,6 +180,7 @@ class Publisher:
         policy: SharingPolicy,
         retrieve_bases: Mapping[str, str],
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        register_patients: bool = False,
     ) -> None:
         self._archives = archives
         self._stores = stores
@@ -187,6 +189,9 @@ class Publisher:
         #: archive name -> the public WADO-RS root consumers retrieve its studies from
         self._retrieve_bases = retrieve_bases
         self._clock = clock
+        #: create the affinity-domain Patient in the registry when it has none (a network
+        #: without a patient identity feed); else the publication waits for it
+        self._register_patients = register_patients
 
     async def handle(self, task: PublishTask) -> dict[str, Any]:
         """The TaskWorker's handler of ``share.publish``: publish and return the result."""
@@ -216,7 +221,8 @@ class Publisher:
         decision = decide(self._policy.policy, study, requested=requested)
         try:
             patient = await self._registry.patient(
-                affinity_identifier(self._policy.affinity_domain, study))
+                affinity_identifier(self._policy.affinity_domain, study),
+                create=decision.share and self._register_patients)
         except (IdentityUnmapped, PatientNotFound):
             if not decision.share:  # nothing of it can be in the registry
                 return Publication(False, decision.reason)

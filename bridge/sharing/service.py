@@ -36,6 +36,7 @@ async def open_publisher(
     registry: FhirSettings,
     policy: SharingPolicy,
     retrieve_bases: Mapping[str, str],
+    register_patients: bool = False,
 ) -> AsyncIterator[Publisher]:
     """A publisher over ``readers`` (the sync's archive clients), with a STOW-RS client
     of each of ``archives`` and a FhirClient of ``registry``, closed on exit."""
@@ -44,7 +45,8 @@ async def open_publisher(
                   for a in archives}
         fhir = await stack.enter_async_context(FhirClient(registry))
         yield Publisher(archives=readers, stores=stores, registry=SourceRegistry(fhir),
-                        policy=policy, retrieve_bases=retrieve_bases)
+                        policy=policy, retrieve_bases=retrieve_bases,
+                        register_patients=register_patients)
 
 
 def publication_worker(store: StateStore, publisher: Publisher, settings: SharingSettings,

@@ -19,7 +19,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bridge.errors import FhirRejected, PatientNotFound
+import httpx
+
+from bridge.errors import FhirBusy, FhirRejected, PatientNotFound
 from bridge.fhir.client import FhirClient
 from bridge.jsonbytes import loads
 from bridge.sharing.errors import RegistryRejected
@@ -68,10 +70,12 @@ class SourceRegistry:
         self.fhir = fhir
         self.base_url = fhir.base_url
 
-    async def patient(self, identifier: Mapping[str, str]) -> str:
+    async def patient(self, identifier: Mapping[str, str], *, create: bool = False) -> str:
         """``Patient/<id>`` of the affinity-domain patient ``identifier``; raises
         PatientNotFound while the registry has none (the message names the system only:
-        the identifier's value is the patient's)."""
+        the identifier's value is the patient's), unless ``create``: then a Patient with
+        that identifier alone (no demographics) is created, conditionally (R4 3.1.0.8
+        If-None-Exist), so two sources never make two."""
         params = {"identifier": f"{identifier['system']}|{identifier['value']}",
                   "_elements": "id"}
         resp = await self.fhir.request("GET", "Patient", params=params,
@@ -80,12 +84,30 @@ class SourceRegistry:
         bundle = loads(resp.content)
         ids = [str(e["resource"]["id"]) for e in bundle.get("entry") or []
                if (e.get("resource") or {}).get("resourceType") == "Patient"]
+        if not ids and create:
+            return await self._create_patient(identifier)
         if not ids:
             raise PatientNotFound(
                 "the document registry has no Patient with an identifier of the affinity "
                 f"domain's system {identifier['system']} for this study's patient yet (the "
                 "manifest's subject refers to it)")
         return f"Patient/{ids[0]}"
+
+    async def _create_patient(self, identifier: Mapping[str, str]) -> str:
+        query = f"identifier={identifier['system']}|{identifier['value']}"
+        resp = await self.fhir.request(
+            "POST", "Patient", interaction="mhd-source-patient-create",
+            json={"resourceType": "Patient", "identifier": [dict(identifier)]},
+            headers={"If-None-Exist": query, "Prefer": "return=minimal"})
+        # the Location (created) or Content-Location (found) names it: Patient/<id>/...
+        where = resp.headers.get("location") or resp.headers.get("content-location") or ""
+        parts = httpx.URL(where).path.split("/") if where else []
+        if "Patient" in parts and parts.index("Patient") + 1 < len(parts):
+            return f"Patient/{parts[parts.index('Patient') + 1]}"
+        body = loads(resp.content) if resp.content else {}
+        if body.get("resourceType") == "Patient" and body.get("id"):
+            return f"Patient/{body['id']}"
+        raise FhirBusy("the registry's answer to the Patient create names no Patient")
 
     async def current_manifests(self, patient: str, study_uid: str) -> list[JSON]:
         """Current KOS DocumentReferences of ``patient`` whose ``context.related`` names

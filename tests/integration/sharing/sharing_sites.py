@@ -48,7 +48,8 @@ def write_policy(path: Path, ns: Any, **policy: Any) -> Path:
 
 
 def site_a_settings(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, *,
-                    registry_url: str | None = None, **policy: Any) -> Settings:
+                    registry_url: str | None = None, register_patients: bool = False,
+                    **policy: Any) -> Settings:
     settings = bridge_settings(orthanc, hapi, tmp_path)
     settings.gateway = GatewaySettings(
         enabled=True, public_url=GATEWAY_A, viewer_token_secret="v" * 40,
@@ -58,7 +59,8 @@ def site_a_settings(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, *,
     settings.sharing = SharingSettings(
         enabled=True, registry=FhirSettings(base_url=registry_url or hapi.fhir_url),
         policy_file=write_policy(tmp_path / "sharing.yaml", ns, **policy),
-        backoff_base=0.05, backoff_max=0.2, max_attempts=2)
+        backoff_base=0.05, backoff_max=0.2, max_attempts=2,
+        register_patients=register_patients)
     return settings
 
 

@@ -25,6 +25,7 @@ from bridge.sharing.publish import ProvideOutcome, provide
 from tests.integration.sharing.sharing_sites import (
     GATEWAY_A,
     add_series,
+    affinity_system,
     document_ids,
     load_study,
     register_patient,
@@ -130,3 +131,26 @@ async def test_a_bundle_the_registry_refuses_is_a_dead_letter_naming_the_field(
     assert (task.last_error or "").startswith(
         "registry-rejected: the document registry refused the ITI-65 bundle at date: "
         "FHIR server answered 400"), task.last_error
+
+
+async def test_with_register_patients_the_registry_patient_is_created_once(
+        orthanc: Any, hapi: Any, ns: Any, tmp_path: Path) -> None:
+    study = load_study(orthanc, hapi, ns)  # its patient is not in the registry
+    settings = site_a_settings(orthanc, hapi, tmp_path, ns, register_patients=True)
+    task = await sync_and_publish(settings, study.study_uid)
+    assert task is not None and task.status == "done", task
+    assert task.result is not None and task.result["registered"]
+
+    identifier = {"system": affinity_system(ns, study.truth.patient_issuer),
+                  "value": study.truth.patient_id}
+    query = f"{identifier['system']}|{identifier['value']}"
+    found = httpx.get(f"{hapi.fhir_url}/Patient", params={"identifier": query},
+                      headers={"Cache-Control": "no-cache"}, timeout=60).json()
+    [patient] = [e["resource"] for e in found["entry"]]
+    assert patient["identifier"] == [identifier] and "name" not in patient
+    assert task.result["patient"] == f"Patient/{patient['id']}"
+    async with FhirClient(FhirSettings(base_url=hapi.fhir_url)) as fhir:
+        # the conditional create finds it rather than making a second one
+        again = await source_registry.SourceRegistry(fhir)._create_patient(identifier)
+    assert again == f"Patient/{patient['id']}"
+    assert document_ids(hapi, identifier, "current") == [task.result["document"].split("/")[1]]

@@ -62,8 +62,10 @@ class FakeRegistry:
         self.patients[key] = f"p{len(self.patients) + 1}"
         return f"Patient/{self.patients[key]}"
 
-    async def patient(self, identifier: Mapping[str, str]) -> str:
+    async def patient(self, identifier: Mapping[str, str], *, create: bool = False) -> str:
         found = self.patients.get(f"{identifier['system']}|{identifier['value']}")
+        if found is None and create:
+            return self.add_patient(identifier)
         if found is None:
             raise PatientNotFound("no such Patient in the registry")
         return f"Patient/{found}"

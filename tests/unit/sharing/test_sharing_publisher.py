@@ -50,7 +50,8 @@ def series(n: int, *, modality: str = "CT", count: int = 3) -> list[dict[str, An
 class Site:
     """Site A's archive, the registry (with the patient registered) and a publisher."""
 
-    def __init__(self, pol: SharingPolicy | None = None) -> None:
+    def __init__(self, pol: SharingPolicy | None = None, *,
+                 register_patients: bool = False) -> None:
         self.archive = FakeArchive({STUDY: series(1) + series(2)})
         self.registry = FakeRegistry()
         self.patient = self.registry.add_patient(AFFINITY)
@@ -58,7 +59,7 @@ class Site:
         self.publisher = Publisher(
             archives={"site-a": self.archive}, stores={"site-a": self.archive},
             registry=self.registry, policy=pol or policy(), retrieve_bases={"site-a": BASE},
-            clock=self.clock)
+            clock=self.clock, register_patients=register_patients)
 
     async def run(self, task: Task | None = None) -> dict[str, Any]:
         return await self.publisher.handle(task or Task(f"site-a/{STUDY}"))
@@ -173,6 +174,20 @@ async def test_a_patient_not_yet_in_the_registry_waits() -> None:
     with pytest.raises(PatientNotFound):
         await site.run()
     assert site.archive.stored == []
+
+
+async def test_registering_patients_creates_the_missing_one_only_for_a_shared_study(
+) -> None:
+    site = Site(policy(policy={"exclude_modalities": ["MG"]}), register_patients=True)
+    site.registry.patients.clear()
+    site.archive.studies[STUDY] += series(3, modality="MG")
+    assert (await site.run())["reason"] == "excluded-modality:MG"
+    assert site.registry.patients == {}  # nothing of an unshared study goes there
+
+    site.archive.studies[STUDY] = series(1)
+    result = await site.run()
+    assert result["registered"] and list(site.registry.patients) == [
+        f"{AFFINITY['system']}|{AFFINITY['value']}"]
 
 
 async def test_an_unmapped_issuer_fails_naming_the_tag_unless_not_shared() -> None:

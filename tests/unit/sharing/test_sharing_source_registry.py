@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -89,3 +90,22 @@ async def test_current_manifests_are_those_of_the_study_asked_without_the_search
     params = seen[0].url.params
     assert (params["subject"], params["status"]) == ("Patient/7", "current")
     assert seen[0].headers["cache-control"] == "no-cache"
+
+
+async def test_a_missing_patient_is_created_conditionally_when_asked() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "GET":
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
+        return httpx.Response(201, headers={
+            "Location": "http://registry.test/fhir/Patient/42/_history/1"})
+
+    assert await registry(handler).patient(IDENTIFIER, create=True) == "Patient/42"
+    search, create = seen
+    assert search.method == "GET"
+    assert create.method == "POST" and create.url.path == "/fhir/Patient"
+    assert create.headers["if-none-exist"] == "identifier=https://net.example.org/sid/a|MRN-1"
+    assert json.loads(create.content) == {"resourceType": "Patient",
+                                          "identifier": [IDENTIFIER]}
