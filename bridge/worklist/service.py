@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.errors import BridgeError
 from bridge.sync.tasks_worker import TaskWorker
@@ -34,6 +36,17 @@ class WorklistService:
     #: links synced studies to their orders (None: not enabled)
     linker: TaskWorker | None = None
     name: str = "worklist"
+
+    def status(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        """What ``/status`` can show of the worklist: the list's age (seconds since the
+        EHR last confirmed it; it keeps being served while the EHR is down), the last
+        poll error, and the counts of orders scheduled, served and refused by field."""
+        st = self.poller.status
+        now = now or dt.datetime.now(dt.UTC)
+        return {"age_seconds": st.age(now), "last_success": st.last_success.isoformat()
+                if st.last_success else None, "last_error": st.last_error,
+                "polls": st.polls, "failed_polls": st.failures, "scheduled": st.scheduled,
+                "served": st.served, "refused": dict(st.refused)}
 
     async def poll_once(self) -> None:
         """One poll whose failure is logged, not raised."""

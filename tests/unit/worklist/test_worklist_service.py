@@ -5,6 +5,7 @@ stops its SCP when asked."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -17,6 +18,7 @@ from bridge.errors import FhirBusy
 from bridge.sections.base import FhirSettings
 from bridge.sections.worklist import WorklistSettings
 from bridge.urls import PublicUrls
+from bridge.worklist.poller import PollStatus
 from bridge.worklist.scp import WorklistScp
 from bridge.worklist.service import WorklistService
 from bridge.worklist.source import InMemoryWorklist
@@ -58,6 +60,7 @@ class _Poller:
     def __init__(self, fail: bool) -> None:
         self.polls = 0
         self.fail = fail
+        self.status = PollStatus()
 
     async def poll(self) -> None:
         self.polls += 1
@@ -80,6 +83,19 @@ async def test_the_service_polls_until_stopped_and_a_failed_poll_does_not_end_it
     assert task.exception() is None
     with pytest.raises(RuntimeError, match="not started"):
         _ = scp.port
+
+
+def test_the_status_shows_the_lists_age_and_the_last_error() -> None:
+    poller = _Poller(False)
+    poller.status.last_success = dt.datetime(2026, 12, 8, 10, 0, tzinfo=dt.UTC)
+    poller.status.last_error = "FhirBusy: FHIR server unreachable"
+    poller.status.refused = {"ServiceRequest.subject": 2}
+    scp = WorklistScp(source=InMemoryWorklist(), ae_title="MWL", calling_ae_titles=["CT1"])
+    service = WorklistService(scp=scp, poller=cast(Any, poller), interval=1)
+    shown = service.status(dt.datetime(2026, 12, 8, 10, 5, tzinfo=dt.UTC))
+    assert shown["age_seconds"] == 300.0
+    assert shown["last_error"].startswith("FhirBusy")
+    assert shown["refused"] == {"ServiceRequest.subject": 2}
 
 
 def test_fhir_settings_are_the_only_remote_the_worklist_needs() -> None:
