@@ -22,6 +22,7 @@ from tests.integration.migration.legacy_servers import (
     CALLING_AE,
     ORTHANC_AE,
     ORTHANC_FIND_LIMIT,
+    RECEIVER_AE,
     STUDIES,
     LoadedLegacy,
     settings_for,
@@ -40,7 +41,13 @@ def dcmqrscp_legacy() -> Iterator[LoadedLegacy]:
 
 
 @pytest.fixture(scope="package")
-def orthanc_legacy() -> Iterator[LoadedLegacy]:
+def move_receiver_port() -> int:
+    """The port of the bridge's move receiver the legacy Orthanc knows (C-MOVE tests)."""
+    return free_port()
+
+
+@pytest.fixture(scope="package")
+def orthanc_legacy(move_receiver_port: int) -> Iterator[LoadedLegacy]:
     studies = list(generate_studies(STUDIES, seed=1502, profile="small", id_prefix="MIGO"))
     port = free_port()
     config = {
@@ -48,8 +55,9 @@ def orthanc_legacy() -> Iterator[LoadedLegacy]:
         "DicomPort": port,
         "DicomAet": ORTHANC_AE,
         "DicomCheckCalledAet": True,
-        # Orthanc answers C-FIND only to the modalities it knows
-        "DicomModalities": {"bridge": [CALLING_AE, "127.0.0.1", 104]},
+        # Orthanc answers C-FIND only to the modalities it knows, and moves only to them
+        "DicomModalities": {"bridge": [CALLING_AE, "127.0.0.1", 104],
+                            "receiver": [RECEIVER_AE, "127.0.0.1", move_receiver_port]},
         "LimitFindResults": ORTHANC_FIND_LIMIT,
     }
     with devstack.Orthanc(extra_config=config), tempfile.TemporaryDirectory() as tmp:

@@ -11,6 +11,8 @@ from samples.generator import GeneratedStudy
 
 CALLING_AE = "BRIDGE-MIG-TEST"
 ORTHANC_AE = "ORTHANC-LEGACY"
+#: the bridge's move receiver, as the legacy servers know it
+RECEIVER_AE = "BRIDGE-MV-TEST"
 #: Orthanc's LimitFindResults here: below the number of studies loaded, so that a query of
 #: the whole range is capped
 ORTHANC_FIND_LIMIT = 2

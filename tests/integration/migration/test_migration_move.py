@@ -36,11 +36,15 @@ from bridge.sections.migration import (
 )
 from bridge.state import open_store
 from samples.generator import GeneratedStudy, generate_studies
-from tests.integration.migration.legacy_servers import settings_for, write_files
+from tests.integration.migration.legacy_servers import (
+    RECEIVER_AE,
+    LoadedLegacy,
+    settings_for,
+    write_files,
+)
 from tests.support.ports import free_port
 
 ARCHIVE_AE = "ARCHIVE-DCM"
-RECEIVER_AE = "BRIDGE-MV-TEST"
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ async def migrate(source: LegacySourceSettings, migration: MigrationSettings,
                   archive: ArchiveSettings, studies: list[GeneratedStudy],
                   tmp_path: Path) -> dict[str, Any]:
     """Queue ``studies`` and drain the queue; each study's task."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
     kind = migration_kind(source.name)
     for study in studies:
@@ -124,6 +129,31 @@ async def test_studies_moved_through_the_bridge_are_stowed_and_verified(
         assert task.result is not None
         assert task.result["stored"] == task.result["instances"] == len(loaded_uids(study))
         assert archive_sop_uids(orthanc, study.study_uid) == loaded_uids(study)
+
+
+async def test_orthanc_as_legacy_moves_through_the_bridge_and_serves_c_get(
+        orthanc_legacy: LoadedLegacy, move_receiver_port: int, orthanc: Any,
+        tmp_path: Path) -> None:
+    # the second legacy implementation: Orthanc's DICOM server, the receiver in its
+    # DicomModalities
+    legacy = orthanc_legacy.settings
+    studies = list(generate_studies(3, seed=uuid.uuid4().int % 2**32, profile="small",
+                                    id_prefix="MIGN"))
+    store_files(write_files(studies, tmp_path), host=legacy.host, port=legacy.port,
+                called_ae=legacy.ae_title)
+    receiver = MoveReceiverSettings(ae_title=RECEIVER_AE, host="127.0.0.1",
+                                    port=move_receiver_port)
+    archive = archive_settings(orthanc)
+    for transfer, batch in (("c-move", studies[:2]), ("c-get", studies[2:])):
+        source = legacy.model_copy(update={"name": f"orthanc-{transfer}",
+                                           "transfer": transfer})
+        migration = MigrationSettings(sources=[source], spool_dir=tmp_path / "spool",
+                                      receiver=receiver)
+        tasks = await migrate(source, migration, archive, batch, tmp_path / transfer)
+        for study in batch:
+            task = tasks[study.study_uid]
+            assert task is not None and task.status == "done", (transfer, task)
+            assert archive_sop_uids(orthanc, study.study_uid) == loaded_uids(study)
 
 
 async def test_studies_moved_directly_to_the_archive_are_verified(
