@@ -10,9 +10,11 @@ the study synced, so the ImagingStudy it wrote is there when the task runs.  The
    reference, its ``subject`` (the patient) and ``basedOn`` (the orders) are what the
    resources point to;
 3. fetches each PDF's bytes by its BulkDataURI (:mod:`bridge.record.bulkdata`);
-4. maps with the pure mappings and writes every resource in one FHIR transaction of
-   conditional updates keyed on its identifier (SR SOP Instance UID, Irradiation Event UID):
-   a second run creates nothing, and the server keeps the version of an unchanged resource.
+4. maps with the pure mappings, leaves out its reports when the EHR holds its own report
+   of the study's order (``DiagnosticReport?based-on=``: found, not duplicated), and
+   writes every resource in one FHIR transaction of conditional updates keyed on its
+   identifier (SR SOP Instance UID, Irradiation Event UID): a second run creates nothing,
+   and the server keeps the version of an unchanged resource.
 
 The task's result keeps the written locations and the mapping warnings.  Errors follow the
 tree of :mod:`bridge.errors` (an outage waits, a refusal is dead-lettered).
@@ -40,6 +42,7 @@ from bridge.record.study import (
     map_study_record,
     record_instances,
     transaction,
+    without_reports,
 )
 from bridge.state.tasks import RECORD_MAP, task_key
 from bridge.sync.assemble import BRIDGE_TAG
@@ -113,6 +116,29 @@ async def study_context(fhir: FhirClient, study_uid: str) -> StudyContext | None
     return StudyContext({"reference": f"ImagingStudy/{study['id']}"},
                         {"reference": subject["reference"]},
                         [b for b in study.get("basedOn", []) or [] if isinstance(b, dict)])
+
+
+def _ours(report: Mapping[str, Any]) -> bool:
+    tags = (report.get("meta") or {}).get("tag", []) or []
+    return any(t.get("system") == BRIDGE_TAG["system"] for t in tags) or any(
+        i.get("system") == DICOM_UID_SYSTEM for i in report.get("identifier", []) or [])
+
+
+async def ehr_reports(fhir: FhirClient, context: StudyContext) -> list[str]:
+    """The EHR's own DiagnosticReports of the study's orders (``based-on``, R4
+    DiagnosticReport search): not ours (no bridge tag, no DICOM UID identifier) and not
+    entered in error, as ``DiagnosticReport/<id>``."""
+    orders = [str(b["reference"]) for b in context.based_on
+              if str(b.get("reference", "")).startswith("ServiceRequest/")]
+    if not orders:
+        return []
+    bundle = await fhir.search("DiagnosticReport", [("based-on", ",".join(orders)),
+                                                     ("_elements", "identifier,status")])
+    found = [e["resource"] for e in bundle.get("entry", []) or []
+             if isinstance(e.get("resource"), dict)
+             and (e.get("search") or {}).get("mode", "match") == "match"]
+    return [f"DiagnosticReport/{r['id']}" for r in found
+            if not _ours(r) and r.get("status") != "entered-in-error"]
 
 
 def _written(body: Mapping[str, Any]) -> list[str]:
@@ -196,6 +222,8 @@ class RecordHandler:
                                   documents=documents, rules=self.rules)
         if unread:
             mapped = RecordResult(mapped.resources, (*unread, *mapped.warnings))
+        if any(i.kind is not RecordKind.DOSE for i in instances):
+            mapped = without_reports(mapped, await ehr_reports(self.fhir, context))
         return instances, context, mapped
 
     async def record(self, archive: str, study_uid: str) -> RecordOutcome:

@@ -26,6 +26,8 @@ WARNING_CODES: dict[str, str] = {
     "not-written": "a resource without identifier cannot be written idempotently; left out",
     "duplicate-identifier": "a second resource with an identifier already mapped in the "
                             "study (an event in two dose SRs); left out",
+    "report-in-ehr": "the EHR already holds a report for the study's order; the archive's "
+                     "report is not written beside it",
     "document-unreadable": "an encapsulated document's BulkDataURI could not be read (or "
                            "points outside the archive); no presentedForm",
 }

@@ -27,7 +27,7 @@ from bridge.record.rules import DoseRules
 
 __all__ = ["DOSE_SR_CLASSES", "ENCAPSULATED_PDF", "REPORT_SR_CLASSES", "RecordInstance",
            "RecordKind", "document_uri", "identifier_query", "map_study_record", "record_instances",
-           "transaction"]
+           "transaction", "without_reports"]
 
 #: SR Storage SOP Classes read as reports (PS3.4 B.5): Basic Text, Enhanced,
 #: Comprehensive, Comprehensive 3D, Extensible SR
@@ -156,6 +156,26 @@ def map_study_record(
                 seen.add(key)
                 resources.append(resource)
     return RecordResult(tuple(resources), tuple(warnings))
+
+
+def without_reports(result: RecordResult, ehr_reports: Sequence[str]) -> RecordResult:
+    """``result`` without its DiagnosticReports, each left out with a ``report-in-ehr``
+    warning naming ``ehr_reports`` (the EHR's own reports of the study's orders): the
+    issue's "reports that already live in the EHR are found, not duplicated".  The dose
+    Observations stay."""
+    if not ehr_reports:
+        return result
+    kept: list[JSON] = []
+    warnings = list(result.warnings)
+    for resource in result.resources:
+        if resource["resourceType"] != "DiagnosticReport":
+            kept.append(resource)
+            continue
+        key = _identifier_key(resource)
+        warnings.append(RecordWarning(
+            "report-in-ehr", f"DiagnosticReport {key[2] if key else '?'}",
+            f"the EHR holds {', '.join(ehr_reports)} for the study's order"))
+    return RecordResult(tuple(kept), tuple(warnings))
 
 
 def identifier_query(system: str, value: str) -> str:

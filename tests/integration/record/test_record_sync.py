@@ -64,6 +64,9 @@ class Stored:
     report: ReportTruth
     pdf: bytes
     pdf_uid: str
+    #: the radiograph's text SR, and the report the EHR holds for its order
+    cr_report_uid: str
+    ehr_report: str
 
 
 def _bad_dap(ds: Dataset) -> None:
@@ -104,10 +107,30 @@ def stored(orthanc: Any, hapi: Any) -> Stored:
     report_ds, report = text_report_sr(ct.truth, seed=3, verified=True)
     pdf_ds, _, pdf = pdf_report(ct.truth, seed=3)
     _bad_dap(cr_made[0])
+    # the radiograph's report lives in the EHR already (the RIS's), so the archive's copy
+    # (a text SR) must not be written beside it
+    cr_report_ds, cr_report = text_report_sr(cr.truth, seed=3)
     _store(orthanc, [ct_made[0], report_ds, pdf_ds], ct)
-    _store(orthanc, [cr_made[0]], cr)
+    _store(orthanc, [cr_made[0], cr_report_ds], cr)
     seed_ehr([ct.truth, cr.truth], fhir_url=hapi.fhir_url)
-    return Stored(ct, cr, ct_made[1], cr_made[1], report, pdf, str(pdf_ds.SOPInstanceUID))
+    ehr_report = _ehr_report(hapi, cr)
+    return Stored(ct, cr, ct_made[1], cr_made[1], report, pdf, str(pdf_ds.SOPInstanceUID),
+                  cr_report.sop_uid, ehr_report)
+
+
+def _ehr_report(hapi: Any, study: GeneratedStudy) -> str:
+    """A DiagnosticReport of the EHR's own for the study's order; its reference."""
+    truth = study.truth
+    [order] = fhir_search(hapi, "ServiceRequest", {
+        "identifier": f"{truth.accession_system}|{truth.accession_number}"})
+    report = {"resourceType": "DiagnosticReport", "status": "final",
+              "basedOn": [{"reference": f"ServiceRequest/{order['id']}"}],
+              "subject": order["subject"], "code": {"text": "XR report (RIS)"},
+              "conclusion": "Written in the RIS."}
+    resp = httpx.post(f"{hapi.fhir_url}/DiagnosticReport", json=report, timeout=60,
+                      headers={"Content-Type": "application/fhir+json"})
+    assert resp.status_code == 201, resp.text
+    return f"DiagnosticReport/{resp.json()['id']}"
 
 
 async def _sync_and_record(settings: Settings, uids: list[str], *, again: bool = False
@@ -220,8 +243,13 @@ async def test_reports_and_dose_are_written_once_linked_to_the_study(
     # a study without a time zone has no instant to give DiagnosticReport.issued
     assert {w["code"] for w in first[ct_uid]["warnings"]} <= {"issued-unknown"}
 
+    # the radiograph's report lives in the EHR: found, the SR's not written beside it
+    [in_ehr] = [w for w in first[cr_uid]["warnings"] if w["code"] == "report-in-ehr"]
+    assert stored.ehr_report in in_ehr["message"]
+    assert fhir_search(hapi, "DiagnosticReport", {
+        "identifier": f"urn:dicom:uid|urn:oid:{stored.cr_report_uid}"}) == []
     # the radiography dose SR's bad item is left out with a warning, the rest is written
-    [cr_warning] = first[cr_uid]["warnings"]
+    [cr_warning] = [w for w in first[cr_uid]["warnings"] if w["code"] != "report-in-ehr"]
     assert cr_warning["code"] == "dose-unit-missing"
     assert "(DCM,122130)" in cr_warning["item"]
     bad_event = stored.cr_dose.events[0]

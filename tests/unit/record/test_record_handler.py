@@ -42,6 +42,8 @@ class Servers:
         self.pdf = pdf
         self.requests: list[httpx.Request] = []
         self.posted: list[JSON] = []
+        #: what ``DiagnosticReport?based-on=`` finds (the EHR's own reports)
+        self.ehr_reports: list[JSON] = []
 
     def archive(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -61,6 +63,10 @@ class Servers:
             entries = [{"resource": self.study, "search": {"mode": "match"}}] \
                 if self.study else []
             return httpx.Response(200, json={"resourceType": "Bundle", "entry": entries})
+        if request.method == "GET" and request.url.path.endswith("/DiagnosticReport"):
+            assert request.url.params["based-on"] == "ServiceRequest/sr-1"
+            return httpx.Response(200, json={"resourceType": "Bundle", "entry": [
+                {"resource": r, "search": {"mode": "match"}} for r in self.ehr_reports]})
         if request.method == "POST":
             bundle = json.loads(request.content)
             self.posted.append(bundle)
@@ -118,6 +124,26 @@ async def test_the_study_record_is_written_in_one_transaction_of_conditional_upd
     # the ImagingStudy was looked up by the study's DICOM identifier
     [search] = [r for r in servers.requests if r.url.path.endswith("/ImagingStudy")]
     assert unquote(str(search.url)).count(f"urn:dicom:uid|urn:oid:{uid}") == 1
+
+
+async def test_a_report_the_ehr_holds_for_the_order_is_not_duplicated() -> None:
+    instances, uid, pdf = _record_study(f"{ARCHIVE}/studies/x/bulk/00420011")
+    servers = Servers(instances, pdf=pdf)
+    ours = {"resourceType": "DiagnosticReport", "id": "ours", "status": "final",
+            "identifier": [{"system": "urn:dicom:uid", "value": "urn:oid:1.2"}]}
+    servers.ehr_reports = [ours]  # our own from an earlier run: not the EHR's
+    await _handler(servers).record("pacs", uid)
+    assert sum(e["resource"]["resourceType"] == "DiagnosticReport"
+               for e in servers.posted[0]["entry"]) == 2
+    servers.posted.clear()
+    servers.ehr_reports = [ours, {"resourceType": "DiagnosticReport", "id": "ris-7",
+                                  "status": "final"}]
+    result = (await _handler(servers).record("pacs", uid)).to_json()
+    [bundle] = servers.posted
+    assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {"Observation"}
+    warnings = [w for w in result["warnings"] if w["code"] == "report-in-ehr"]
+    assert len(warnings) == 2
+    assert all("DiagnosticReport/ris-7" in w["message"] for w in warnings)
 
 
 async def test_a_study_without_reports_or_dose_asks_nothing_of_the_fhir_server() -> None:
