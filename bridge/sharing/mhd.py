@@ -275,6 +275,15 @@ def supersede_entry(old: JSON) -> JSON:
     return {"resource": resource, "request": request}
 
 
+def reinstate_entry(old: JSON) -> JSON:
+    """A transaction entry making the stored DocumentReference ``old`` current again (XDS
+    DocumentEntry status Deprecated -> Approved, ITI TF-2 3.57 Update Document Set), under
+    If-Match like :func:`supersede_entry`."""
+    entry = supersede_entry(old)
+    entry["resource"]["status"] = "current"
+    return entry
+
+
 def replace_bundle(bundle: JSON, old: JSON) -> JSON:
     """``bundle`` (from :func:`provide_bundle`) as a replacement of the stored
     DocumentReference ``old``: the new one ``relatesTo`` replaces it, and the same

@@ -12,7 +12,8 @@ follow-up of every synced study, or by ``imaging-bridge sharing publish``) runs
    (:mod:`bridge.sharing.source_registry`);
 4. builds the KOS (:mod:`bridge.sharing.kos`): when a current manifest already has its
    SOP Instance UID (the same content), nothing is written: a retry, or a sync of a study
-   whose only change was its manifest series, ends here;
+   whose only change was its manifest series, ends here; when a superseded one has it
+   (the study is back to an earlier content), that one is made current again;
 5. stores the KOS in the study's archive (STOW-RS, PS3.18 10.5), then registers it (ITI-65,
    :mod:`bridge.sharing.mhd`), replacing the current manifest(s) of the study (XDS RPLC:
    ``relatesTo`` replaces, the old one superseded in the same transaction).
@@ -91,6 +92,11 @@ class DocumentRegistry(Protocol):
                                 ) -> list[dict[str, Any]]: ...
 
     async def deprecate(self, documents: Sequence[dict[str, Any]]) -> None: ...
+
+    async def registered(self, manifest_uid: str) -> dict[str, Any] | None: ...
+
+    async def reinstate(self, document: dict[str, Any],
+                        current: Sequence[dict[str, Any]]) -> None: ...
 
     async def provide(self, bundle: dict[str, Any]) -> ProvideOutcome: ...
 
@@ -247,6 +253,15 @@ class Publisher:
         if same:  # registered already: a retry, or only the manifest series changed
             return Publication(True, decision.reason, uid, f"DocumentReference/{same[0]['id']}",
                                patient, instances=refs)
+        superseded = tuple(f"DocumentReference/{d['id']}" for d in current)
+        known = await self._registry.registered(uid)
+        if known is not None and known.get("status") != "current":
+            # registered, superseded since, and the study is back to that content (an
+            # added series deleted again): the same masterIdentifier cannot be registered
+            # twice, so that document is made current again
+            await self._registry.reinstate(known, current)
+            return Publication(True, decision.reason, uid, f"DocumentReference/{known['id']}",
+                               patient, superseded=superseded, instances=refs)
         earlier = stored_created(instances, uid)
         if earlier is not None and earlier != created:  # an earlier attempt stored it
             manifest = manifest_json(instances, policy=self._policy, wado_rs_base=base,
@@ -262,9 +277,7 @@ class Publisher:
         outcome = await self._registry.provide(bundle)
         document = "/".join(outcome.document_reference.split("/")[:2])
         return Publication(True, decision.reason, uid, document, patient,
-                           registered=outcome.created,
-                           superseded=tuple(f"DocumentReference/{d['id']}" for d in current),
-                           instances=refs)
+                           registered=outcome.created, superseded=superseded, instances=refs)
 
     async def _withdrawn(self, reason: str, patient: str,
                          current: Sequence[dict[str, Any]]) -> Publication:

@@ -26,7 +26,13 @@ from bridge.fhir.client import FhirClient
 from bridge.jsonbytes import loads
 from bridge.sharing.errors import RegistryRejected
 from bridge.sharing.kos import KOS_SOP_CLASS
-from bridge.sharing.mhd import DCMUID, DICOM_UID_SYSTEM, supersede_entry
+from bridge.sharing.mhd import (
+    DCMUID,
+    DICOM_UID_SYSTEM,
+    master_identifier,
+    reinstate_entry,
+    supersede_entry,
+)
 from bridge.sharing.publish import ProvideOutcome, provide
 
 JSON = dict[str, Any]
@@ -123,6 +129,25 @@ class SourceRegistry:
         return [r for e in loads(resp.content).get("entry") or []
                 if (r := e.get("resource") or {}).get("resourceType") == "DocumentReference"
                 and wanted in _related_study(r)]
+
+    async def registered(self, manifest_uid: str) -> JSON | None:
+        """The DocumentReference registered for the manifest ``manifest_uid`` (its
+        masterIdentifier; R4's ``identifier`` search covers it), whatever its status."""
+        master = master_identifier(manifest_uid)
+        resp = await self.fhir.request(
+            "GET", "DocumentReference", interaction="mhd-source-find",
+            params={"identifier": f"{master['system']}|{master['value']}"},
+            headers={"Cache-Control": "no-cache"})
+        found = [r for e in loads(resp.content).get("entry") or []
+                 if (r := e.get("resource") or {}).get("resourceType") == "DocumentReference"]
+        return found[0] if found else None
+
+    async def reinstate(self, document: JSON, current: Sequence[JSON]) -> None:
+        """Make ``document`` current again and ``current`` superseded, in one transaction
+        (the study is back to the content ``document`` describes)."""
+        bundle = {"resourceType": "Bundle", "type": "transaction",
+                  "entry": [reinstate_entry(document), *map(supersede_entry, current)]}
+        await self.fhir.request("POST", "", json=bundle, interaction="mhd-reinstate")
 
     async def deprecate(self, documents: Sequence[JSON]) -> None:
         """Mark ``documents`` superseded in one transaction (XDS Deprecated), each

@@ -114,9 +114,9 @@ def _status(task: Task | None) -> str | None:
     return task.status if task is not None else None
 
 
-def add_series(orthanc: Any, study: GeneratedStudy) -> str:
+def add_series(orthanc: Any, study: GeneratedStudy) -> tuple[str, str]:
     """STOW a new series (one instance, a copy of the study's first with new UIDs) into
-    the study at site A; its SOP Instance UID."""
+    the study at site A; its Series and SOP Instance UIDs."""
     ds = pydicom.dcmread(io.BytesIO(next(iter(study.part10()))))
     ds.SeriesInstanceUID = f"2.25.{uuid.uuid4().int}"
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"2.25.{uuid.uuid4().int}"
@@ -132,7 +132,18 @@ def add_series(orthanc: Any, study: GeneratedStudy) -> str:
                                           f"boundary={boundary}",
                           "Accept": "application/dicom+json"})
     resp.raise_for_status()
-    return str(ds.SOPInstanceUID)
+    return str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+
+
+def delete_series(orthanc: Any, series_uid: str) -> None:
+    """Delete one series from site A's Orthanc (its REST API: /tools/lookup, DELETE)."""
+    auth = (orthanc.username, orthanc.password)
+    found = httpx.post(f"{orthanc.base_url}/tools/lookup", content=series_uid, auth=auth,
+                       timeout=60)
+    found.raise_for_status()
+    [series] = [f["ID"] for f in found.json() if f["Type"] == "Series"]
+    httpx.delete(f"{orthanc.base_url}/series/{series}", auth=auth,
+                 timeout=60).raise_for_status()
 
 
 def study_references(orthanc: Any, study_uid: str, *, skip_modality: str = "KO"

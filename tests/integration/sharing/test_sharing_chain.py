@@ -26,6 +26,7 @@ from tests.integration.sharing.sharing_sites import (
     GATEWAY_A,
     add_series,
     affinity_system,
+    delete_series,
     document_ids,
     load_study,
     register_patient,
@@ -66,7 +67,7 @@ async def test_a_synced_study_is_published_found_by_site_b_and_replaced_by_a_new
         f"{GATEWAY_A}/studies/{study.study_uid}"}
 
     # a new series at site A: the next sync's follow-up republishes, superseding
-    new_sop = add_series(orthanc, study)
+    new_series, new_sop = add_series(orthanc, study)
     again = await sync_and_publish(settings, study.study_uid)
     assert again is not None and again.status == "done" and again.result is not None
     assert again.result["superseded"] == [task.result["document"]]
@@ -75,6 +76,17 @@ async def test_a_synced_study_is_published_found_by_site_b_and_replaced_by_a_new
     assert new_sop in {ref[2] for ref in manifest2.references()}
     assert set(manifest2.references()) == study_references(orthanc, study.study_uid)
     assert document_ids(hapi, identifier, "superseded") == [document.id]
+
+    # the new series deleted again: the first manifest describes the study again, and it
+    # is made current again (its masterIdentifier cannot be registered a second time)
+    delete_series(orthanc, new_series)
+    back = await sync_and_publish(settings, study.study_uid)
+    assert back is not None and back.status == "done" and back.result is not None
+    assert back.result["document"] == task.result["document"]
+    again_first, manifest3 = await site_b_reads(hapi, identifier)
+    assert again_first.id == document.id
+    assert set(manifest3.references()) == set(manifest.references())
+    assert document_ids(hapi, identifier, "superseded") == [replaced.id]
 
 
 async def test_an_excluded_modality_publishes_nothing(

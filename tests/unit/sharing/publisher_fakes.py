@@ -82,6 +82,16 @@ class FakeRegistry:
         for d in documents:
             self.documents[d["id"]] = {**self.documents[d["id"]], "status": "superseded"}
 
+    async def registered(self, manifest_uid: str) -> JSON | None:
+        master = {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{manifest_uid}"}
+        return next((dict(d) for d in self.documents.values()
+                     if d["masterIdentifier"] == master), None)
+
+    async def reinstate(self, document: JSON, current: Sequence[JSON]) -> None:
+        await self.deprecate(current)
+        self.documents[document["id"]] = {**self.documents[document["id"]],
+                                          "status": "current"}
+
     async def provide(self, bundle: JSON) -> ProvideOutcome:
         if self.failures:
             raise self.failures.pop(0)

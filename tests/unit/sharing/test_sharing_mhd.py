@@ -16,7 +16,12 @@ from fhirclient.models.bundle import Bundle as FcBundle
 
 from bridge.sharing.errors import IdentityUnmapped
 from bridge.sharing.kos import manifest_part10
-from bridge.sharing.mhd import document_entry, replace_bundle, supersede_entry
+from bridge.sharing.mhd import (
+    document_entry,
+    reinstate_entry,
+    replace_bundle,
+    supersede_entry,
+)
 from tests.unit.sharing.kos_cases import generated, kos_json, manifest_of, read_golden
 from tests.unit.sharing.mhd_cases import ACCESSION, REGISTRY, bundle_of
 from tests.unit.sharing.sharing_helpers import instance, policy
@@ -151,3 +156,12 @@ def test_the_author_is_the_sites_name_when_the_policy_gives_one() -> None:
     assert doc["author"] == [{"display": "Hospital A imaging (example)"}]
     nameless = policy(source={"name": None})
     assert "author" not in by_type(bundle_of(policy=nameless), "DocumentReference")["resource"]
+
+
+def test_a_superseded_document_is_made_current_again_under_its_version() -> None:
+    old = {"resourceType": "DocumentReference", "id": "d1", "status": "superseded",
+           "meta": {"versionId": "3"}}
+    entry = reinstate_entry(old)
+    assert entry["resource"]["status"] == "current" and old["status"] == "superseded"
+    assert entry["request"] == {"method": "PUT", "url": "DocumentReference/d1",
+                                "ifMatch": 'W/"3"'}

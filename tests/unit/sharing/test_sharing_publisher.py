@@ -133,6 +133,23 @@ async def test_a_new_series_replaces_the_manifest_and_supersedes_the_old_one() -
     assert len(referenced(site.manifest(current["id"]))) == 9  # not the first manifest
 
 
+async def test_a_study_back_to_an_earlier_content_makes_that_manifest_current_again(
+) -> None:
+    site = Site()
+    first = await site.run()
+    site.archive.studies[STUDY] += series(3)
+    second = await site.run()
+    site.archive.studies[STUDY] = [ds for ds in site.archive.studies[STUDY]
+                                   if ds["0020000E"]["Value"][0] != f"{STUDY}.3"]
+    third = await site.run()  # the added series was deleted again
+
+    assert third["manifest_uid"] == first["manifest_uid"]
+    assert third["document"] == first["document"] and third["superseded"] == [
+        second["document"]]
+    assert [d["id"] for d in site.registry.current()] == [doc_id(first)]
+    assert len(site.registry.provided) == 2  # nothing registered twice
+
+
 async def test_an_excluded_modality_publishes_nothing() -> None:
     site = Site(policy(policy={"exclude_modalities": ["MG"]}))
     site.archive.studies[STUDY] += series(3, modality="MG")
