@@ -8,7 +8,7 @@ patient is not linked and is listed as a mismatch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,12 +30,6 @@ if TYPE_CHECKING:
     from tests.integration.conftest import Namespace
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def fhir(hapi: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=hapi.fhir_url, timeout=30) as client:
-        yield client
 
 
 @dataclass

@@ -12,7 +12,7 @@ import copy
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -34,12 +34,6 @@ if TYPE_CHECKING:
     from tests.integration.conftest import Namespace
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def fhir(hapi: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=hapi.fhir_url, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture

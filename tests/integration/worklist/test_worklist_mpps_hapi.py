@@ -5,7 +5,6 @@ an open step survives a restart (the state store); invalid N-SETs get their DIMS
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +26,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 NO_CACHE = {**ehr.FHIR_JSON, "Cache-Control": "no-cache"}
-
-
-@pytest.fixture
-def fhir(hapi: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=hapi.fhir_url, timeout=30) as client:
-        yield client
 
 
 def _procedures(fhir: httpx.Client, order_id: str) -> list[dict[str, Any]]:

@@ -30,12 +30,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def fhir(hapi: Any) -> Any:
-    with httpx.Client(base_url=hapi.fhir_url, timeout=30) as client:
-        yield client
-
-
 def _set_status(fhir: httpx.Client, order: dict[str, Any], status: str) -> None:
     changed = {**order, "status": status}
     changed.pop("meta", None)
