@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset
 from typer.testing import CliRunner
 
 from bridge.cli import app as cli_app
+from bridge.cli_record import _preview_study
 from bridge.config import Settings
 from bridge.fhir.client import FhirClient
 from bridge.record.export import export_tables
@@ -262,6 +263,11 @@ async def test_reports_and_dose_are_written_once_linked_to_the_study(
         other = _by_identifier(hapi, "Observation", event.event_uid)
         assert _components(other)["122130"]["valueQuantity"]["value"] == pytest.approx(
             event.dap_gy_m2)
+
+    # the preview of the synced study reads the same and writes nothing
+    preview = await _preview_study(settings, ARCHIVE, ct_uid)
+    assert len(preview["resources"]) == len(first[ct_uid]["written"])
+    assert {i["kind"] for i in preview["instances"]} == {"report", "dose", "pdf"}
 
     # again: the same resources, not one new version
     before = _versions(hapi, first[ct_uid]["written"] + first[cr_uid]["written"])
