@@ -8,15 +8,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bridge.record.report import report_status
-from samples.generator import generate_studies, write_part10
-from samples.rdsr import dose_sr
-from samples.report_sr import text_report_sr
+from samples.generator import generate_studies
+from samples.load import load_studies
+from samples.records import load_records
 from samples.seed_ehr import seed_ehr
-from samples.sr_content import part10
 from tests.integration.serve_helpers import ServeProcess, serve_config
 from tests.integration.sync_helpers import fhir_search
 from tests.support.waits import wait_until
@@ -30,13 +28,13 @@ def test_serve_writes_a_synced_studys_report_and_dose_through_its_record_room(
     study = next(s for s in generate_studies(400, seed=16, profile="small",
                                              id_prefix=uuid.uuid4().hex[:6].upper())
                  if "CT" in s.truth.modalities)
-    made = dose_sr(study.truth, seed=5)
-    assert made is not None
-    report, truth = text_report_sr(study.truth, seed=5)
-    with httpx.Client(auth=orthanc.auth, timeout=60) as client:
-        for data in [*(write_part10(ds) for ds in study.instances()), part10(made[0]),
-                     part10(report)]:
-            assert client.post(f"{orthanc.base_url}/instances", content=data).is_success
+    stored = load_studies([study], url=orthanc.dicomweb_url, username=orthanc.username,
+                          password=orthanc.password)
+    assert stored.failed_studies == 0, stored.errors
+    # the report and dose SR by STOW-RS, as samples.records loads them for a demo
+    [records] = load_records([study], url=orthanc.dicomweb_url, username=orthanc.username,
+                             password=orthanc.password, seed=5).studies
+    assert records.dose is not None
     seed_ehr([study.truth], fhir_url=hapi.fhir_url)
     config = serve_config(orthanc, hapi, tmp_path, ns,
                           record={"enabled": True, "poll_interval": 60.0})  # woken, or late
@@ -46,8 +44,10 @@ def test_serve_writes_a_synced_studys_report_and_dose_through_its_record_room(
         return fhir_search(hapi, resource_type, {"identifier": f"urn:dicom:uid|urn:oid:{uid}"})
 
     with ServeProcess(config, tmp_path) as serve:
-        [diagnostic] = wait_until(lambda: written("DiagnosticReport", truth.sop_uid),
+        [diagnostic] = wait_until(lambda: written("DiagnosticReport", records.report.sop_uid),
                                   timeout=45, what=f"the report written ({serve.log})")
+    truth = records.report
     assert diagnostic["status"] == report_status(truth.completion, truth.verification)
-    [summary] = written("Observation", made[1].sop_uid)
+    assert diagnostic["conclusion"] == truth.impression
+    [summary] = written("Observation", records.dose.sop_uid)
     assert summary["partOf"] == diagnostic["imagingStudy"]

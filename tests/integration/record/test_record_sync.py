@@ -1,13 +1,14 @@
 """A study's reports and dose SRs through the real sync into the real EHR (issue 16).
 
 A generated CT study with its X-Ray Radiation Dose SR, a Basic Text SR report and an
-Encapsulated PDF report, and a radiography study whose dose SR has one bad item, are stored
-in the shared Orthanc by STOW-RS and synced; the ``record.map`` follow-up then writes, in
-the shared HAPI, the DiagnosticReports (status from the flags, conclusion, the PDF's bytes)
-and the dose summary and event Observations (values and UCUM units as the SR says), all
-pointing to the ImagingStudy the sync wrote and its patient.  Running the follow-up again
-changes nothing (every version stays), and the bad item is left out with a warning while the
-rest is written.
+Encapsulated PDF report, and a radiography study whose dose SR has one bad item (and whose
+report the EHR already holds), are stored in the shared Orthanc by STOW-RS and synced; the
+``record.map`` follow-up then writes, in the shared HAPI, the DiagnosticReports (status from
+the flags, conclusion, the PDF's bytes) and the dose summary and event Observations (values
+and UCUM units as the SR says), all pointing to the ImagingStudy the sync wrote and its
+patient.  Running the follow-up again changes nothing (every version stays), the bad item is
+left out with a warning while the rest is written, and the radiograph's text SR is not
+written beside the EHR's report.  The export of those patients answers the example queries.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from bridge.record.rules import load_dose_rules, read_dose_rules
 from bridge.record.service import record_worker
 from bridge.sections.record import RecordSettings
 from bridge.state.tasks import RECORD_MAP, task_key
-from samples.generator import GeneratedStudy, generate_studies, write_part10
+from samples.generator import GeneratedStudy, generate_studies
+from samples.load import load_studies
 from samples.rdsr import DoseTruth, dose_sr
+from samples.records import stow
 from samples.report_pdf import pdf_report
 from samples.report_sr import ReportTruth, text_report_sr
 from samples.seed_ehr import seed_ehr
@@ -83,11 +86,12 @@ def _bad_dap(ds: Dataset) -> None:
 
 
 def _store(orthanc: Any, datasets: list[Dataset], study: GeneratedStudy) -> None:
+    """The study's images, then its SRs, by STOW-RS (PS3.18 10.5)."""
+    loaded = load_studies([study], url=orthanc.dicomweb_url, username=orthanc.username,
+                          password=orthanc.password)
+    assert loaded.failed_studies == 0, loaded.errors
     with httpx.Client(auth=orthanc.auth, timeout=60) as client:
-        files = [write_part10(ds) for ds in study.instances()] + [part10(ds) for ds in datasets]
-        for data in files:
-            resp = client.post(f"{orthanc.base_url}/instances", content=data)
-            assert resp.status_code == 200, resp.text
+        stow(client, orthanc.dicomweb_url, study.study_uid, [part10(ds) for ds in datasets])
 
 
 @pytest.fixture(scope="module")
