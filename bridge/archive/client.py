@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 
-from bridge.aiohttp_transport import AiohttpTransport
 from bridge.archive.dicomjson import STUDY_UID, DicomJson, first_str
 from bridge.archive.source import STUDY_INCLUDE, StudySearches
 from bridge.auth.outbound import build_auth
@@ -51,9 +50,7 @@ class DicomwebClient(StudySearches):
             base_url=settings.base_url + "/",
             auth=build_auth(settings.auth, timeout=settings.timeout, base_url=settings.base_url),
             timeout=settings.timeout,
-            # aiohttp moves the bytes (a third less CPU per request than httpx's own
-            # transport, bench_http_client.py); tests hand in their fakes
-            transport=transport or AiohttpTransport(max_connections=settings.concurrency * 2),
+            transport=transport,
             limits=httpx.Limits(max_connections=settings.concurrency * 2),
         )
         # Requests beyond the pool's connections wait here rather than in httpcore's

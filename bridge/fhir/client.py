@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from bridge.aiohttp_transport import AiohttpTransport
 from bridge.auth.outbound import build_auth
 from bridge.config import FhirSettings
 from bridge.errors import BridgeError, Conflict, FhirBusy, FhirRejected
@@ -124,8 +123,7 @@ class FhirClient:
             auth=build_auth(settings.auth, timeout=settings.timeout,
                             base_url=settings.base_url),
             timeout=settings.timeout,
-            # aiohttp moves the bytes (bridge.aiohttp_transport); tests hand in their fakes
-            transport=transport or AiohttpTransport(max_connections=settings.concurrency * 2),
+            transport=transport,
             headers={"Accept": FHIR_JSON},
             limits=httpx.Limits(max_connections=settings.concurrency * 2),
         )

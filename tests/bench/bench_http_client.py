@@ -30,7 +30,6 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bridge.aiohttp_transport import AiohttpTransport  # noqa: E402
 from bridge.archive.client import DicomwebClient  # noqa: E402
 from bridge.config import ArchiveSettings, AuthSettings  # noqa: E402
 from bridge.sync.heap import freeze_startup_heap  # noqa: E402
@@ -42,13 +41,11 @@ def cpu_seconds() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-async def bridge_client(orthanc: dict[str, Any], uids: list[str], concurrency: int,
-                        *, over_aiohttp: bool = False) -> float:
+async def bridge_client(orthanc: dict[str, Any], uids: list[str], concurrency: int) -> float:
     client = DicomwebClient(ArchiveSettings(
         name="bench", base_url=orthanc["dicomweb_url"], concurrency=concurrency,
         auth=AuthSettings(kind="basic", username=orthanc["username"],
-                          password=orthanc["password"])),
-        transport=AiohttpTransport(max_connections=concurrency * 2) if over_aiohttp else None)
+                          password=orthanc["password"])))
     await client.study_instances(uids[0])  # connect outside the measurement
     cpu0 = cpu_seconds()
     for i in range(0, len(uids), 100):
@@ -89,15 +86,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     uids = [u for r in rows
             if re.fullmatch(r"[0-9.]{1,64}", u := r["0020000D"]["Value"][0])][:args.requests]
     freeze_startup_heap()
-    runs: dict[str, list[float]] = {"bridge (httpx)": [], "bridge (httpx over aiohttp)": [],
-                                    "aiohttp": []}
+    runs: dict[str, list[float]] = {"bridge (httpx)": [], "aiohttp": []}
     for r in range(args.rounds):
         for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
-            if name == "aiohttp":
-                runs[name].append(await aiohttp_client(orthanc, uids, args.concurrency))
-            else:
-                runs[name].append(await bridge_client(orthanc, uids, args.concurrency,
-                                                      over_aiohttp="over" in name))
+            fn = bridge_client if name.startswith("bridge") else aiohttp_client
+            runs[name].append(await fn(orthanc, uids, args.concurrency))
     return {
         "bench": "http_client", "requests": len(uids), "rounds": args.rounds,
         "concurrency": args.concurrency,

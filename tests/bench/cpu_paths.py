@@ -21,9 +21,7 @@ replaced, for the duration of a ``with`` block, by swapping module attributes:
 * ``gc_freeze``: the start-up heap stayed in the cyclic collector's generations
   (``bridge.sync.heap.freeze_startup_heap`` not called; here: ``gc.unfreeze()`` for the
   block).  The benchmarks call ``freeze_startup_heap()`` once set up, as the composition
-  root (``bridge.sync.service.sync_context``) does;
-* ``aiohttp_transport``: the archive and FHIR clients sent over httpx's own transport
-  (httpcore + h11), not over aiohttp (``bridge.aiohttp_transport``).
+  root (``bridge.sync.service.sync_context``) does.
 """
 
 from __future__ import annotations
@@ -50,7 +48,7 @@ import bridge.sync.assemble as assemble
 from bridge.sync import runner as runner_module
 
 SAVINGS = ("complete_many", "canonical_orjson", "json_copy", "http_orjson", "lazy_cookies",
-           "in_flight", "sniffio", "gc_freeze", "aiohttp_transport")
+           "in_flight", "sniffio", "gc_freeze")
 
 
 class _NoSniffio(importlib.abc.MetaPathFinder):
@@ -89,11 +87,6 @@ def _unfrozen() -> Iterator[None]:
 
 
 _dicomweb_init = archive_client.DicomwebClient.__init__
-
-
-def _httpx_own_transport(**_: Any) -> None:
-    """No transport given: the clients use httpx's own (httpcore + h11)."""
-    return None
 
 
 def _init_without_in_flight(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -143,9 +136,6 @@ def _patches(name: str) -> list[tuple[Any, str, Any]]:
         return [(httpclient._Cookies, "extract_cookies", httpx.Cookies.extract_cookies)]
     if name == "in_flight":
         return [(archive_client.DicomwebClient, "__init__", _init_without_in_flight)]
-    if name == "aiohttp_transport":
-        return [(archive_client, "AiohttpTransport", _httpx_own_transport),
-                (fhir_client, "AiohttpTransport", _httpx_own_transport)]
     if name in ("sniffio", "gc_freeze"):
         return []  # see former()
     raise ValueError(f"unknown saving {name!r}; known: {', '.join(SAVINGS)}")
