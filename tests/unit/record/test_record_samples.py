@@ -10,6 +10,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from samples.generator import generate_studies
 from samples.rdsr import RDSR_SOP_CLASS_UID, dose_sr
+from samples.records import study_records
 from samples.report_sr import BASIC_TEXT_SR_SOP_CLASS_UID, text_report_sr
 
 
@@ -81,3 +82,19 @@ def test_generated_srs_round_trip_through_part10() -> None:
         ds.save_as(buffer, enforce_file_format=True)
         back = pydicom.dcmread(io.BytesIO(buffer.getvalue()))
         assert back.to_json_dict() == ds.to_json_dict()
+
+
+def test_a_studys_record_files_are_its_report_dose_and_every_nth_pdf() -> None:
+    ct = next(s for s in generate_studies(24, seed=16) if "CT" in s.truth.modalities)
+    mr = next(s for s in generate_studies(24, seed=16) if "MR" in s.truth.modalities)
+    first = study_records(ct, seed=2, index=0, pdf_every=5)
+    classes = [pydicom.dcmread(io.BytesIO(f)).SOPClassUID for f in first.files]
+    assert classes == ["1.2.840.10008.5.1.4.1.1.88.11", "1.2.840.10008.5.1.4.1.1.88.67",
+                       "1.2.840.10008.5.1.4.1.1.104.1"]
+    assert first.dose is not None and first.pdf is not None
+    assert all(pydicom.dcmread(io.BytesIO(f)).StudyInstanceUID == ct.study_uid
+               for f in first.files)
+    assert len(study_records(ct, seed=2, index=1).files) == 2  # no PDF
+    assert study_records(ct, seed=2, index=1).files == study_records(ct, seed=2, index=1).files
+    only_report = study_records(mr, seed=2, index=1)
+    assert len(only_report.files) == 1 and only_report.dose is None
