@@ -1,10 +1,10 @@
 """``imaging-bridge worklist``: the Modality Worklist built from the EHR's orders (issue 17).
 
-``worklist mismatches`` lists the studies performed for an order of another patient
-(not linked).  ``worklist list`` reads the orders once and prints what the SCP would serve (and the
-orders refused, with the field at fault); ``worklist serve`` runs the SCP and its order
-poller alone, without the sync and the API (``serve`` runs them too when
-``worklist.enabled``).
+``worklist list`` reads the orders once and prints what the SCP would serve (and the
+orders refused, with the field at fault); ``worklist serve`` runs the SCP, its order
+poller and the MPPS reports alone, without the sync and the API (``serve`` runs them too
+when ``worklist.enabled``); ``worklist mismatches`` lists the studies performed for an
+order of another patient (not linked), ``worklist relink`` tries them again.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ async def _serve(settings: Settings) -> None:
 
 def serve_command(config: ConfigOpt = None) -> None:
     """Run the worklist SCP (MWL C-FIND, MPPS), its order poller and the MPPS reports to
-    the EHR until interrupted (the sync and the API are not started; ``imaging-bridge
-    serve`` runs the worklist too when it is enabled)."""
+    the EHR until interrupted (the sync and the API are not started; imaging-bridge
+    serve runs the worklist too when it is enabled)."""
     settings = settings_or_exit(config)
     if not settings.worklist.calling_ae_titles:
         plain_console(stderr=True).print(
@@ -117,7 +117,7 @@ def mismatches_command(
     config: ConfigOpt = None,
 ) -> None:
     """Studies performed for an order of another patient: not linked to the order
-    (IHE Patient Information Reconciliation); ``worklist relink`` once corrected."""
+    (IHE Patient Information Reconciliation); run worklist relink once corrected."""
     settings = settings_or_exit(config)
     with existing_store(settings) as store:
         failed = store.tasks(WORKLIST_LINK, status="failed", limit=1000)
