@@ -53,6 +53,7 @@ def smart_routes(smart: SmartApp, *, sources: list[DataSource], viewer_session: 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         smart.open()
         app.state.smart = smart
+        app.state.outside = outside  # the history links to /app/outside when set
         try:
             yield
         finally:

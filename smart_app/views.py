@@ -267,6 +267,7 @@ def smart_routes(viewer: OhifFiles | None = None) -> APIRouter:
                       all_sites=all_sites, timeline=timeline(shown),
                       style_url=session.data.get("smart_style_url"), prefetch=prefetch,
                       form_token=session.form_token, record=record,
+                      outside=getattr(request.app.state, "outside", None) is not None,
                       dose=dose_period(record, request.query_params))
 
     @router.get("/app/viewer")

@@ -60,10 +60,11 @@ def fhir() -> Iterator[FakeFhir]:
 
 
 @pytest.fixture
-def outside_app(ehr: SandboxEhr, tmp_path: Path) -> Iterator[Callable[[Lookup], str]]:
+def outside_app(ehr: SandboxEhr, tmp_path: Path
+                ) -> Iterator[Callable[[Lookup | None], str]]:
     started: list[ServedApp] = []
 
-    def make(lookup: Lookup) -> str:
+    def make(lookup: Lookup | None) -> str:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         ehr.register_client("imaging-app", redirect_uris=[f"{base}/smart/callback"],
@@ -81,7 +82,8 @@ def outside_app(ehr: SandboxEhr, tmp_path: Path) -> Iterator[Callable[[Lookup], 
 
 
 def test_the_outside_studies_of_the_launched_patient_are_listed_with_their_source(
-        ehr: SandboxEhr, outside_app: Callable[[Lookup], str], browser: Browser) -> None:
+        ehr: SandboxEhr, outside_app: Callable[[Lookup | None], str], browser: Browser
+) -> None:
     problem = OutsideDocumentError("DocumentReference/d9: context.related has no Study "
                                    "Instance UID (urn:dicom:uid)", field="context.related",
                                    document="d9")
@@ -95,13 +97,16 @@ def test_the_outside_studies_of_the_launched_patient_are_listed_with_their_sourc
         "document": "d1", "source": "Hospital A imaging", "study_date": "2024-03-01",
         "study_uid": "1.2.3", "modalities": ["CT"]}], "problems": [{
         "document": "d9", "field": "context.related", "message": problem.message}]}
+    history = browser.client.get(f"{base}/app/history").text
+    assert 'href="/app/outside" data-testid="outside-link"' in history
     page = browser.client.get(f"{base}/app/outside").text
     assert page.count('data-testid="outside-study"') == 1
     assert "Hospital A imaging" in page and "context.related has no Study" in page
 
 
 def test_a_patient_without_an_affinity_identifier_and_a_registry_down_are_said(
-        ehr: SandboxEhr, outside_app: Callable[[Lookup], str], browser: Browser) -> None:
+        ehr: SandboxEhr, outside_app: Callable[[Lookup | None], str], browser: Browser
+) -> None:
     base = outside_app(Lookup(OutsideStudies((), (), 0)))
     browser.go(ehr.launch_url_for("imaging-app", PATIENT))
     assert 'data-testid="outside-unmapped"' in browser.client.get(f"{base}/app/outside").text
@@ -114,6 +119,15 @@ def test_a_patient_without_an_affinity_identifier_and_a_registry_down_are_said(
 
 
 def test_without_a_session_the_outside_page_asks_to_sign_in(
-        outside_app: Callable[[Lookup], str], browser: Browser) -> None:
+        outside_app: Callable[[Lookup | None], str], browser: Browser) -> None:
     base = outside_app(Lookup(OutsideStudies((), (), 0)))
     assert browser.client.get(f"{base}/app/outside.json").status_code == 401
+
+
+def test_without_sharing_there_is_no_outside_page_nor_link(
+        ehr: SandboxEhr, outside_app: Callable[[Lookup | None], str], browser: Browser
+) -> None:
+    base = outside_app(None)
+    browser.go(ehr.launch_url_for("imaging-app", PATIENT))
+    assert "outside-link" not in browser.client.get(f"{base}/app/history").text
+    assert browser.client.get(f"{base}/app/outside").status_code == 404
