@@ -58,7 +58,8 @@ class WorklistSettings(StrictModel):
     #: leaves the worklist; DISCONTINUED never does
     complete_order_on_mpps: bool = True
     #: link each study the sync writes to its order by the worklist's Study Instance UID
-    #: (task ``worklist.link``: ImagingStudy.basedOn, or listed as a patient mismatch)
+    #: (task ``worklist.link``: ImagingStudy.basedOn, or listed as a patient mismatch);
+    #: costs one or two FHIR searches per synced study, a backfill's included
     link_studies: bool = True
     #: seconds the worklist's task workers (MPPS reports, study links) wait when idle
     tasks_idle: float = Field(default=1.0, gt=0, le=60)
