@@ -11,9 +11,11 @@ acquired for the wrong patient.  This follow-up of the sync (task ``worklist.lin
    only an order whose worklist Study Instance UID (:func:`study_instance_uid`,
    deterministic) *is* the study's is kept; else the order this process scheduled with
    that Study Instance UID (:meth:`OrderBook.order_of_study`);
-2. a study whose subject is not the order's subject is *not* linked: the task fails with
-   :class:`PatientMismatch` (the reconciliation list: ``imaging-bridge worklist
-   mismatches``; IHE Patient Information Reconciliation);
+2. a study whose subject is not the order's subject is *not* linked (a link the sync made
+   by accession is removed): the task fails with :class:`PatientMismatch` (the
+   reconciliation list: ``imaging-bridge worklist mismatches``; IHE Patient Information
+   Reconciliation); the sync writes the study again only when it changes, and each write
+   queues this task again;
 3. otherwise the ImagingStudy gets ``basedOn`` the order (literal reference), unless the
    sync already wrote it, by an update conditional on the version read (If-Match).
 """
@@ -103,12 +105,15 @@ class StudyLinker:
         ref = f"ServiceRequest/{order['id']}"
         subject = (study.get("subject") or {}).get("reference")
         expected = (order.get("subject") or {}).get("reference")
+        based_on = list(study.get("basedOn") or [])
         if subject != expected:
             logger.warning("worklist study of another patient", extra={
                 "study_uid": study_uid, "order": ref})
+            if any(b.get("reference") == ref for b in based_on):
+                # the sync linked it by accession, whatever the patient: undone
+                await self._write(study, [b for b in based_on if b.get("reference") != ref])
             raise PatientMismatch(f"the study's subject {subject} is not the subject "
                                   f"{expected} of {ref}: not linked")
-        based_on = list(study.get("basedOn") or [])
         if any(b.get("reference") == ref for b in based_on):
             return {"linked": ref, "by": "sync"}
         # the order's logical reference by identifier (an accession the sync could not
@@ -116,10 +121,16 @@ class StudyLinker:
         accessions = set(_accessions(study))
         kept = [b for b in based_on if b.get("reference")
                 or (b.get("identifier") or {}).get("value") not in accessions]
-        changed = {**study, "basedOn": [*kept, {"reference": ref}]}
+        await self._write(study, [*kept, {"reference": ref}])
+        logger.info("worklist study linked", extra={"study_uid": study_uid, "order": ref})
+        return {"linked": ref, "by": "worklist"}
+
+    async def _write(self, study: Mapping[str, Any], based_on: list[Any]) -> None:
+        """The ImagingStudy with ``based_on``, if nobody changed it since it was read."""
+        changed = {**study, "basedOn": based_on}
+        if not based_on:
+            changed.pop("basedOn")
         version = (study.get("meta") or {}).get("versionId")
         await self._fhir.request("PUT", f"ImagingStudy/{study['id']}", json=changed,
                                  headers={"If-Match": f'W/"{version}"'} if version else {},
                                  interaction="worklist-link")
-        logger.info("worklist study linked", extra={"study_uid": study_uid, "order": ref})
-        return {"linked": ref, "by": "worklist"}

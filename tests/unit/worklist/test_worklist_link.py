@@ -1,7 +1,8 @@
 """The study link (``worklist.link``) against an in-process FHIR server: only an order
 whose worklist Study Instance UID is the study's is linked (an accession reused by another
-order is not enough), a study of another patient is refused, a link the sync made is left
-as it is, and the order this process scheduled is found by the UID alone."""
+order is not enough), a study of another patient is refused (and the sync's accession link
+to the order removed), a link the sync made is left as it is, and the order this process
+scheduled is found by the UID alone."""
 
 from __future__ import annotations
 
@@ -100,6 +101,13 @@ def test_a_study_of_another_patient_is_not_linked() -> None:
     with pytest.raises(PatientMismatch, match="not the subject"):
         _run(ehr, uid)
     assert ehr.puts == []
+    # linked by the sync by accession, whatever the patient: the link is removed
+    other = {"reference": "ServiceRequest/sr-other"}
+    ehr = Ehr([order], _study(uid, "Patient/someone-else",
+                              based_on=[{"reference": "ServiceRequest/sr-1"}, other]))
+    with pytest.raises(PatientMismatch):
+        _run(ehr, uid)
+    assert [p["basedOn"] for p in ehr.puts] == [[other]]
 
 
 def test_a_link_the_sync_made_is_left_alone() -> None:
