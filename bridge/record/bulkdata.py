@@ -1,4 +1,6 @@
-"""Reading an encapsulated document's bytes from the archive by its BulkDataURI.
+"""Reading what the record needs from the archive beyond the sync's client: a series'
+WADO-RS metadata (PS3.18 10.4.1.1.2; only the report / document series of a study are read,
+not its images' metadata) and an encapsulated document's bytes by its BulkDataURI.
 
 WADO-RS metadata replaces large values by a ``BulkDataURI`` (PS3.18 F.2.6); retrieving it
 (PS3.18 10.4.1.1.5, "Retrieve Bulkdata") answers ``multipart/related;
@@ -14,17 +16,22 @@ its document, with a warning).
 from __future__ import annotations
 
 from email.message import Message
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 
 from bridge.auth.outbound import build_auth
 from bridge.config import ArchiveSettings
-from bridge.errors import ArchiveUnavailable, Permanent
+from bridge.dicom_uid import SERIES_UID_TAG, uid_segment
+from bridge.errors import ArchiveRejected, ArchiveUnavailable, Permanent, StudyGone
 from bridge.httpclient import HttpClient
+from bridge.jsonbytes import loads
 from bridge.retry_after import retry_after
 
 __all__ = ["BulkDataReader", "DocumentUnreadable", "single_part"]
+
+DicomJson = dict[str, Any]
 
 _ACCEPT = 'multipart/related; type="application/octet-stream", application/octet-stream'
 
@@ -79,6 +86,37 @@ class BulkDataReader:
         if not url.startswith(self._base):
             raise DocumentUnreadable(f"BulkDataURI outside archive {self.name!r}; not followed")
         return url
+
+    async def series_metadata(self, study_uid: str, series_uid: str) -> list[DicomJson]:
+        """WADO-RS metadata of one series (PS3.18 10.4.1.1.2): its instances as DICOM JSON,
+        SR content sequences included.
+
+        :raises StudyGone: 404 (the series left the archive since the sync read it).
+        """
+        path = (f"studies/{uid_segment(study_uid)}/series/"
+                f"{uid_segment(series_uid, tag=SERIES_UID_TAG)}/metadata")
+        try:
+            resp = await self._client.get(self._base + path,
+                                          headers={"Accept": "application/dicom+json"})
+        except httpx.HTTPError as exc:
+            raise ArchiveUnavailable(f"archive {self.name!r} unreachable for {path}: "
+                                     f"{type(exc).__name__}") from exc
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise ArchiveUnavailable(f"archive {self.name!r} answered {resp.status_code} "
+                                     f"for {path}", retry_after=retry_after(resp.headers))
+        if resp.status_code == 404:
+            raise StudyGone(f"series {series_uid} is not in archive {self.name!r}")
+        if resp.status_code != 200:
+            raise ArchiveRejected(f"archive {self.name!r} refused {path}: HTTP "
+                                  f"{resp.status_code}", status_code=resp.status_code)
+        try:
+            body = loads(resp.content) if resp.content else []
+        except ValueError as exc:
+            raise ArchiveRejected(f"archive {self.name!r} returned non-JSON for {path}",
+                                  status_code=200) from exc
+        if not isinstance(body, list):
+            raise ArchiveRejected(f"archive {self.name!r} returned a non-array for {path}")
+        return [item for item in body if isinstance(item, dict)]
 
     async def read(self, uri: str) -> bytes:
         """The bytes behind ``uri``."""

@@ -3,9 +3,11 @@
 The sync enqueues the task (key ``<archive>/<study uid>``) in the transaction that records
 the study synced, so the ImagingStudy it wrote is there when the task runs.  The handler
 
-1. reads the study's instances from the archive (WADO-RS metadata: SR content sequences
-   included, PS3.18 10.4.1.1.2) and keeps the report SRs, dose SRs and encapsulated PDFs
-   (:func:`~bridge.record.study.record_instances`); a study without any is done at once;
+1. lists the study's series (QIDO-RS) and reads the WADO-RS metadata (SR content
+   sequences included, PS3.18 10.4.1.1.2) of those that can hold a report, dose SR or
+   document (Modality SR, DOC, OT or none: not the images'), and keeps the report SRs,
+   dose SRs and encapsulated PDFs (:func:`~bridge.record.study.record_instances`); a study
+   without any is done at once;
 2. finds the ImagingStudy the sync wrote by its identifier (``urn:dicom:uid``): its
    reference, its ``subject`` (the patient) and ``basedOn`` (the orders) are what the
    resources point to;
@@ -31,6 +33,8 @@ from bridge.archive.client import DicomwebClient
 from bridge.errors import ConfigError, Retryable, StudyGone
 from bridge.fhir.client import FhirClient
 from bridge.jsonbytes import loads
+from bridge.mapping import tags
+from bridge.mapping.peek import first_str
 from bridge.record.bulkdata import BulkDataReader, DocumentUnreadable
 from bridge.record.fhir import DICOM_UID_SYSTEM
 from bridge.record.result import RecordResult, RecordWarning
@@ -56,6 +60,10 @@ log = logging.getLogger(__name__)
 TASK_KIND = RECORD_MAP
 #: warnings kept in a task's result (the count is always kept)
 MAX_KEPT_WARNINGS = 50
+#: series modalities that may hold the record: SR (SR Document Series, PS3.3 C.17.1: report
+#: and dose SRs), DOC and OT (Encapsulated Document Series, C.24.1); a series without a
+#: modality is read too
+RECORD_MODALITIES = frozenset({"SR", "DOC", "OT"})
 
 
 def parse_key(key: str) -> tuple[str, str]:
@@ -208,7 +216,8 @@ class RecordHandler:
         and the mapped resources.  The study gone from the archive has no instances."""
         archive = self._archive(archive_name)
         try:
-            instances = record_instances(await archive.study_instances(study_uid))
+            instances = record_instances(await self._record_metadata(archive_name, archive,
+                                                                     study_uid))
         except StudyGone:
             return [], None, None
         if not instances:
@@ -225,6 +234,25 @@ class RecordHandler:
         if any(i.kind is not RecordKind.DOSE for i in instances):
             mapped = without_reports(mapped, await ehr_reports(self.fhir, context))
         return instances, context, mapped
+
+    async def _record_metadata(self, name: str, archive: DicomwebClient, study_uid: str
+                               ) -> list[dict[str, Any]]:
+        """The metadata of the study's series that may hold its record (none of its
+        images'); a series gone since it was listed is skipped."""
+        series = await archive.study_series(study_uid)
+        chosen = [uid for row in series
+                  if (uid := first_str(row, tags.SERIES_INSTANCE_UID))
+                  and first_str(row, tags.MODALITY) in (*RECORD_MODALITIES, None)]
+        reader = self._readers.get(name)
+        if reader is None:  # no reader of the archive: its whole metadata
+            return await archive.study_instances(study_uid) if chosen else []
+        found: list[dict[str, Any]] = []
+        for uid in chosen:
+            try:
+                found += await reader.series_metadata(study_uid, uid)
+            except StudyGone:
+                continue
+        return found
 
     async def record(self, archive: str, study_uid: str) -> RecordOutcome:
         """Map the study's record and write it (see the module docstring)."""

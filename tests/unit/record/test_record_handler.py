@@ -47,8 +47,16 @@ class Servers:
 
     def archive(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        if request.url.path.endswith("/metadata"):
-            return httpx.Response(200, json=self.instances)
+        path = request.url.path
+        if path.endswith("/series"):  # QIDO-RS series of the study
+            rows = {i["0020000E"]["Value"][0]: i["00080060"] for i in self.instances}
+            return httpx.Response(200, json=[{"0020000E": {"vr": "UI", "Value": [uid]},
+                                              "00080060": modality}
+                                             for uid, modality in rows.items()])
+        if "/series/" in path and path.endswith("/metadata"):
+            series = path.split("/series/")[1].split("/")[0]
+            return httpx.Response(200, json=[i for i in self.instances
+                                             if i["0020000E"]["Value"][0] == series])
         if "/bulk/" in request.url.path:
             body = (b"--b1\r\nContent-Type: application/octet-stream\r\n\r\n" + self.pdf
                     + b"\r\n--b1--\r\n")
@@ -121,6 +129,12 @@ async def test_the_study_record_is_written_in_one_transaction_of_conditional_upd
     assert result["instances"] == {"report": 1, "dose": 1, "pdf": 1}
     assert len(result["written"]) == len(resources)
     assert result["warnings"] == [] and result["warning_count"] == 0
+    # only the record's series' metadata were read, not the images'
+    read = [r.url.path for r in servers.requests if r.url.path.endswith("/metadata")]
+    assert read and all("/series/" in path for path in read)
+    images = {i["0020000E"]["Value"][0] for i in instances
+              if i["00080060"]["Value"][0] not in ("SR", "DOC", "OT")}
+    assert not any(series in path for path in read for series in images)
     # the ImagingStudy was looked up by the study's DICOM identifier
     [search] = [r for r in servers.requests if r.url.path.endswith("/ImagingStudy")]
     assert unquote(str(search.url)).count(f"urn:dicom:uid|urn:oid:{uid}") == 1
@@ -153,6 +167,8 @@ async def test_a_study_without_reports_or_dose_asks_nothing_of_the_fhir_server()
     assert result["instances"] == {"report": 0, "dose": 0, "pdf": 0}
     assert result["written"] == []
     assert not any(str(r.url).startswith(FHIR) for r in servers.requests)
+    # the series list said there is no SR or document: no image's metadata read
+    assert [r.url.path.rsplit("/", 1)[1] for r in servers.requests] == ["series"]
 
 
 async def test_a_record_waits_for_its_imaging_study() -> None:
