@@ -51,7 +51,9 @@ Json = dict[str, Any]
 
 
 class MppsError(Permanent):
-    """An N-CREATE / N-SET the SCP refuses: ``status`` to answer, ``keyword`` at fault."""
+    """An N-CREATE / N-SET the SCP refuses: ``status`` to answer, ``keyword`` at fault.
+    Messages are short: with the keyword in front they are the Error Comment (0000,0902),
+    64 characters at most (VR LO)."""
 
     kind = "mpps"
 
@@ -96,10 +98,10 @@ def create_record(sop_instance_uid: str, attributes: Dataset) -> MppsRecord:
     Scheduled Step Attributes Sequence that ties it to the worklist item are required."""
     status = _status_of(attributes)
     if status != IN_PROGRESS:
-        raise MppsError(f"an N-CREATE must be {IN_PROGRESS!r}, got {status!r}",
+        raise MppsError(f"not IN PROGRESS: {status[:12]!r}",
                         status=INVALID_VALUE, keyword="PerformedProcedureStepStatus")
     if not attributes.get("ScheduledStepAttributesSequence"):
-        raise MppsError("missing (it names the scheduled step performed)",
+        raise MppsError("missing in N-CREATE",
                         status=MISSING_ATTRIBUTE, keyword="ScheduledStepAttributesSequence")
     return MppsRecord(sop_instance_uid, status, attributes.to_json_dict())
 
@@ -109,18 +111,18 @@ def apply_set(record: MppsRecord | None, sop_instance_uid: str,
     """The instance after an N-SET (PS3.4 F.7.2.2): the modification's attributes replace
     the record's; a final instance cannot change."""
     if record is None:
-        raise MppsError(f"no MPPS instance {sop_instance_uid}", status=NO_SUCH_INSTANCE,
+        raise MppsError("no such MPPS instance", status=NO_SUCH_INSTANCE,
                         keyword="RequestedSOPInstanceUID")
     if record.status in FINAL:
-        raise MppsError(f"the step is {record.status} and may no longer be updated",
+        raise MppsError(f"is final ({record.status}): no update",
                         status=PROCESSING_FAILURE, keyword="PerformedProcedureStepStatus",
                         error_id=NO_LONGER_UPDATABLE)
     if "ScheduledStepAttributesSequence" in modification:
-        raise MppsError("not allowed in an N-SET (PS3.4 Table F.7.2-1)",
+        raise MppsError("not allowed in N-SET",
                         status=INVALID_VALUE, keyword="ScheduledStepAttributesSequence")
     status = _status_of(modification) or record.status
     if status not in STATUSES:
-        raise MppsError(f"not one of {', '.join(STATUSES)}: {status!r}",
+        raise MppsError(f"not a status: {status[:12]!r}",
                         status=INVALID_VALUE, keyword="PerformedProcedureStepStatus")
     merged = record.dataset()
     for elem in modification:

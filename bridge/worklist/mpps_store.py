@@ -117,7 +117,7 @@ class MppsKeeper:
         if not self._store.create_mpps(sop_instance_uid, status=record.status,
                                        attributes=record.attributes,
                                        follow_up=self._follow_up):
-            raise MppsError(f"MPPS instance {sop_instance_uid} exists already",
+            raise MppsError("exists already",
                             status=DUPLICATE_INSTANCE, keyword="AffectedSOPInstanceUID")
         return record
 
@@ -126,6 +126,6 @@ class MppsKeeper:
         if not self._store.update_mpps(sop_instance_uid, status=record.status,
                                        attributes=record.attributes, version=record.version,
                                        follow_up=self._follow_up):
-            raise MppsError("the step changed meanwhile (a concurrent N-SET); send again",
+            raise MppsError("changed meanwhile (concurrent N-SET)",
                             status=PROCESSING_FAILURE, keyword="PerformedProcedureStepStatus")
         return record

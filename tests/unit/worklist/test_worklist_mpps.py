@@ -168,6 +168,20 @@ def test_a_discontinued_step_is_stopped_with_its_reason() -> None:
         "display": "Incorrect worklist entry selected"}]
 
 
+@pytest.mark.parametrize("refused", [
+    lambda: create_record(UID, _create(DISCONTINUED)),
+    lambda: create_record(UID, _create(ssa=False)),
+    lambda: apply_set(None, UID, _set(COMPLETED)),
+    lambda: apply_set(apply_set(create_record(UID, _create()), UID, _set(DISCONTINUED)), UID,
+                      _set(COMPLETED)),
+    lambda: apply_set(create_record(UID, _create()), UID, _create()),
+    lambda: apply_set(create_record(UID, _create()), UID, _set("PAUSED-FOR-A-LONG-TIME-NOW")),
+])
+def test_each_refusal_fits_the_error_comment_whole(refused: object) -> None:
+    err = _refusal(refused)
+    assert len(str(err)) <= 64 and str(err).startswith(err.keyword)  # LO, keyword first
+
+
 def test_records_are_plain_values() -> None:
     record = MppsRecord(UID, IN_PROGRESS, _create().to_json_dict())
     assert record.dataset().PerformedProcedureStepStatus == IN_PROGRESS
