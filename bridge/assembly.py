@@ -104,6 +104,12 @@ def follow_ups(settings: Settings) -> tuple[str, ...]:
     return tuple(kinds)
 
 
+def gone_follow_ups(settings: Settings) -> tuple[str, ...]:
+    """The task kinds a study verified gone from the archive queues: its sharing manifest
+    is deprecated (the record keeps its reports)."""
+    return (SHARE_PUBLISH,) if settings.sharing.enabled else ()
+
+
 @contextlib.asynccontextmanager
 async def sync_part(settings: Settings, *, urls: PublicUrls, work: WorkSignal,
                     worker_id: str | None = None) -> AsyncIterator[SyncContext]:
@@ -112,7 +118,8 @@ async def sync_part(settings: Settings, *, urls: PublicUrls, work: WorkSignal,
                          mapping=settings.mapping, state=settings.state, sync=settings.sync,
                          delete_policy=settings.realtime.delete_policy,
                          endpoints=endpoints(settings, urls=urls), work=work,
-                         worker_id=worker_id, follow_ups=follow_ups(settings)) as ctx:
+                         worker_id=worker_id, follow_ups=follow_ups(settings),
+                         gone_follow_ups=gone_follow_ups(settings)) as ctx:
         yield ctx
 
 

@@ -303,9 +303,11 @@ class OutcomeOps(StoreBase):
         status_code: int | None = None,
         worker: str | None = None,
         claimed_seq: int | None = None,
+        follow_ups: Sequence[str] = (),
     ) -> bool:
         """Record that the study is gone from the archive and its ImagingStudy was
-        deleted or marked entered-in-error (``action``), with an audit row.
+        deleted or marked entered-in-error (``action``), with an audit row; queue a task of
+        each kind in ``follow_ups`` for the study in the same transaction.
 
         With ``worker`` (and ``claimed_seq``) the call is an outcome of a claim and
         returns ``False`` if the lease was lost; without, it overrides any lease.  The
@@ -355,6 +357,8 @@ class OutcomeOps(StoreBase):
                 )
             if fhir_id is None and known is not None:
                 fhir_id = known.fhir_id
+            enqueue_follow_ups(conn, self._dialect, follow_ups, [task_key(archive, study_uid)],
+                               now)
             audit = self._audit_params(
                 now,
                 archive,

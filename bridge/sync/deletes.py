@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from bridge.config import DeletePolicy
 from bridge.fhir.client import FhirClient, Resource
 from bridge.state import ClaimedStudy, StateStore
 from bridge.state.enums import AuditAction
+from bridge.state.tasks import task_key
 from bridge.sync.assemble import BRIDGE_TAG
 
 log = logging.getLogger(__name__)
@@ -93,10 +95,14 @@ async def apply_policy(
 class GoneHandler:
     """Settles a claimed study the archive no longer has (plugged into the runner)."""
 
-    def __init__(self, *, fhir: FhirClient, store: StateStore, policy: DeletePolicy) -> None:
+    def __init__(self, *, fhir: FhirClient, store: StateStore, policy: DeletePolicy,
+                 follow_ups: Sequence[str] = ()) -> None:
         self.fhir = fhir
         self.store = store
         self.policy = policy
+        #: task kinds queued for a study verified gone, whatever the policy (the sharing
+        #: publisher deprecates the study's manifest)
+        self.follow_ups = tuple(follow_ups)
 
     async def __call__(self, claim: ClaimedStudy, *, worker: str) -> str | None:
         """Apply the policy; returns a failure message for ``keep`` (the runner records it),
@@ -108,6 +114,9 @@ class GoneHandler:
         if self.policy is DeletePolicy.KEEP:
             log.warning("study gone from the archive; ImagingStudy kept (policy keep)",
                         extra=extra)
+            for kind in self.follow_ups:  # a retried claim queues them again: harmless
+                await asyncio.to_thread(self.store.enqueue_tasks, kind,
+                                        [task_key(claim.archive, claim.study_uid)])
             return f"study gone from the archive; {outcome.describe()} left unchanged"
         action = AuditAction.DELETE if self.policy is DeletePolicy.DELETE \
             else AuditAction.MARK_ENTERED_IN_ERROR
@@ -115,6 +124,7 @@ class GoneHandler:
             self.store.mark_deleted, claim.archive, claim.study_uid, action=action,
             fhir_id=outcome.fhir_ids[0] if outcome.fhir_ids else None,
             fhir_version=outcome.version, worker=worker, claimed_seq=claim.claimed_seq,
+            follow_ups=self.follow_ups,
         )
         log.info("study gone from the archive; delete policy applied", extra=extra)
         return None

@@ -80,10 +80,12 @@ async def open_sync(
     work: WorkSignal,
     worker_id: str | None = None,
     follow_ups: Sequence[str] = (),
+    gone_follow_ups: Sequence[str] = (),
 ) -> AsyncIterator[SyncContext]:
     """Open the store, the clients and the mapping, each from its own settings; close them
     all on exit.  ``endpoints``: the Endpoint policy (:mod:`bridge.sync.endpoints`);
-    ``follow_ups``: the task kinds each written study queues (the enabled rooms')."""
+    ``follow_ups``: the task kinds each written study queues (the enabled rooms'), and
+    ``gone_follow_ups`` those a study verified gone from the archive queues."""
     if not archives:
         raise ConfigError("no archive configured: set BRIDGE_ARCHIVE__BASE_URL or archives:")
     engine = MappingEngine(load_mapping(mapping.files))
@@ -97,7 +99,8 @@ async def open_sync(
         else clients
     rt_fhir = FhirClient(fhir) if sync.realtime_workers else fhir_client
     try:
-        gone = GoneHandler(fhir=fhir_client, store=store, policy=delete_policy)
+        gone = GoneHandler(fhir=fhir_client, store=store, policy=delete_policy,
+                           follow_ups=gone_follow_ups)
         follow_up_signal = WorkSignal()
 
         def runner_on(archive_clients: dict[str, DicomwebClient],

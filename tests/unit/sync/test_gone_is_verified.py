@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from bridge.config import DeletePolicy
@@ -130,3 +131,32 @@ def test_uid_rules_of_ps3_5_9_1() -> None:
     assert err.value.tag == "(0020,000E) SeriesInstanceUID"
     assert "'1.2/../3'" in err.value.message
     assert uid_segment("1.2.3") == "1.2.3"
+
+
+@pytest.mark.parametrize("policy", list(DeletePolicy))
+async def test_a_study_verified_gone_queues_its_gone_follow_ups_under_every_policy(
+    rig_factory: Callable[..., Rig], archive: FakeArchive, fhir: FakeFhir,
+    policy: DeletePolicy, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sharing publisher must hear of a study that left the archive (it deprecates the
+    manifest), whatever the EHR's delete policy; a study that is not gone queues nothing."""
+    searched = fhir.sync_handler
+
+    def none_of_ours(request: httpx.Request) -> httpx.Response:  # the policy's search
+        if request.method == "GET" and request.url.path.endswith("/ImagingStudy"):
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
+        return searched(request)
+
+    monkeypatch.setattr(fhir, "sync_handler", none_of_ours)
+    rig = rig_factory()
+    rig.runner._on_gone = GoneHandler(fhir=rig.runner.fhir, store=rig.store, policy=policy,
+                                      follow_ups=("share.publish",))
+    gone, listed = studies(2)
+    archive.gone.update({gone.study_uid, listed.study_uid})
+    archive.patients_of[listed.study_uid] = ["PAT-A"]  # 404 but still listed: not gone
+    rig.mark(gone.study_uid, listed.study_uid)
+
+    await rig.runner.drain()
+
+    assert [t.key for t in rig.store.tasks("share.publish")] == [
+        f"{ARCHIVE}/{gone.study_uid}"]
