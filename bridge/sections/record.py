@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bridge.sections.base import REPO_MAPPINGS, StrictModel
 
@@ -40,3 +40,11 @@ class RecordSettings(StrictModel):
     #: seconds the idle worker waits before looking again (the sync wakes it at once when
     #: it queued record tasks)
     poll_interval: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _rules_file_exists(self) -> RecordSettings:
+        # checked at start-up when the room runs; its content is read by the room's
+        # builder (bridge.assembly.record_service), which names what is wrong inside
+        if self.enabled and not self.dose_rules_file.is_file():
+            raise ValueError(f"record.dose_rules_file: no file at {self.dose_rules_file}")
+        return self

@@ -47,6 +47,12 @@ async def test_unreadable_dose_rules_fail_at_start_up(tmp_path: Path) -> None:
             assembly.room_services(settings, sync=ctx, urls=assembly.public_urls(settings))
 
 
+def test_a_missing_dose_rules_file_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"record\.dose_rules_file: no file at"):
+        RecordSettings(enabled=True, dose_rules_file=tmp_path / "missing.json")
+    RecordSettings(enabled=False, dose_rules_file=tmp_path / "missing.json")  # not used
+
+
 async def test_the_service_runs_queued_record_tasks_until_stopped(tmp_path: Path) -> None:
     study = _study("MR")  # no report or dose: done without a FHIR request
     archive = DicomwebClient(
