@@ -274,11 +274,15 @@ def worklist_service(wl: WorklistSettings, *, fhir: FhirClient,
     if store is not None and wl.mpps:
         mpps = MppsKeeper(store)
         progress = ProgressReporter(fhir=fhir, store=store, timezone=mapping.timezone,
-                                    complete_order=wl.complete_order_on_mpps)
+                                    complete_order=wl.complete_order_on_mpps,
+                                    needs_study=wl.complete_order_needs_study)
         reporter = TaskWorker(store, MPPS_REPORT, progress.handle, worker_id="worklist-mpps",
                               idle=wl.tasks_idle)
     if store is not None and wl.link_studies:
-        linking = StudyLinker(fhir=fhir, mapping=mapping, book=book)
+        queue = store
+        again = (lambda uid: queue.enqueue_task(MPPS_REPORT, uid)) \
+            if wl.mpps and wl.complete_order_needs_study else None
+        linking = StudyLinker(fhir=fhir, mapping=mapping, book=book, report_again=again)
         linker = TaskWorker(store, WORKLIST_LINK, linking.handle, worker_id="worklist-link",
                             idle=wl.tasks_idle)
     scp = WorklistScp(source=worklist, ae_title=wl.ae_title,

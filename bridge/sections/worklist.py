@@ -57,6 +57,9 @@ class WorklistSettings(StrictModel):
     #: an MPPS COMPLETED also completes the order (ServiceRequest.status), which then
     #: leaves the worklist; DISCONTINUED never does
     complete_order_on_mpps: bool = True
+    #: with complete_order_on_mpps: complete the order only once a study of it has come
+    #: back linked to it (an ImagingStudy basedOn the order), not on the MPPS alone
+    complete_order_needs_study: bool = False
     #: link each study the sync writes to its order by the worklist's Study Instance UID
     #: (task ``worklist.link``: ImagingStudy.basedOn, or listed as a patient mismatch);
     #: costs one or two FHIR searches per synced study, a backfill's included

@@ -17,13 +17,16 @@ acquired for the wrong patient.  This follow-up of the sync (task ``worklist.lin
    Reconciliation); the sync writes the study again only when it changes, and each write
    queues this task again;
 3. otherwise the ImagingStudy gets ``basedOn`` the order (literal reference), unless the
-   sync already wrote it, by an update conditional on the version read (If-Match).
+   sync already wrote it, by an update conditional on the version read (If-Match); the
+   MPPS reports of the order's completed steps are queued again (with
+   ``complete_order_needs_study`` the order is completed only now).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bridge.errors import Permanent, Waiting
@@ -68,10 +71,26 @@ class StudyLinker:
     """The ``worklist.link`` task handler."""
 
     def __init__(self, *, fhir: FhirClient, mapping: WorklistMapping,
-                 book: OrderBook | None = None) -> None:
+                 book: OrderBook | None = None,
+                 report_again: Callable[[str], None] | None = None) -> None:
         self._fhir = fhir
         self._mapping = mapping
         self._book = book
+        #: queues the MPPS report of a step again (its UID): a COMPLETED step waiting for
+        #: the study completes the order now (``complete_order_needs_study``)
+        self._report_again = report_again
+
+    async def _steps_done(self, ref: str) -> None:
+        """Queue again the reports of the order's completed steps (their Procedures)."""
+        if self._report_again is None:
+            return
+        bundle = await self._fhir.search("Procedure", [("based-on", ref),
+                                                       ("status", "completed")])
+        for procedure in _entries(bundle, "Procedure"):
+            for ident in procedure.get("identifier") or ():
+                value = str(ident.get("value") or "")
+                if ident.get("system") == "urn:dicom:uid" and value.startswith("urn:oid:"):
+                    await asyncio.to_thread(self._report_again, value[len("urn:oid:"):])
 
     def _performs(self, order: Mapping[str, Any], study_uid: str) -> bool:
         try:
@@ -115,6 +134,7 @@ class StudyLinker:
             raise PatientMismatch(f"the study's subject {subject} is not the subject "
                                   f"{expected} of {ref}: not linked")
         if any(b.get("reference") == ref for b in based_on):
+            await self._steps_done(ref)
             return {"linked": ref, "by": "sync"}
         # the order's logical reference by identifier (an accession the sync could not
         # resolve) is replaced by the literal one
@@ -122,6 +142,7 @@ class StudyLinker:
         kept = [b for b in based_on if b.get("reference")
                 or (b.get("identifier") or {}).get("value") not in accessions]
         await self._write(study, [*kept, {"reference": ref}])
+        await self._steps_done(ref)
         logger.info("worklist study linked", extra={"study_uid": study_uid, "order": ref})
         return {"linked": ref, "by": "worklist"}
 

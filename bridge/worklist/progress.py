@@ -7,7 +7,8 @@ MPPS status        the EHR sees
 IN PROGRESS        Procedure.status ``in-progress``, performedPeriod.start
 COMPLETED          Procedure.status ``completed``, performedPeriod.end; the order
                    (ServiceRequest) ``completed`` when ``complete_order`` (it leaves the
-                   worklist at the next poll)
+                   worklist at the next poll), with ``needs_study`` only once an
+                   ImagingStudy is basedOn it (the study link then runs this again)
 DISCONTINUED       Procedure.status ``stopped`` (it had started: R4 ``not-done`` is for
                    a procedure never begun), statusReason from the Discontinuation Reason
                    Code Sequence (0040,0281); the order stays active
@@ -113,11 +114,21 @@ class ProgressReporter:
     """The ``worklist.mpps`` task handler: reads the step, writes its Procedure."""
 
     def __init__(self, *, fhir: FhirClient, store: MppsStore, timezone: str,
-                 complete_order: bool = True) -> None:
+                 complete_order: bool = True, needs_study: bool = False) -> None:
         self._fhir = fhir
         self._store = store
         self._timezone = timezone
         self._complete_order = complete_order
+        self._needs_study = needs_study
+
+    async def _study_linked(self, order: Mapping[str, Any]) -> bool:
+        """Whether an ImagingStudy is basedOn the order (the study came back).  R4 names the
+        search parameter ``basedon`` for ImagingStudy (``based-on`` elsewhere)."""
+        bundle = await self._fhir.search("ImagingStudy", [
+            ("basedon", f"ServiceRequest/{order['id']}"), ("_count", "1"),
+            ("_elements", "id")])
+        return any((e.get("resource") or {}).get("resourceType") == "ImagingStudy"
+                   for e in bundle.get("entry") or ())
 
     async def _order(self, record: MppsRecord) -> dict[str, Any]:
         searches: list[str] = []
@@ -150,8 +161,12 @@ class ProgressReporter:
                   "procedure": f"Procedure/{written.get('id', '')}"}
         if record.status == COMPLETED and self._complete_order \
                 and order.get("status") == "active":
-            await self._complete(order)
-            result["order_status"] = "completed"
+            if self._needs_study and not await self._study_linked(order):
+                # the study link (worklist.link) queues this report again
+                result["order_status"] = "waiting for the study"
+            else:
+                await self._complete(order)
+                result["order_status"] = "completed"
         logger.info("mpps reported", extra={"status": procedure["status"]})
         return result
 

@@ -41,13 +41,15 @@ class Performed:
 
 
 async def _perform(ns: Namespace, fhir: httpx.Client, hapi: Any, orthanc: Any,
-                   tmp_path: Path, *, images: Callable[[list[Dataset]], None] = lambda _: None
-                   ) -> Performed:
+                   tmp_path: Path, *, images: Callable[[list[Dataset]], None] = lambda _: None,
+                   needs_study: bool = False) -> Performed:
     """Order -> worklist -> MPPS -> images (``images`` may alter them) -> STOW -> sync ->
-    the link task run -> MPPS COMPLETED reported."""
+    the link task run -> MPPS COMPLETED reported; with ``needs_study`` the step is
+    COMPLETED before the study comes back, and the order must stay active until then."""
     patient = ehr.create(fhir, ehr.patient(ns, "Loop", "Lena"))
     order = ehr.create(fhir, ehr.my_order(ns, patient["id"], 1))
-    wl = ehr.worklist_settings(ns)
+    wl = ehr.worklist_settings(ns).model_copy(
+        update={"complete_order_needs_study": needs_study})
     settings = bridge_settings(orthanc, hapi, tmp_path).model_copy(update={"worklist": wl})
     async with sync_context(settings) as ctx:
         service = assembly.worklist_service(wl, fhir=ctx.fhir, store=ctx.store)
@@ -61,6 +63,10 @@ async def _perform(ns: Namespace, fhir: httpx.Client, hapi: Any, orthanc: Any,
             uid, started = modality.start(item)
             assert started.status == 0
             study_uid = str(item.StudyInstanceUID)
+            if needs_study:
+                assert modality.finish(uid, "COMPLETED").status == 0
+                assert await service.reporter.drain() == 1
+                assert _status(fhir, order) == "active"  # no study yet
             instances = acquire(item)
             images(instances)
             stow(instances, dicomweb_url=orthanc.dicomweb_url,
@@ -69,8 +75,9 @@ async def _perform(ns: Namespace, fhir: httpx.Client, hapi: Any, orthanc: Any,
             stats = await ctx.runner.drain()
             assert (stats.failed, stats.retried) == (0, 0), stats
             assert await service.linker.drain() == 1  # queued by the sync
-            assert modality.finish(uid, "COMPLETED").status == 0
-            assert await service.reporter.drain() >= 1
+            if not needs_study:
+                assert modality.finish(uid, "COMPLETED").status == 0
+            assert await service.reporter.drain() >= 1  # needs_study: queued by the link
         finally:
             service.scp.stop()
         link = ctx.store.task(WORKLIST_LINK, task_key("orthanc", study_uid))
@@ -126,3 +133,11 @@ async def test_a_study_of_another_patient_is_not_linked_and_listed_as_a_mismatch
         b.get("reference") for b in done.study.get("basedOn", [])]
     assert done.link is not None and done.link.status == "failed"
     assert "not the subject" in str(done.link.last_error)
+
+
+async def test_with_needs_study_the_order_completes_when_its_study_came_back(
+        ns: Namespace, fhir: httpx.Client, hapi: Any, orthanc: Any, tmp_path: Path) -> None:
+    done = await _perform(ns, fhir, hapi, orthanc, tmp_path, needs_study=True)
+    assert [b.get("reference") for b in done.study["basedOn"]] == \
+        [f"ServiceRequest/{done.order['id']}"]
+    assert _status(fhir, done.order) == "completed"
