@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from bridge.cli_common import (
     ConfigOpt,
@@ -32,12 +41,17 @@ from bridge.cli_common import (
 migrate_app = typer.Typer(no_args_is_help=True,
                           help="Migrate a legacy PACS (DIMSE) into the archive.")
 out = plain_console()
+err = plain_console(stderr=True)
 report_out = console()
 
 SourceOpt = Annotated[str, typer.Option("--source", metavar="NAME",
                                         help="the legacy source (migration.sources[].name)")]
 #: what --from defaults to: before any DICOM study (StudyDate is a DA, PS3.5 6.2)
 EARLIEST = date(1900, 1, 1)
+
+if TYPE_CHECKING:
+    from bridge.migration.run import MigrationRun
+    from bridge.state import StateStore
 
 
 @migrate_app.command("echo")
@@ -87,28 +101,70 @@ def run(source: SourceOpt,
     """Migrate the source's queued studies until none is due or in progress."""
     from bridge.assembly import migrator_of
     from bridge.migration.engine import run_of
-    from bridge.migration.report import state_counts
     from bridge.state import open_store
 
     settings = settings_or_exit(config)
 
     async def drain() -> None:
         async with migrator_of(settings, source) as migrator:
-            counts = await run_of(store, migrator, settings.migration,
-                                  workers=workers).drain()
+            run = run_of(store, migrator, settings.migration, workers=workers)
+            started = time.monotonic()
+            with _progress() as progress:
+                bar = progress.add_task(source, total=None, done="", moved="")
+                ticking = asyncio.create_task(_tick(progress, bar, store, run, started))
+                try:
+                    counts = await run.drain()
+                finally:
+                    ticking.cancel()
+                await _show(progress, bar, store, run, started)
+        seconds = time.monotonic() - started
         out.print(f"{source}: migrated {counts.migrated} studies this run "
-                  f"({counts.instances} instances, {counts.bytes} bytes)")
+                  f"({counts.instances} instances, {counts.bytes} bytes, {seconds:.1f} s)")
 
     with reported_errors():
         store = open_store(settings.state.url)
         try:
             asyncio.run(drain())
-            states = state_counts(store, source)
+            states = _state_counts(store, source)
         finally:
             store.close()
     out.print(_states(source, states))
     if states["failed"]:
         raise typer.Exit(1)
+
+
+def _state_counts(store: StateStore, source: str) -> dict[str, int]:
+    """Studies per state (imported here: the room loads pynetdicom and pydicom)."""
+    from bridge.migration.report import state_counts
+
+    return state_counts(store, source)
+
+
+def _progress() -> Progress:
+    """Studies settled of all queued (any worker's), instances, GB, rate and ETA."""
+    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=16),
+                    TextColumn("{task.fields[done]}"), TextColumn("{task.fields[moved]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err)
+
+
+async def _show(progress: Progress, bar: TaskID, store: StateStore, run: MigrationRun,
+                started: float) -> None:
+    states = await asyncio.to_thread(_state_counts, store, run.migrator.source.name)
+    settled = states["migrated"] + states["failed"]
+    counts = run.counts
+    rate = counts.instances / max(time.monotonic() - started, 1e-6)
+    progress.update(bar, total=sum(states.values()), completed=settled,
+                    done=f"{settled}/{sum(states.values())} studies, "
+                         f"{states['failed']} failed",
+                    moved=f"{counts.instances} inst, {counts.bytes / 1e9:.2f} GB, "
+                          f"{rate:.1f} inst/s")
+
+
+async def _tick(progress: Progress, bar: TaskID, store: StateStore, run: MigrationRun,
+                started: float) -> None:
+    while True:
+        await _show(progress, bar, store, run, started)
+        await asyncio.sleep(1.0)
 
 
 def _states(source: str, states: dict[str, int]) -> str:
