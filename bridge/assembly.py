@@ -357,7 +357,8 @@ def sharing_service(settings: Settings, *, sync: SyncContext,
         publisher=sharing_publisher(settings, sync=sync, urls=urls),
         worker=lambda pub: publication_worker(sync.store, pub, settings.sharing,
                                               worker_id=f"{sync.runner.worker_id}-sharing",
-                                              signal=sync.follow_up_signal))
+                                              signal=sync.follow_up_signal.of(
+                                                  SHARE_PUBLISH)))
 
 
 def record_service(settings: Settings, *, sync: SyncContext) -> RecordService:
@@ -366,7 +367,7 @@ def record_service(settings: Settings, *, sync: SyncContext) -> RecordService:
     return RecordService(sync.store, archives=sync.archives, fhir=sync.fhir,
                          rules=read_dose_rules(settings.record.dose_rules_file),
                          settings=settings.record, worker_id=f"{sync.runner.worker_id}-record",
-                         signal=sync.follow_up_signal)
+                         signal=sync.follow_up_signal.of(RECORD_MAP))
 
 
 class RoomService(Protocol):

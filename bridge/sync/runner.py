@@ -46,7 +46,7 @@ from bridge.sync.references import (
     identifier_query,
 )
 from bridge.sync.settle import Defer, Fail, decide
-from bridge.sync.signal import WorkSignal
+from bridge.sync.signal import FollowUpSignals
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class SyncRunner:
         #: transaction that records it synced: the rooms' follow-up work
         follow_ups: Sequence[str] = (),
         #: set when follow-up tasks were queued (wakes the rooms' task workers)
-        follow_up_signal: WorkSignal | None = None,
+        follow_up_signal: FollowUpSignals | None = None,
     ) -> None:
         self.store = store
         self.archives = archives

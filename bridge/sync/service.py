@@ -32,7 +32,7 @@ from bridge.sync.patience import Patience
 from bridge.sync.poller import Poller
 from bridge.sync.realtime_worker import start_realtime_workers
 from bridge.sync.runner import DrainStats, SyncRunner
-from bridge.sync.signal import WorkSignal
+from bridge.sync.signal import FollowUpSignals, WorkSignal
 from bridge.sync.undated import UndatedResult, mark_undated
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ class SyncContext:
     #: what a study gone from the archive does to the EHR (``realtime.delete_policy``)
     delete_policy: DeletePolicy
     stats: DrainStats = field(default_factory=DrainStats)
-    #: set when written studies queued follow-up tasks: the rooms' task workers wait on it
-    follow_up_signal: WorkSignal = field(default_factory=WorkSignal)
+    #: set when written studies queued follow-up tasks: each room's task worker waits on
+    #: its own (``follow_up_signal.of(kind)``)
+    follow_up_signal: FollowUpSignals = field(default_factory=FollowUpSignals)
     #: the runner of the real-time lane's reserved workers, on clients of their own (the
     #: same runner when ``sync.realtime_workers`` is 0)
     realtime_runner: SyncRunner | None = None
@@ -101,7 +102,7 @@ async def open_sync(
     try:
         gone = GoneHandler(fhir=fhir_client, store=store, policy=delete_policy,
                            follow_ups=gone_follow_ups)
-        follow_up_signal = WorkSignal()
+        follow_up_signal = FollowUpSignals()
 
         def runner_on(archive_clients: dict[str, DicomwebClient],
                       fhir_of_runner: FhirClient) -> SyncRunner:

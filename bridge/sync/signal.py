@@ -13,3 +13,24 @@ import asyncio
 
 class WorkSignal(asyncio.Event):
     """Set: studies were marked due since the drain loops last looked."""
+
+
+class FollowUpSignals:
+    """One signal per follow-up task kind, all set when the sync queues follow-ups.
+
+    Each room's task worker clears its own before it claims and waits on it: with one
+    signal shared by every room, the room that cleared it first would leave the others
+    asleep until their poll interval (``sharing.poll_interval``, ``record.poll_interval``).
+    """
+
+    def __init__(self) -> None:
+        self._signals: dict[str, WorkSignal] = {}
+
+    def of(self, kind: str) -> WorkSignal:
+        """The signal the worker of ``kind`` waits on."""
+        return self._signals.setdefault(kind, WorkSignal())
+
+    def set(self) -> None:
+        """Follow-up tasks were queued: wake every room's worker."""
+        for signal in self._signals.values():
+            signal.set()

@@ -22,6 +22,7 @@ from bridge.sections.sharing import SharingSettings
 from bridge.sharing.errors import SharingConfigError
 from bridge.sharing.service import PublicationService, publication_worker
 from bridge.state import open_store
+from bridge.sync.signal import FollowUpSignals
 from tests.unit.cli.cli_helpers import clear_bridge_env
 
 REGISTRY = "http://127.0.0.1:9/registry/fhir"
@@ -56,7 +57,7 @@ class FakeSync:
     def __init__(self) -> None:
         self.archives: dict[str, Any] = {}
         self.store = None
-        self.follow_up_signal = None
+        self.follow_up_signal = FollowUpSignals()
         self.runner = SimpleNamespace(worker_id="w1")
 
 
