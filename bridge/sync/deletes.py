@@ -4,7 +4,8 @@ Issue 5, "Deletes".  Called by the runner when the archive answers that a claime
 gone (:class:`~bridge.errors.StudyGone`: WADO-RS metadata 404), whatever brought the study
 there (a delete notification, reconciliation, a poll).  Policies (``realtime.delete_policy``):
 
-* ``delete``: DELETE ImagingStudy/{id} (FHIR R4 3.1.0.7);
+* ``delete``: DELETE ImagingStudy/{id} (FHIR R4 3.1.0.7), together with the reports and
+  dose Observations this bridge derived from it (they reference it);
 * ``entered-in-error``: update the resource with ``status = entered-in-error`` (R4
   ImagingStudy.status; the record stays, flagged as never valid);
 * ``keep``: leave it; the study is recorded as failed with kind ``study-gone`` so
@@ -59,11 +60,41 @@ async def our_imaging_studies(fhir: FhirClient, study_uid: str) -> list[Resource
     return found
 
 
+async def our_derived(fhir: FhirClient, study: Resource) -> list[str]:
+    """``Type/id`` of the resources this bridge derived from the study's ImagingStudy
+    (issue 16: the report DiagnosticReports and dose Observations of the record follow-up),
+    which reference it.  Observations by their ``part-of`` search parameter; R4 has no
+    DiagnosticReport search on ``imagingStudy``, so the subject's are read and those
+    naming the study kept."""
+    ref = f"ImagingStudy/{study['id']}"
+    found: list[str] = []
+    async for res in fhir.search_all("Observation", [("part-of", ref), ("_tag", TAG_QUERY),
+                                                     ("_count", "100")]):
+        if res.get("resourceType") == "Observation" and is_ours(res):
+            found.append(f"Observation/{res['id']}")
+    subject = (study.get("subject") or {}).get("reference")
+    if subject:
+        async for res in fhir.search_all("DiagnosticReport", [
+                ("subject", subject), ("_tag", TAG_QUERY), ("_count", "100")]):
+            if (res.get("resourceType") == "DiagnosticReport" and is_ours(res)
+                    and any(r.get("reference") == ref for r in res.get("imagingStudy", []))):
+                found.append(f"DiagnosticReport/{res['id']}")
+    return found
+
+
+async def _delete_all(fhir: FhirClient, references: Sequence[str]) -> None:
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [{"request": {"method": "DELETE", "url": r}} for r in references]}
+    await fhir.request("POST", "", json=bundle, interaction="transaction")
+
+
 @dataclass
 class DeleteOutcome:
     policy: DeletePolicy
     fhir_ids: list[str] = field(default_factory=list)
     version: str | None = None
+    #: our resources derived from the study, deleted with it (``Type/id``)
+    derived: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         ids = ", ".join(f"ImagingStudy/{i}" for i in self.fhir_ids) or "no ImagingStudy"
@@ -79,7 +110,16 @@ async def apply_policy(
         rid = str(res["id"])
         outcome.fhir_ids.append(rid)
         if policy is DeletePolicy.DELETE:
-            await fhir.request("DELETE", f"ImagingStudy/{rid}", interaction="delete")
+            derived = await our_derived(fhir, res)
+            if not derived:
+                await fhir.request("DELETE", f"ImagingStudy/{rid}", interaction="delete")
+            else:
+                # our reports and dose Observations of the study reference it, and a server
+                # enforcing referential integrity (HAPI) refuses to delete a referenced
+                # resource: they go with it, in one transaction (R4 3.1.0.11.2: checked
+                # once the whole transaction is applied)
+                await _delete_all(fhir, [*derived, f"ImagingStudy/{rid}"])
+                outcome.derived.extend(derived)
         elif policy is DeletePolicy.ENTERED_IN_ERROR and res.get("status") != "entered-in-error":
             updated: dict[str, Any] = {**res, "status": "entered-in-error"}
             version = (res.get("meta") or {}).get("versionId")
