@@ -1,5 +1,6 @@
 """Draining a source's migration tasks with the generic task worker
-(:class:`~bridge.sync.tasks_worker.TaskWorker`): it claims, runs the per-study step
+(:class:`~bridge.sync.tasks_worker.TaskWorker`, one claim loop per worker, a study at a
+time each): it claims, runs the per-study step
 (:class:`~bridge.migration.study.StudyMigrator`) and settles each task by the branch of
 the error tree (result: ``done``, "migrated"; Waiting: due again, attempt given back;
 Retryable: due again, dead letter after ``max_attempts``; Permanent: dead letter).
@@ -66,10 +67,17 @@ class MigrationRun:
         self.poll_interval = poll_interval
         self._sleep = sleep
         self.counts = RunCounts()
-        self.worker = TaskWorker(store, self.kind, self._step,
-                                 worker_id=worker_id or default_worker_id(), batch=workers,
-                                 concurrency=workers, lease_seconds=lease_seconds,
-                                 max_attempts=max_attempts, idle=poll_interval)
+        base = worker_id or default_worker_id()
+        # one claim loop per worker, each a study at a time: a large study holds up only
+        # its own loop (one TaskWorker with batch = concurrency = workers would wait for
+        # its whole batch before claiming again)
+        self.workers = [
+            TaskWorker(store, self.kind, self._step,
+                       worker_id=base if workers == 1 else f"{base}/{n}", batch=1,
+                       concurrency=1, lease_seconds=lease_seconds,
+                       max_attempts=max_attempts, idle=poll_interval)
+            for n in range(workers)]
+        self.worker = self.workers[0]
 
     async def _step(self, task: Task) -> Mapping[str, Any] | None:
         result = await self.migrator(task)
@@ -80,14 +88,16 @@ class MigrationRun:
 
     async def drain(self, stop: asyncio.Event | None = None) -> RunCounts:
         """Run until no task of the source is due or leased (or ``stop`` is set)."""
-        await self._loop(stop or asyncio.Event(), until_idle=True)
+        stop = stop or asyncio.Event()
+        await asyncio.gather(*(self._loop(w, stop, until_idle=True) for w in self.workers))
         return self.counts
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set (a room service of ``serve``)."""
-        await self._loop(stop, until_idle=False)
+        await asyncio.gather(*(self._loop(w, stop, until_idle=False) for w in self.workers))
 
-    async def _loop(self, stop: asyncio.Event, *, until_idle: bool) -> None:
+    async def _loop(self, worker: TaskWorker, stop: asyncio.Event, *,
+                    until_idle: bool) -> None:
         while not stop.is_set():
             closed = self.migrator.seconds_until_open()
             if closed > 0:
@@ -98,7 +108,7 @@ class MigrationRun:
                 self.counts.closed_seconds += closed
                 await self._wait(stop, closed)
                 continue
-            if await self.worker.run_once():
+            if await worker.run_once():
                 continue
             if until_idle and not await self._open_work():
                 return
