@@ -54,6 +54,12 @@ MAPPING_WARNINGS = Counter(
     "mapped again counts again)",
     ["archive", "code"],
 )
+ORDERS_NOT_LINKED = Counter(
+    "bridge_orders_not_linked_total",
+    "Orders found by a study's accession but not linked to it, by reason (other-patient: "
+    "the order is for another Patient)",
+    ["reason"],
+)
 PATIENT_CONFLICTS = Counter(
     "bridge_patient_demographic_conflicts_total",
     "Studies whose DICOM demographics differ from the EHR's Patient",

@@ -164,9 +164,10 @@ class ReferenceResolver:
             r_missing = sorted(k for k in r_keys if self._requests.get(k) is None)
             await self._search_many("Patient", p_missing, self._patients,
                                     "identifier,name,birthDate,gender")
-            # only the reference of a ServiceRequest is used: its resource is not kept
+            # a ServiceRequest's reference and subject are used (an order of another
+            # patient is never linked, see subject_of_request)
             await self._search_many("ServiceRequest", r_missing, self._requests,
-                                    "identifier", keep_resource=False)
+                                    "identifier,subject")
 
     def patient(self, key: IdentifierKey) -> tuple[str | None, Resource | None]:
         hit = self._patients.peek(key)
@@ -175,6 +176,13 @@ class ReferenceResolver:
     def service_request(self, key: IdentifierKey) -> str | None:
         hit = self._requests.peek(key)
         return hit.reference if hit else None
+
+    def subject_of_request(self, key: IdentifierKey) -> str | None:
+        """The ``Patient/id`` the order found for ``key`` is for (None: unknown)."""
+        hit = self._requests.peek(key)
+        if hit is None or hit.resource is None:
+            return None
+        return relative_reference((hit.resource.get("subject") or {}).get("reference"))
 
     async def create_patients(
         self, wanted: dict[IdentifierKey, Resource]
@@ -258,3 +266,12 @@ def demographics_conflict(found: Resource | None, wanted: Resource | None) -> li
     if diffs:
         PATIENT_CONFLICTS.inc()
     return diffs
+
+
+def relative_reference(reference: str | None) -> str | None:
+    """``Type/id`` of a literal reference, relative or absolute (R4 2.3.0.1.1), without a
+    ``_history`` part; None for none or a reference of another form."""
+    if not reference:
+        return None
+    parts = reference.split("/_history/", 1)[0].rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else None

@@ -30,7 +30,13 @@ from bridge.errors import (
 )
 from bridge.fhir.client import FhirClient
 from bridge.mapping import EndpointSpec, MappingEngine, MappingResult
-from bridge.metrics import FAILURES, RETRIES, STUDIES_SYNCED, WRITES_SKIPPED
+from bridge.metrics import (
+    FAILURES,
+    ORDERS_NOT_LINKED,
+    RETRIES,
+    STUDIES_SYNCED,
+    WRITES_SKIPPED,
+)
 from bridge.state import ClaimedStudy, Completion, Lane, StateStore, StudyWarning
 from bridge.sync import recorded_warnings
 from bridge.sync.assemble import (
@@ -41,9 +47,11 @@ from bridge.sync.assemble import (
     with_bridge_tag,
 )
 from bridge.sync.references import (
+    IdentifierKey,
     ReferenceResolver,
     demographics_conflict,
     identifier_query,
+    relative_reference,
 )
 from bridge.sync.settle import Defer, Fail, decide
 from bridge.sync.signal import FollowUpSignals
@@ -326,14 +334,34 @@ class SyncRunner:
             archive = job.claim.archive
             endpoints = {endpoint_key(e): await self.resolver.endpoint(archive, e)
                          for e in self.assembly.endpoints(archive, result)}
-            requests = {k: r for k in self._request_keys(result)
-                        if (r := self.resolver.service_request(k))}
+            requests = self._orders_of(job, ref)
             assembled = self.assembly.study(archive, result, References(
                 patient=ref if policy != "identifier-only" else None,
                 service_requests=requests, endpoints=endpoints))
             job.resource, job.hash = assembled.resource, assembled.content_hash
             ready.append(job)
         return ready
+
+    def _orders_of(self, job: _Job, patient: str | None) -> dict[IdentifierKey, str]:
+        """The orders found by the study's accession identifiers, each linked only if it is
+        for the study's own patient: an accession number reused across patients (or a
+        wrong one typed at the modality) must not put another patient's order in this
+        study's basedOn.  A refused one keeps its identifier, unresolved, and is logged."""
+        assert job.result is not None
+        linked: dict[IdentifierKey, str] = {}
+        for key in self._request_keys(job.result):
+            order = self.resolver.service_request(key)
+            if order is None:
+                continue
+            subject = self.resolver.subject_of_request(key)
+            if patient is not None and subject is not None \
+                    and subject != relative_reference(patient):
+                ORDERS_NOT_LINKED.labels(reason="other-patient").inc()
+                log.warning("order of another patient not linked", extra={
+                    "study_uid": job.claim.study_uid, "order": order})
+                continue
+            linked[key] = order
+        return linked
 
     async def _write(self, jobs: Sequence[_Job], stats: DrainStats) -> None:
         if not jobs:

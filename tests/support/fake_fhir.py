@@ -61,6 +61,9 @@ class FakeFhir:
     #: when set, every Bundle must be of this type and have at most ``max_entries`` entries
     bundle_type: str | None = None
     max_entries: int | None = None
+    #: "system|value" of ServiceRequest identifiers the EHR has -> the order's subject
+    #: reference (its Patients are ``Patient/p-<value>``)
+    orders: dict[str, str] = field(default_factory=dict)
     #: ImagingStudy PUTs received, by study UID, in order
     writes: list[str] = field(default_factory=list)
     #: ImagingStudies written by conditional update, by study UID
@@ -131,6 +134,8 @@ class FakeFhir:
         return self._imaging_study_update(_identifier(url), entry["resource"])
 
     def _patient_search(self, url: str) -> dict[str, Any]:
+        if url.startswith("ServiceRequest?"):
+            return self._order_search(url)
         found: list[dict[str, Any]] = []
         # identifier=a|x,b|y: an OR-search (R4 3.1.1.5.4), one match per known value
         for ident in _identifier(url).split(",") if url.startswith("Patient?") else ():
@@ -140,6 +145,20 @@ class FakeFhir:
                                            "identifier": [{"system": system,
                                                            "value": value}]},
                               "search": {"mode": "match"}})
+        return {"resource": {"resourceType": "Bundle", "type": "searchset",
+                             "total": len(found), "entry": found},
+                "response": {"status": "200 OK"}}
+
+    def _order_search(self, url: str) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+        for ident in _identifier(url).split(","):
+            if ident in self.orders:
+                system, value = ident.split("|", 1)
+                found.append({"resource": {
+                    "resourceType": "ServiceRequest", "id": f"sr-{value}",
+                    "identifier": [{"system": system, "value": value}],
+                    "subject": {"reference": self.orders[ident]}},
+                    "search": {"mode": "match"}})
         return {"resource": {"resourceType": "Bundle", "type": "searchset",
                              "total": len(found), "entry": found},
                 "response": {"status": "200 OK"}}

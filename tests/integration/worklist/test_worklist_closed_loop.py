@@ -128,7 +128,7 @@ async def test_a_study_of_another_patient_is_not_linked_and_listed_as_a_mismatch
 
     done = await _perform(ns, fhir, hapi, orthanc, tmp_path, images=another_patient)
     assert done.study["subject"]["reference"] == f"Patient/{other['id']}"
-    # the sync linked it by accession; the worklist took that link back
+    # the order is for another patient: neither the sync nor the worklist links it
     assert f"ServiceRequest/{done.order['id']}" not in [
         b.get("reference") for b in done.study.get("basedOn", [])]
     assert done.link is not None and done.link.status == "failed"
