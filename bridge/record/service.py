@@ -18,7 +18,7 @@ from bridge.record.rules import DoseRules
 from bridge.sections.record import RecordSettings
 from bridge.state.store import StateStore
 from bridge.sync.signal import WorkSignal
-from bridge.sync.tasks_worker import TaskWorker
+from bridge.sync.tasks_worker import TaskWorker, paced_worker
 
 __all__ = ["RecordService", "record_worker"]
 
@@ -26,11 +26,8 @@ __all__ = ["RecordService", "record_worker"]
 def record_worker(store: StateStore, handler: RecordHandler, settings: RecordSettings, *,
                   worker_id: str, signal: WorkSignal | None = None) -> TaskWorker:
     """The task worker of ``record.map`` at the pace of ``settings``."""
-    return TaskWorker(store, TASK_KIND, handler, worker_id=worker_id, batch=settings.batch,
-                      concurrency=settings.workers, lease_seconds=settings.lease_seconds,
-                      max_attempts=settings.max_attempts, backoff_base=settings.backoff_base,
-                      backoff_max=settings.backoff_max, idle=settings.poll_interval,
-                      signal=signal)
+    return paced_worker(store, TASK_KIND, handler, settings.worker, worker_id=worker_id,
+                        signal=signal)
 
 
 class RecordService:

@@ -149,3 +149,26 @@ class InboundAuthSettings(StrictModel):
         for user, password in self.basic_users.items():
             refuse_placeholder(f"password of {user!r}", password)
         return self
+
+
+class TaskPace(StrictModel):
+    """The pace of one room's task worker in ``serve`` (``sharing.worker``,
+    ``record.worker``): how many tasks it runs at once, how it retries."""
+
+    #: tasks run at once
+    workers: int = Field(default=2, ge=1, le=32)
+    #: tasks claimed per round
+    batch: int = Field(default=10, ge=1, le=500)
+    #: a claimed task is given back to the queue after this many seconds
+    lease_seconds: float = Field(default=300.0, gt=0)
+    #: attempts of a task that fails for a retryable reason before it is a failure; an
+    #: outage (a server down, refused credentials, a patient not registered yet) waits
+    #: however long it lasts
+    max_attempts: int = Field(default=8, ge=1)
+    #: the first retry's delay in seconds, doubled each attempt up to ``backoff_max``
+    backoff_base: float = Field(default=2.0, gt=0)
+    #: the longest delay between two attempts of one task, in seconds
+    backoff_max: float = Field(default=900.0, gt=0)
+    #: seconds the idle worker waits before looking again (the sync wakes it at once when
+    #: it queued tasks for it)
+    poll_interval: float = Field(default=5.0, gt=0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from bridge.sections.base import REPO_MAPPINGS, StrictModel
+from bridge.sections.base import REPO_MAPPINGS, StrictModel, TaskPace
 
 __all__ = ["RecordSettings"]
 
@@ -23,23 +23,8 @@ class RecordSettings(StrictModel):
     #: which dose items become Observation components, their units and physical ranges
     dose_rules_file: Path = Field(
         default_factory=lambda: REPO_MAPPINGS / "record" / "dose_items.json")
-    #: studies whose record is mapped at once by the record worker of ``serve``
-    workers: int = Field(default=2, ge=1, le=32)
-    #: record tasks claimed per round
-    batch: int = Field(default=10, ge=1, le=500)
-    #: a claimed record task is given back to the queue after this many seconds
-    lease_seconds: float = Field(default=300.0, gt=0)
-    #: attempts of a record task that fails for a retryable reason (the study's
-    #: ImagingStudy not found yet, a concurrent change) before it is a failure; an outage
-    #: waits however long it lasts
-    max_attempts: int = Field(default=8, ge=1)
-    #: the first retry's delay in seconds, doubled each attempt up to ``backoff_max``
-    backoff_base: float = Field(default=2.0, gt=0)
-    #: the longest delay between two attempts of one record task, in seconds
-    backoff_max: float = Field(default=900.0, gt=0)
-    #: seconds the idle worker waits before looking again (the sync wakes it at once when
-    #: it queued record tasks)
-    poll_interval: float = Field(default=5.0, gt=0)
+    #: the pace of ``serve``'s record worker (``record.map`` tasks)
+    worker: TaskPace = TaskPace()
 
     @model_validator(mode="after")
     def _rules_file_exists(self) -> RecordSettings:

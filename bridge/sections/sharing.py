@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from bridge.sections.base import REPO_MAPPINGS, FhirSettings, StrictModel
+from bridge.sections.base import REPO_MAPPINGS, FhirSettings, StrictModel, TaskPace
 
 __all__ = ["SharingSettings"]
 
@@ -33,23 +33,8 @@ class SharingSettings(StrictModel):
     #: no demographics) when it has none; off: a publication waits until the network's
     #: patient identity feed registered the patient
     register_patients: bool = False
-    #: studies published at once by the publication worker of ``serve``
-    workers: int = Field(default=2, ge=1, le=32)
-    #: publication tasks claimed per round
-    batch: int = Field(default=10, ge=1, le=500)
-    #: a claimed publication is given back to the queue after this many seconds
-    lease_seconds: float = Field(default=300.0, gt=0)
-    #: attempts of a publication that fails for a retryable reason (a concurrent change)
-    #: before it is a failure; an outage (registry or archive down) or a patient not yet
-    #: in the registry waits however long it lasts
-    max_attempts: int = Field(default=8, ge=1)
-    #: the first retry's delay in seconds, doubled each attempt up to ``backoff_max``
-    backoff_base: float = Field(default=2.0, gt=0)
-    #: the longest delay between two attempts of one publication, in seconds
-    backoff_max: float = Field(default=900.0, gt=0)
-    #: seconds the idle worker waits before looking again (the sync wakes it at once
-    #: when it queued publications)
-    poll_interval: float = Field(default=5.0, gt=0)
+    #: the pace of ``serve``'s publication worker (``share.publish`` tasks)
+    worker: TaskPace = TaskPace()
 
     @model_validator(mode="after")
     def _complete(self) -> SharingSettings:

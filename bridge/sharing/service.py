@@ -25,7 +25,7 @@ from bridge.sharing.publisher import TASK_KIND, Publisher, StudyReader
 from bridge.sharing.source_registry import SourceRegistry
 from bridge.state.store import StateStore
 from bridge.sync.signal import WorkSignal
-from bridge.sync.tasks_worker import TaskWorker
+from bridge.sync.tasks_worker import TaskWorker, paced_worker
 
 
 @contextlib.asynccontextmanager
@@ -52,12 +52,8 @@ async def open_publisher(
 def publication_worker(store: StateStore, publisher: Publisher, settings: SharingSettings,
                        *, worker_id: str, signal: WorkSignal | None = None) -> TaskWorker:
     """The task worker of ``share.publish`` at the pace of ``settings``."""
-    return TaskWorker(store, TASK_KIND, publisher.handle, worker_id=worker_id,
-                      batch=settings.batch, concurrency=settings.workers,
-                      lease_seconds=settings.lease_seconds,
-                      max_attempts=settings.max_attempts,
-                      backoff_base=settings.backoff_base, backoff_max=settings.backoff_max,
-                      idle=settings.poll_interval, signal=signal)
+    return paced_worker(store, TASK_KIND, publisher.handle, settings.worker,
+                        worker_id=worker_id, signal=signal)
 
 
 class PublicationService:

@@ -20,7 +20,8 @@ class FollowUpSignals:
 
     Each room's task worker clears its own before it claims and waits on it: with one
     signal shared by every room, the room that cleared it first would leave the others
-    asleep until their poll interval (``sharing.poll_interval``, ``record.poll_interval``).
+    asleep until their poll interval (``sharing.worker.poll_interval``,
+    ``record.worker.poll_interval``).
     """
 
     def __init__(self) -> None:

@@ -25,13 +25,14 @@ from datetime import timedelta
 from typing import Any
 
 from bridge.errors import BridgeError, Permanent, Retryable, Waiting
+from bridge.sections.base import TaskPace
 from bridge.state.errors import StateUnavailable
 from bridge.state.store import StateStore
 from bridge.state.tasks import Task
 from bridge.sync.backoff import retry_delay
 from bridge.sync.signal import WorkSignal
 
-__all__ = ["TaskHandler", "TaskWorker"]
+__all__ = ["TaskHandler", "TaskWorker", "paced_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +141,12 @@ class TaskWorker:
         if not recorded:
             log.warning("task lease lost before its outcome was recorded",
                         extra={"kind": task.kind, "key": task.key})
+
+
+def paced_worker(store: StateStore, kind: str, handler: TaskHandler, pace: TaskPace, *,
+                 worker_id: str, signal: WorkSignal | None = None) -> TaskWorker:
+    """The task worker of ``kind`` at a room's configured ``pace``."""
+    return TaskWorker(store, kind, handler, worker_id=worker_id, batch=pace.batch,
+                      concurrency=pace.workers, lease_seconds=pace.lease_seconds,
+                      max_attempts=pace.max_attempts, backoff_base=pace.backoff_base,
+                      backoff_max=pace.backoff_max, idle=pace.poll_interval, signal=signal)

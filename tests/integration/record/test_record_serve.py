@@ -36,8 +36,8 @@ def test_serve_writes_a_synced_studys_report_and_dose_through_its_record_room(
                              password=orthanc.password, seed=5).studies
     assert records.dose is not None
     seed_ehr([study.truth], fhir_url=hapi.fhir_url)
-    config = serve_config(orthanc, hapi, tmp_path, ns,
-                          record={"enabled": True, "poll_interval": 60.0})  # woken, or late
+    config = serve_config(orthanc, hapi, tmp_path, ns,  # a minute's poll: woken, or late
+                          record={"enabled": True, "worker": {"poll_interval": 60.0}})
     config["sync"]["poll_window_days"] = 20000  # the first poll finds the study
 
     def written(resource_type: str, uid: str) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ import yaml
 
 from bridge.assembly import sharing_publisher, sync_only
 from bridge.config import FhirSettings, GatewaySettings, Settings
+from bridge.sections.base import TaskPace
 from bridge.sections.sharing import SharingSettings
 from bridge.sharing.publisher import TASK_KIND
 from bridge.sharing.service import publication_worker
@@ -59,7 +60,7 @@ def site_a_settings(orthanc: Any, hapi: Any, tmp_path: Path, ns: Any, *,
     settings.sharing = SharingSettings(
         enabled=True, registry=FhirSettings(base_url=registry_url or hapi.fhir_url),
         policy_file=write_policy(tmp_path / "sharing.yaml", ns, **policy),
-        backoff_base=0.05, backoff_max=0.2, max_attempts=2,
+        worker=TaskPace(backoff_base=0.05, backoff_max=0.2, max_attempts=2),
         register_patients=register_patients)
     return settings
 

@@ -36,7 +36,7 @@ def test_serve_publishes_a_synced_study_through_its_sharing_room(
                  "client_id": "gateway-a", "client_secret": "s" * 32},
         sharing={"enabled": True, "registry": {"base_url": hapi.fhir_url},
                  "policy_file": str(write_policy(tmp_path / "sharing.yaml", ns)),
-                 "poll_interval": 60.0})  # only the sync's wake-up can be in time
+                 "worker": {"poll_interval": 60.0}})  # only the sync's wake-up is in time
     config["sync"]["poll_window_days"] = 20000  # the first poll finds the study
     with ServeProcess(config, tmp_path) as serve:
         [document] = wait_until(lambda: document_ids(hapi, identifier, "current") or None,

@@ -18,6 +18,7 @@ from bridge import assembly
 from bridge.cli import app
 from bridge.config import Settings, load_settings
 from bridge.errors import ConfigError
+from bridge.sections.base import TaskPace
 from bridge.sections.sharing import SharingSettings
 from bridge.sharing.errors import SharingConfigError
 from bridge.sharing.service import PublicationService, publication_worker
@@ -163,8 +164,8 @@ async def test_the_publication_service_runs_the_queue_until_serve_stops(tmp_path
 
     service = PublicationService(
         publisher=publisher(),
-        worker=lambda pub: publication_worker(store, pub, SharingSettings(poll_interval=0.05),
-                                              worker_id="t"))
+        worker=lambda pub: publication_worker(
+            store, pub, SharingSettings(worker=TaskPace(poll_interval=0.05)), worker_id="t"))
     try:
         await asyncio.wait_for(service.run(stop), timeout=30)
         task = store.task("share.publish", "main/1.2.3")
