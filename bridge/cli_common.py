@@ -19,6 +19,7 @@ from bridge.config import Settings, load_settings
 from bridge.errors import AuthError, BridgeError, ConfigError, MappingConfigError
 from bridge.logging import setup_logging
 from bridge.state import StateStore, open_store
+from bridge.state.tasks import task_key
 
 T = TypeVar("T")
 
@@ -176,3 +177,29 @@ def archives_named(archives: Mapping[str, T], archive: str | None) -> list[tuple
     if unknown:
         raise ConfigError(f"no archive named {unknown[0]!r}")
     return [(n, archives[n]) for n in names]
+
+
+def archive_name(settings: Settings, archive: str | None) -> str:
+    """``--archive`` checked against the configured archives; without one the default
+    archive (``gateway.archive``, else the first).  A :class:`ConfigError` names what is
+    wrong."""
+    names = [a.name for a in settings.archives]
+    if archive is None:
+        if not names:
+            raise ConfigError("no archive configured")
+        return settings.gateway.archive or names[0]
+    if archive not in names:
+        raise ConfigError(f"no archive named {archive!r} is configured")
+    return archive
+
+
+def retry_failed_study_tasks(settings: Settings, kind: str, uid: str | None,
+                             archive: str | None) -> int:
+    """Make the failed tasks of ``kind`` due again: every one, or the study ``uid``'s
+    (keyed ``<archive>/<uid>``, as the sync's follow-ups are); how many."""
+    key = None
+    if uid is not None:
+        with reported_errors():
+            key = task_key(archive_name(settings, archive), uid)
+    with existing_store(settings) as store:
+        return store.retry_failed_tasks(kind, key)

@@ -26,10 +26,12 @@ import typer
 from bridge.cli_common import (
     ArchiveOpt,
     ConfigOpt,
+    archive_name,
     console,
     existing_store,
     parse_date,
     reported_errors,
+    retry_failed_study_tasks,
     settings_or_exit,
 )
 from bridge.config import Settings
@@ -45,17 +47,6 @@ RECORD_MAP = "record.map"
 #: placeholders a file's preview points to (it belongs to no synced study)
 PREVIEW_STUDY = {"reference": "ImagingStudy/preview"}
 PREVIEW_PATIENT = {"reference": "Patient/preview"}
-
-
-def _archive_of(settings: Settings, archive: str | None) -> str:
-    names = [a.name for a in settings.archives]
-    if archive is None:
-        if not names:
-            raise ConfigError("no archive configured")
-        return names[0]
-    if archive not in names:
-        raise ConfigError(f"no archive named {archive!r} is configured")
-    return archive
 
 
 def _print_json(value: Any) -> None:
@@ -141,7 +132,7 @@ def preview(
             _print_json(_preview_file(path))
             return
         settings = settings_or_exit(config)
-        _print_json(asyncio.run(_preview_study(settings, _archive_of(settings, archive), what)))
+        _print_json(asyncio.run(_preview_study(settings, archive_name(settings, archive), what)))
 
 
 @record_app.command("enqueue")
@@ -154,7 +145,7 @@ def enqueue(
     synced study: imaging-bridge resync --all --force (each written study queues it)."""
     settings = settings_or_exit(config)
     with reported_errors():
-        name = _archive_of(settings, archive)
+        name = archive_name(settings, archive)
     with existing_store(settings) as store:
         store.enqueue_tasks(RECORD_MAP, [f"{name}/{uid}" for uid in uids])
     out.print(f"{len(uids)} record tasks queued (archive {name})")
@@ -192,13 +183,7 @@ def retry(
     config: ConfigOpt = None,
 ) -> None:
     """Queue the failed record tasks again (all, or one study's)."""
-    settings = settings_or_exit(config)
-    key = None
-    if uid is not None:
-        with reported_errors():
-            key = f"{_archive_of(settings, archive)}/{uid}"
-    with existing_store(settings) as store:
-        n = store.retry_failed_tasks(RECORD_MAP, key)
+    n = retry_failed_study_tasks(settings_or_exit(config), RECORD_MAP, uid, archive)
     out.print(f"{n} failed record tasks due again")
 
 

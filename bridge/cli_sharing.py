@@ -28,10 +28,12 @@ from bridge.cli_common import (
     ConfigOpt,
     FromOpt,
     ToOpt,
+    archive_name,
     console,
     existing_store,
     parse_date,
     reported_errors,
+    retry_failed_study_tasks,
     settings_or_exit,
 )
 from bridge.config import Settings
@@ -48,17 +50,6 @@ SHARE_PUBLISH = "share.publish"
 def _enabled(settings: Settings) -> None:
     if not settings.sharing.enabled or settings.sharing.registry is None:
         raise ConfigError("sharing is not enabled: set sharing.enabled and sharing.registry")
-
-
-def _archive_of(settings: Settings, archive: str | None) -> str:
-    names = [a.name for a in settings.archives]
-    if archive is None:
-        if not names:
-            raise ConfigError("no archive configured")
-        return settings.gateway.archive or names[0]
-    if archive not in names:
-        raise ConfigError(f"no archive named {archive!r} is configured")
-    return archive
 
 
 async def _drain(settings: Settings) -> int:
@@ -83,7 +74,7 @@ def publish(
     settings = settings_or_exit(config)
     with reported_errors():
         _enabled(settings)
-        name = _archive_of(settings, archive)
+        name = archive_name(settings, archive)
     with existing_store(settings) as store:
         for uid in uids:
             store.enqueue_task(SHARE_PUBLISH, f"{name}/{uid}", payload={"requested": True})
@@ -143,13 +134,7 @@ def retry(
     config: ConfigOpt = None,
 ) -> None:
     """Queue the failed publications again (all, or one study's)."""
-    settings = settings_or_exit(config)
-    key = None
-    if uid is not None:
-        with reported_errors():
-            key = f"{_archive_of(settings, archive)}/{uid}"
-    with existing_store(settings) as store:
-        n = store.retry_failed_tasks(SHARE_PUBLISH, key)
+    n = retry_failed_study_tasks(settings_or_exit(config), SHARE_PUBLISH, uid, archive)
     out.print(f"{n} failed publications due again")
 
 
