@@ -305,8 +305,7 @@ def migrator_of(settings: Settings, source: str
     """The per-study migration step of ``source`` into the migration's archive (issue 15)."""
     migration = settings.migration
     return open_migrator(migration_source(settings, source), migration=migration,
-                         archive=archive_of(settings.archives, migration.archive),
-                         coercion=None)
+                         archive=archive_of(settings.archives, migration.archive))
 
 
 def migration_service(settings: Settings, sync: SyncContext) -> MigrationService:
