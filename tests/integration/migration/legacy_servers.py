@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from bridge.config import ArchiveSettings
 from bridge.sections.migration import LegacySourceSettings
 from samples.generator import GeneratedStudy
 
@@ -43,3 +47,25 @@ def settings_for(name: str, ae_title: str, port: int) -> LegacySourceSettings:
     return LegacySourceSettings(name=name, ae_title=ae_title, host="127.0.0.1", port=port,
                                 calling_ae_title=CALLING_AE, connect_timeout=5,
                                 dimse_timeout=30)
+
+
+def archive_settings(orthanc: Any) -> ArchiveSettings:
+    """The bridge's settings of a test Orthanc's DICOMweb API."""
+    return ArchiveSettings(name="orthanc", base_url=orthanc.dicomweb_url,
+                           auth={"kind": "basic", "username": orthanc.username,
+                                 "password": orthanc.password})
+
+
+def archive_sop_uids(orthanc: Any, study_uid: str) -> list[str]:
+    """The study's SOP Instance UIDs as the archive lists them (QIDO-RS), duplicates kept."""
+    resp = httpx.get(f"{orthanc.dicomweb_url}/studies/{study_uid}/instances",
+                     auth=(orthanc.username, orthanc.password), timeout=30)
+    if resp.status_code == 204 or not resp.content:
+        return []
+    resp.raise_for_status()
+    return sorted(item["00080018"]["Value"][0] for item in resp.json())
+
+
+def loaded_uids(study: GeneratedStudy) -> list[str]:
+    """The SOP Instance UIDs of a generated study."""
+    return sorted(str(ds.SOPInstanceUID) for ds in study.instances())

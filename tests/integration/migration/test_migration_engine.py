@@ -42,7 +42,13 @@ from bridge.sections.migration import LegacySourceSettings, MigrationSettings, T
 from bridge.state import StateStore, open_store
 from bridge.state.tasks import Task
 from samples.generator import GeneratedStudy, generate_studies
-from tests.integration.migration.legacy_servers import settings_for, write_files
+from tests.integration.migration.legacy_servers import (
+    archive_settings,
+    archive_sop_uids,
+    loaded_uids,
+    settings_for,
+    write_files,
+)
 from tests.support.waits import wait_until
 
 SOURCE = "engine-q"
@@ -69,26 +75,6 @@ class EngineLegacy:
 def legacy() -> Iterator[EngineLegacy]:
     with Dcmqrscp(ae_title="LEGACY-ENG") as server:
         yield EngineLegacy(server, settings_for(SOURCE, server.ae_title, server.port))
-
-
-def archive_settings(orthanc: Any) -> ArchiveSettings:
-    return ArchiveSettings(name="orthanc", base_url=orthanc.dicomweb_url,
-                           auth={"kind": "basic", "username": orthanc.username,
-                                 "password": orthanc.password})
-
-
-def archive_sop_uids(orthanc: Any, study_uid: str) -> list[str]:
-    """The study's SOP Instance UIDs as the archive lists them (QIDO-RS), duplicates kept."""
-    resp = httpx.get(f"{orthanc.dicomweb_url}/studies/{study_uid}/instances",
-                     auth=(orthanc.username, orthanc.password), timeout=30)
-    if resp.status_code == 204 or not resp.content:
-        return []
-    resp.raise_for_status()
-    return sorted(item["00080018"]["Value"][0] for item in resp.json())
-
-
-def loaded_uids(study: GeneratedStudy) -> list[str]:
-    return sorted(str(ds.SOPInstanceUID) for ds in study.instances())
 
 
 def task_of(store: StateStore, study: GeneratedStudy) -> Task:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import devstack
-import httpx
 import pytest
 from devservers.dcmqrscp import Dcmqrscp, store_files
 
@@ -39,6 +38,9 @@ from samples.generator import GeneratedStudy, generate_studies
 from tests.integration.migration.legacy_servers import (
     RECEIVER_AE,
     LoadedLegacy,
+    archive_settings,
+    archive_sop_uids,
+    loaded_uids,
     settings_for,
     write_files,
 )
@@ -77,25 +79,6 @@ def move_set_up() -> Iterator[MoveSetUp]:
             move_destinations={RECEIVER_AE: ("127.0.0.1", receiver_port),
                                ARCHIVE_AE: ("127.0.0.1", archive_port)}) as server:
         yield MoveSetUp(server, receiver_port, archive)
-
-
-def archive_settings(orthanc: Any) -> ArchiveSettings:
-    return ArchiveSettings(name="orthanc", base_url=orthanc.dicomweb_url,
-                           auth={"kind": "basic", "username": orthanc.username,
-                                 "password": orthanc.password})
-
-
-def archive_sop_uids(orthanc: Any, study_uid: str) -> list[str]:
-    resp = httpx.get(f"{orthanc.dicomweb_url}/studies/{study_uid}/instances",
-                     auth=(orthanc.username, orthanc.password), timeout=30)
-    if resp.status_code == 204 or not resp.content:
-        return []
-    resp.raise_for_status()
-    return sorted(item["00080018"]["Value"][0] for item in resp.json())
-
-
-def loaded_uids(study: GeneratedStudy) -> list[str]:
-    return sorted(str(ds.SOPInstanceUID) for ds in study.instances())
 
 
 async def migrate(source: LegacySourceSettings, migration: MigrationSettings,
