@@ -75,6 +75,7 @@ from bridge.worklist.progress import ProgressReporter
 from bridge.worklist.scp import WorklistScp
 from bridge.worklist.service import WorklistService
 from bridge.worklist.source import InMemoryWorklist
+from bridge.worklist.ups_book import UpsWorklist
 from smart_app import SmartApp, sources_of
 from smart_app.gateway_port import ImagingGateway
 from smart_app.viewer import DataSource
@@ -288,8 +289,11 @@ def worklist_service(wl: WorklistSettings, *, fhir: FhirClient,
     scp = WorklistScp(source=worklist, ae_title=wl.ae_title,
                       calling_ae_titles=wl.calling_ae_titles, host=wl.host, port=wl.port,
                       mpps=mpps)
+    # UPS-RS over the same items, its states kept as the MPPS store's steps
+    ups = UpsWorklist(source=worklist, keeper=mpps, timezone=mapping.timezone) \
+        if mpps is not None and wl.ups else None
     return WorklistService(scp=scp, poller=poller, interval=wl.poll_interval,
-                           reporter=reporter, linker=linker)
+                           reporter=reporter, linker=linker, ups=ups, ups_auth=wl.ups_auth)
 
 
 def migration_source(settings: Settings, name: str) -> LegacySourceSettings:

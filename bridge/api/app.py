@@ -25,7 +25,7 @@ from bridge import __version__, assembly
 from bridge.api.admin_auth import admin_guard, announce
 from bridge.api.docs import install_docs
 from bridge.api.openapi import document
-from bridge.api.routes import admin, jwks
+from bridge.api.routes import admin, jwks, workitems
 from bridge.api.security_headers import SecurityHeaders
 from bridge.audit import install as install_audit
 from bridge.config import Settings
@@ -86,6 +86,7 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
             for shared in (app, *peers):  # one service, seen by every listener
                 shared.state.ctx = ctx
                 shared.state.realtime = realtime
+                shared.state.rooms = running.rooms  # UPS-RS, /status (issue 17)
             for peer in peers:  # the gateway's readiness checks (introspection credentials)
                 peer.state.readiness_checks = getattr(app.state, "readiness_checks", {})
             realtime_tasks = start_realtime(realtime, stop, background=run_sync,
@@ -108,6 +109,7 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
     app.include_router(jwks.router)
     app.include_router(notifications.router)
     app.include_router(stow_proxy.router)
+    app.include_router(workitems.router)  # UPS-RS worklist (issue 17)
     # access decisions: log lines, AuditEvents (issue 20)
     install_audit(app, parts.audit, smart=settings.smart)
     if parts.gateway is not None:  # GET /dicom-web/*, /IHEInvokeImageDisplay (issue 8)

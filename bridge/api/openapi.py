@@ -13,6 +13,7 @@ Security schemes:
 * ``smartSession``: the SMART app's launch session cookie; the app pages and IID.
 * ``adminBasic`` / ``adminBearer``: ``api.admin_auth``; the admin API.
 * ``stowBearer`` / ``stowBasic``: ``realtime.stow_auth``; the STOW-RS proxy.
+* ``upsBearer`` / ``upsBasic``: ``worklist.ups_auth``; the UPS-RS worklist.
 * ``notificationSignature``: HMAC-SHA256 of ``timestamp.body`` with
   ``realtime.webhook_secret`` in ``X-Bridge-Signature``, the time in ``X-Bridge-Timestamp``.
 """
@@ -46,6 +47,10 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
                    "description": "A token of realtime.stow_auth.bearer_tokens."},
     "stowBasic": {"type": "http", "scheme": "basic",
                   "description": "A user of realtime.stow_auth.basic_users."},
+    "upsBearer": {"type": "http", "scheme": "bearer",
+                  "description": "A token of worklist.ups_auth.bearer_tokens."},
+    "upsBasic": {"type": "http", "scheme": "basic",
+                 "description": "A user of worklist.ups_auth.basic_users."},
     "notificationSignature": {
         "type": "apiKey", "in": "header", "name": "X-Bridge-Signature",
         "description": "sha256=<hex HMAC-SHA256(realtime.webhook_secret, timestamp + '.' + "
@@ -62,6 +67,7 @@ _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "admin": [{"adminBasic": []}, {"adminBearer": []}],
     "stow": [{"stowBearer": []}, {"stowBasic": []}],
     "signed": [{"notificationSignature": []}],
+    "ups": [{"upsBearer": []}, {"upsBasic": []}],
 }
 _ERRORS: dict[str, dict[str, str]] = {
     "public": {},
@@ -79,6 +85,11 @@ _ERRORS: dict[str, dict[str, str]] = {
              "401": "Missing or wrong STOW credentials",
              "409": "The archive refused the instances (PS3.18 10.5.3)",
              "503": "The archive is unreachable; nothing was stored"},
+    "ups": {"400": "Malformed request; the Warning header names the attribute",
+            "401": "Missing or wrong UPS credentials",
+            "404": "No such workitem",
+            "409": "Not possible in the workitem's state (Warning names the attribute)",
+            "503": "The worklist room is not running"},
     "signed": {"400": "Malformed notification body",
                "401": "Unsigned, wrongly signed, stale or replayed request",
                "413": "Body over 1 MiB",
@@ -152,6 +163,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/app/report/{fhir_id}/form/{index}"): Operation(
         "smart-app", "One presented form of a report (the PDF) as the EHR holds it",
         "session"),
+    ("GET", "/dicom-web/workitems"): Operation(
+        "ups-rs", "Search Workitems: the worklist's orders as UPS (PS3.18 11.9)", "ups"),
+    ("GET", "/dicom-web/workitems/{uid}"): Operation(
+        "ups-rs", "Retrieve Workitem (PS3.18 11.5)", "ups"),
+    ("PUT", "/dicom-web/workitems/{uid}/state"): Operation(
+        "ups-rs", "Change Workitem State: IN PROGRESS, COMPLETED, CANCELED (PS3.18 11.7)",
+        "ups"),
+    ("POST", "/dicom-web/workitems/{uid}"): Operation(
+        "ups-rs", "Update Workitem of an IN PROGRESS workitem (PS3.18 11.6)", "ups"),
     ("GET", "/status"): Operation(
         "admin", "Sync status: counts, queue lanes, lag, last poll, real-time sources",
         "admin"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from bridge.sections.base import REPO_MAPPINGS, StrictModel
+from bridge.sections.base import REPO_MAPPINGS, InboundAuthSettings, StrictModel
 
 __all__ = ["WorklistSettings"]
 
@@ -64,6 +64,12 @@ class WorklistSettings(StrictModel):
     #: (task ``worklist.link``: ImagingStudy.basedOn, or listed as a patient mismatch);
     #: costs one or two FHIR searches per synced study, a backfill's included
     link_studies: bool = True
+    #: serve the UPS-RS worklist (PS3.18 11: /dicom-web/workitems search, retrieve, change
+    #: state, update) over the same orders in ``serve`` (needs ``mpps``: states are kept
+    #: as its steps)
+    ups: bool = True
+    #: who may call the UPS-RS routes (bearer tokens, basic users; none: every call 401)
+    ups_auth: InboundAuthSettings = InboundAuthSettings()
     #: seconds the worklist's task workers (MPPS reports, study links) wait when idle
     tasks_idle: float = Field(default=1.0, gt=0, le=60)
 

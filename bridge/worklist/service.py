@@ -13,13 +13,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.errors import BridgeError
+from bridge.sections.base import InboundAuthSettings
 from bridge.sync.tasks_worker import TaskWorker
 from bridge.worklist.poller import OrderPoller
 from bridge.worklist.scp import WorklistScp
+from bridge.worklist.ups_book import UpsWorklist
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,10 @@ class WorklistService:
     reporter: TaskWorker | None = None
     #: links synced studies to their orders (None: not enabled)
     linker: TaskWorker | None = None
+    #: the UPS-RS worklist over the same items (None: no MPPS store to keep states in)
+    ups: UpsWorklist | None = None
+    #: who may call the UPS-RS routes (``worklist.ups_auth``)
+    ups_auth: InboundAuthSettings = field(default_factory=InboundAuthSettings)
     name: str = "worklist"
 
     def status(self, now: dt.datetime | None = None) -> dict[str, Any]:

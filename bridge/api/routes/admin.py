@@ -110,6 +110,11 @@ async def status(ctx: Ctx, request: Request) -> dict[str, Any]:
     section = await realtime_status(rt) if rt is not None else None
     if section is not None:
         body["realtime"] = section
+    # the rooms that report a status (the worklist: its list's age, last poll error, counts)
+    rooms = {room.name: room.status() for room in getattr(request.app.state, "rooms", ())
+             if callable(getattr(room, "status", None))}
+    if rooms:
+        body["rooms"] = rooms
     return body
 
 
