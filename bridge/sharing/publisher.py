@@ -5,6 +5,10 @@ One task ``share.publish`` with key ``<archive>/<study uid>`` (queued by the syn
 follow-up of every synced study, or by ``imaging-bridge sharing publish``) runs
 :meth:`Publisher.handle`, which:
 
+0. digests the study's QIDO-RS records (:mod:`bridge.sharing.inputs`, two small queries):
+   when the last publication shared a manifest made of the same digest (the sync's re-run
+   after our own manifest was stored in the study), it ends here, reading and writing
+   nothing else;
 1. reads the study from its archive (WADO-RS metadata, PS3.18 10.4.1.1.2);
 2. decides by the sharing policy (:mod:`bridge.sharing.decide`); under ``on-demand``, a
    study this site already published stays published when it changes;
@@ -37,7 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from bridge.errors import ConfigError, PatientNotFound, StudyGone
@@ -45,6 +49,7 @@ from bridge.mapping.tags import SERIES_INSTANCE_UID, SOP_INSTANCE_UID
 from bridge.sharing.decide import NOT_REQUESTED, SharingDecision, decide
 from bridge.sharing.errors import IdentityUnmapped
 from bridge.sharing.identity import affinity_identifier
+from bridge.sharing.inputs import StudyRecords, read_inputs
 from bridge.sharing.kos import manifest_json, manifest_part10
 from bridge.sharing.mhd import (
     manifest_sop_uid,
@@ -66,8 +71,8 @@ TASK_KIND = "share.publish"
 _CONTENT_DATE, _CONTENT_TIME, _TIMEZONE = "00080023", "00080033", "00080201"
 
 
-class StudyReader(Protocol):
-    """An archive's WADO-RS metadata (bridge.archive.client.DicomwebClient)."""
+class StudyReader(StudyRecords, Protocol):
+    """An archive's QIDO-RS and WADO-RS metadata (bridge.archive.client.DicomwebClient)."""
 
     async def study_instances(self, study_uid: str) -> list[DicomJson]: ...
 
@@ -134,6 +139,8 @@ class Publication:
     superseded: tuple[str, ...] = ()
     #: instances the manifest references
     instances: int = 0
+    #: the digest of the study's QIDO records it was made from (bridge.sharing.inputs)
+    inputs: str | None = None
 
     def as_result(self) -> dict[str, Any]:
         out = asdict(self)
@@ -170,6 +177,23 @@ def _manifest_last(instances: Sequence[DicomJson], own_series: str) -> list[Dico
     return sorted(instances, key=lambda ds: first_text(ds, SERIES_INSTANCE_UID) == own_series)
 
 
+def _unchanged(previous: Mapping[str, Any] | None, inputs: str | None
+               ) -> Publication | None:
+    """The last publication again when it shared a manifest made of the same inputs (the
+    sync's re-run after storing our own manifest, or a change the manifest does not show):
+    nothing is read or written.  None when the study must be read."""
+    if inputs is None or previous is None or previous.get("inputs") != inputs \
+            or previous.get("shared") is not True:
+        return None
+    uid, document, patient = (previous.get(k) for k in ("manifest_uid", "document", "patient"))
+    if not (isinstance(uid, str) and isinstance(document, str) and isinstance(patient, str)):
+        return None
+    count = previous.get("instances")
+    return Publication(True, str(previous.get("reason") or "unchanged"), uid, document,
+                       patient, instances=count if isinstance(count, int) else 0,
+                       inputs=inputs)
+
+
 def _excluded(decision: SharingDecision) -> bool:
     return not decision.share and decision.reason != NOT_REQUESTED.reason
 
@@ -198,6 +222,9 @@ class Publisher:
         #: create the affinity-domain Patient in the registry when it has none (a network
         #: without a patient identity feed); else the publication waits for it
         self._register_patients = register_patients
+        #: what besides the study a manifest is made of (bridge.sharing.inputs)
+        policy_json = policy.model_dump_json()
+        self._salts = {name: f"{policy_json}\0{base}" for name, base in retrieve_bases.items()}
 
     async def handle(self, task: PublishTask) -> dict[str, Any]:
         """The TaskWorker's handler of ``share.publish``: publish and return the result."""
@@ -217,12 +244,19 @@ class Publisher:
         reader, store = self._archives.get(archive), self._stores.get(archive)
         if reader is None or store is None or archive not in self._retrieve_bases:
             raise ConfigError(f"share.publish: no archive named {archive!r} is configured")
+        own_series = manifest_series_uid(study_uid)
         try:
+            # the digest first: a change after it is seen by the next publication
+            inputs = await read_inputs(reader, study_uid, own_series=own_series,
+                                       salt=self._salts[archive])
+            unchanged = _unchanged(previous, inputs)
+            if unchanged is not None:
+                return unchanged
             instances = await reader.study_instances(study_uid)
         except StudyGone:
             return await self._gone(study_uid, previous)
-        instances = _manifest_last(instances, manifest_series_uid(study_uid))
-        own = frozenset({manifest_series_uid(study_uid)})
+        instances = _manifest_last(instances, own_series)
+        own = frozenset({own_series})
         study = read_study(instances, skip_series=own)
         decision = decide(self._policy.policy, study, requested=requested)
         try:
@@ -238,7 +272,9 @@ class Publisher:
             return await self._withdrawn(decision.reason, patient, current)
         if not decision.share:  # on-demand, published on request before: keep it current
             decision = SharingDecision(True, "requested-before")
-        return await self._register(archive, instances, study, decision, patient, current)
+        publication = await self._register(archive, instances, study, decision, patient,
+                                           current)
+        return replace(publication, inputs=inputs)
 
     async def _register(self, archive: str, instances: Sequence[DicomJson],
                         study: StudyFacts, decision: SharingDecision, patient: str,

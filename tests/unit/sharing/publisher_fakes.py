@@ -26,11 +26,44 @@ class FakeArchive:
 
     studies: dict[str, list[JSON]] = field(default_factory=dict)
     stored: list[bytes] = field(default_factory=list)
+    #: WADO-RS metadata reads, QIDO-RS queries
+    metadata_reads: int = 0
+    qido_calls: int = 0
 
     async def study_instances(self, study_uid: str) -> list[JSON]:
         if study_uid not in self.studies:
             raise StudyGone(f"study {study_uid} is not in the archive")
+        self.metadata_reads += 1
         return [dict(ds) for ds in self.studies[study_uid]]
+
+    async def study_series(self, study_uid: str) -> list[JSON]:
+        """QIDO-RS series of the study: UID, modality, instance count, per series."""
+        if study_uid not in self.studies:
+            raise StudyGone(f"study {study_uid} is not in the archive")
+        rows: dict[str, JSON] = {}
+        for ds in self.studies[study_uid]:
+            uid = ds["0020000E"]["Value"][0]
+            row = rows.setdefault(uid, {"0020000E": ds["0020000E"],
+                                        "00080060": ds.get("00080060", {"vr": "CS"}),
+                                        "00201209": {"vr": "IS", "Value": [0]}})
+            row["00201209"]["Value"][0] += 1
+        self.qido_calls += 1
+        return list(rows.values())
+
+    async def search_studies(self, filters: Mapping[str, str] | None = None, *,
+                             limit: int | None = None, offset: int = 0,
+                             includefield: Sequence[str] = ()) -> list[JSON]:
+        """QIDO-RS of one study by StudyInstanceUID: its first instance's values of the
+        asked fields, and its counts."""
+        uid = (filters or {}).get("StudyInstanceUID", "")
+        if uid not in self.studies:
+            return []
+        instances = self.studies[uid]
+        row = {k: v for k, v in instances[0].items() if k in includefield}
+        row["0020000D"] = {"vr": "UI", "Value": [uid]}
+        row["00201208"] = {"vr": "IS", "Value": [len(instances)]}
+        self.qido_calls += 1
+        return [row]
 
     async def store(self, part10: bytes) -> None:
         self.stored.append(part10)

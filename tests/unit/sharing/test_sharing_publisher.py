@@ -103,6 +103,38 @@ async def test_a_retry_after_success_writes_nothing() -> None:
     assert len(site.archive.stored) == 1 and len(site.registry.provided) == 1
 
 
+async def test_the_publication_its_own_stored_manifest_causes_reads_no_metadata() -> None:
+    site = Site()
+    first = await site.run()
+    # the KOS is in the archive now: the sync wrote the study again and queued this
+    again = await site.run(Task(f"site-a/{STUDY}", result=first))
+
+    assert site.archive.metadata_reads == 1 and len(site.registry.provided) == 1
+    assert again == {**first, "registered": False} and again["inputs"]
+
+
+async def test_a_study_attribute_changed_at_the_same_counts_reads_the_study_again() -> None:
+    site = Site()
+    first = await site.run()
+    site.archive.studies[STUDY] = [{**ds, "00081030": element("LO", "CT HEAD corrected")}
+                                   for ds in site.archive.studies[STUDY]]
+    again = await site.run(Task(f"site-a/{STUDY}", result=first))
+
+    assert site.archive.metadata_reads == 2 and again["inputs"] != first["inputs"]
+
+
+async def test_another_policy_reads_the_study_again() -> None:
+    site = Site()
+    first = await site.run()
+    other = Publisher(
+        archives={"site-a": site.archive}, stores={"site-a": site.archive},
+        registry=site.registry, policy=policy(policy={"exclude_modalities": ["MG"]}),
+        retrieve_bases={"site-a": BASE}, clock=site.clock)
+    await other.handle(Task(f"site-a/{STUDY}", result=first))
+
+    assert site.archive.metadata_reads == 2 and len(site.registry.provided) == 1
+
+
 async def test_a_retry_after_the_registry_failed_registers_the_bytes_the_archive_holds(
 ) -> None:
     site = Site()
