@@ -293,7 +293,8 @@ def worklist_service(wl: WorklistSettings, *, fhir: FhirClient,
     ups = UpsWorklist(source=worklist, keeper=mpps, timezone=mapping.timezone) \
         if mpps is not None and wl.ups else None
     return WorklistService(scp=scp, poller=poller, interval=wl.poll_interval,
-                           reporter=reporter, linker=linker, ups=ups, ups_auth=wl.ups_auth)
+                           reporter=reporter, linker=linker, ups=ups, ups_auth=wl.ups_auth,
+                           notification_auth=wl.notification_auth)
 
 
 def migration_source(settings: Settings, name: str) -> LegacySourceSettings:

@@ -25,7 +25,7 @@ from bridge import __version__, assembly
 from bridge.api.admin_auth import admin_guard, announce
 from bridge.api.docs import install_docs
 from bridge.api.openapi import document
-from bridge.api.routes import admin, jwks, workitems
+from bridge.api.routes import admin, jwks, order_notifications, workitems
 from bridge.api.security_headers import SecurityHeaders
 from bridge.audit import install as install_audit
 from bridge.config import Settings
@@ -110,6 +110,7 @@ def _public_app(settings: Settings, *, run_sync: bool, peers: Sequence[FastAPI])
     app.include_router(notifications.router)
     app.include_router(stow_proxy.router)
     app.include_router(workitems.router)  # UPS-RS worklist (issue 17)
+    app.include_router(order_notifications.router)  # the EHR's rest-hook (issue 17)
     # access decisions: log lines, AuditEvents (issue 20)
     install_audit(app, parts.audit, smart=settings.smart)
     if parts.gateway is not None:  # GET /dicom-web/*, /IHEInvokeImageDisplay (issue 8)

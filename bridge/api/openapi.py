@@ -14,6 +14,8 @@ Security schemes:
 * ``adminBasic`` / ``adminBearer``: ``api.admin_auth``; the admin API.
 * ``stowBearer`` / ``stowBasic``: ``realtime.stow_auth``; the STOW-RS proxy.
 * ``upsBearer`` / ``upsBasic``: ``worklist.ups_auth``; the UPS-RS worklist.
+* ``orderNotifyBearer`` / ``orderNotifyBasic``: ``worklist.notification_auth``; the
+  EHR's rest-hook Subscription notifications of changed orders.
 * ``notificationSignature``: HMAC-SHA256 of ``timestamp.body`` with
   ``realtime.webhook_secret`` in ``X-Bridge-Signature``, the time in ``X-Bridge-Timestamp``.
 """
@@ -51,6 +53,10 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
                   "description": "A token of worklist.ups_auth.bearer_tokens."},
     "upsBasic": {"type": "http", "scheme": "basic",
                  "description": "A user of worklist.ups_auth.basic_users."},
+    "orderNotifyBearer": {"type": "http", "scheme": "bearer",
+                          "description": "A token of worklist.notification_auth.bearer_tokens."},
+    "orderNotifyBasic": {"type": "http", "scheme": "basic",
+                         "description": "A user of worklist.notification_auth.basic_users."},
     "notificationSignature": {
         "type": "apiKey", "in": "header", "name": "X-Bridge-Signature",
         "description": "sha256=<hex HMAC-SHA256(realtime.webhook_secret, timestamp + '.' + "
@@ -68,6 +74,7 @@ _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "stow": [{"stowBearer": []}, {"stowBasic": []}],
     "signed": [{"notificationSignature": []}],
     "ups": [{"upsBearer": []}, {"upsBasic": []}],
+    "orders": [{"orderNotifyBearer": []}, {"orderNotifyBasic": []}],
 }
 _ERRORS: dict[str, dict[str, str]] = {
     "public": {},
@@ -90,6 +97,8 @@ _ERRORS: dict[str, dict[str, str]] = {
             "404": "No such workitem",
             "409": "Not possible in the workitem's state (Warning names the attribute)",
             "503": "The worklist room is not running"},
+    "orders": {"401": "Missing or wrong notification credentials",
+               "503": "The worklist room is not running"},
     "signed": {"400": "Malformed notification body",
                "401": "Unsigned, wrongly signed, stale or replayed request",
                "413": "Body over 1 MiB",
@@ -172,6 +181,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "ups"),
     ("POST", "/dicom-web/workitems/{uid}"): Operation(
         "ups-rs", "Update Workitem of an IN PROGRESS workitem (PS3.18 11.6)", "ups"),
+    ("POST", "/worklist/notify"): Operation(
+        "worklist", "The EHR's rest-hook Subscription: an order changed, poll now", "orders"),
+    ("PUT", "/worklist/notify/{resource_type}/{resource_id}"): Operation(
+        "worklist", "The EHR's rest-hook Subscription with payload: poll now (the payload "
+        "is not read)", "orders"),
     ("GET", "/status"): Operation(
         "admin", "Sync status: counts, queue lanes, lag, last poll, real-time sources",
         "admin"),

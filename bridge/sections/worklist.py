@@ -70,6 +70,10 @@ class WorklistSettings(StrictModel):
     ups: bool = True
     #: who may call the UPS-RS routes (bearer tokens, basic users; none: every call 401)
     ups_auth: InboundAuthSettings = InboundAuthSettings()
+    #: who may POST order notifications to ``/worklist/notify`` (the EHR's FHIR R4
+    #: rest-hook Subscription on ServiceRequest, its ``channel.header`` carrying the
+    #: credential): each one makes the worklist poll at once (none: every call 401)
+    notification_auth: InboundAuthSettings = InboundAuthSettings()
     #: seconds the worklist's task workers (MPPS reports, study links) wait when idle
     tasks_idle: float = Field(default=1.0, gt=0, le=60)
 

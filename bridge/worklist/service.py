@@ -41,7 +41,19 @@ class WorklistService:
     ups: UpsWorklist | None = None
     #: who may call the UPS-RS routes (``worklist.ups_auth``)
     ups_auth: InboundAuthSettings = field(default_factory=InboundAuthSettings)
+    #: who may POST the EHR's order notifications (``worklist.notification_auth``)
+    notification_auth: InboundAuthSettings = field(default_factory=InboundAuthSettings)
     name: str = "worklist"
+    #: set by :meth:`notify`: the loop polls now instead of at the end of its interval
+    _due: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    notifications: int = 0
+
+    def notify(self) -> None:
+        """An order changed in the EHR (a FHIR R4 rest-hook Subscription notification):
+        poll now.  Notifications during a poll coalesce into one poll after it; the
+        notification only marks the poll due, the poll reads what changed."""
+        self.notifications += 1
+        self._due.set()
 
     def status(self, now: dt.datetime | None = None) -> dict[str, Any]:
         """What ``/status`` can show of the worklist: the list's age (seconds since the
@@ -52,7 +64,8 @@ class WorklistService:
         return {"age_seconds": st.age(now), "last_success": st.last_success.isoformat()
                 if st.last_success else None, "last_error": st.last_error,
                 "polls": st.polls, "failed_polls": st.failures, "scheduled": st.scheduled,
-                "served": st.served, "refused": dict(st.refused)}
+                "served": st.served, "refused": dict(st.refused),
+                "notifications": self.notifications}
 
     async def poll_once(self) -> None:
         """One poll whose failure is logged, not raised."""
@@ -61,6 +74,18 @@ class WorklistService:
         except BridgeError as exc:
             logger.warning("worklist poll failed; serving the last list",
                            extra={"error_type": type(exc).__name__})
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        """Until ``stop``, a notification, or the poll interval elapsed."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._due.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.interval,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*waits, return_exceptions=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         # the first list before the first association: a modality asking at start-up
@@ -73,9 +98,9 @@ class WorklistService:
                    for w in (self.reporter, self.linker) if w is not None]
         try:
             while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.interval)
+                await self._wait(stop)
                 if not stop.is_set():
+                    self._due.clear()
                     await self.poll_once()
         finally:
             await asyncio.to_thread(self.scp.stop)

@@ -8,6 +8,7 @@ worklist's age and counts."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,3 +139,38 @@ def test_ups_rs_worklist_in_serve(ns: Namespace, fhir: httpx.Client, hapi: Any,
         status = api.get("/status", headers=ADMIN_HEADERS).json()["rooms"]["worklist"]
         assert status["last_error"] is None and status["polls"] >= 1
         assert status["age_seconds"] is not None and status["age_seconds"] < 30
+
+
+NOTIFY_TOKEN = "order-notify-token-0123456789"
+
+
+def test_an_order_notification_makes_the_worklist_poll_at_once(
+        ns: Namespace, fhir: httpx.Client, hapi: Any,
+        orthanc_factory: Callable[..., Any], tmp_path: Path) -> None:
+    """With a poll interval of 10 minutes, an order created in HAPI is a workitem within
+    seconds of the rest-hook notification (what HAPI's Subscription would POST)."""
+    patient = ehr.create(fhir, ehr.patient(ns, "Notified", "Nina"))
+    worklist = ehr.worklist_settings(ns, interval=600).model_dump(mode="json")
+    worklist.update(port=free_port(), ups_auth={"bearer_tokens": [UPS_TOKEN]},
+                    notification_auth={"bearer_tokens": [NOTIFY_TOKEN]})
+    config = serve_config(orthanc_factory(), hapi, tmp_path, ns, worklist=worklist)
+    config["api"]["admin_auth"] = ADMIN_AUTH
+
+    with ServeProcess(config, tmp_path) as serve, \
+            httpx.Client(base_url=serve.url, timeout=30) as api:
+        search = {"ReferencedRequestSequence.AccessionNumber": ns.accession(1)}
+        assert api.post("/worklist/notify").status_code == 401
+        wait_until(lambda: api.get("/status", headers=ADMIN_HEADERS).json()
+                   .get("rooms", {}).get("worklist", {}).get("polls", 0) >= 1,
+                   timeout=30, what="the first poll")
+        ehr.create(fhir, ehr.my_order(ns, patient["id"], 1))
+        assert api.get("/dicom-web/workitems", params=search, headers=AUTH).status_code == 204
+        started = time.monotonic()
+        notify = {"Authorization": f"Bearer {NOTIFY_TOKEN}"}
+        assert api.post("/worklist/notify", headers=notify).status_code == 200
+        wait_until(lambda: api.get("/dicom-web/workitems", params=search,
+                                   headers=AUTH).status_code == 200,
+                   timeout=10, what="the notified order as a workitem")
+        assert time.monotonic() - started < 5  # not the 600 s poll
+        status = api.get("/status", headers=ADMIN_HEADERS).json()["rooms"]["worklist"]
+        assert status["notifications"] == 1

@@ -85,6 +85,25 @@ async def test_the_service_polls_until_stopped_and_a_failed_poll_does_not_end_it
         _ = scp.port
 
 
+async def test_a_notification_makes_the_service_poll_before_its_interval() -> None:
+    scp = WorklistScp(source=InMemoryWorklist(), ae_title="MWL", calling_ae_titles=["CT1"],
+                      port=0)
+    poller = _Poller(False)
+    service = WorklistService(scp=scp, poller=cast(Any, poller), interval=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    while poller.polls < 1:  # the first poll, at start
+        await asyncio.sleep(0.01)
+    service.notify()
+    service.notify()  # coalesced with the first while it waits
+    while poller.polls < 2:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    assert poller.polls == 2
+    assert service.status()["notifications"] == 2
+
+
 def test_the_status_shows_the_lists_age_and_the_last_error() -> None:
     poller = _Poller(False)
     poller.status.last_success = dt.datetime(2026, 12, 8, 10, 0, tzinfo=dt.UTC)
