@@ -209,8 +209,11 @@ def _has_accession(port: int, accession: str) -> bool:
         assoc.release()
 
 
-async def order_latency(fhir_url: str, *, orders: int, interval: float) -> list[float]:
-    """Seconds from each order's POST to its first appearance in a C-FIND answer."""
+async def order_latency(fhir_url: str, *, orders: int, interval: float,
+                        notify: bool = False) -> list[float]:
+    """Seconds from each order's POST to its first appearance in a C-FIND answer; with
+    ``notify``, each POST is followed by ``service.notify()`` (what ``/worklist/notify``
+    does for a rest-hook notification; HAPI's own delivery delay is not included)."""
     from bridge.assembly import worklist_service
     from bridge.fhir.client import FhirClient
     from bridge.sections.base import FhirSettings
@@ -237,12 +240,15 @@ async def order_latency(fhir_url: str, *, orders: int, interval: float) -> list[
                 patient.raise_for_status()
                 for n in range(orders):
                     # spread the creations over the poll cycle (golden-ratio phases)
-                    await asyncio.sleep(((n * 0.618) % 1) * interval)
+                    if not notify:
+                        await asyncio.sleep(((n * 0.618) % 1) * interval)
                     body = _bench_order(token, n, patient.json()["id"])
                     t0 = time.perf_counter()
                     created = await asyncio.to_thread(http.post, "/ServiceRequest",
                                                       headers=headers, json=body)
                     created.raise_for_status()
+                    if notify:
+                        service.notify()
                     accession = body["identifier"][0]["value"]
                     while not await asyncio.to_thread(_has_accession, port, accession):
                         await asyncio.sleep(0.02)
@@ -264,13 +270,14 @@ def latency_main(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for interval in args.poll_interval:
         values = asyncio.run(order_latency(fhir_url, orders=args.latency_orders,
-                                           interval=interval))
+                                           interval=interval, notify=args.notify))
         fig = {"poll_interval_s": interval, "orders": len(values),
                "median_s": round(statistics.median(values), 3),
                "p95_s": round(_percentile(values, 0.95), 3),
                "max_s": round(max(values), 3)}
-        out[f"poll_{interval:g}s"] = fig
-        print(f"order -> worklist (poll every {interval:g} s, {fig['orders']} orders): "
+        out[f"poll_{interval:g}s" + ("_notified" if args.notify else "")] = fig
+        print(f"order -> worklist (poll every {interval:g} s"
+              f"{', notified' if args.notify else ''}, {fig['orders']} orders): "
               f"median {fig['median_s']} s, p95 {fig['p95_s']} s, max {fig['max_s']} s")
     return out
 
@@ -282,6 +289,8 @@ def main() -> None:
     parser.add_argument("--latency-orders", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, nargs="+", default=[1.0, 5.0])
     parser.add_argument("--latency-only", action="store_true")
+    parser.add_argument("--notify", action="store_true",
+                        help="notify the worklist after each order (a rest-hook's effect)")
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=21, help="C-FIND rounds per SCP")
     parser.add_argument("--findscu-rounds", type=int, default=9)
