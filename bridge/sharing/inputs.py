@@ -1,27 +1,31 @@
-"""What a publication's manifest is made of, read cheaply: a digest of the study's QIDO-RS
-records (PS3.18 10.6), taken before the study's WADO-RS metadata is read.
+"""What a publication's manifest is made of, as a digest that two QIDO-RS queries (PS3.18
+10.6) can check without reading the study's WADO-RS metadata.
 
 Storing a manifest changes its study (one more instance, in our own manifest series), so
 the sync writes the study again and queues one more ``share.publish``.  That publication
 would read the whole study's metadata (the costliest call of a publication) only to find
-the same manifest registered.  The publisher compares this digest with the one its last
-publication recorded instead, and stops there when they are equal.
+the same manifest registered.  Instead, each publication records the digest of the study
+it read (:func:`digest_of_instances`, from the metadata it reads anyway: no extra query),
+and the next one first digests the study's QIDO-RS records the same way
+(:func:`read_inputs`); equal, it stops there.
 
-The digest covers what the manifest is built from, as far as QIDO-RS shows it:
+The digest covers, in one canonical form from either source:
 
-* each series of the study but our own manifest series: its QIDO record (Series Instance
-  UID, Modality, Number of Series Related Instances, ...), so an added or removed series
-  or instance changes it;
-* the study-level record with the Patient and General Study attributes the KOS copies
-  (:data:`bridge.sharing.kos.COPIED`), without the study's counts and ModalitiesInStudy
-  (which our own manifest changes);
+* each series of the study but our own manifest series: Series Instance UID, Modality and
+  its number of instances, so an added or removed series or instance changes it;
+* the study's identity as the manifest and the registry see it: PatientID,
+  IssuerOfPatientID, AccessionNumber, StudyDate (the affinity identifier, the document's
+  ``context``);
 * ``salt``: the policy and the Retrieve URL root, so a changed policy or gateway URL
   publishes again.
 
-Like the sync's change fingerprint (:func:`bridge.archive.dicomjson.study_fingerprint`)
-it does not see an instance replaced by another in the same series with the count
-unchanged between two looks, nor an instance-level change (ConfidentialityCode): such a
-study is published again at its next change.
+When the archive's QIDO-RS and metadata disagree on a value the digests differ and the
+study is read: the safe way.  Like the sync's change fingerprint
+(:func:`bridge.archive.dicomjson.study_fingerprint`) it does not see an instance replaced
+by another in the same series with the count unchanged between two looks, nor other
+attributes (ConfidentialityCode, names; the manifest's UID does not depend on them
+either, :func:`bridge.sharing.mhd.manifest_sop_uid`): such a study is published again at
+its next change.
 """
 
 from __future__ import annotations
@@ -29,28 +33,31 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+from bridge.mapping.peek import first_int
 from bridge.mapping.tags import (
-    MODALITIES_IN_STUDY,
-    NUMBER_OF_STUDY_RELATED_INSTANCES,
-    NUMBER_OF_STUDY_RELATED_SERIES,
+    ACCESSION_NUMBER,
+    ISSUER_OF_PATIENT_ID,
+    MODALITY,
+    NUMBER_OF_SERIES_RELATED_INSTANCES,
+    PATIENT_ID,
     SERIES_INSTANCE_UID,
+    STUDY_DATE,
     STUDY_INSTANCE_UID,
 )
-from bridge.sharing.kos import COPIED
 from bridge.sharing.study import DicomJson, first_text
 
-#: the study-level record's attributes our own manifest changes (PS3.18 10.6.3.3.1)
-_CHANGED_BY_MANIFEST = frozenset({NUMBER_OF_STUDY_RELATED_SERIES,
-                                  NUMBER_OF_STUDY_RELATED_INSTANCES, MODALITIES_IN_STUDY})
-
-#: the study-level attributes asked for (includefield): those the manifest copies
-STUDY_FIELDS: tuple[str, ...] = tuple(COPIED)
+#: the study-level attributes in the digest (asked for by includefield, PS3.18 10.6.1.2.2)
+STUDY_FIELDS: tuple[str, ...] = (PATIENT_ID, ISSUER_OF_PATIENT_ID, ACCESSION_NUMBER,
+                                 STUDY_DATE)
 
 #: bump when the manifest's content rules change, so every study is published again
-DIGEST_VERSION = "1"
+DIGEST_VERSION = "2"
+
+_Series = tuple[str, str, int]  # (Series Instance UID, Modality, instances)
 
 
 class StudyRecords(Protocol):
@@ -63,25 +70,39 @@ class StudyRecords(Protocol):
     async def study_series(self, study_uid: str) -> list[DicomJson]: ...
 
 
-def _canonical(ds: DicomJson) -> str:
-    return json.dumps(ds, sort_keys=True, separators=(",", ":"))
+def _digest(series: Iterable[_Series], identity: DicomJson, salt: str) -> str:
+    study = [first_text(identity, tag) or "" for tag in STUDY_FIELDS]
+    text = json.dumps([DIGEST_VERSION, salt, study, sorted(series)], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def inputs_digest(study_rows: Sequence[DicomJson], series_rows: Sequence[DicomJson], *,
-                  study_uid: str, own_series: str, salt: str) -> str | None:
-    """The digest of one study's QIDO records; None when the study has no record (the
-    publication then reads the study, which tells whether it is gone)."""
+def digest_of_instances(instances: Sequence[DicomJson], *, own_series: str,
+                        salt: str) -> str:
+    """The digest of a study read by WADO-RS metadata (what the manifest was built from)."""
+    theirs = [ds for ds in instances if first_text(ds, SERIES_INSTANCE_UID) != own_series]
+    counts = Counter((first_text(ds, SERIES_INSTANCE_UID) or "", first_text(ds, MODALITY) or "")
+                     for ds in theirs)
+    return _digest(((uid, modality, n) for (uid, modality), n in counts.items()),
+                   theirs[0] if theirs else {}, salt)
+
+
+def digest_of_records(study_rows: Sequence[DicomJson], series_rows: Sequence[DicomJson], *,
+                      study_uid: str, own_series: str, salt: str) -> str | None:
+    """The digest of a study's QIDO-RS records; None when they cannot give it (no study
+    row or several, a series without its count): the study is then read."""
     studies = [r for r in study_rows if first_text(r, STUDY_INSTANCE_UID) in (study_uid, None)]
     if len(studies) != 1:
-        return None  # none, or one UID under several patients: the full read decides
-    study = {k: v for k, v in studies[0].items() if k not in _CHANGED_BY_MANIFEST}
-    series = sorted(_canonical(r) for r in series_rows
-                    if first_text(r, SERIES_INSTANCE_UID) != own_series)
-    h = hashlib.sha256()
-    for part in (DIGEST_VERSION, salt, _canonical(study), *series):
-        h.update(part.encode())
-        h.update(b"\0")
-    return h.hexdigest()
+        return None
+    series: list[_Series] = []
+    for row in series_rows:
+        uid, count = first_text(row, SERIES_INSTANCE_UID), first_int(
+            row, NUMBER_OF_SERIES_RELATED_INSTANCES)
+        if uid == own_series:
+            continue
+        if uid is None or count is None:
+            return None
+        series.append((uid, first_text(row, MODALITY) or "", count))
+    return _digest(series, studies[0], salt)
 
 
 async def read_inputs(archive: StudyRecords, study_uid: str, *, own_series: str,
@@ -93,10 +114,9 @@ async def read_inputs(archive: StudyRecords, study_uid: str, *, own_series: str,
         archive.study_series(study_uid),
         archive.search_studies({"StudyInstanceUID": study_uid}, includefield=STUDY_FIELDS),
         return_exceptions=True)
-    for outcome in (series, studies):
-        if isinstance(outcome, BaseException):
-            raise outcome
-    assert isinstance(series, list) and isinstance(studies, list)
-    series_rows, study_rows = series, studies
-    return inputs_digest(study_rows, series_rows, study_uid=study_uid,
-                         own_series=own_series, salt=salt)
+    if isinstance(series, BaseException):
+        raise series
+    if isinstance(studies, BaseException):
+        raise studies
+    return digest_of_records(studies, series, study_uid=study_uid, own_series=own_series,
+                             salt=salt)

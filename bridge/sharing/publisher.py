@@ -5,10 +5,10 @@ One task ``share.publish`` with key ``<archive>/<study uid>`` (queued by the syn
 follow-up of every synced study, or by ``imaging-bridge sharing publish``) runs
 :meth:`Publisher.handle`, which:
 
-0. digests the study's QIDO-RS records (:mod:`bridge.sharing.inputs`, two small queries):
-   when the last publication shared a manifest made of the same digest (the sync's re-run
-   after our own manifest was stored in the study), it ends here, reading and writing
-   nothing else;
+0. when the last publication shared a manifest, digests the study's QIDO-RS records
+   (:mod:`bridge.sharing.inputs`, two small queries): equal to the digest that
+   publication recorded of the study it read (the sync's re-run after our own manifest
+   was stored in the study), it ends here, reading and writing nothing else;
 1. reads the study from its archive (WADO-RS metadata, PS3.18 10.4.1.1.2);
 2. decides by the sharing policy (:mod:`bridge.sharing.decide`); under ``on-demand``, a
    study this site already published stays published when it changes;
@@ -49,7 +49,7 @@ from bridge.mapping.tags import SERIES_INSTANCE_UID, SOP_INSTANCE_UID
 from bridge.sharing.decide import NOT_REQUESTED, SharingDecision, decide
 from bridge.sharing.errors import IdentityUnmapped
 from bridge.sharing.identity import affinity_identifier
-from bridge.sharing.inputs import StudyRecords, read_inputs
+from bridge.sharing.inputs import StudyRecords, digest_of_instances, read_inputs
 from bridge.sharing.kos import manifest_json, manifest_part10
 from bridge.sharing.mhd import (
     manifest_sop_uid,
@@ -177,13 +177,18 @@ def _manifest_last(instances: Sequence[DicomJson], own_series: str) -> list[Dico
     return sorted(instances, key=lambda ds: first_text(ds, SERIES_INSTANCE_UID) == own_series)
 
 
+def _shared_with_inputs(previous: Mapping[str, Any] | None) -> bool:
+    """The last publication shared a manifest and recorded what it was made of."""
+    return previous is not None and previous.get("shared") is True \
+        and isinstance(previous.get("inputs"), str)
+
+
 def _unchanged(previous: Mapping[str, Any] | None, inputs: str | None
                ) -> Publication | None:
     """The last publication again when it shared a manifest made of the same inputs (the
     sync's re-run after storing our own manifest, or a change the manifest does not show):
     nothing is read or written.  None when the study must be read."""
-    if inputs is None or previous is None or previous.get("inputs") != inputs \
-            or previous.get("shared") is not True:
+    if inputs is None or previous is None or previous.get("inputs") != inputs:
         return None
     uid, document, patient = (previous.get(k) for k in ("manifest_uid", "document", "patient"))
     if not (isinstance(uid, str) and isinstance(document, str) and isinstance(patient, str)):
@@ -244,17 +249,17 @@ class Publisher:
         reader, store = self._archives.get(archive), self._stores.get(archive)
         if reader is None or store is None or archive not in self._retrieve_bases:
             raise ConfigError(f"share.publish: no archive named {archive!r} is configured")
-        own_series = manifest_series_uid(study_uid)
+        own_series, salt = manifest_series_uid(study_uid), self._salts[archive]
         try:
-            # the digest first: a change after it is seen by the next publication
-            inputs = await read_inputs(reader, study_uid, own_series=own_series,
-                                       salt=self._salts[archive])
-            unchanged = _unchanged(previous, inputs)
-            if unchanged is not None:
-                return unchanged
+            if _shared_with_inputs(previous):
+                unchanged = _unchanged(previous, await read_inputs(
+                    reader, study_uid, own_series=own_series, salt=salt))
+                if unchanged is not None:
+                    return unchanged
             instances = await reader.study_instances(study_uid)
         except StudyGone:
             return await self._gone(study_uid, previous)
+        inputs = digest_of_instances(instances, own_series=own_series, salt=salt)
         instances = _manifest_last(instances, own_series)
         own = frozenset({own_series})
         study = read_study(instances, skip_series=own)

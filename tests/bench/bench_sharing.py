@@ -14,8 +14,9 @@ the settings' defaults (sync workers, ``sharing.workers`` 2):
 2. ``publish``: the publication queue drained (per study: WADO-RS metadata, two registry
    searches, KOS built, STOW-RS, ITI-65 transaction);
 3. ``resync``: what the stored manifests cause: the studies synced again (their KO series
-   is new to the EHR), and ``noop``: the publications this queues, which find the manifest
-   registered and write nothing.
+   is new to the EHR), and ``noop``: the publications this queues, which end after two
+   QIDO-RS queries (their digest equals the last publication's; the metadata reads of
+   this phase are counted and printed, expected 0).
 
 Prints each phase's wall time per study and the ratio of the sharing phases (2 + 3) to
 the first sync; writes the figures as JSON.
@@ -62,6 +63,20 @@ class Run:
         self.token = uuid.uuid4().hex[:10]
 
 
+def count_metadata_reads(client: Any) -> list[int]:
+    """Count the WADO-RS metadata reads of ``client`` from now on (the publisher's, in the
+    noop phase: the sync is not running then)."""
+    reads = [0]
+    read = client.study_instances
+
+    async def counted(study_uid: str) -> Any:
+        reads[0] += 1
+        return await read(study_uid)
+
+    client.study_instances = counted
+    return reads
+
+
 async def phases(settings: Settings, uids: list[str]) -> dict[str, float]:
     timings: dict[str, float] = {}
     async with sync_only(settings) as ctx, sharing_publisher(settings, sync=ctx) as pub:
@@ -77,7 +92,9 @@ async def phases(settings: Settings, uids: list[str]) -> dict[str, float]:
         await timed("publish", worker.drain())
         ctx.store.mark_many_due(ARCHIVE, [(u, None) for u in uids], reason="manual")
         await timed("resync", ctx.runner.drain())
+        reads = count_metadata_reads(ctx.archives[ARCHIVE])
         await timed("noop", worker.drain())
+        timings["noop_metadata_reads"] = float(reads[0])
         counts = ctx.store.task_counts(TASK_KIND)
         failed = ctx.store.tasks(TASK_KIND, status="failed", limit=5)
     if counts.get("done", 0) != len(uids):
@@ -119,6 +136,7 @@ def main() -> None:
     finally:
         orthanc.stop()
     n = len(studies)
+    noop_reads = int(timings.pop("noop_metadata_reads"))
     sharing = timings["publish"] + timings["resync"] + timings["noop"]
     report = {
         "studies": n, "instances": instances, "profile": args.profile,
@@ -126,6 +144,7 @@ def main() -> None:
         "ms_per_study": {k: round(1000 * v / n, 1) for k, v in timings.items()},
         "publish_over_sync": round(timings["publish"] / timings["sync"], 3),
         "sharing_over_sync": round(sharing / timings["sync"], 3),
+        "noop_metadata_reads": noop_reads,
         "target": "publication adds <= 20% to a study's sync time",
         "machine": platform.platform(),
     }
@@ -133,6 +152,7 @@ def main() -> None:
         print(f"{name:8s} {report['ms_per_study'][name]:8.1f} ms per study")
     print(f"publish / sync: {report['publish_over_sync']:.2f}; all sharing phases / sync: "
           f"{report['sharing_over_sync']:.2f} (target <= 0.20)")
+    print(f"noop publications' WADO-RS metadata reads: {noop_reads} of {n} studies")
     print(f"written {write_report(report, args.output)}")
 
 

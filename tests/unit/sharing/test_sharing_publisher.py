@@ -109,6 +109,7 @@ async def test_the_publication_its_own_stored_manifest_causes_reads_no_metadata(
     # the KOS is in the archive now: the sync wrote the study again and queued this
     again = await site.run(Task(f"site-a/{STUDY}", result=first))
 
+    assert site.archive.qido_calls == 2  # the first publication asked no QIDO-RS query
     assert site.archive.metadata_reads == 1 and len(site.registry.provided) == 1
     assert again == {**first, "registered": False} and again["inputs"]
 
@@ -116,7 +117,7 @@ async def test_the_publication_its_own_stored_manifest_causes_reads_no_metadata(
 async def test_a_study_attribute_changed_at_the_same_counts_reads_the_study_again() -> None:
     site = Site()
     first = await site.run()
-    site.archive.studies[STUDY] = [{**ds, "00081030": element("LO", "CT HEAD corrected")}
+    site.archive.studies[STUDY] = [{**ds, "00080050": element("SH", "ACC-CORRECTED")}
                                    for ds in site.archive.studies[STUDY]]
     again = await site.run(Task(f"site-a/{STUDY}", result=first))
 
