@@ -344,8 +344,9 @@ def main() -> int:
         _bridge("backfill")
         in_ehr = _imaging_studies(fhir)
         in_archive = loaded.studies + len(old)
+        migrated = f" ({len(old)} of them migrated)" if old else ""
         print(f"demo: the EHR holds {in_ehr} ImagingStudies for the {in_archive} studies "
-              f"in Orthanc ({len(old)} of them migrated)")
+              f"in Orthanc{migrated}")
         if in_ehr != in_archive:
             print("demo: the backfill did not bring every study into the EHR", file=sys.stderr)
             return 1

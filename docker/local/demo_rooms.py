@@ -205,7 +205,10 @@ def record_instances(studies: Iterable[GeneratedStudy], *, count: int, seed: int
                      ) -> tuple[list[GeneratedStudy], list[bytes]]:
     """A dose SR (CT: TID 10011, radiography: TID 10001) and a Basic Text SR report for
     each of the first ``count`` studies that had radiation; the studies and the files."""
-    chosen, files = [], []
+    chosen: list[GeneratedStudy] = []
+    files: list[bytes] = []
+    if count <= 0:
+        return chosen, files
     for study in studies:
         made = dose_sr(study.truth, seed=seed)
         if made is None:
