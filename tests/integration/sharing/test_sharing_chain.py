@@ -17,11 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.archive.client import DicomwebClient
 from bridge.config import FhirSettings
 from bridge.fhir.client import FhirClient
 from bridge.sharing import source_registry
 from bridge.sharing.consumer import DocumentConsumer
+from bridge.sharing.inputs import digest_of_instances, read_inputs
 from bridge.sharing.publish import ProvideOutcome, provide
+from bridge.sharing.uids import manifest_series_uid
 from tests.integration.sharing.sharing_sites import (
     GATEWAY_A,
     add_series,
@@ -57,6 +60,14 @@ async def test_a_synced_study_is_published_found_by_site_b_and_replaced_by_a_new
     task = await sync_and_publish(settings, study.study_uid)
     assert task is not None and task.status == "done", task
     assert task.result is not None and task.result["shared"] and task.result["registered"]
+
+    # the re-sync the stored KOS causes ends at the publisher's step 0 only if Orthanc's
+    # QIDO-RS records digest like its WADO-RS metadata (the KOS now in the study)
+    async with DicomwebClient(settings.archives[0]) as archive:
+        own = manifest_series_uid(study.study_uid)
+        assert await read_inputs(archive, study.study_uid, own_series=own, salt="s") == \
+            digest_of_instances(await archive.study_instances(study.study_uid),
+                                own_series=own, salt="s")
 
     document, manifest = await site_b_reads(hapi, identifier)
     assert document.study_uid == study.study_uid
