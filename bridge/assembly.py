@@ -44,6 +44,7 @@ from bridge.gateway.service import Gateway, SessionAlive, SessionResolver
 from bridge.gateway.tokens import TokenInfo
 from bridge.mapping import load_mapping
 from bridge.migration.engine import MigrationService, archive_of, open_migrator
+from bridge.migration.gateway_union import LegacyUnion
 from bridge.migration.study import StudyMigrator
 from bridge.realtime.coalesce import Coalescer
 from bridge.realtime.context import RealtimeContext
@@ -209,10 +210,11 @@ def gateway_of(settings: Settings, *, urls: PublicUrls, fhir: FhirClient | None 
     mapper = PatientMapper(load_mapping(settings.mapping.files))
     archives = ArchiveRoutes(settings.archives, gateway=settings.gateway, urls=urls,
                              mapper=mapper)
+    legacy = LegacyUnion.of(settings.migration) if settings.migration.gateway_union else None
     return Gateway(settings.gateway, public_base=urls.gateway, mapper=mapper,
                    archives=archives, fhir=fhir or FhirClient(settings.fhir),
                    own_fhir=fhir is None, audit=audit, session_resolver=session_resolver,
-                   session_alive=session_alive)
+                   session_alive=session_alive, legacy=legacy)
 
 
 def gateway_part(settings: Settings, *, urls: PublicUrls, audit: AuditTrail | None,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +34,13 @@ from bridge.fhir.client import FhirClient
 from bridge.gateway.archives import ArchiveRoute, ArchiveRoutes
 from bridge.gateway.compartment import PatientDirectory, PatientKey, PatientMapper
 from bridge.gateway.errors import Forbidden, InsufficientScope, InvalidToken, NotAcceptable
+from bridge.gateway.legacy_union import (
+    LegacyStudySearch,
+    merge_studies,
+    patient_matches,
+    patient_rows,
+    warning_header,
+)
 from bridge.gateway.paths import Target
 from bridge.gateway.proxy import DICOM_JSON
 from bridge.gateway.qido import PatientQuery
@@ -82,11 +90,14 @@ class Gateway:
         audit: AuditTrail | None = None,
         session_resolver: SessionResolver | None = None,
         session_alive: SessionAlive | None = None,
+        legacy: LegacyStudySearch | None = None,
     ) -> None:
         """``public_base``: the gateway's public root (:attr:`bridge.urls.PublicUrls.
         gateway`); ``fhir``: where patients are looked up (closed by :meth:`aclose` when
         ``own_fhir``); ``session_resolver`` and ``session_alive``: the SMART app's session
-        look-ups (IHE IID's session cookie; a viewer token ends with its session)."""
+        look-ups (IHE IID's session cookie; a viewer token ends with its session);
+        ``legacy``: the legacy PACS whose studies a study search of the default archive
+        also answers during a migration (:mod:`bridge.gateway.legacy_union`)."""
         gw = settings
         assert gw.viewer_token_secret is not None
         self.settings = gw
@@ -106,6 +117,8 @@ class Gateway:
         self.audit = audit
         #: the SMART app's session cookie as a token, for IHE IID
         self.session_resolver = session_resolver
+        #: the migration gateway's legacy side (None: the archive alone)
+        self.legacy = legacy
 
     async def aclose(self) -> None:
         await self.tokens.aclose()
@@ -158,6 +171,11 @@ class Gateway:
         route = self.archives.get(archive)
         params = checked_query(params)  # 400 naming a malformed parameter, any token
         ids = await self.patient_ids(info, Need.SEARCH)
+        union = (self.legacy is not None and archive is None
+                 and target.qido_level == "studies" and target.study is None)
+        if ids is None and union:
+            rows = await route.proxy.qido_json(target.upstream, params)
+            return await self._with_legacy(rows, params, None)
         if ids is None:
             resp = await route.proxy.open(target.upstream, params, request.headers)
             return route.proxy.stream(resp, rewrite=True)
@@ -173,7 +191,25 @@ class Gateway:
         assert target.qido_level is not None
         rows = await PatientQuery(compartment, ids).run(target.qido_level,
                                                        target.upstream, params)
+        if union:
+            return await self._with_legacy(rows, params, ids)
         return Response(json.dumps(rows, separators=(",", ":")), media_type=DICOM_JSON)
+
+    async def _with_legacy(self, rows: list[dict[str, Any]],
+                           params: Sequence[tuple[str, str]],
+                           ids: frozenset[PatientKey] | None) -> Response:
+        """The archive's ``rows`` and the legacy sources' studies (the compartment's
+        post-filter applied to those exactly as to the archive's), a Warning when a
+        source gave none."""
+        assert self.legacy is not None
+        matches = None if ids is None else patient_matches(ids, self.mapper)
+        found = await self.legacy.studies(params, patients=matches)
+        legacy = found.rows if ids is None else patient_rows(found.rows, ids, self.mapper)
+        limit = next((int(v) for k, v in params if k == "limit"), None)
+        merged = merge_studies(rows, legacy, limit=limit)
+        headers = {"Warning": warning_header(found.problems)} if found.problems else None
+        return Response(json.dumps(merged, separators=(",", ":")), media_type=DICOM_JSON,
+                        headers=headers)
 
     # --- WADO-RS ------------------------------------------------------------------------------
 

@@ -59,6 +59,10 @@ class LegacySource:
         async with self._slots:
             return await asyncio.to_thread(association.find, self.settings, query)
 
+    async def find(self, query: Dataset) -> FindAnswer:
+        """A Study Root C-FIND with the identifier ``query`` as it is (the gateway's union)."""
+        return await self._find(query)
+
     async def _find_all(self, query: Dataset, what: str) -> FindAnswer:
         """A query that cannot be split: a capped answer is an error, never a short list."""
         answer = await self._find(query)

@@ -160,6 +160,10 @@ class MigrationSettings(StrictModel):
     stow_timeout: float = Field(default=300.0, gt=0)
     #: run each source's migration worker inside ``serve`` (else only ``migrate run``)
     run_in_serve: bool = False
+    #: the gateway's QIDO-RS study search (default archive) also answers the legacy
+    #: sources' studies (C-FIND), merged by Study Instance UID, the archive's row winning
+    #: (docs/migration.md, *Migration gateway*)
+    gateway_union: bool = False
     #: the bridge's move destination, needed by sources with ``transfer: c-move``
     receiver: MoveReceiverSettings | None = None
 

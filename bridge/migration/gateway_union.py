@@ -1,0 +1,142 @@
+"""The legacy side of the migration gateway's QIDO-RS union (issue 15; the gateway side
+is :mod:`bridge.gateway.legacy_union`).
+
+A QIDO-RS study search (PS3.18 10.6.1) is asked of each legacy source as a Study Root
+C-FIND at STUDY level (PS3.4 C.6.2.1): the matching keys of the query that a study-level
+C-FIND has (:data:`MATCH_KEYWORDS`) are copied over (a UID list's commas become
+backslashes, PS3.4 C.2.2.2.2), the return keys are the QIDO-RS default study attributes
+(PS3.18 Table 6.7.1-2) plus the ``includefield`` keywords.  A query naming any other
+attribute is not asked of the legacy sources (their answer would look filtered when it
+is not): the archive's rows answer with a Warning.  Each identifier becomes a DICOM JSON
+row (PS3.18 F.2) without Query/Retrieve Level, marked Retrieve AE Title = the source's AE
+title and Instance Availability ``NEARLINE``.  Sources are asked one after the other;
+one that fails (down, refusing, aborting, failing the query) is a problem sentence, never
+an error of the search.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataset import Dataset
+
+from bridge.errors import BridgeError
+from bridge.gateway.legacy_union import LegacyAnswer, PatientMatch
+from bridge.migration.client import LegacySource
+from bridge.sections.migration import MigrationSettings
+
+__all__ = ["MATCH_KEYWORDS", "LegacyUnion", "identifier_row", "study_identifier"]
+
+log = logging.getLogger(__name__)
+
+#: study-level keys a QIDO-RS query may match on at the legacy side (PS3.4 C.6.2.1.2,
+#: Table C.6-5 and C.6-4 patient keys of Study Root)
+MATCH_KEYWORDS = frozenset({
+    "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
+    "ModalitiesInStudy", "ReferringPhysicianName", "StudyDescription", "PatientName",
+    "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex",
+})
+#: QIDO-RS default return attributes of a study search (PS3.18 Table 6.7.1-2)
+RETURN_KEYWORDS = (
+    "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy",
+    "ReferringPhysicianName", "PatientName", "PatientID", "IssuerOfPatientID",
+    "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID",
+    "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances", "StudyDescription",
+)
+#: parameters that are not matches; limit/offset/fuzzy matching are the gateway's
+_CONTROL = frozenset({"limit", "offset", "includefield", "fuzzymatching",
+                      "emptyvaluematching", "multiplevaluematching", "charset"})
+#: (0008,0056) Instance Availability of a legacy-only study (PS3.4 C.4.23.1.1.2)
+NEARLINE = "NEARLINE"
+
+
+def _keyword(key: str) -> str | None:
+    """The keyword of a plain keyword or eight-digit tag key; None for a path or unknown."""
+    if "." in key:
+        return None
+    if len(key) == 8 and all(c in "0123456789abcdefABCDEF" for c in key):
+        return keyword_for_tag(int(key, 16)) or None
+    return key if tag_for_keyword(key) is not None else None
+
+
+def study_identifier(params: Sequence[tuple[str, str]], patient: PatientMatch | None
+                     ) -> Dataset | None:
+    """The C-FIND identifier of a QIDO-RS study search for one patient (None: any), or
+    None when the query matches on a key a legacy C-FIND cannot be trusted with."""
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    for keyword in RETURN_KEYWORDS:
+        setattr(ds, keyword, "")
+    for key, value in params:
+        if key == "includefield":
+            for name in value.split(","):
+                found = _keyword(name)
+                if found and found not in ds and dictionary_VR(found) != "SQ":
+                    setattr(ds, found, "")
+            continue
+        if key in _CONTROL:
+            continue
+        matched = _keyword(key)
+        if matched is None or matched not in MATCH_KEYWORDS:
+            return None
+        if matched == "StudyInstanceUID":
+            value = value.replace(",", "\\")
+        setattr(ds, matched, value)
+    if patient is not None:
+        ds.PatientID = patient[0]
+        if patient[1] is not None:
+            ds.IssuerOfPatientID = patient[1]
+    return ds
+
+
+def identifier_row(identifier: Dataset, ae_title: str) -> dict[str, Any]:
+    """A C-FIND identifier as a DICOM JSON study row marked with where it lives."""
+    row = identifier.to_json_dict()
+    row.pop("00080052", None)  # Query/Retrieve Level: a C-FIND thing, not a QIDO one
+    row.pop("00080005", None)  # Specific Character Set: the JSON is Unicode (F.2)
+    row["00080054"] = {"vr": "AE", "Value": [ae_title]}
+    row["00080056"] = {"vr": "CS", "Value": [NEARLINE]}
+    return row
+
+
+class LegacyUnion:
+    """Every legacy source's C-FIND, one after the other (the gateway's
+    :class:`~bridge.gateway.legacy_union.LegacyStudySearch`)."""
+
+    def __init__(self, sources: Sequence[LegacySource]) -> None:
+        self.sources = list(sources)
+
+    @classmethod
+    def of(cls, migration: MigrationSettings) -> LegacyUnion:
+        return cls([LegacySource(s) for s in migration.sources])
+
+    async def studies(self, params: Sequence[tuple[str, str]], *,
+                      patients: Sequence[PatientMatch] | None) -> LegacyAnswer:
+        answer = LegacyAnswer()
+        if any(k == "offset" and v not in ("", "0") for k, v in params):
+            return answer  # the legacy rows come with the first page only
+        if patients is not None and not patients:
+            return answer
+        each: Sequence[PatientMatch | None] = [None] if patients is None else patients
+        queries = [study_identifier(params, p) for p in each]
+        if any(q is None for q in queries):
+            answer.problems.append("the query matches on attributes the legacy sources are "
+                                   "not asked for")
+            return answer
+        for source in self.sources:
+            try:
+                for query in queries:
+                    assert query is not None
+                    found = await source.find(query)
+                    answer.rows.extend(identifier_row(ds, source.settings.ae_title)
+                                       for ds in found.identifiers)
+                    if found.capped:
+                        answer.problems.append(f"{source.name} cut its list short")
+            except BridgeError as exc:
+                log.warning("legacy source did not answer a gateway study search",
+                            extra={"source": source.name, "error_type": type(exc).__name__})
+                answer.problems.append(f"{source.name} did not answer ({type(exc).__name__})")
+        return answer
