@@ -4,7 +4,8 @@ Every key of :class:`bridge.config.Settings`, section by section, with its type,
 environment variable and description, so the reference cannot drift from the code (a test
 compares the committed file with :func:`render_reference`).  Descriptions come from where
 the models keep them: a field's ``description``, else the ``#:`` comment above it, and each
-section's docstring.  Run ``imaging-bridge settings doc`` after changing ``bridge/config.py``.
+section's docstring.  Run ``imaging-bridge settings doc`` after changing ``bridge/config.py``
+or ``bridge/sections/``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ _CONSTRAINTS = ((annotated_types.Ge, "ge", ">="), (annotated_types.Gt, "gt", ">"
 
 
 #: descriptions of the keys whose model gives none yet, by model and field: a ``#:`` comment
-#: above the field in bridge/config.py replaces an entry here (a test keeps this table to the
+#: above the field in its settings module replaces an entry here (a test keeps this table to the
 #: keys that still need it, and every key described)
 FALLBACK: dict[tuple[str, str], str] = {
     ("ArchiveSettings", "auth"): "how the bridge authenticates to the archive",
@@ -354,8 +355,8 @@ def _intro(model: type[BaseModel]) -> list[str]:
 HEADER = """\
 # Settings reference
 
-Generated from the settings models in `bridge/config.py` by `imaging-bridge settings doc`;
-do not edit by hand (a test fails when this file is stale).
+Generated from the settings models in `bridge/config.py` and `bridge/sections/` by
+`imaging-bridge settings doc`; do not edit by hand (a test fails when this file is stale).
 
 Settings come from `BRIDGE_*` environment variables first (nested keys joined with `__`),
 then the YAML file given with `--config` or `BRIDGE_CONFIG_FILE`, then the defaults below.
