@@ -11,7 +11,8 @@ docs/record.md).
   ``record retry`` queues the failed ones again.
 
 ``imaging-bridge export --out DIR`` writes the analytics tables (studies, series, reports,
-dose; :mod:`bridge.record.tables`) read from the FHIR server, as Parquet (pyarrow) or CSV.
+dose; :mod:`bridge.record.tables`) read from the FHIR server (paged searches, or a Bulk
+Data ``$export`` with ``--bulk``), as Parquet (pyarrow) or CSV.
 """
 
 from __future__ import annotations
@@ -196,24 +197,48 @@ def export(
         "--since", metavar="DATE", help="only resources changed on or after this day")] = None,
     csv_: Annotated[bool, typer.Option("--csv", help="CSV even when pyarrow is there")]
     = False,
+    bulk: Annotated[bool, typer.Option(
+        "--bulk", help="read by a FHIR Bulk Data $export (NDJSON) instead of paged searches")]
+    = False,
+    bulk_wait: Annotated[float, typer.Option(
+        metavar="SECONDS", help="give up (and cancel) a bulk export not complete by then")]
+    = 3600.0,
+    views: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="SQL-on-FHIR ViewDefinitions (*.json) shaping the tables "
+        "[default: mappings/record/views]")] = None,
+    bulk_poll: Annotated[float, typer.Option(
+        metavar="SECONDS", help="ask for a bulk export's status at least this often, "
+        "whatever its Retry-After says")] = 300.0,
     config: ConfigOpt = None,
 ) -> None:
     """Write the imaging record as flat tables (studies, series, reports, dose) for SQL:
     Parquet when pyarrow is installed, else CSV; mappings/record/example_queries.sql has
-    example questions."""
+    example questions.  --bulk reads a FHIR Bulk Data export (the server must offer
+    $export) instead of paged searches."""
     settings = settings_or_exit(config)
     day = parse_date(since)
 
     async def run() -> Any:
         from bridge.fhir.client import FhirClient
-        from bridge.record.export import export_tables
+        from bridge.record.bulk import BulkExportClient
+        from bridge.record.export import export_bulk, export_tables
         from bridge.record.rules import read_dose_rules
+        from bridge.record.views import DEFAULT_VIEWS, load_views
 
+        rules = read_dose_rules(settings.record.dose_rules_file)
+        shapes = load_views(views or DEFAULT_VIEWS)  # checked before any request
+        if bulk:
+            async with BulkExportClient(settings.fhir, max_wait=bulk_wait,
+                                        max_poll=bulk_poll) as client:
+                return await export_bulk(client, out_dir, rules=rules, patients=patient or (),
+                                         since=day, parquet=False if csv_ else None,
+                                         views=shapes,
+                                         progress=lambda text: out.print(
+                                             f"export: {text}", markup=False))
         async with FhirClient(settings.fhir) as fhir:
-            return await export_tables(fhir, out_dir,
-                                       rules=read_dose_rules(settings.record.dose_rules_file),
-                                       patients=patient or (), since=day,
-                                       parquet=False if csv_ else None)
+            return await export_tables(fhir, out_dir, rules=rules, patients=patient or (),
+                                       since=day, parquet=False if csv_ else None,
+                                       views=shapes)
 
     with reported_errors():
         result = asyncio.run(run())

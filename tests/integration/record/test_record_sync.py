@@ -300,7 +300,9 @@ async def test_the_export_answers_ct_studies_per_year_and_cumulative_dlp(
         result = await export_tables(fhir, tmp_path, rules=load_dose_rules(),
                                      patients=patients)
     assert [p.name for p in result.files] == ["studies.parquet", "series.parquet",
-                                              "reports.parquet", "dose.parquet"]
+                                              "reports.parquet", "dose.parquet",
+                                              "patients.parquet"]
+    assert result.rows["patients"] == 2
     assert list(tmp_path.glob(".*")) == []  # no partial file left behind
     events = len(stored.ct_dose.events) + len(stored.cr_dose.events)
     assert result.rows["dose"] == 2 + events

@@ -161,7 +161,7 @@ def test_sr_declaring_no_template_is_read_as_the_expected_one_with_a_warning() -
 
 #: the room's modules that do I/O (the archive, the FHIR server, the task queue) around the
 #: pure mappings; every other module of bridge/record is pure
-RECORD_WIRING = frozenset({"bulkdata.py", "export.py", "handler.py", "service.py"})
+RECORD_WIRING = frozenset({"bulk.py", "bulkdata.py", "export.py", "handler.py", "service.py"})
 
 
 def test_record_mappings_import_nothing_of_ours_but_errors_and_mapping() -> None:

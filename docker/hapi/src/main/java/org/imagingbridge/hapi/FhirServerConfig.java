@@ -1,6 +1,7 @@
 package org.imagingbridge.hapi;
 
 import ca.uhn.fhir.batch2.jobs.config.Batch2JobsConfig;
+import ca.uhn.fhir.batch2.jobs.export.BulkDataExportProvider;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.config.ThreadPoolFactoryConfig;
 import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
@@ -87,13 +88,18 @@ public class FhirServerConfig {
 			JpaStorageSettings storageSettings,
 			ISearchParamRegistry searchParamRegistry,
 			IValidationSupport validationSupport,
-			DatabaseBackedPagingProvider pagingProvider) {
+			DatabaseBackedPagingProvider pagingProvider,
+			BulkDataExportProvider bulkDataExportProvider) {
 		RestfulServer server = new RestfulServer(systemDao.getContext());
 		// One provider per R4 resource type (CRUD, conditional create/update/delete, search with
 		// _include/_sort, $validate, history ...).
 		server.registerProviders(resourceProviders.createProviders());
 		// POST /fhir with a batch/transaction Bundle, plus system-level operations.
 		server.registerProvider(systemProvider);
+		// FHIR Bulk Data Access IG v2 (kick-off GET [base]/$export, Patient/$export,
+		// Group/[id]/$export; status polling; NDJSON files as Binary): HAPI's own provider and
+		// its batch2 export job (imported with Batch2JobsConfig). Only adds these operations.
+		server.registerProvider(bulkDataExportProvider);
 		// GET /fhir/metadata lists what the JPA server really supports (search params included).
 		JpaCapabilityStatementProvider capabilities = new JpaCapabilityStatementProvider(
 				server, systemDao, storageSettings, searchParamRegistry, validationSupport);
