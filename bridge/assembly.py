@@ -210,7 +210,8 @@ def gateway_of(settings: Settings, *, urls: PublicUrls, fhir: FhirClient | None 
     mapper = PatientMapper(load_mapping(settings.mapping.files))
     archives = ArchiveRoutes(settings.archives, gateway=settings.gateway, urls=urls,
                              mapper=mapper)
-    legacy = LegacyUnion.of(settings.migration) if settings.migration.gateway_union else None
+    legacy = (LegacyUnion.of(settings.migration, state_url=settings.state.url)
+              if settings.migration.gateway_union else None)
     return Gateway(settings.gateway, public_base=urls.gateway, mapper=mapper,
                    archives=archives, fhir=fhir or FhirClient(settings.fhir),
                    own_fhir=fhir is None, audit=audit, session_resolver=session_resolver,

@@ -35,12 +35,12 @@ from bridge.gateway.archives import ArchiveRoute, ArchiveRoutes
 from bridge.gateway.compartment import PatientDirectory, PatientKey, PatientMapper
 from bridge.gateway.errors import Forbidden, InsufficientScope, InvalidToken, NotAcceptable
 from bridge.gateway.legacy_union import (
-    LegacyStudySearch,
     merge_studies,
     patient_matches,
     patient_rows,
     warning_header,
 )
+from bridge.gateway.legacy_wado import LegacySide, legacy_answer
 from bridge.gateway.paths import Target
 from bridge.gateway.proxy import DICOM_JSON
 from bridge.gateway.qido import PatientQuery
@@ -90,7 +90,7 @@ class Gateway:
         audit: AuditTrail | None = None,
         session_resolver: SessionResolver | None = None,
         session_alive: SessionAlive | None = None,
-        legacy: LegacyStudySearch | None = None,
+        legacy: LegacySide | None = None,
     ) -> None:
         """``public_base``: the gateway's public root (:attr:`bridge.urls.PublicUrls.
         gateway`); ``fhir``: where patients are looked up (closed by :meth:`aclose` when
@@ -211,6 +211,21 @@ class Gateway:
         return Response(json.dumps(merged, separators=(",", ":")), media_type=DICOM_JSON,
                         headers=headers)
 
+    async def _legacy_wado(self, route: ArchiveRoute, ids: frozenset[PatientKey] | None,
+                           target: Target) -> Response | None:
+        """The answer from the legacy PACS for a study the archive does not hold (its
+        migration queued first), after the compartment's check of its legacy row; None
+        when the archive holds it or no source does (the archive's answer then)."""
+        assert self.legacy is not None and target.study is not None
+        if await route.compartment.study_patient(target.study) is not None:
+            return None
+        row = await self.legacy.locate(target.study)
+        if row is None:
+            return None
+        if ids is not None and self.mapper.key_of(row) not in ids:
+            raise Forbidden("the study is not in the token's patient compartment")
+        return legacy_answer(target, await self.legacy.instances(target.study))
+
     # --- WADO-RS ------------------------------------------------------------------------------
 
     async def wado(self, info: TokenInfo, target: Target, request: Request,
@@ -220,6 +235,10 @@ class Gateway:
         route = self.archives.get(archive)
         ids = await self.patient_ids(info, Need.READ)
         assert target.study is not None
+        if self.legacy is not None and archive is None:
+            served = await self._legacy_wado(route, ids, target)
+            if served is not None:
+                return served
         if ids is not None:
             # the whole study is checked before a byte is sent: never a partial study
             await route.compartment.check_study(ids, target.study)

@@ -16,8 +16,10 @@ an error of the search.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
@@ -26,7 +28,10 @@ from pydicom.dataset import Dataset
 from bridge.errors import BridgeError
 from bridge.gateway.legacy_union import LegacyAnswer, PatientMatch
 from bridge.migration.client import LegacySource
+from bridge.migration.errors import LegacyRetrieveFailed, StudyNotAtSource
+from bridge.migration.study import migration_kind
 from bridge.sections.migration import MigrationSettings
+from bridge.state.store import StateStore, open_store
 
 __all__ = ["MATCH_KEYWORDS", "LegacyUnion", "identifier_row", "study_identifier"]
 
@@ -51,6 +56,12 @@ _CONTROL = frozenset({"limit", "offset", "includefield", "fuzzymatching",
                       "emptyvaluematching", "multiplevaluematching", "charset"})
 #: (0008,0056) Instance Availability of a legacy-only study (PS3.4 C.4.23.1.1.2)
 NEARLINE = "NEARLINE"
+#: the due time of a study a viewer asked for: before any the inventory queued, so the
+#: migration workers claim it first (they claim the oldest due first)
+FIRST = datetime(2000, 1, 1, tzinfo=UTC)
+
+#: queue a study's migration task: (kind, key, due_at) -> None, a blocking state-store call
+Enqueue = Callable[..., None]
 
 
 def _keyword(key: str) -> str | None:
@@ -102,16 +113,73 @@ def identifier_row(identifier: Dataset, ae_title: str) -> dict[str, Any]:
     return row
 
 
+class StoreQueue:
+    """``enqueue_task`` of the state store at ``url``, opened on first use (the gateway
+    needs it only when a viewer opens a study still on legacy)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._store: StateStore | None = None
+
+    def __call__(self, kind: str, key: str, *, due_at: datetime | None = None) -> None:
+        if self._store is None:
+            self._store = open_store(self.url)
+        self._store.enqueue_task(kind, key, due_at=due_at)
+
+
 class LegacyUnion:
     """Every legacy source's C-FIND, one after the other (the gateway's
     :class:`~bridge.gateway.legacy_union.LegacyStudySearch`)."""
 
-    def __init__(self, sources: Sequence[LegacySource]) -> None:
+    def __init__(self, sources: Sequence[LegacySource], *, enqueue: Enqueue | None = None
+                 ) -> None:
+        """``enqueue``: ``StateStore.enqueue_task`` (None: a study a viewer opens is not
+        queued, e.g. without a state store)."""
         self.sources = list(sources)
+        self.enqueue = enqueue
 
     @classmethod
-    def of(cls, migration: MigrationSettings) -> LegacyUnion:
-        return cls([LegacySource(s) for s in migration.sources])
+    def of(cls, migration: MigrationSettings, *, state_url: str | None = None
+           ) -> LegacyUnion:
+        """The union of ``migration.sources``; with ``state_url``, a viewer's study is
+        queued in that state store (opened at the first such study)."""
+        enqueue = StoreQueue(state_url) if state_url is not None else None
+        return cls([LegacySource(s) for s in migration.sources], enqueue=enqueue)
+
+    async def _holder(self, study_uid: str) -> tuple[LegacySource, dict[str, Any]] | None:
+        query = study_identifier([("StudyInstanceUID", study_uid)], None)
+        assert query is not None
+        for source in self.sources:
+            try:
+                found = await source.find(query)
+            except BridgeError as exc:
+                log.warning("legacy source did not answer a gateway study look-up",
+                            extra={"source": source.name, "error_type": type(exc).__name__})
+                continue
+            for ds in found.identifiers:
+                if ds.get("StudyInstanceUID") == study_uid:
+                    return source, identifier_row(ds, source.settings.ae_title)
+        return None
+
+    async def locate(self, study_uid: str) -> dict[str, Any] | None:
+        held = await self._holder(study_uid)
+        return held[1] if held is not None else None
+
+    async def instances(self, study_uid: str) -> list[bytes]:
+        """The study's instances by C-GET into memory (PS3.4 C.4.3), its migration task
+        queued due before any other first (a viewer waits for it)."""
+        held = await self._holder(study_uid)
+        if held is None:
+            raise StudyNotAtSource(f"no legacy source holds study {study_uid} any more")
+        source = held[0]
+        if self.enqueue is not None:
+            await asyncio.to_thread(self.enqueue, migration_kind(source.name), study_uid,
+                                    due_at=FIRST)
+        got = await source.get_study(study_uid)
+        if not got.received:
+            raise LegacyRetrieveFailed(f"legacy source {source.name!r} sent no instance of "
+                                       f"study {study_uid}", status=got.status)
+        return [one.part10() for one in got.received]
 
     async def studies(self, params: Sequence[tuple[str, str]], *,
                       patients: Sequence[PatientMatch] | None) -> LegacyAnswer:

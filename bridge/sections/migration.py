@@ -161,8 +161,9 @@ class MigrationSettings(StrictModel):
     #: run each source's migration worker inside ``serve`` (else only ``migrate run``)
     run_in_serve: bool = False
     #: the gateway's QIDO-RS study search (default archive) also answers the legacy
-    #: sources' studies (C-FIND), merged by Study Instance UID, the archive's row winning
-    #: (docs/migration.md, *Migration gateway*)
+    #: sources' studies (C-FIND), merged by Study Instance UID, the archive's row winning;
+    #: its WADO-RS of a study only a source holds fetches it (C-GET) and queues the
+    #: study's migration first (docs/migration.md, *Migration gateway*)
     gateway_union: bool = False
     #: the bridge's move destination, needed by sources with ``transfer: c-move``
     receiver: MoveReceiverSettings | None = None

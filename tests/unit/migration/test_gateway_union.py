@@ -5,21 +5,29 @@ post-filter on legacy rows and a source that is down."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from typing import Any
 
+import pytest
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from bridge.gateway.compartment import PatientMapper
+from bridge.gateway.errors import NotAcceptable
 from bridge.gateway.legacy_union import (
     merge_studies,
     patient_matches,
     patient_rows,
     warning_header,
 )
+from bridge.gateway.legacy_wado import legacy_answer
+from bridge.gateway.paths import parse
 from bridge.mapping import load_mapping
 from bridge.migration.association import FindAnswer
 from bridge.migration.errors import LegacyUnavailable
 from bridge.migration.gateway_union import LegacyUnion, identifier_row, study_identifier
+from samples.generator import generate_studies
 from tests.integration.migration.legacy_servers import settings_for
 
 MRN_A = "https://hospital-a.example.org/fhir/sid/mrn"
@@ -101,3 +109,24 @@ def test_a_source_down_is_a_problem_not_an_error() -> None:
     assert len(answer.problems) == 1 and "down" in answer.problems[0]
     assert warning_header(answer.problems).startswith('299 imaging-bridge "')
     assert asyncio.run(union.studies([("offset", "5")], patients=None)).rows == []
+
+
+def _files() -> list[bytes]:
+    study = next(iter(generate_studies(1, seed=7, profile="small")))
+    return list(study.part10())
+
+
+def test_legacy_instances_answer_as_multipart_and_metadata_without_bulk_data() -> None:
+    files = _files()
+    ds = dcmread(io.BytesIO(files[0]), stop_before_pixels=True)
+    study = str(ds.StudyInstanceUID)
+    whole = legacy_answer(parse(f"studies/{study}"), files)
+    assert whole.headers["content-type"].startswith('multipart/related; type="application/dicom"')
+    assert all(f in bytes(whole.body) for f in files)
+    one = legacy_answer(parse(f"studies/{study}/series/{ds.SeriesInstanceUID}/instances/"
+                              f"{ds.SOPInstanceUID}"), files)
+    assert files[0] in bytes(one.body) and all(f not in bytes(one.body) for f in files[1:])
+    meta = json.loads(bytes(legacy_answer(parse(f"studies/{study}/metadata"), files).body))
+    assert len(meta) == len(files) and all("7FE00010" not in row for row in meta)
+    with pytest.raises(NotAcceptable):
+        legacy_answer(parse(f"studies/{study}/rendered"), files)
