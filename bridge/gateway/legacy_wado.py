@@ -54,7 +54,9 @@ class LegacyStudyRetrieve(Protocol):
 
 
 class LegacySide(LegacyStudySearch, LegacyStudyRetrieve, Protocol):
-    """Both: what the gateway is handed during a migration."""
+    """Both: what the gateway is handed during a migration (closed with the gateway)."""
+
+    async def aclose(self) -> None: ...
 
 
 def _selected(files: Sequence[bytes], target: Target) -> list[tuple[bytes, Any]]:

@@ -123,6 +123,8 @@ class Gateway:
     async def aclose(self) -> None:
         await self.tokens.aclose()
         await self.archives.aclose()
+        if self.legacy is not None:
+            await self.legacy.aclose()
         if self._own_fhir:
             await self.fhir.aclose()
 

@@ -126,6 +126,11 @@ class StoreQueue:
             self._store = open_store(self.url)
         self._store.enqueue_task(kind, key, due_at=due_at)
 
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
 
 class LegacyUnion:
     """Every legacy source's C-FIND, one after the other (the gateway's
@@ -145,6 +150,11 @@ class LegacyUnion:
         queued in that state store (opened at the first such study)."""
         enqueue = StoreQueue(state_url) if state_url is not None else None
         return cls([LegacySource(s) for s in migration.sources], enqueue=enqueue)
+
+    async def aclose(self) -> None:
+        """Close the state store a viewer's study was queued in, if one was opened."""
+        if isinstance(self.enqueue, StoreQueue):
+            self.enqueue.close()
 
     async def _holder(self, study_uid: str) -> tuple[LegacySource, dict[str, Any]] | None:
         query = study_identifier([("StudyInstanceUID", study_uid)], None)

@@ -26,7 +26,14 @@ from bridge.gateway.paths import parse
 from bridge.mapping import load_mapping
 from bridge.migration.association import FindAnswer
 from bridge.migration.errors import LegacyUnavailable
-from bridge.migration.gateway_union import LegacyUnion, identifier_row, study_identifier
+from bridge.migration.gateway_union import (
+    FIRST,
+    LegacyUnion,
+    StoreQueue,
+    identifier_row,
+    study_identifier,
+)
+from bridge.state.store import open_store
 from samples.generator import generate_studies
 from tests.integration.migration.legacy_servers import settings_for
 
@@ -130,3 +137,17 @@ def test_legacy_instances_answer_as_multipart_and_metadata_without_bulk_data() -
     assert len(meta) == len(files) and all("7FE00010" not in row for row in meta)
     with pytest.raises(NotAcceptable):
         legacy_answer(parse(f"studies/{study}/rendered"), files)
+
+
+def test_a_viewers_study_is_queued_first_in_a_store_opened_on_use(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    queue = StoreQueue(url)
+    union = LegacyUnion([], enqueue=queue)
+    store = open_store(url)
+    store.enqueue_task("migrate.up", "1.1")  # the inventory's, due now
+    queue("migrate.up", "1.2", due_at=FIRST)
+    claimed = store.claim_tasks("migrate.up", limit=1, worker="t", lease_seconds=5)
+    assert [t.key for t in claimed] == ["1.2"]
+    asyncio.run(union.aclose())
+    assert queue._store is None
+    store.close()
