@@ -209,11 +209,53 @@ def _has_accession(port: int, accession: str) -> bool:
         assoc.release()
 
 
+def _notify_receiver(loop: asyncio.AbstractEventLoop, service: Any) -> Any:
+    """A loopback HTTP endpoint standing for ``/worklist/notify``: each POST/PUT calls
+    ``service.notify()`` in the service's loop, as the route does."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            loop.call_soon_threadsafe(service.notify)
+            self.send_response(200)
+            self.end_headers()
+
+        do_POST = do_PUT = _any
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+async def _subscribe(http: httpx.Client, token: str, port: int) -> None:
+    """A rest-hook Subscription on the run's orders, waited for until HAPI activates it."""
+    created = http.post("/Subscription", headers={"Content-Type": "application/fhir+json"},
+                        json={"resourceType": "Subscription", "status": "requested",
+                              "reason": "bench worklist",
+                              "criteria": f"ServiceRequest?category=urn:bench:worklist|{token}",
+                              "channel": {"type": "rest-hook",
+                                          "endpoint": f"http://127.0.0.1:{port}/notify"}})
+    created.raise_for_status()
+    sid = created.json()["id"]
+    for _ in range(600):
+        got = http.get(f"/Subscription/{sid}", headers={"Cache-Control": "no-cache"})
+        if got.json().get("status") == "active":
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the Subscription did not become active")
+
+
 async def order_latency(fhir_url: str, *, orders: int, interval: float,
-                        notify: bool = False) -> list[float]:
+                        notify: bool = False, subscribe: bool = False) -> list[float]:
     """Seconds from each order's POST to its first appearance in a C-FIND answer; with
     ``notify``, each POST is followed by ``service.notify()`` (what ``/worklist/notify``
-    does for a rest-hook notification; HAPI's own delivery delay is not included)."""
+    does for a rest-hook notification; HAPI's own delivery delay is not included); with
+    ``subscribe``, HAPI's rest-hook Subscription notifies (the HAPI must deliver)."""
     from bridge.assembly import worklist_service
     from bridge.fhir.client import FhirClient
     from bridge.sections.base import FhirSettings
@@ -234,13 +276,16 @@ async def order_latency(fhir_url: str, *, orders: int, interval: float,
                 await asyncio.sleep(0.02)
             port = service.scp.port
             with httpx.Client(base_url=fhir_url, timeout=30) as http:
+                if subscribe:
+                    receiver = _notify_receiver(asyncio.get_running_loop(), service)
+                    await _subscribe(http, token, receiver.server_address[1])
                 patient = http.post("/Patient", headers=headers, json={
                     "resourceType": "Patient", "name": [{"family": "Bench"}],
                     "identifier": [{"system": "urn:oid:1.2.3.4.9", "value": f"B{token}"}]})
                 patient.raise_for_status()
                 for n in range(orders):
                     # spread the creations over the poll cycle (golden-ratio phases)
-                    if not notify:
+                    if not (notify or subscribe):
                         await asyncio.sleep(((n * 0.618) % 1) * interval)
                     body = _bench_order(token, n, patient.json()["id"])
                     t0 = time.perf_counter()
@@ -264,7 +309,31 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p * (len(ordered) - 1))))]
 
 
+def subscription_main(args: argparse.Namespace) -> dict[str, Any]:
+    """Order -> worklist through a real rest-hook Subscription: a HAPI of its own started
+    with ``--bridge.subscriptions=resthook`` (the shared one does not deliver)."""
+    sys.path.insert(0, str(ROOT / "docker" / "local"))
+    from devservers.hapi import Hapi, build_hapi_jar  # type: ignore[import-not-found]
+
+    hapi = Hapi(build_hapi_jar(ROOT), extra_args=["--bridge.subscriptions=resthook"])
+    hapi.start()
+    try:
+        values = asyncio.run(order_latency(hapi.fhir_url, orders=args.latency_orders,
+                                           interval=args.poll_interval[0], subscribe=True))
+    finally:
+        hapi.stop()
+    fig = {"poll_interval_s": args.poll_interval[0], "orders": len(values),
+           "median_s": round(statistics.median(values), 3),
+           "p95_s": round(_percentile(values, 0.95), 3), "max_s": round(max(values), 3)}
+    print(f"order -> worklist (rest-hook Subscription, poll every {args.poll_interval[0]:g} s, "
+          f"{fig['orders']} orders): median {fig['median_s']} s, p95 {fig['p95_s']} s, "
+          f"max {fig['max_s']} s")
+    return {"subscription": fig}
+
+
 def latency_main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.subscription:
+        return subscription_main(args)
     stack = json.loads(args.latency_stack.read_text())
     fhir_url = stack["hapi"]["fhir_url"]
     out: dict[str, Any] = {}
@@ -289,6 +358,9 @@ def main() -> None:
     parser.add_argument("--latency-orders", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, nargs="+", default=[1.0, 5.0])
     parser.add_argument("--latency-only", action="store_true")
+    parser.add_argument("--subscription", action="store_true",
+                        help="with --latency-only: a HAPI of its own delivering a rest-hook "
+                        "Subscription notifies the worklist")
     parser.add_argument("--notify", action="store_true",
                         help="notify the worklist after each order (a rest-hook's effect)")
     parser.add_argument("--items", type=int, default=10_000)
@@ -297,7 +369,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path,
                         default=ROOT / ".run" / "bench" / "worklist.json")
     args = parser.parse_args()
-    latency = latency_main(args) if args.latency_stack is not None else None
+    latency = latency_main(args) \
+        if args.latency_stack is not None or args.subscription else None
     if args.latency_only:
         if latency is not None:
             write_report({"order_to_worklist": latency,
