@@ -111,7 +111,8 @@ class Product:
 
 def start_product(orthanc: Any, hapi: Any, tmp: Path, *, auto_approve: bool = False,
                   more_archives: Sequence[ArchiveSettings] = (),
-                  viewer_token_lifetime: float = 300.0) -> Product:
+                  viewer_token_lifetime: float = 300.0,
+                  extra_scopes: Sequence[str] = ()) -> Product:
     """The product on a free port; ``orthanc`` is the default archive, ``more_archives``
     are served by the gateway at ``/dicom-web/{name}``; ``viewer_token_lifetime`` shortened
     to see the viewer renew its token."""
@@ -134,7 +135,8 @@ def start_product(orthanc: Any, hapi: Any, tmp: Path, *, auto_approve: bool = Fa
         viewer_token_lifetime=viewer_token_lifetime)
     settings.smart = SmartSettings(
         enabled=True, client_id=APP_CLIENT, iss_allowlist=[ehr.fhir_url],
-        standalone_iss=ehr.fhir_url, ohif_dist_dir=dist)
+        standalone_iss=ehr.fhir_url, ohif_dist_dir=dist,
+        **({"extra_scopes": list(extra_scopes)} if extra_scopes else {}))
     app = RunningGateway(settings).start()
     return Product(ehr, app, settings)
 
