@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -76,6 +77,7 @@ from bridge.worklist.progress import ProgressReporter
 from bridge.worklist.scp import WorklistScp
 from bridge.worklist.service import WorklistService
 from bridge.worklist.source import InMemoryWorklist
+from bridge.worklist.subscription import ensure_subscription, order_criteria
 from bridge.worklist.ups_book import UpsWorklist
 from smart_app import SmartApp, sources_of
 from smart_app.gateway_port import ImagingGateway
@@ -260,7 +262,8 @@ def public_parts(settings: Settings) -> PublicParts:
 
 
 def worklist_service(wl: WorklistSettings, *, fhir: FhirClient,
-                     store: StateStore | None = None) -> WorklistService:
+                     store: StateStore | None = None,
+                     notify_url: str | None = None) -> WorklistService:
     """The Modality Worklist SCP over the EHR's orders, read by a poller on ``fhir``
     (issue 17); with ``store``, the MPPS SCP on the same AE and its reports to the EHR
     (``worklist.mpps`` tasks) and the links of synced studies to their orders
@@ -295,9 +298,15 @@ def worklist_service(wl: WorklistSettings, *, fhir: FhirClient,
     # UPS-RS over the same items, its states kept as the MPPS store's steps
     ups = UpsWorklist(source=worklist, keeper=mpps, timezone=mapping.timezone) \
         if mpps is not None and wl.ups else None
+    subscribe = None
+    if wl.subscribe and notify_url and wl.notification_auth.bearer_tokens:
+        token = wl.notification_auth.bearer_tokens[0].get_secret_value()
+        subscribe = functools.partial(ensure_subscription, fhir,
+                                      criteria=order_criteria(wl.order_category),
+                                      endpoint=notify_url, token=token)
     return WorklistService(scp=scp, poller=poller, interval=wl.poll_interval,
                            reporter=reporter, linker=linker, ups=ups, ups_auth=wl.ups_auth,
-                           notification_auth=wl.notification_auth)
+                           notification_auth=wl.notification_auth, subscribe=subscribe)
 
 
 def migration_source(settings: Settings, name: str) -> LegacySourceSettings:
@@ -395,7 +404,9 @@ def room_services(settings: Settings, *, sync: SyncContext,
     if settings.migration.run_in_serve and settings.migration.sources:
         rooms.append(migration_service(settings, sync))
     if settings.worklist.enabled:
-        rooms.append(worklist_service(settings.worklist, fhir=sync.fhir, store=sync.store))
+        rooms.append(worklist_service(settings.worklist, fhir=sync.fhir, store=sync.store,
+                                      notify_url=f"{urls.api}/worklist/notify"
+                                      if settings.worklist.subscribe else None))
     if settings.sharing.enabled:
         rooms.append(sharing_service(settings, sync=sync, urls=urls))
     if settings.record.enabled:

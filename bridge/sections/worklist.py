@@ -74,6 +74,10 @@ class WorklistSettings(StrictModel):
     #: rest-hook Subscription on ServiceRequest, its ``channel.header`` carrying the
     #: credential): each one makes the worklist poll at once (none: every call 401)
     notification_auth: InboundAuthSettings = InboundAuthSettings()
+    #: create the bridge's FHIR R4 rest-hook Subscription on the orders in the EHR at
+    #: start-up when absent (endpoint ``<api public URL>/worklist/notify``, the first token
+    #: of notification_auth in its channel.header, readable by who may read Subscriptions)
+    subscribe: bool = False
     #: seconds the worklist's task workers (MPPS reports, study links) wait when idle
     tasks_idle: float = Field(default=1.0, gt=0, le=60)
 
@@ -94,6 +98,10 @@ class WorklistSettings(StrictModel):
 
     @model_validator(mode="after")
     def _who_may_ask(self) -> WorklistSettings:
+        if self.enabled and self.subscribe and not self.notification_auth.bearer_tokens:
+            raise ValueError("worklist.subscribe: needs a token in "
+                             "worklist.notification_auth.bearer_tokens (the Subscription's "
+                             "channel.header)")
         if self.enabled and not self.calling_ae_titles:
             raise ValueError("worklist.calling_ae_titles: name the modalities' AE titles "
                              "allowed to query (an empty list would accept every modality)")

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ class WorklistService:
     ups_auth: InboundAuthSettings = field(default_factory=InboundAuthSettings)
     #: who may POST the EHR's order notifications (``worklist.notification_auth``)
     notification_auth: InboundAuthSettings = field(default_factory=InboundAuthSettings)
+    #: creates the EHR's rest-hook Subscription when absent (None: ``worklist.subscribe`` off)
+    subscribe: Callable[[], Awaitable[str]] | None = None
     name: str = "worklist"
     #: set by :meth:`notify`: the loop polls now instead of at the end of its interval
     _due: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -91,6 +94,12 @@ class WorklistService:
         # the first list before the first association: a modality asking at start-up
         # gets the orders, not an empty worklist
         await self.poll_once()
+        if self.subscribe is not None:
+            try:
+                await self.subscribe()
+            except BridgeError as exc:  # polling still serves; notifications are a bonus
+                logger.warning("worklist subscription not created; polling only",
+                               extra={"error_type": type(exc).__name__})
         await asyncio.to_thread(self.scp.start)
         logger.info("worklist SCP listening", extra={"port": self.scp.port})
         workers_stop = asyncio.Event()  # ours: the app's stop is not ours to set

@@ -35,6 +35,11 @@ def test_a_calling_ae_title_that_is_not_an_ae_is_refused(title: str) -> None:
         WorklistSettings(calling_ae_titles=[title])
 
 
+def test_subscribe_without_a_notification_token_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError, match=r"worklist\.subscribe"):
+        WorklistSettings(enabled=True, calling_ae_titles=["CT1"], subscribe=True)
+
+
 def test_the_order_category_is_a_token() -> None:
     with pytest.raises(ValidationError, match="system\\|code"):
         WorklistSettings(order_category="363679005")
@@ -102,6 +107,28 @@ async def test_a_notification_makes_the_service_poll_before_its_interval() -> No
     await asyncio.wait_for(task, timeout=10)
     assert poller.polls == 2
     assert service.status()["notifications"] == 2
+
+
+async def test_the_subscription_is_made_after_the_first_poll_and_its_failure_is_not_fatal(
+        ) -> None:
+    scp = WorklistScp(source=InMemoryWorklist(), ae_title="MWL", calling_ae_titles=["CT1"],
+                      port=0)
+    poller = _Poller(False)
+    calls: list[int] = []
+
+    async def subscribe() -> str:
+        calls.append(poller.polls)
+        raise FhirBusy("EHR down")
+
+    service = WorklistService(scp=scp, poller=cast(Any, poller), interval=0.01,
+                              subscribe=subscribe)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    while poller.polls < 2:  # it went on polling
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    assert calls == [1]
 
 
 def test_the_status_shows_the_lists_age_and_the_last_error() -> None:
