@@ -6,8 +6,10 @@ so other tests' resources on the shared server are not read) is kicked off, poll
 its NDJSON files streamed into the tables and the job deleted.  The tables hold exactly
 that study, its series, its report and its dose with the generated DLP total.
 
-HAPI answers every status poll with ``Retry-After: 120`` and starts a job at its next
-batch2 maintenance pass (about 30-60 s after the kick-off), so the test asks every second.
+HAPI answers every status poll with ``Retry-After: 120`` and advances the job a step per
+batch2 maintenance pass, so the test asks every second; it takes 13-18 s against a HAPI
+started with ``--hapi.batch2.maintenance-interval-ms=5000``, 60-170 s at HAPI's default
+minute (docs/record.md).
 """
 
 from __future__ import annotations
