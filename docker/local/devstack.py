@@ -34,6 +34,7 @@ from __future__ import annotations
 import sys
 
 from devservers.cli import main
+from devservers.hapi import STACK_ARGS as HAPI_STACK_ARGS
 from devservers.hapi import Hapi, HapiEndpoint, build_hapi_jar, hapi_start_timeout
 from devservers.orthanc import Orthanc, OrthancEndpoint
 from devservers.postgres import Postgres, PostgresEndpoint
@@ -42,6 +43,7 @@ from devservers.stack import ALL_COMPONENTS, Stack, load_state
 
 __all__ = [
     "ALL_COMPONENTS",
+    "HAPI_STACK_ARGS",
     "DevStackError",
     "Hapi",
     "HapiEndpoint",

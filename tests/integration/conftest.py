@@ -111,7 +111,7 @@ def hapi(stack_state: dict[str, Any]) -> Iterator[devstack.Hapi | devstack.HapiE
     jar_env = os.environ.get("BRIDGE_HAPI_JAR")
     jar = Path(jar_env) if jar_env else devstack.build_hapi_jar(REPO_ROOT)
     # Several JVMs on 2 cores can take HAPI well past its ~100 s idle start-up.
-    yield from _running(devstack.Hapi(jar),
+    yield from _running(devstack.Hapi(jar, extra_args=devstack.HAPI_STACK_ARGS),
                         float(os.environ.get("BRIDGE_HAPI_START_TIMEOUT", "450")))
 
 

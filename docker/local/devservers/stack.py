@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from devservers.hapi import Hapi, HapiEndpoint, build_hapi_jar, hapi_start_timeout
+from devservers.hapi import STACK_ARGS, Hapi, HapiEndpoint, build_hapi_jar, hapi_start_timeout
 from devservers.orthanc import Orthanc, OrthancEndpoint
 from devservers.postgres import Postgres, PostgresEndpoint
 from devservers.process import Service
@@ -58,7 +58,7 @@ class Stack:
                 jar = (
                     self.hapi_jar or _env_path("BRIDGE_HAPI_JAR") or build_hapi_jar(self.repo_root)
                 )
-                self.hapi = Hapi(jar)
+                self.hapi = Hapi(jar, extra_args=STACK_ARGS)
                 self.hapi.launch()
             if "orthanc" in wanted:
                 self.orthanc = Orthanc(notify_lua_script=self.notify_lua_script)
