@@ -18,10 +18,18 @@ What is built, and from what::
     AuditTrail          audit, fhir, urls.api
     SmartApp            smart, urls.smart, session database
     Gateway             gateway, urls, mapping, archives, fhir, audit, the SMART app's
-                        session look-ups (IHE IID cookie, viewer-token sessions)
+                        session look-ups (IHE IID cookie, viewer-token sessions), the
+                        legacy sources' union (migration.gateway_union)
+    follow-ups          sharing, record, worklist    the task kinds each synced (or gone)
+                                                     study queues
+    room services       migration, worklist,         what ``serve`` runs beside the sync
+                        sharing, record              (``room_services``): the migration
+                                                     workers, the MWL/MPPS SCP and order
+                                                     poller, the publication and record
+                                                     task workers
 
-A new capability (a DIMSE source, an MHD consumer, a worklist SCP) is one new room plus a
-few lines here.
+A new capability is one new room (its settings section in ``bridge/sections/``) plus a few
+lines here: its builder, its line in ``room_services``, its follow-up kind if any.
 """
 
 from __future__ import annotations
