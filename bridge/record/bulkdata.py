@@ -39,6 +39,8 @@ _ACCEPT = 'multipart/related; type="application/octet-stream", application/octet
 class DocumentUnreadable(Permanent):
     """The BulkDataURI gave no document: outside the archive, refused, or not a part."""
 
+    kind = "document-unreadable"
+
 
 def single_part(content_type: str | None, body: bytes) -> bytes:
     """The first part's bytes of a ``multipart/related`` body (RFC 2046 5.1.1: parts

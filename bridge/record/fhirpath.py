@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.errors import MappingConfigError
+
 __all__ = ["FhirPathError", "Path", "compile_path"]
 
 Collection = list[Any]
@@ -28,8 +30,11 @@ _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<string>'(?:[^'\
                     r"|(?P<punct>[.(),=]))")
 
 
-class FhirPathError(ValueError):
-    """A path outside the supported subset, or malformed."""
+class FhirPathError(MappingConfigError):
+    """A path outside the supported subset, or malformed (a view file to fix: the views
+    loader names the file and the column)."""
+
+    kind = "fhirpath"
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:

@@ -88,6 +88,8 @@ class StudyNotInFhir(Retryable):
     """The study's ImagingStudy is not (yet) in the FHIR server; retried, then
     dead-lettered."""
 
+    kind = "study-not-in-fhir"
+
 
 @dataclass(frozen=True)
 class StudyContext:

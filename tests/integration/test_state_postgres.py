@@ -44,7 +44,7 @@ from tests.unit.state.state_helpers import (
 from tests.unit.state.state_workers import drain, open_and_report
 
 SPAWN = multiprocessing.get_context("spawn")
-HEAD = "0006"
+HEAD = "0007"
 
 
 @pytest.fixture

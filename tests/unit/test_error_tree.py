@@ -31,6 +31,9 @@ NOT_ERRORS = {
     # RequestTooLarge (Permanent, 413) it is made from, and must not be caught by a route's
     # ``except BridgeError``
     "bridge.httpbody._Overflow",
+    # the UPS-RS routes' early answer: carries a ready Response (401, 503, 400) out of the
+    # route's helpers to the route, which returns it; never leaves the route
+    "bridge.api.routes.workitems._Refused",
 }
 
 

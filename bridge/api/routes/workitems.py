@@ -15,7 +15,7 @@ import asyncio
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from pydicom.dataset import Dataset
 
@@ -29,8 +29,13 @@ _JSON = "application/dicom+json"
 _SERVICE = "imaging-bridge"
 
 
-class _Refused(Exception):
+class _Refused(HTTPException):
+    """A ready answer (401, 503, 400) carried from the route's helpers to the route, which
+    returns it; an HTTPException so that, were it ever to escape, Starlette still answers
+    with its status rather than a 500."""
+
     def __init__(self, response: Response) -> None:
+        super().__init__(status_code=response.status_code)
         self.response = response
 
 
